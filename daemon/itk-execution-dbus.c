@@ -1,0 +1,404 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <string.h>
+
+#include "itk-bus.h"
+#include "itk-manager-dbus.h"
+
+typedef struct {
+        sd_bus *bus;
+        char *path;
+} Export;
+
+static void
+export_free(Export *export)
+{
+        sd_bus_unref(export->bus);
+        g_free(export->path);
+        g_free(export);
+}
+
+char *
+itk_execution_dbus_path(ItkExecution *execution)
+{
+        return g_strconcat(ITK_BUS_EXECUTION_PREFIX "/", itk_execution_get_object_id(execution),
+                           NULL);
+}
+
+/* --- signals ----------------------------------------------------------------- */
+
+static void
+itk_execution_dbus_emit(Export *export, const char *member, const char *types, ...)
+{
+        _itk_cleanup_bus_message_ sd_bus_message *m = NULL;
+        va_list args;
+        int r;
+
+        r = sd_bus_message_new_signal(export->bus, &m, export->path, ITK_BUS_EXECUTION_IFACE,
+                                      member);
+        if (r >= 0) {
+                va_start(args, types);
+                r = sd_bus_message_appendv(m, types, args);
+                va_end(args);
+        }
+        if (r >= 0)
+                r = sd_bus_send(export->bus, m, NULL);
+        if (r < 0)
+                g_warning("cannot emit %s on %s: %s", member, export->path, g_strerror(-r));
+}
+
+static void
+status_changed_cb(ItkExecution *execution, int status, int previous, gpointer user_data)
+{
+        itk_execution_dbus_emit(user_data, "StatusChanged", "ss", itk_status_to_string(status),
+                                itk_status_to_string(previous));
+}
+
+static void
+step_changed_cb(ItkExecution *execution, int index, const char *step_id, int status,
+                const char *message, gpointer user_data)
+{
+        itk_execution_dbus_emit(user_data, "StepChanged", "isss", index, step_id,
+                                itk_step_status_to_string(status), message);
+}
+
+static void
+log_cb(ItkExecution *execution, guint64 usec, guint priority, const char *step_id,
+       const char *message, gpointer user_data)
+{
+        itk_execution_dbus_emit(user_data, "Log", "tuss", usec, priority, step_id, message);
+}
+
+static void
+finished_cb(ItkExecution *execution, int status, const char *error, gpointer user_data)
+{
+        itk_execution_dbus_emit(user_data, "Finished", "ss", itk_status_to_string(status),
+                                error != NULL ? error : "");
+}
+
+static void
+properties_changed_cb(ItkExecution *execution, guint props, gpointer user_data)
+{
+        Export *export = user_data;
+        const char *names[16];
+        guint n = 0;
+        int r;
+
+        if (props & ITK_EXECUTION_PROP_STATUS)
+                names[n++] = "Status";
+        if (props & ITK_EXECUTION_PROP_PAUSE_REQUESTED)
+                names[n++] = "PauseRequested";
+        if (props & ITK_EXECUTION_PROP_DEBUG_MODE)
+                names[n++] = "DebugMode";
+        if (props & ITK_EXECUTION_PROP_CURRENT_STEP) {
+                names[n++] = "CurrentStep";
+                names[n++] = "CurrentStepId";
+                names[n++] = "CurrentStepName";
+        }
+        if (props & ITK_EXECUTION_PROP_PROGRESS)
+                names[n++] = "Progress";
+        if (props & ITK_EXECUTION_PROP_STARTED_AT)
+                names[n++] = "StartedAt";
+        if (props & ITK_EXECUTION_PROP_FINISHED_AT)
+                names[n++] = "FinishedAt";
+        if (props & ITK_EXECUTION_PROP_ERROR)
+                names[n++] = "Error";
+        names[n] = NULL;
+        if (n == 0)
+                return;
+        r = sd_bus_emit_properties_changed_strv(export->bus, export->path, ITK_BUS_EXECUTION_IFACE,
+                                                (char **)names);
+        if (r < 0)
+                g_warning("cannot emit PropertiesChanged on %s: %s", export->path,
+                          g_strerror(-r));
+}
+
+void
+itk_execution_dbus_export(sd_bus *bus, ItkExecution *execution)
+{
+        Export *export = g_new0(Export, 1);
+        int r;
+
+        export->bus = sd_bus_ref(bus);
+        export->path = itk_execution_dbus_path(execution);
+        g_object_set_data_full(G_OBJECT(execution), "itk-dbus-export", export,
+                               (GDestroyNotify)export_free);
+        g_signal_connect(execution, "status-changed", G_CALLBACK(status_changed_cb), export);
+        g_signal_connect(execution, "step-changed", G_CALLBACK(step_changed_cb), export);
+        g_signal_connect(execution, "log", G_CALLBACK(log_cb), export);
+        g_signal_connect(execution, "finished", G_CALLBACK(finished_cb), export);
+        g_signal_connect(execution, "properties-changed", G_CALLBACK(properties_changed_cb),
+                         export);
+        r = sd_bus_emit_object_added(bus, export->path);
+        if (r < 0)
+                g_warning("cannot announce %s: %s", export->path, g_strerror(-r));
+}
+
+void
+itk_execution_dbus_unexport(sd_bus *bus, ItkExecution *execution)
+{
+        Export *export = g_object_get_data(G_OBJECT(execution), "itk-dbus-export");
+        int r;
+
+        if (export == NULL)
+                return;
+        r = sd_bus_emit_object_removed(bus, export->path);
+        if (r < 0)
+                g_warning("cannot announce the removal of %s: %s", export->path, g_strerror(-r));
+        g_signal_handlers_disconnect_by_data(execution, export);
+        g_object_set_data(G_OBJECT(execution), "itk-dbus-export", NULL);
+}
+
+/* --- object lookup ------------------------------------------------------------ */
+
+static int
+itk_execution_dbus_find(sd_bus *bus, const char *path, const char *interface, void *userdata,
+                        void **found, sd_bus_error *error)
+{
+        ItkManager *manager = userdata;
+        const char *id;
+        ItkExecution *execution;
+
+        if (!g_str_has_prefix(path, ITK_BUS_EXECUTION_PREFIX "/"))
+                return 0;
+        id = path + strlen(ITK_BUS_EXECUTION_PREFIX "/");
+        if (strlen(id) != 32 || strchr(id, '/') != NULL)
+                return 0;
+        execution = itk_manager_lookup(manager, id);
+        if (execution == NULL)
+                return 0;
+        *found = execution;
+        return 1;
+}
+
+static int
+itk_execution_dbus_enumerate(sd_bus *bus, const char *prefix, void *userdata, char ***nodes,
+                             sd_bus_error *error)
+{
+        ItkManager *manager = userdata;
+        g_autoptr(GPtrArray) executions = itk_manager_get_executions(manager);
+        char **list = calloc(executions->len + 1, sizeof(char *));
+
+        if (list == NULL)
+                return -ENOMEM;
+        for (guint i = 0; i < executions->len; i++) {
+                g_autofree char *path = itk_execution_dbus_path(g_ptr_array_index(executions, i));
+                /* sd-bus frees the list with free(). */
+                list[i] = strdup(path);
+                if (list[i] == NULL) {
+                        for (guint j = 0; j < i; j++)
+                                free(list[j]);
+                        free(list);
+                        return -ENOMEM;
+                }
+        }
+        *nodes = list;
+        return 1;
+}
+
+/* --- methods -------------------------------------------------------------------- */
+
+typedef gboolean (*ControlFunc)(ItkExecution *execution, GError **error);
+
+static int
+itk_execution_dbus_control(sd_bus_message *m, ItkExecution *execution, ControlFunc func,
+                           sd_bus_error *error)
+{
+        g_autoptr(GError) local = NULL;
+        int r;
+
+        r = itk_manager_dbus_authorize_control(m, execution, error);
+        if (r < 0)
+                return r;
+        g_object_ref(execution);
+        if (!func(execution, &local)) {
+                g_object_unref(execution);
+                return itk_bus_error_from_gerror(local, error);
+        }
+        g_object_unref(execution);
+        return sd_bus_reply_method_return(m, NULL);
+}
+
+#define CONTROL_METHOD(name, func)                                                                 \
+        static int method_##name(sd_bus_message *m, void *userdata, sd_bus_error *error)          \
+        {                                                                                          \
+                return itk_execution_dbus_control(m, userdata, func, error);                       \
+        }
+
+CONTROL_METHOD(start, itk_execution_start)
+CONTROL_METHOD(cancel, itk_execution_cancel)
+CONTROL_METHOD(pause, itk_execution_pause)
+CONTROL_METHOD(resume, itk_execution_resume)
+CONTROL_METHOD(skip, itk_execution_skip)
+CONTROL_METHOD(skip_back, itk_execution_skip_back)
+
+static int
+method_set_debug_mode(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+        ItkExecution *execution = userdata;
+        g_autoptr(GError) local = NULL;
+        int enabled;
+        int r;
+
+        r = sd_bus_message_read(m, "b", &enabled);
+        if (r < 0)
+                return r;
+        r = itk_manager_dbus_authorize_control(m, execution, error);
+        if (r < 0)
+                return r;
+        if (!itk_execution_set_debug_mode(execution, enabled, &local))
+                return itk_bus_error_from_gerror(local, error);
+        return sd_bus_reply_method_return(m, NULL);
+}
+
+static int
+itk_execution_dbus_reply_variant(sd_bus_message *m, GVariant *value)
+{
+        _itk_cleanup_bus_message_ sd_bus_message *reply = NULL;
+        int r;
+
+        r = sd_bus_message_new_method_return(m, &reply);
+        if (r < 0)
+                return r;
+        r = itk_bus_message_append_variant(reply, value);
+        if (r < 0)
+                return r;
+        return sd_bus_send(NULL, reply, NULL);
+}
+
+static int
+method_get_steps(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+        g_autoptr(GVariant) steps = g_variant_ref_sink(itk_execution_get_steps(userdata));
+        return itk_execution_dbus_reply_variant(m, steps);
+}
+
+static int
+method_get_log(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+        g_autoptr(GError) local = NULL;
+        g_autoptr(GVariant) log = NULL;
+        uint32_t max;
+        int r;
+
+        r = sd_bus_message_read(m, "u", &max);
+        if (r < 0)
+                return r;
+        log = itk_execution_get_log(userdata, max, &local);
+        if (log == NULL)
+                return itk_bus_error_from_gerror(local, error);
+        g_variant_ref_sink(log);
+        return itk_execution_dbus_reply_variant(m, log);
+}
+
+/* --- properties ---------------------------------------------------------------------- */
+
+static int
+property_get(sd_bus *bus, const char *path, const char *interface, const char *property,
+             sd_bus_message *reply, void *userdata, sd_bus_error *error)
+{
+        ItkExecution *e = userdata;
+
+        if (g_str_equal(property, "Id"))
+                return sd_bus_message_append(reply, "s", itk_execution_get_id(e));
+        if (g_str_equal(property, "Playbook"))
+                return sd_bus_message_append(reply, "s", itk_execution_get_playbook_id(e));
+        if (g_str_equal(property, "PlaybookName"))
+                return sd_bus_message_append(reply, "s", itk_execution_get_playbook(e)->name);
+        if (g_str_equal(property, "PlaybookVersion"))
+                return sd_bus_message_append(reply, "s", itk_execution_get_playbook(e)->version);
+        if (g_str_equal(property, "Domain")) {
+                const char *domain = itk_execution_get_playbook(e)->domain;
+                return sd_bus_message_append(reply, "s", domain != NULL ? domain : "");
+        }
+        if (g_str_equal(property, "Status"))
+                return sd_bus_message_append(reply, "s",
+                                             itk_status_to_string(itk_execution_get_status(e)));
+        if (g_str_equal(property, "PauseRequested"))
+                return sd_bus_message_append(reply, "b", itk_execution_get_pause_requested(e));
+        if (g_str_equal(property, "DebugMode"))
+                return sd_bus_message_append(reply, "b", itk_execution_get_debug_mode(e));
+        if (g_str_equal(property, "CurrentStep"))
+                return sd_bus_message_append(reply, "i", itk_execution_get_current_step(e));
+        if (g_str_equal(property, "CurrentStepId"))
+                return sd_bus_message_append(reply, "s", itk_execution_get_current_step_id(e));
+        if (g_str_equal(property, "CurrentStepName"))
+                return sd_bus_message_append(reply, "s", itk_execution_get_current_step_name(e));
+        if (g_str_equal(property, "TotalSteps"))
+                return sd_bus_message_append(reply, "u", itk_execution_get_total_steps(e));
+        if (g_str_equal(property, "Progress"))
+                return sd_bus_message_append(reply, "d", itk_execution_get_progress(e));
+        if (g_str_equal(property, "StartedAt"))
+                return sd_bus_message_append(reply, "t", (uint64_t)itk_execution_get_started_at(e));
+        if (g_str_equal(property, "FinishedAt"))
+                return sd_bus_message_append(reply, "t",
+                                             (uint64_t)itk_execution_get_finished_at(e));
+        if (g_str_equal(property, "Error"))
+                return sd_bus_message_append(reply, "s", itk_execution_get_error(e));
+        if (g_str_equal(property, "StartedByUid"))
+                return sd_bus_message_append(reply, "u", itk_execution_get_started_by_uid(e));
+        return sd_bus_error_setf(error, SD_BUS_ERROR_UNKNOWN_PROPERTY, "unknown property %s",
+                                 property);
+}
+
+static const sd_bus_vtable execution_vtable[] = {
+        SD_BUS_VTABLE_START(0),
+        SD_BUS_METHOD("Start", "", "", method_start, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD("Cancel", "", "", method_cancel, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD("Pause", "", "", method_pause, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD("Resume", "", "", method_resume, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD("Skip", "", "", method_skip, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD("SkipBack", "", "", method_skip_back, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("SetDebugMode", "b", SD_BUS_PARAM(enabled), "", "",
+                                 method_set_debug_mode,
+                                 SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("GetSteps", "", "", "aa{sv}", SD_BUS_PARAM(steps),
+                                 method_get_steps, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("GetLog", "u", SD_BUS_PARAM(max), "a(tuss)", SD_BUS_PARAM(lines),
+                                 method_get_log, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_SIGNAL_WITH_NAMES("StatusChanged", "ss", SD_BUS_PARAM(status) SD_BUS_PARAM(previous),
+                                 0),
+        SD_BUS_SIGNAL_WITH_NAMES("StepChanged", "isss",
+                                 SD_BUS_PARAM(index) SD_BUS_PARAM(step_id) SD_BUS_PARAM(status)
+                                         SD_BUS_PARAM(message),
+                                 0),
+        SD_BUS_SIGNAL_WITH_NAMES("Log", "tuss",
+                                 SD_BUS_PARAM(usec) SD_BUS_PARAM(priority) SD_BUS_PARAM(step_id)
+                                         SD_BUS_PARAM(message),
+                                 0),
+        SD_BUS_SIGNAL_WITH_NAMES("Finished", "ss", SD_BUS_PARAM(status) SD_BUS_PARAM(error), 0),
+        SD_BUS_PROPERTY("Id", "s", property_get, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("Playbook", "s", property_get, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("PlaybookName", "s", property_get, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("PlaybookVersion", "s", property_get, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("Domain", "s", property_get, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("Status", "s", property_get, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("PauseRequested", "b", property_get, 0,
+                        SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("DebugMode", "b", property_get, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("CurrentStep", "i", property_get, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("CurrentStepId", "s", property_get, 0,
+                        SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("CurrentStepName", "s", property_get, 0,
+                        SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("TotalSteps", "u", property_get, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("Progress", "d", property_get, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("StartedAt", "t", property_get, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("FinishedAt", "t", property_get, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("Error", "s", property_get, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("StartedByUid", "u", property_get, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_VTABLE_END,
+};
+
+int
+itk_execution_dbus_register(sd_bus *bus, ItkManager *manager)
+{
+        int r;
+
+        r = sd_bus_add_fallback_vtable(bus, NULL, ITK_BUS_EXECUTION_PREFIX, ITK_BUS_EXECUTION_IFACE,
+                                       execution_vtable, itk_execution_dbus_find, manager);
+        if (r < 0)
+                return r;
+        return sd_bus_add_node_enumerator(bus, NULL, ITK_BUS_EXECUTION_PREFIX,
+                                          itk_execution_dbus_enumerate, manager);
+}

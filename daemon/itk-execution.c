@@ -1,0 +1,1688 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <string.h>
+
+#include "itk-error.h"
+#include "itk-execution.h"
+#include "itk-redactor.h"
+#include "itk-step.h"
+#include "itk-timer.h"
+#include "itk-value.h"
+
+/* In-memory log lines kept when there is no store (the store keeps them all
+ * otherwise). */
+#define LOG_RING_MAX 1000
+/* Progress changes are coalesced to at most one PropertiesChanged per period. */
+#define PROGRESS_PERIOD_MS 100
+
+typedef enum {
+        ABANDON_NONE,
+        ABANDON_CANCEL,
+        ABANDON_SKIP,
+        ABANDON_SKIP_BACK,
+        ABANDON_TIMEOUT,
+} Abandon;
+
+typedef struct _StepState StepState;
+
+struct _StepState {
+        ItkStepDef *def; /* borrowed from the frame's playbook */
+        char *path;      /* "id" or "parent/child" */
+        int index;       /* within its playbook; rollback steps follow the main ones */
+        gboolean rollback;
+        gint32 position; /* order of creation within the run, for the store */
+        ItkStepStatus status;
+        guint attempts;
+        gint64 started_at;
+        gint64 finished_at;
+        char *error;
+        JsonNode *output;
+        GPtrArray *children; /* StepState*, the nested run of a playbook.run step */
+};
+
+typedef struct _Frame Frame;
+
+struct _Frame {
+        ItkPlaybook *playbook;
+        char *prefix;      /* "" or "parent/" */
+        GPtrArray *states; /* StepState*; shared with the parent step's children */
+        guint n_main;      /* states[0..n_main) are main steps, the rest rollback */
+        guint cursor;
+        gboolean in_rollback;
+        char *failure; /* set when the frame is failing (rollback running) */
+        JsonObject *parameters;
+        JsonObject *variables;
+        GHashTable *outputs;     /* step id -> JsonNode, completed steps */
+        GHashTable *known_steps; /* step ids */
+        GHashTable *credential_params;
+        Frame *parent;
+        StepState *parent_step; /* the playbook.run step running this frame */
+        guint depth;
+};
+
+/* One attempt of one step, while its handler's operation is in flight. */
+typedef struct {
+        ItkExecution *self; /* strong */
+        StepState *state;
+        Frame *frame;
+        GCancellable *cancellable;
+        ItkStepContext *ctx;
+        ItkTimer *timeout;
+        Abandon abandon;
+        gboolean pausable;
+        double timeout_seconds;
+} Attempt;
+
+typedef struct {
+        gint64 usec;
+        guint priority;
+        char *step_id;
+        char *message;
+} LogLine;
+
+struct _ItkExecution {
+        GObject parent_instance;
+
+        char *id;
+        char *object_id;
+        ItkPlaybook *playbook;
+        char *playbook_id;
+        ItkStore *store;
+        char *work_dir;
+        char *gateway_url;
+        char *gateway_token;
+        char *python;
+        GHashTable *timeout_overrides;
+        ItkPlaybookResolveFunc resolve;
+        gpointer resolve_data;
+        ItkCredentialLookupFunc credential_lookup;
+        gpointer credential_data;
+        ItkRedactor *redactor;
+
+        ItkStatus status;
+        gboolean pause_requested;
+        gboolean debug_mode;
+        gboolean debug_release; /* run the step at the cursor without a debug pause */
+        gboolean cancel_requested;
+        StepState *debug_failed; /* step whose failure paused the run in debug mode */
+        gint64 created_at;
+        gint64 started_at;
+        gint64 finished_at;
+        char *error;
+        guint32 uid;
+
+        GPtrArray *root_states;
+        Frame *root;
+        Frame *top;
+        gint32 next_position;
+
+        Attempt *op;
+        ItkTimer *retry_timer;
+        Frame *retry_frame;
+        StepState *retry_state;
+        ItkTimerGroup *timers;
+        guint advance_id;
+        guint pending_timeout_id;
+        guint progress_id;
+        gboolean progress_dirty;
+
+        int current_step;
+        char *current_step_id;
+        char *current_step_name;
+        double progress;
+
+        GQueue log_ring; /* LogLine*, only without a store */
+        gboolean store_warned;
+};
+
+enum {
+        SIGNAL_STATUS_CHANGED,
+        SIGNAL_STEP_CHANGED,
+        SIGNAL_LOG,
+        SIGNAL_FINISHED,
+        SIGNAL_PROPERTIES_CHANGED,
+        N_SIGNALS,
+};
+
+static guint signals[N_SIGNALS];
+
+G_DEFINE_FINAL_TYPE(ItkExecution, itk_execution, G_TYPE_OBJECT)
+
+static void itk_execution_schedule_advance(ItkExecution *self);
+static void itk_execution_finish(ItkExecution *self, ItkStatus status, const char *error);
+static void itk_execution_attempt_failed(ItkExecution *self, Frame *frame, StepState *state,
+                                         const char *message);
+static void itk_execution_step_succeeded(ItkExecution *self, Frame *frame, StepState *state,
+                                         JsonNode *output);
+
+/* --- names ------------------------------------------------------------------ */
+
+const char *
+itk_status_to_string(ItkStatus status)
+{
+        static const char *const names[] = { "pending",   "running", "paused",
+                                             "completed", "failed",  "cancelled" };
+        return status < G_N_ELEMENTS(names) ? names[status] : "unknown";
+}
+
+gboolean
+itk_status_is_terminal(ItkStatus status)
+{
+        return status == ITK_STATUS_COMPLETED || status == ITK_STATUS_FAILED ||
+               status == ITK_STATUS_CANCELLED;
+}
+
+const char *
+itk_step_status_to_string(ItkStepStatus status)
+{
+        static const char *const names[] = { "pending", "running", "completed",
+                                             "failed",  "skipped", "cancelled" };
+        return status < G_N_ELEMENTS(names) ? names[status] : "unknown";
+}
+
+/* --- steps and frames ---------------------------------------------------------- */
+
+static void
+step_state_free(StepState *state)
+{
+        g_free(state->path);
+        g_free(state->error);
+        g_clear_pointer(&state->output, json_node_unref);
+        g_clear_pointer(&state->children, g_ptr_array_unref);
+        g_free(state);
+}
+
+static void
+step_state_reset(StepState *state)
+{
+        state->status = ITK_STEP_PENDING;
+        state->attempts = 0;
+        state->started_at = 0;
+        state->finished_at = 0;
+        g_clear_pointer(&state->error, g_free);
+        g_clear_pointer(&state->output, json_node_unref);
+        g_clear_pointer(&state->children, g_ptr_array_unref);
+}
+
+static GPtrArray *
+itk_execution_new_states(ItkExecution *self, ItkPlaybook *playbook, const char *prefix)
+{
+        GPtrArray *states = g_ptr_array_new_with_free_func((GDestroyNotify)step_state_free);
+        guint n = playbook->steps->len + playbook->rollback->len;
+
+        for (guint i = 0; i < n; i++) {
+                gboolean rollback = i >= playbook->steps->len;
+                ItkStepDef *def =
+                        rollback ? g_ptr_array_index(playbook->rollback, i - playbook->steps->len)
+                                 : g_ptr_array_index(playbook->steps, i);
+                StepState *state = g_new0(StepState, 1);
+
+                state->def = def;
+                state->path = g_strconcat(prefix, def->id, NULL);
+                state->index = (int)i;
+                state->rollback = rollback;
+                state->position = self->next_position++;
+                g_ptr_array_add(states, state);
+        }
+        return states;
+}
+
+static void
+frame_free(Frame *frame)
+{
+        if (frame == NULL)
+                return;
+        g_clear_pointer(&frame->playbook, itk_playbook_unref);
+        g_free(frame->prefix);
+        g_clear_pointer(&frame->states, g_ptr_array_unref);
+        g_free(frame->failure);
+        g_clear_pointer(&frame->parameters, json_object_unref);
+        g_clear_pointer(&frame->variables, json_object_unref);
+        g_clear_pointer(&frame->outputs, g_hash_table_unref);
+        g_clear_pointer(&frame->known_steps, g_hash_table_unref);
+        g_clear_pointer(&frame->credential_params, g_hash_table_unref);
+        g_free(frame);
+}
+
+static Frame *
+frame_new(ItkPlaybook *playbook, const char *prefix, GPtrArray *states, JsonObject *parameters)
+{
+        Frame *frame = g_new0(Frame, 1);
+
+        frame->playbook = itk_playbook_ref(playbook);
+        frame->prefix = g_strdup(prefix);
+        frame->states = g_ptr_array_ref(states);
+        frame->n_main = playbook->steps->len;
+        frame->parameters = json_object_ref(parameters);
+        frame->variables = json_object_new();
+        frame->outputs = g_hash_table_new_full(g_str_hash, g_str_equal, NULL,
+                                               (GDestroyNotify)json_node_unref);
+        frame->known_steps = g_hash_table_new(g_str_hash, g_str_equal);
+        for (guint i = 0; i < states->len; i++) {
+                StepState *state = g_ptr_array_index(states, i);
+                g_hash_table_add(frame->known_steps, state->def->id);
+        }
+        frame->credential_params = g_hash_table_new(g_str_hash, g_str_equal);
+        for (guint i = 0; i < playbook->parameters->len; i++) {
+                ItkParamDef *param = g_ptr_array_index(playbook->parameters, i);
+                if (param->type == ITK_PARAM_CREDENTIAL)
+                        g_hash_table_add(frame->credential_params, param->name);
+        }
+        return frame;
+}
+
+/* End of the current phase: main steps, or main + rollback while rolling back. */
+static guint
+frame_phase_end(Frame *frame)
+{
+        return frame->in_rollback ? frame->states->len : frame->n_main;
+}
+
+static guint
+frame_phase_start(Frame *frame)
+{
+        return frame->in_rollback ? frame->n_main : 0;
+}
+
+static StepState *
+frame_current(Frame *frame)
+{
+        if (frame->cursor >= frame_phase_end(frame))
+                return NULL;
+        return g_ptr_array_index(frame->states, frame->cursor);
+}
+
+/* --- store ----------------------------------------------------------------------- */
+
+static void
+itk_execution_fill_record(ItkExecution *self, ItkExecutionRecord *record)
+{
+        *record = (ItkExecutionRecord){
+                .id = self->id,
+                .playbook = self->playbook_id,
+                .playbook_name = self->playbook->name,
+                .playbook_version = self->playbook->version,
+                .domain = self->playbook->domain,
+                .status = itk_status_to_string(self->status),
+                .error = self->error,
+                .created_at = self->created_at,
+                .started_at = self->started_at,
+                .finished_at = self->finished_at,
+                .started_by_uid = self->uid,
+                .debug_mode = self->debug_mode,
+                .total_steps = (gint32)self->playbook->steps->len,
+                .current_step = self->current_step,
+        };
+}
+
+static gboolean
+itk_execution_put_step(ItkExecution *self, StepState *state, GError **error)
+{
+        g_autofree char *output = NULL;
+        ItkStepRecord record = {
+                .execution_id = self->id,
+                .step_path = state->path,
+                .position = state->position,
+                .name = state->def->name,
+                .type = state->def->type,
+                .status = itk_step_status_to_string(state->status),
+                .attempts = state->attempts,
+                .started_at = state->started_at,
+                .finished_at = state->finished_at,
+                .error = state->error,
+        };
+
+        if (state->output != NULL)
+                output = itk_value_to_json(state->output);
+        record.output_json = output;
+        return itk_store_put_step(self->store, &record, error);
+}
+
+/* Commits a transition: @state's row and/or the execution's row. */
+static void
+itk_execution_persist(ItkExecution *self, StepState *state, gboolean execution_row)
+{
+        g_autoptr(GError) error = NULL;
+        ItkExecutionRecord record;
+
+        if (self->store == NULL)
+                return;
+        if (!itk_store_begin(self->store, &error))
+                goto fail;
+        if (state != NULL && !itk_execution_put_step(self, state, &error))
+                goto rollback;
+        if (execution_row) {
+                itk_execution_fill_record(self, &record);
+                if (!itk_store_update_execution(self->store, &record, &error))
+                        goto rollback;
+        }
+        if (!itk_store_commit(self->store, &error))
+                goto rollback;
+        return;
+rollback:
+        itk_store_rollback(self->store);
+fail:
+        /* The run goes on: stopping it would lose more than the history row. */
+        if (!self->store_warned)
+                g_warning("execution %s: history store write failed: %s", self->id, error->message);
+        self->store_warned = TRUE;
+}
+
+/* --- announcements ----------------------------------------------------------- */
+
+static void
+itk_execution_notify(ItkExecution *self, guint props)
+{
+        g_signal_emit(self, signals[SIGNAL_PROPERTIES_CHANGED], 0, props);
+}
+
+static void
+itk_execution_announce_step(ItkExecution *self, StepState *state, const char *message)
+{
+        itk_execution_persist(self, state, FALSE);
+        g_signal_emit(self, signals[SIGNAL_STEP_CHANGED], 0, state->index, state->path,
+                      (int)state->status, message != NULL ? message : "");
+}
+
+static void
+itk_execution_log(ItkExecution *self, ItkLogPriority priority, const char *step_id,
+                  const char *message)
+{
+        g_autofree char *redacted = NULL;
+        gint64 now = g_get_real_time();
+
+        /* Nothing follows Finished. */
+        if (itk_status_is_terminal(self->status))
+                return;
+        redacted = itk_redactor_apply(self->redactor, message);
+        if (self->store != NULL) {
+                g_autoptr(GError) error = NULL;
+                if (!itk_store_append_log(self->store, self->id, now, priority,
+                                          step_id != NULL ? step_id : "", redacted, &error) &&
+                    !self->store_warned) {
+                        g_warning("execution %s: history store write failed: %s", self->id,
+                                  error->message);
+                        self->store_warned = TRUE;
+                }
+        } else {
+                LogLine *line = g_new0(LogLine, 1);
+                line->usec = now;
+                line->priority = priority;
+                line->step_id = g_strdup(step_id != NULL ? step_id : "");
+                line->message = g_strdup(redacted);
+                g_queue_push_tail(&self->log_ring, line);
+                if (self->log_ring.length > LOG_RING_MAX) {
+                        LogLine *old = g_queue_pop_head(&self->log_ring);
+                        g_free(old->step_id);
+                        g_free(old->message);
+                        g_free(old);
+                }
+        }
+        g_signal_emit(self, signals[SIGNAL_LOG], 0, (guint64)now, (guint)priority,
+                      step_id != NULL ? step_id : "", redacted);
+}
+
+static void
+itk_execution_step_log_cb(gpointer user_data, ItkLogPriority priority, const char *step_id,
+                          const char *message)
+{
+        itk_execution_log(ITK_EXECUTION(user_data), priority, step_id, message);
+}
+
+static void
+itk_execution_transition(ItkExecution *self, ItkStatus status, guint extra_props)
+{
+        ItkStatus previous = self->status;
+
+        g_assert(!itk_status_is_terminal(previous));
+        if (previous == status)
+                return;
+        self->status = status;
+        itk_execution_persist(self, NULL, TRUE);
+        itk_execution_notify(self, ITK_EXECUTION_PROP_STATUS | extra_props);
+        g_signal_emit(self, signals[SIGNAL_STATUS_CHANGED], 0, (int)status, (int)previous);
+}
+
+/* Recomputes CurrentStep/CurrentStepId/CurrentStepName from the frames. */
+static void
+itk_execution_update_current(ItkExecution *self)
+{
+        int index = -1;
+        const char *id = "";
+        const char *name = "";
+
+        if (!itk_status_is_terminal(self->status) && self->status != ITK_STATUS_PENDING &&
+            self->top != NULL) {
+                StepState *state = frame_current(self->top);
+                if (self->root->cursor < self->root->states->len)
+                        index = (int)self->root->cursor;
+                if (state != NULL) {
+                        id = state->path;
+                        name = state->def->name;
+                }
+        }
+        if (index == self->current_step && g_strcmp0(id, self->current_step_id) == 0 &&
+            g_strcmp0(name, self->current_step_name) == 0)
+                return;
+        self->current_step = index;
+        g_free(self->current_step_id);
+        self->current_step_id = g_strdup(id);
+        g_free(self->current_step_name);
+        self->current_step_name = g_strdup(name);
+        itk_execution_notify(self, ITK_EXECUTION_PROP_CURRENT_STEP);
+}
+
+static gboolean
+itk_execution_progress_cb(gpointer user_data)
+{
+        ItkExecution *self = user_data;
+
+        self->progress_id = 0;
+        if (self->progress_dirty) {
+                self->progress_dirty = FALSE;
+                itk_execution_notify(self, ITK_EXECUTION_PROP_PROGRESS);
+        }
+        return G_SOURCE_REMOVE;
+}
+
+static void
+itk_execution_update_progress(ItkExecution *self)
+{
+        guint done = 0;
+        guint total = self->root->n_main;
+        double progress;
+
+        for (guint i = 0; i < total; i++) {
+                StepState *state = g_ptr_array_index(self->root->states, i);
+                if (state->status != ITK_STEP_PENDING && state->status != ITK_STEP_RUNNING)
+                        done++;
+        }
+        progress = total > 0 ? (double)done / total : 1.0;
+        if (progress == self->progress)
+                return;
+        self->progress = progress;
+        self->progress_dirty = TRUE;
+        if (self->progress_id == 0)
+                self->progress_id =
+                        g_timeout_add(PROGRESS_PERIOD_MS, itk_execution_progress_cb, self);
+}
+
+/* --- finishing ------------------------------------------------------------------- */
+
+static void
+itk_execution_clear_retry(ItkExecution *self)
+{
+        g_clear_pointer(&self->retry_timer, itk_timer_free);
+        self->retry_state = NULL;
+        self->retry_frame = NULL;
+}
+
+static void
+itk_execution_finish(ItkExecution *self, ItkStatus status, const char *error)
+{
+        ItkStatus previous = self->status;
+        g_autofree char *redacted = NULL;
+        guint props = ITK_EXECUTION_PROP_STATUS | ITK_EXECUTION_PROP_FINISHED_AT;
+
+        if (itk_status_is_terminal(previous))
+                return;
+        g_assert(self->op == NULL);
+
+        g_clear_handle_id(&self->advance_id, g_source_remove);
+        g_clear_handle_id(&self->pending_timeout_id, g_source_remove);
+        itk_execution_clear_retry(self);
+
+        /* Steps still running (the innermost and the playbook.run steps around
+         * it) end with the run. */
+        for (Frame *frame = self->top; frame != NULL; frame = frame->parent) {
+                StepState *state = frame_current(frame);
+                if (state != NULL && state->status == ITK_STEP_RUNNING) {
+                        state->status = status == ITK_STATUS_CANCELLED ? ITK_STEP_CANCELLED
+                                                                       : ITK_STEP_FAILED;
+                        state->finished_at = g_get_real_time();
+                        itk_execution_announce_step(self, state, NULL);
+                }
+        }
+
+        if (error != NULL && *error != '\0') {
+                redacted = itk_redactor_apply(self->redactor, error);
+                g_free(self->error);
+                self->error = g_steal_pointer(&redacted);
+                props |= ITK_EXECUTION_PROP_ERROR;
+        }
+        self->status = status;
+        self->finished_at = g_get_real_time();
+        if (self->pause_requested) {
+                self->pause_requested = FALSE;
+                props |= ITK_EXECUTION_PROP_PAUSE_REQUESTED;
+        }
+        itk_execution_update_progress(self);
+        g_clear_handle_id(&self->progress_id, g_source_remove);
+        if (self->progress_dirty) {
+                self->progress_dirty = FALSE;
+                props |= ITK_EXECUTION_PROP_PROGRESS;
+        }
+        itk_timer_group_pause(self->timers);
+
+        itk_execution_persist(self, NULL, TRUE);
+        itk_execution_update_current(self);
+        itk_execution_notify(self, props);
+        g_signal_emit(self, signals[SIGNAL_STATUS_CHANGED], 0, (int)status, (int)previous);
+        g_signal_emit(self, signals[SIGNAL_FINISHED], 0, (int)status, self->error);
+}
+
+/* --- running steps ------------------------------------------------------------ */
+
+static void
+attempt_free(Attempt *attempt)
+{
+        g_clear_pointer(&attempt->timeout, itk_timer_free);
+        g_clear_object(&attempt->cancellable);
+        g_clear_pointer(&attempt->ctx, itk_step_context_unref);
+        g_clear_object(&attempt->self);
+        g_free(attempt);
+}
+
+static void
+itk_execution_secret_used_cb(const char *secret, gpointer user_data)
+{
+        ItkExecution *self = user_data;
+        itk_redactor_add_secret(self->redactor, secret);
+}
+
+static JsonNode *
+itk_execution_render_params(ItkExecution *self, Frame *frame, StepState *state, GError **error)
+{
+        ItkTemplateScope scope = {
+                .parameters = frame->parameters,
+                .variables = frame->variables,
+                .step_outputs = frame->outputs,
+                .known_steps = frame->known_steps,
+                .credential_params = frame->credential_params,
+                .credential_lookup = self->credential_lookup,
+                .credential_data = self->credential_data,
+                .secret_used = itk_execution_secret_used_cb,
+                .secret_data = self,
+        };
+
+        if (state->def->parameters == NULL) {
+                JsonNode *empty = json_node_new(JSON_NODE_OBJECT);
+                json_node_take_object(empty, json_object_new());
+                return empty;
+        }
+        return itk_template_render(&scope, state->def->parameters, error);
+}
+
+static double
+itk_execution_step_timeout(ItkExecution *self, StepState *state)
+{
+        gpointer value;
+
+        if (self->timeout_overrides != NULL &&
+            g_hash_table_lookup_extended(self->timeout_overrides, state->path, NULL, &value))
+                return (double)GPOINTER_TO_UINT(value);
+        return state->def->timeout;
+}
+
+static void
+itk_execution_attempt_timeout_cb(gpointer user_data)
+{
+        Attempt *attempt = user_data;
+
+        g_clear_pointer(&attempt->timeout, itk_timer_free);
+        if (attempt->abandon != ABANDON_NONE)
+                return;
+        attempt->abandon = ABANDON_TIMEOUT;
+        g_cancellable_cancel(attempt->cancellable);
+}
+
+/* Moves @frame's cursor past @state and goes on (or stays paused). */
+static void
+itk_execution_move_on(ItkExecution *self, Frame *frame)
+{
+        frame->cursor++;
+        itk_execution_update_current(self);
+        if (self->status == ITK_STATUS_RUNNING)
+                itk_execution_schedule_advance(self);
+}
+
+static void
+itk_execution_step_back(ItkExecution *self, Frame *frame)
+{
+        StepState *state = frame_current(frame);
+
+        if (state != NULL && state->status != ITK_STEP_PENDING) {
+                step_state_reset(state);
+                g_hash_table_remove(frame->outputs, state->def->id);
+                itk_execution_announce_step(self, state, "reset");
+        }
+        if (frame->cursor > frame_phase_start(frame)) {
+                frame->cursor--;
+                state = frame_current(frame);
+                step_state_reset(state);
+                g_hash_table_remove(frame->outputs, state->def->id);
+                itk_execution_announce_step(self, state, "reset");
+        }
+        self->debug_failed = NULL;
+        itk_execution_update_current(self);
+        itk_execution_update_progress(self);
+        if (self->status == ITK_STATUS_RUNNING) {
+                /* Going back is an explicit request to run that step. */
+                self->debug_release = TRUE;
+                itk_execution_schedule_advance(self);
+        }
+}
+
+static void
+itk_execution_mark_skipped(ItkExecution *self, Frame *frame, StepState *state)
+{
+        state->status = ITK_STEP_SKIPPED;
+        state->finished_at = g_get_real_time();
+        if (self->debug_failed == state)
+                self->debug_failed = NULL;
+        itk_execution_announce_step(self, state, "skipped");
+        itk_execution_update_progress(self);
+        itk_execution_move_on(self, frame);
+}
+
+static void
+itk_execution_attempt_done_cb(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+        Attempt *attempt = user_data;
+        ItkExecution *self = g_object_ref(attempt->self);
+        g_autoptr(GError) error = NULL;
+        g_autoptr(JsonNode) output = itk_step_run_finish(result, &error);
+        Frame *frame = attempt->frame;
+        StepState *state = attempt->state;
+        Abandon abandon = attempt->abandon;
+        double timeout_seconds = attempt->timeout_seconds;
+
+        g_assert(self->op == attempt);
+        self->op = NULL;
+        attempt_free(attempt);
+
+        switch (abandon) {
+        case ABANDON_CANCEL:
+                itk_execution_finish(self, ITK_STATUS_CANCELLED, NULL);
+                break;
+        case ABANDON_SKIP:
+                itk_execution_mark_skipped(self, frame, state);
+                break;
+        case ABANDON_SKIP_BACK:
+                itk_execution_step_back(self, frame);
+                break;
+        case ABANDON_TIMEOUT: {
+                g_autofree char *message = g_strdup_printf("timed out after %g s", timeout_seconds);
+                itk_execution_attempt_failed(self, frame, state, message);
+                break;
+        }
+        case ABANDON_NONE:
+                if (output != NULL)
+                        itk_execution_step_succeeded(self, frame, state, g_steal_pointer(&output));
+                else
+                        itk_execution_attempt_failed(self, frame, state, error->message);
+                break;
+        }
+        g_object_unref(self);
+}
+
+static void itk_execution_push_frame(ItkExecution *self, Frame *frame, StepState *state,
+                                     JsonObject *params);
+
+static void
+itk_execution_start_attempt(ItkExecution *self, Frame *frame, StepState *state)
+{
+        const ItkStepHandler *handler = itk_step_registry_lookup(state->def->type);
+        g_autoptr(GError) error = NULL;
+        g_autoptr(JsonNode) params = NULL;
+        Attempt *attempt;
+        double timeout;
+
+        state->attempts++;
+        state->status = ITK_STEP_RUNNING;
+        if (state->attempts == 1)
+                state->started_at = g_get_real_time();
+        g_clear_pointer(&state->error, g_free);
+        itk_execution_update_current(self);
+        itk_execution_persist(self, state, TRUE);
+        g_signal_emit(self, signals[SIGNAL_STEP_CHANGED], 0, state->index, state->path,
+                      (int)state->status, "");
+
+        params = itk_execution_render_params(self, frame, state, &error);
+        if (params == NULL) {
+                itk_execution_attempt_failed(self, frame, state, error->message);
+                return;
+        }
+        if (g_strcmp0(state->def->type, "playbook.run") == 0) {
+                itk_execution_push_frame(self, frame, state, json_node_get_object(params));
+                return;
+        }
+        if (handler == NULL || handler->run == NULL) {
+                /* Validation refuses these; a library file changed under us. */
+                g_autofree char *message =
+                        g_strdup_printf("step type '%s' is not supported", state->def->type);
+                itk_execution_attempt_failed(self, frame, state, message);
+                return;
+        }
+
+        attempt = g_new0(Attempt, 1);
+        attempt->self = g_object_ref(self);
+        attempt->state = state;
+        attempt->frame = frame;
+        attempt->cancellable = g_cancellable_new();
+        attempt->pausable = handler->pausable;
+        attempt->ctx = itk_step_context_new(state->path);
+        itk_step_context_set_log_func(attempt->ctx, itk_execution_step_log_cb, self);
+        itk_step_context_set_variables(attempt->ctx, frame->variables);
+        itk_step_context_set_timer_group(attempt->ctx, self->timers);
+        itk_step_context_set_work_dir(attempt->ctx, self->work_dir);
+        itk_step_context_set_playbook_dir(attempt->ctx, itk_playbook_get_dir(frame->playbook));
+        itk_step_context_set_gateway_url(attempt->ctx, self->gateway_url);
+        itk_step_context_set_gateway_token(attempt->ctx, self->gateway_token);
+        itk_step_context_set_python(attempt->ctx, self->python);
+        timeout = itk_execution_step_timeout(self, state);
+        attempt->timeout_seconds = timeout;
+        if (timeout > 0)
+                attempt->timeout = itk_timer_new(self->timers, (guint64)(timeout * 1000.0),
+                                                 itk_execution_attempt_timeout_cb, attempt);
+        self->op = attempt;
+        handler->run(attempt->ctx, json_node_get_object(params), attempt->cancellable,
+                     itk_execution_attempt_done_cb, attempt);
+}
+
+static void
+itk_execution_retry_cb(gpointer user_data)
+{
+        ItkExecution *self = user_data;
+        Frame *frame = self->retry_frame;
+        StepState *state = self->retry_state;
+
+        itk_execution_clear_retry(self);
+        itk_execution_start_attempt(self, frame, state);
+}
+
+static void itk_execution_frame_ended(ItkExecution *self, Frame *frame, const char *failure);
+
+/* A failed step whose on_failure stops its frame: roll back or end it. */
+static void
+itk_execution_frame_fail(ItkExecution *self, Frame *frame, StepState *state, const char *message)
+{
+        g_autofree char *failure = g_strdup_printf("Step '%s' failed: %s", state->def->id, message);
+
+        if (frame->in_rollback) {
+                /* A rollback step stopped the rollback; the run keeps its first error. */
+                itk_execution_frame_ended(self, frame, frame->failure);
+                return;
+        }
+        if (state->def->on_failure == ITK_ON_FAILURE_ROLLBACK &&
+            frame->states->len > frame->n_main) {
+                frame->failure = g_steal_pointer(&failure);
+                frame->in_rollback = TRUE;
+                frame->cursor = frame->n_main;
+                itk_execution_log(self, ITK_LOG_WARNING, state->path, "running the rollback steps");
+                itk_execution_update_current(self);
+                if (self->status == ITK_STATUS_RUNNING)
+                        itk_execution_schedule_advance(self);
+                return;
+        }
+        itk_execution_frame_ended(self, frame, failure);
+}
+
+static void
+itk_execution_attempt_failed(ItkExecution *self, Frame *frame, StepState *state,
+                             const char *message)
+{
+        g_autofree char *redacted = itk_redactor_apply(self->redactor, message);
+        ItkStepDef *def = state->def;
+
+        if (self->debug_mode) {
+                /* Debug mode: the failure pauses the run; Resume re-runs the
+                 * step, Skip skips it. No retries, no on_failure. */
+                state->status = ITK_STEP_FAILED;
+                state->finished_at = g_get_real_time();
+                g_free(state->error);
+                state->error = g_strdup(redacted);
+                itk_execution_announce_step(self, state, redacted);
+                self->debug_failed = state;
+                if (self->status == ITK_STATUS_RUNNING) {
+                        guint props =
+                                self->pause_requested ? ITK_EXECUTION_PROP_PAUSE_REQUESTED : 0;
+                        self->pause_requested = FALSE;
+                        itk_timer_group_pause(self->timers);
+                        itk_execution_transition(self, ITK_STATUS_PAUSED, props);
+                }
+                return;
+        }
+
+        if (state->attempts <= def->retry_count) {
+                g_autofree char *line = g_strdup_printf(
+                        "attempt %u of %u failed: %s; retrying in %g s", state->attempts,
+                        def->retry_count + 1, redacted, def->retry_delay);
+                itk_execution_log(self, ITK_LOG_WARNING, state->path, line);
+                self->retry_frame = frame;
+                self->retry_state = state;
+                self->retry_timer = itk_timer_new(
+                        self->timers,
+                        def->retry_delay > 0 ? (guint64)(def->retry_delay * 1000.0) : 0,
+                        itk_execution_retry_cb, self);
+                return;
+        }
+
+        state->status = ITK_STEP_FAILED;
+        state->finished_at = g_get_real_time();
+        g_free(state->error);
+        state->error = g_strdup(redacted);
+        itk_execution_announce_step(self, state, redacted);
+        itk_execution_update_progress(self);
+
+        if (def->on_failure == ITK_ON_FAILURE_CONTINUE) {
+                itk_execution_move_on(self, frame);
+                return;
+        }
+        itk_execution_frame_fail(self, frame, state, redacted);
+}
+
+static void
+itk_execution_step_succeeded(ItkExecution *self, Frame *frame, StepState *state, JsonNode *output)
+{
+        /* Later steps read the real output; everything shown gets the masked copy. */
+        state->status = ITK_STEP_COMPLETED;
+        state->finished_at = g_get_real_time();
+        g_clear_pointer(&state->output, json_node_unref);
+        state->output = itk_redactor_is_empty(self->redactor)
+                                ? json_node_ref(output)
+                                : itk_redactor_apply_json(self->redactor, output);
+        g_hash_table_replace(frame->outputs, state->def->id, output);
+        itk_execution_announce_step(self, state, NULL);
+        itk_execution_update_progress(self);
+        itk_execution_move_on(self, frame);
+}
+
+static JsonNode *
+itk_execution_nested_output(Frame *frame, const char *status)
+{
+        g_autoptr(JsonBuilder) builder = json_builder_new();
+        guint executed = 0;
+
+        json_builder_begin_object(builder);
+        json_builder_set_member_name(builder, "playbook");
+        json_builder_add_string_value(builder, frame->playbook->id);
+        json_builder_set_member_name(builder, "status");
+        json_builder_add_string_value(builder, status);
+        json_builder_set_member_name(builder, "steps");
+        json_builder_begin_array(builder);
+        for (guint i = 0; i < frame->states->len; i++) {
+                StepState *state = g_ptr_array_index(frame->states, i);
+                if (state->status == ITK_STEP_PENDING)
+                        continue;
+                if (state->status == ITK_STEP_COMPLETED || state->status == ITK_STEP_FAILED)
+                        executed++;
+                json_builder_begin_object(builder);
+                json_builder_set_member_name(builder, "step_id");
+                json_builder_add_string_value(builder, state->def->id);
+                json_builder_set_member_name(builder, "step_name");
+                json_builder_add_string_value(builder, state->def->name);
+                json_builder_set_member_name(builder, "status");
+                json_builder_add_string_value(builder, itk_step_status_to_string(state->status));
+                json_builder_end_object(builder);
+        }
+        json_builder_end_array(builder);
+        json_builder_set_member_name(builder, "steps_executed");
+        json_builder_add_int_value(builder, executed);
+        json_builder_end_object(builder);
+        return json_builder_get_root(builder);
+}
+
+static void
+itk_execution_frame_ended(ItkExecution *self, Frame *frame, const char *failure)
+{
+        Frame *parent = frame->parent;
+        StepState *parent_step = frame->parent_step;
+        g_autoptr(JsonNode) output = NULL;
+        g_autofree char *message = NULL;
+
+        if (parent == NULL) {
+                itk_execution_finish(
+                        self, failure != NULL ? ITK_STATUS_FAILED : ITK_STATUS_COMPLETED, failure);
+                return;
+        }
+        output = itk_execution_nested_output(frame, failure != NULL ? "failed" : "completed");
+        if (failure != NULL)
+                message = g_strdup_printf("nested playbook '%s' failed: %s", frame->playbook->id,
+                                          failure);
+        self->top = parent;
+        frame_free(frame);
+        if (message != NULL)
+                itk_execution_attempt_failed(self, parent, parent_step, message);
+        else
+                itk_execution_step_succeeded(self, parent, parent_step, g_steal_pointer(&output));
+}
+
+static gboolean
+itk_execution_chain_has(Frame *frame, const char *playbook_id)
+{
+        for (; frame != NULL; frame = frame->parent)
+                if (g_strcmp0(frame->playbook->id, playbook_id) == 0)
+                        return TRUE;
+        return FALSE;
+}
+
+static void
+itk_execution_push_frame(ItkExecution *self, Frame *frame, StepState *state, JsonObject *params)
+{
+        g_autoptr(GError) error = NULL;
+        g_autoptr(ItkPlaybook) child = NULL;
+        g_autoptr(JsonObject) given = json_object_new();
+        g_autoptr(JsonObject) bound = NULL;
+        g_autoptr(GPtrArray) states = NULL;
+        g_autofree char *prefix = NULL;
+        g_autofree char *line = NULL;
+        const char *id = NULL;
+        Frame *nested;
+        JsonObjectIter iter;
+        const char *name;
+        JsonNode *value;
+
+        if (json_object_has_member(params, "playbook") &&
+            JSON_NODE_HOLDS_VALUE(json_object_get_member(params, "playbook")))
+                id = json_object_get_string_member(params, "playbook");
+        if (id == NULL || *id == '\0') {
+                itk_execution_attempt_failed(self, frame, state,
+                                             "playbook.run needs a 'playbook' parameter");
+                return;
+        }
+        if (frame->depth + 1 > ITK_PLAYBOOK_MAX_NESTING) {
+                g_autofree char *message =
+                        g_strdup_printf("nested playbook '%s' is deeper than %d levels", id,
+                                        ITK_PLAYBOOK_MAX_NESTING);
+                itk_execution_attempt_failed(self, frame, state, message);
+                return;
+        }
+        if (itk_execution_chain_has(frame, id)) {
+                g_autofree char *message =
+                        g_strdup_printf("nested playbook '%s' reaches itself", id);
+                itk_execution_attempt_failed(self, frame, state, message);
+                return;
+        }
+        if (self->resolve == NULL) {
+                itk_execution_attempt_failed(self, frame, state,
+                                             "nested playbooks are not available here");
+                return;
+        }
+        child = self->resolve(id, self->resolve_data, &error);
+        if (child == NULL) {
+                itk_execution_attempt_failed(self, frame, state, error->message);
+                return;
+        }
+        json_object_iter_init(&iter, params);
+        while (json_object_iter_next(&iter, &name, &value))
+                if (g_strcmp0(name, "playbook") != 0)
+                        json_object_set_member(given, name, json_node_copy(value));
+        bound = itk_playbook_bind_parameters(child, given, &error);
+        if (bound == NULL) {
+                g_autofree char *message =
+                        g_strdup_printf("nested playbook '%s': %s", id, error->message);
+                itk_execution_attempt_failed(self, frame, state, message);
+                return;
+        }
+
+        prefix = g_strconcat(state->path, "/", NULL);
+        states = itk_execution_new_states(self, child, prefix);
+        g_clear_pointer(&state->children, g_ptr_array_unref);
+        state->children = g_ptr_array_ref(states);
+        nested = frame_new(child, prefix, states, bound);
+        nested->parent = frame;
+        nested->parent_step = state;
+        nested->depth = frame->depth + 1;
+        self->top = nested;
+
+        line = g_strdup_printf("running nested playbook '%s'", id);
+        itk_execution_log(self, ITK_LOG_INFO, state->path, line);
+        for (guint i = 0; i < states->len; i++)
+                itk_execution_announce_step(self, g_ptr_array_index(states, i), NULL);
+        itk_execution_update_current(self);
+        if (self->status == ITK_STATUS_RUNNING)
+                itk_execution_schedule_advance(self);
+}
+
+static void
+itk_execution_pause_now(ItkExecution *self)
+{
+        guint props = self->pause_requested ? ITK_EXECUTION_PROP_PAUSE_REQUESTED : 0;
+
+        self->pause_requested = FALSE;
+        g_clear_handle_id(&self->advance_id, g_source_remove);
+        itk_timer_group_pause(self->timers);
+        itk_execution_transition(self, ITK_STATUS_PAUSED, props);
+}
+
+static gboolean
+itk_execution_advance_cb(gpointer user_data)
+{
+        ItkExecution *self = user_data;
+        Frame *frame;
+        StepState *state;
+
+        self->advance_id = 0;
+        if (self->status == ITK_STATUS_PENDING) {
+                self->started_at = g_get_real_time();
+                itk_execution_transition(self, ITK_STATUS_RUNNING, ITK_EXECUTION_PROP_STARTED_AT);
+        }
+        if (self->status != ITK_STATUS_RUNNING || self->op != NULL || self->retry_timer != NULL)
+                return G_SOURCE_REMOVE;
+
+        frame = self->top;
+        state = frame_current(frame);
+        if (state == NULL) {
+                itk_execution_frame_ended(self, frame, frame->in_rollback ? frame->failure : NULL);
+                return G_SOURCE_REMOVE;
+        }
+        if (self->pause_requested) {
+                itk_execution_pause_now(self);
+                return G_SOURCE_REMOVE;
+        }
+        if (self->debug_mode && !self->debug_release) {
+                itk_execution_pause_now(self);
+                return G_SOURCE_REMOVE;
+        }
+        self->debug_release = FALSE;
+        self->debug_failed = NULL;
+        itk_execution_start_attempt(self, frame, state);
+        return G_SOURCE_REMOVE;
+}
+
+static void
+itk_execution_schedule_advance(ItkExecution *self)
+{
+        if (self->advance_id == 0)
+                self->advance_id = g_idle_add(itk_execution_advance_cb, self);
+}
+
+/* --- control ------------------------------------------------------------------ */
+
+static gboolean
+itk_execution_check_live(ItkExecution *self, gboolean pending_ok, GError **error)
+{
+        if (itk_status_is_terminal(self->status)) {
+                g_set_error(error, ITK_ERROR, ITK_ERROR_NOT_RUNNING, "execution %s is %s", self->id,
+                            itk_status_to_string(self->status));
+                return FALSE;
+        }
+        if (self->status == ITK_STATUS_PENDING && !pending_ok) {
+                g_set_error(error, ITK_ERROR, ITK_ERROR_INVALID_STATE,
+                            "execution %s is pending: start it first", self->id);
+                return FALSE;
+        }
+        if (self->cancel_requested) {
+                g_set_error(error, ITK_ERROR, ITK_ERROR_INVALID_STATE,
+                            "execution %s is being cancelled", self->id);
+                return FALSE;
+        }
+        return TRUE;
+}
+
+gboolean
+itk_execution_start(ItkExecution *self, GError **error)
+{
+        g_return_val_if_fail(ITK_IS_EXECUTION(self), FALSE);
+
+        if (!itk_execution_check_live(self, TRUE, error))
+                return FALSE;
+        if (self->status != ITK_STATUS_PENDING) {
+                g_set_error(error, ITK_ERROR, ITK_ERROR_INVALID_STATE, "execution %s is already %s",
+                            self->id, itk_status_to_string(self->status));
+                return FALSE;
+        }
+        g_clear_handle_id(&self->pending_timeout_id, g_source_remove);
+        /* The transition to running happens from the main loop, after the
+         * caller's reply is on its way. */
+        itk_execution_schedule_advance(self);
+        return TRUE;
+}
+
+gboolean
+itk_execution_cancel(ItkExecution *self, GError **error)
+{
+        g_return_val_if_fail(ITK_IS_EXECUTION(self), FALSE);
+
+        if (itk_status_is_terminal(self->status)) {
+                g_set_error(error, ITK_ERROR, ITK_ERROR_NOT_RUNNING, "execution %s is %s", self->id,
+                            itk_status_to_string(self->status));
+                return FALSE;
+        }
+        if (self->cancel_requested)
+                return TRUE;
+        self->cancel_requested = TRUE;
+        if (self->op != NULL) {
+                /* Ends cancelled once the operation has returned: milliseconds. */
+                self->op->abandon = ABANDON_CANCEL;
+                g_cancellable_cancel(self->op->cancellable);
+                return TRUE;
+        }
+        itk_execution_finish(self, ITK_STATUS_CANCELLED, NULL);
+        return TRUE;
+}
+
+gboolean
+itk_execution_pause(ItkExecution *self, GError **error)
+{
+        g_return_val_if_fail(ITK_IS_EXECUTION(self), FALSE);
+
+        if (!itk_execution_check_live(self, FALSE, error))
+                return FALSE;
+        if (self->status == ITK_STATUS_PAUSED)
+                return TRUE;
+        if (self->op != NULL && !(self->op->pausable && self->op->abandon == ABANDON_NONE)) {
+                if (!self->pause_requested) {
+                        self->pause_requested = TRUE;
+                        itk_execution_persist(self, NULL, TRUE);
+                        itk_execution_notify(self, ITK_EXECUTION_PROP_PAUSE_REQUESTED);
+                }
+                return TRUE;
+        }
+        /* A pausable step, a retry delay, or a step boundary: paused now. */
+        itk_execution_pause_now(self);
+        return TRUE;
+}
+
+gboolean
+itk_execution_resume(ItkExecution *self, GError **error)
+{
+        g_return_val_if_fail(ITK_IS_EXECUTION(self), FALSE);
+
+        if (!itk_execution_check_live(self, FALSE, error))
+                return FALSE;
+        if (self->status == ITK_STATUS_RUNNING) {
+                if (self->pause_requested) {
+                        self->pause_requested = FALSE;
+                        itk_execution_notify(self, ITK_EXECUTION_PROP_PAUSE_REQUESTED);
+                }
+                return TRUE;
+        }
+        if (self->debug_failed != NULL) {
+                StepState *state = self->debug_failed;
+                /* Resume after a failure in debug mode runs the step again. */
+                self->debug_failed = NULL;
+                state->status = ITK_STEP_PENDING;
+                g_clear_pointer(&state->error, g_free);
+                itk_execution_announce_step(self, state, "retry");
+        }
+        if (self->op == NULL && self->retry_timer == NULL) {
+                self->debug_release = TRUE;
+                itk_execution_schedule_advance(self);
+        }
+        itk_timer_group_resume(self->timers);
+        itk_execution_transition(self, ITK_STATUS_RUNNING, 0);
+        return TRUE;
+}
+
+gboolean
+itk_execution_skip(ItkExecution *self, GError **error)
+{
+        StepState *state;
+
+        g_return_val_if_fail(ITK_IS_EXECUTION(self), FALSE);
+
+        if (!itk_execution_check_live(self, FALSE, error))
+                return FALSE;
+        if (self->op != NULL) {
+                self->op->abandon = ABANDON_SKIP;
+                g_cancellable_cancel(self->op->cancellable);
+                return TRUE;
+        }
+        if (self->retry_timer != NULL) {
+                Frame *frame = self->retry_frame;
+                state = self->retry_state;
+                itk_execution_clear_retry(self);
+                itk_execution_mark_skipped(self, frame, state);
+                return TRUE;
+        }
+        state = frame_current(self->top);
+        if (state == NULL) {
+                g_set_error(error, ITK_ERROR, ITK_ERROR_INVALID_STATE,
+                            "execution %s has no step left to skip", self->id);
+                return FALSE;
+        }
+        itk_execution_mark_skipped(self, self->top, state);
+        return TRUE;
+}
+
+gboolean
+itk_execution_skip_back(ItkExecution *self, GError **error)
+{
+        g_return_val_if_fail(ITK_IS_EXECUTION(self), FALSE);
+
+        if (!itk_execution_check_live(self, FALSE, error))
+                return FALSE;
+        if (self->op != NULL) {
+                self->op->abandon = ABANDON_SKIP_BACK;
+                g_cancellable_cancel(self->op->cancellable);
+                return TRUE;
+        }
+        if (self->retry_timer != NULL) {
+                Frame *frame = self->retry_frame;
+                itk_execution_clear_retry(self);
+                itk_execution_step_back(self, frame);
+                return TRUE;
+        }
+        itk_execution_step_back(self, self->top);
+        return TRUE;
+}
+
+gboolean
+itk_execution_set_debug_mode(ItkExecution *self, gboolean enabled, GError **error)
+{
+        g_return_val_if_fail(ITK_IS_EXECUTION(self), FALSE);
+
+        if (itk_status_is_terminal(self->status)) {
+                g_set_error(error, ITK_ERROR, ITK_ERROR_NOT_RUNNING, "execution %s is %s", self->id,
+                            itk_status_to_string(self->status));
+                return FALSE;
+        }
+        enabled = !!enabled;
+        if (self->debug_mode == enabled)
+                return TRUE;
+        /* Turning debug mode off never resumes a paused run. */
+        self->debug_mode = enabled;
+        itk_execution_persist(self, NULL, TRUE);
+        itk_execution_notify(self, ITK_EXECUTION_PROP_DEBUG_MODE);
+        return TRUE;
+}
+
+static gboolean
+itk_execution_pending_timeout_cb(gpointer user_data)
+{
+        ItkExecution *self = user_data;
+
+        self->pending_timeout_id = 0;
+        if (self->status == ITK_STATUS_PENDING && self->advance_id == 0) {
+                itk_execution_log(self, ITK_LOG_NOTICE, "",
+                                  "not started in time: cancelling the pending execution");
+                itk_execution_finish(self, ITK_STATUS_CANCELLED, NULL);
+        }
+        return G_SOURCE_REMOVE;
+}
+
+void
+itk_execution_set_work_dir(ItkExecution *self, const char *dir)
+{
+        g_free(self->work_dir);
+        self->work_dir = g_strdup(dir);
+}
+
+void
+itk_execution_set_pending_timeout(ItkExecution *self, guint msec)
+{
+        g_clear_handle_id(&self->pending_timeout_id, g_source_remove);
+        if (msec > 0 && self->status == ITK_STATUS_PENDING)
+                self->pending_timeout_id =
+                        g_timeout_add(msec, itk_execution_pending_timeout_cb, self);
+}
+
+/* --- queries -------------------------------------------------------------------- */
+
+static GVariant *
+itk_execution_states_to_variant(GPtrArray *states)
+{
+        GVariantBuilder builder;
+
+        g_variant_builder_init(&builder, G_VARIANT_TYPE("aa{sv}"));
+        for (guint i = 0; states != NULL && i < states->len; i++) {
+                StepState *state = g_ptr_array_index(states, i);
+                g_autofree char *output =
+                        state->output != NULL ? itk_value_to_json(state->output) : NULL;
+
+                g_variant_builder_open(&builder, G_VARIANT_TYPE("a{sv}"));
+                g_variant_builder_add(&builder, "{sv}", "index", g_variant_new_int32(state->index));
+                g_variant_builder_add(&builder, "{sv}", "step-id",
+                                      g_variant_new_string(state->path));
+                g_variant_builder_add(&builder, "{sv}", "name",
+                                      g_variant_new_string(state->def->name));
+                g_variant_builder_add(&builder, "{sv}", "type",
+                                      g_variant_new_string(state->def->type));
+                g_variant_builder_add(
+                        &builder, "{sv}", "status",
+                        g_variant_new_string(itk_step_status_to_string(state->status)));
+                g_variant_builder_add(&builder, "{sv}", "attempts",
+                                      g_variant_new_uint32(state->attempts));
+                g_variant_builder_add(&builder, "{sv}", "started-at",
+                                      g_variant_new_int64(state->started_at));
+                g_variant_builder_add(&builder, "{sv}", "finished-at",
+                                      g_variant_new_int64(state->finished_at));
+                g_variant_builder_add(
+                        &builder, "{sv}", "error",
+                        g_variant_new_string(state->error != NULL ? state->error : ""));
+                g_variant_builder_add(&builder, "{sv}", "output",
+                                      g_variant_new_string(output != NULL ? output : ""));
+                g_variant_builder_add(&builder, "{sv}", "phase",
+                                      g_variant_new_string(state->rollback ? "rollback" : "main"));
+                g_variant_builder_add(&builder, "{sv}", "children",
+                                      itk_execution_states_to_variant(state->children));
+                g_variant_builder_close(&builder);
+        }
+        return g_variant_builder_end(&builder);
+}
+
+GVariant *
+itk_execution_get_steps(ItkExecution *self)
+{
+        return itk_execution_states_to_variant(self->root_states);
+}
+
+GVariant *
+itk_execution_get_log(ItkExecution *self, guint max, GError **error)
+{
+        GVariantBuilder builder;
+        guint skip = 0;
+        guint i = 0;
+
+        if (self->store != NULL)
+                return itk_store_get_log(self->store, self->id, max, error);
+        if (max > 0 && self->log_ring.length > max)
+                skip = self->log_ring.length - max;
+        g_variant_builder_init(&builder, G_VARIANT_TYPE("a(tuss)"));
+        for (GList *l = self->log_ring.head; l != NULL; l = l->next, i++) {
+                LogLine *line = l->data;
+                if (i < skip)
+                        continue;
+                g_variant_builder_add(&builder, "(tuss)", (guint64)line->usec, line->priority,
+                                      line->step_id, line->message);
+        }
+        return g_variant_builder_end(&builder);
+}
+
+const char *
+itk_execution_get_id(ItkExecution *self)
+{
+        return self->id;
+}
+
+const char *
+itk_execution_get_object_id(ItkExecution *self)
+{
+        return self->object_id;
+}
+
+const char *
+itk_execution_get_playbook_id(ItkExecution *self)
+{
+        return self->playbook_id;
+}
+
+ItkPlaybook *
+itk_execution_get_playbook(ItkExecution *self)
+{
+        return self->playbook;
+}
+
+ItkStatus
+itk_execution_get_status(ItkExecution *self)
+{
+        return self->status;
+}
+
+gboolean
+itk_execution_get_pause_requested(ItkExecution *self)
+{
+        return self->pause_requested;
+}
+
+gboolean
+itk_execution_get_debug_mode(ItkExecution *self)
+{
+        return self->debug_mode;
+}
+
+int
+itk_execution_get_current_step(ItkExecution *self)
+{
+        return self->current_step;
+}
+
+const char *
+itk_execution_get_current_step_id(ItkExecution *self)
+{
+        return self->current_step_id;
+}
+
+const char *
+itk_execution_get_current_step_name(ItkExecution *self)
+{
+        return self->current_step_name;
+}
+
+guint
+itk_execution_get_total_steps(ItkExecution *self)
+{
+        return self->playbook->steps->len;
+}
+
+double
+itk_execution_get_progress(ItkExecution *self)
+{
+        return self->progress;
+}
+
+gint64
+itk_execution_get_started_at(ItkExecution *self)
+{
+        return self->started_at;
+}
+
+gint64
+itk_execution_get_finished_at(ItkExecution *self)
+{
+        return self->finished_at;
+}
+
+const char *
+itk_execution_get_error(ItkExecution *self)
+{
+        return self->error;
+}
+
+guint32
+itk_execution_get_started_by_uid(ItkExecution *self)
+{
+        return self->uid;
+}
+
+/* --- object ----------------------------------------------------------------------- */
+
+static gboolean
+itk_execution_is_secret_name(const char *name)
+{
+        static const char *const words[] = { "password", "passwd",  "pass",   "secret",
+                                             "token",    "api_key", "apikey", NULL };
+        g_autofree char *lower = g_ascii_strdown(name, -1);
+
+        for (guint i = 0; words[i] != NULL; i++)
+                if (strstr(lower, words[i]) != NULL)
+                        return TRUE;
+        return FALSE;
+}
+
+static void
+itk_execution_log_line_free(gpointer data)
+{
+        LogLine *line = data;
+        g_free(line->step_id);
+        g_free(line->message);
+        g_free(line);
+}
+
+static void
+itk_execution_dispose(GObject *object)
+{
+        ItkExecution *self = ITK_EXECUTION(object);
+
+        g_clear_handle_id(&self->advance_id, g_source_remove);
+        g_clear_handle_id(&self->pending_timeout_id, g_source_remove);
+        g_clear_handle_id(&self->progress_id, g_source_remove);
+        itk_execution_clear_retry(self);
+        G_OBJECT_CLASS(itk_execution_parent_class)->dispose(object);
+}
+
+static void
+itk_execution_finalize(GObject *object)
+{
+        ItkExecution *self = ITK_EXECUTION(object);
+
+        while (self->top != NULL) {
+                Frame *parent = self->top->parent;
+                frame_free(self->top);
+                self->top = parent;
+        }
+        g_clear_pointer(&self->root_states, g_ptr_array_unref);
+        g_clear_pointer(&self->timers, itk_timer_group_free);
+        g_queue_clear_full(&self->log_ring, itk_execution_log_line_free);
+        g_clear_pointer(&self->playbook, itk_playbook_unref);
+        g_clear_pointer(&self->timeout_overrides, g_hash_table_unref);
+        g_clear_pointer(&self->redactor, itk_redactor_free);
+        if (self->gateway_token != NULL)
+                memset(self->gateway_token, 0, strlen(self->gateway_token));
+        g_free(self->gateway_token);
+        g_free(self->id);
+        g_free(self->object_id);
+        g_free(self->playbook_id);
+        g_free(self->work_dir);
+        g_free(self->gateway_url);
+        g_free(self->python);
+        g_free(self->error);
+        g_free(self->current_step_id);
+        g_free(self->current_step_name);
+        G_OBJECT_CLASS(itk_execution_parent_class)->finalize(object);
+}
+
+static void
+itk_execution_class_init(ItkExecutionClass *klass)
+{
+        GObjectClass *object_class = G_OBJECT_CLASS(klass);
+
+        object_class->dispose = itk_execution_dispose;
+        object_class->finalize = itk_execution_finalize;
+
+        /* (int status, int previous), ItkStatus values. */
+        signals[SIGNAL_STATUS_CHANGED] =
+                g_signal_new("status-changed", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0, NULL,
+                             NULL, NULL, G_TYPE_NONE, 2, G_TYPE_INT, G_TYPE_INT);
+        /* (int index, string step_id, int ItkStepStatus, string message) */
+        signals[SIGNAL_STEP_CHANGED] = g_signal_new(
+                "step-changed", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
+                G_TYPE_NONE, 4, G_TYPE_INT, G_TYPE_STRING, G_TYPE_INT, G_TYPE_STRING);
+        /* (guint64 usec, guint priority, string step_id, string message) */
+        signals[SIGNAL_LOG] = g_signal_new("log", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0,
+                                           NULL, NULL, NULL, G_TYPE_NONE, 4, G_TYPE_UINT64,
+                                           G_TYPE_UINT, G_TYPE_STRING, G_TYPE_STRING);
+        /* (int status, string error), exactly once, last. */
+        signals[SIGNAL_FINISHED] =
+                g_signal_new("finished", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL,
+                             NULL, G_TYPE_NONE, 2, G_TYPE_INT, G_TYPE_STRING);
+        /* (guint ItkExecutionProp flags) */
+        signals[SIGNAL_PROPERTIES_CHANGED] =
+                g_signal_new("properties-changed", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0,
+                             NULL, NULL, NULL, G_TYPE_NONE, 1, G_TYPE_UINT);
+}
+
+static void
+itk_execution_init(ItkExecution *self)
+{
+        self->current_step = -1;
+        self->current_step_id = g_strdup("");
+        self->current_step_name = g_strdup("");
+        self->error = g_strdup("");
+        self->timers = itk_timer_group_new();
+        self->redactor = itk_redactor_new();
+        g_queue_init(&self->log_ring);
+}
+
+static char *
+itk_execution_new_id(void)
+{
+        return g_uuid_string_random();
+}
+
+ItkExecution *
+itk_execution_new(const ItkExecutionConfig *config, GError **error)
+{
+        g_autoptr(ItkExecution) self = NULL;
+        g_autoptr(GString) hex = NULL;
+        g_autoptr(JsonNode) params_node = NULL;
+        g_autoptr(JsonNode) redacted = NULL;
+        g_autofree char *params_json = NULL;
+        JsonObjectIter iter;
+        const char *name;
+        JsonNode *value;
+
+        g_return_val_if_fail(config != NULL && config->playbook != NULL, NULL);
+        g_return_val_if_fail(config->parameters != NULL, NULL);
+
+        self = g_object_new(ITK_TYPE_EXECUTION, NULL);
+        self->id = itk_execution_new_id();
+        hex = g_string_new(NULL);
+        for (const char *p = self->id; *p != '\0'; p++)
+                if (*p != '-')
+                        g_string_append_c(hex, g_ascii_tolower(*p));
+        self->object_id = g_strdup(hex->str);
+        self->playbook = itk_playbook_ref(config->playbook);
+        self->playbook_id = g_strdup(config->playbook->id != NULL ? config->playbook->id : "");
+        self->store = config->store;
+        self->work_dir = g_strdup(config->work_dir);
+        self->gateway_url = g_strdup(config->gateway_url);
+        self->gateway_token = g_strdup(config->gateway_token);
+        self->python = g_strdup(config->python);
+        if (config->timeout_overrides != NULL)
+                self->timeout_overrides = g_hash_table_ref(config->timeout_overrides);
+        self->resolve = config->resolve;
+        self->resolve_data = config->resolve_data;
+        self->credential_lookup = config->credential_lookup;
+        self->credential_data = config->credential_data;
+        self->debug_mode = config->debug_mode;
+        self->uid = config->started_by_uid;
+        self->created_at = g_get_real_time();
+
+        for (guint i = 0; config->secrets != NULL && config->secrets[i] != NULL; i++)
+                itk_redactor_add_secret(self->redactor, config->secrets[i]);
+        if (config->gateway_token != NULL)
+                itk_redactor_add_secret(self->redactor, config->gateway_token);
+        json_object_iter_init(&iter, config->parameters);
+        while (json_object_iter_next(&iter, &name, &value)) {
+                if (JSON_NODE_HOLDS_VALUE(value) &&
+                    json_node_get_value_type(value) == G_TYPE_STRING &&
+                    itk_execution_is_secret_name(name))
+                        itk_redactor_add_secret(self->redactor, json_node_get_string(value));
+        }
+
+        self->root_states = itk_execution_new_states(self, self->playbook, "");
+        self->root = frame_new(self->playbook, "", self->root_states, config->parameters);
+        self->top = self->root;
+
+        if (self->store != NULL) {
+                ItkExecutionRecord record;
+
+                params_node = json_node_new(JSON_NODE_OBJECT);
+                json_node_set_object(params_node, config->parameters);
+                redacted = itk_redactor_apply_json(self->redactor, params_node);
+                params_json = itk_value_to_json(redacted);
+                itk_execution_fill_record(self, &record);
+                record.parameters_json = params_json;
+                /* A run that cannot be recorded does not start: nothing is lost. */
+                if (!itk_store_begin(self->store, error))
+                        return NULL;
+                if (!itk_store_insert_execution(self->store, &record, error)) {
+                        itk_store_rollback(self->store);
+                        return NULL;
+                }
+                for (guint i = 0; i < self->root_states->len; i++) {
+                        if (!itk_execution_put_step(self, g_ptr_array_index(self->root_states, i),
+                                                    error)) {
+                                itk_store_rollback(self->store);
+                                return NULL;
+                        }
+                }
+                if (!itk_store_commit(self->store, error)) {
+                        itk_store_rollback(self->store);
+                        return NULL;
+                }
+        }
+        return g_steal_pointer(&self);
+}

@@ -1,0 +1,493 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "itk-bus.h"
+#include "itk-error.h"
+#include "itk-manager-dbus.h"
+#include "itk-value.h"
+
+/* Bounds on what a caller may send (DESIGN.md §7). */
+#define MAX_PARAMETERS 256
+#define MAX_SOURCE_SIZE (1024 * 1024)
+
+static int
+itk_manager_dbus_sender_uid(sd_bus_message *m, uid_t *uid)
+{
+        _itk_cleanup_bus_creds_ sd_bus_creds *creds = NULL;
+        int r;
+
+        r = sd_bus_query_sender_creds(m, SD_BUS_CREDS_EUID, &creds);
+        if (r < 0)
+                return r;
+        return sd_bus_creds_get_euid(creds, uid);
+}
+
+int
+itk_manager_dbus_authorize_control(sd_bus_message *m, ItkExecution *execution,
+                                   sd_bus_error *error)
+{
+        uid_t uid;
+        int r;
+
+        r = itk_manager_dbus_sender_uid(m, &uid);
+        if (r < 0)
+                return sd_bus_error_set_errnof(error, r, "cannot identify the caller: %s",
+                                               g_strerror(-r));
+        if (uid == 0 || uid == getuid() || uid == itk_execution_get_started_by_uid(execution))
+                return 0;
+        return sd_bus_error_setf(error, SD_BUS_ERROR_ACCESS_DENIED,
+                                 "user %u may not control execution %s, started by user %u",
+                                 (unsigned)uid, itk_execution_get_id(execution),
+                                 (unsigned)itk_execution_get_started_by_uid(execution));
+}
+
+static int
+itk_manager_dbus_reply_variant(sd_bus_message *m, GVariant *value)
+{
+        _itk_cleanup_bus_message_ sd_bus_message *reply = NULL;
+        int r;
+
+        r = sd_bus_message_new_method_return(m, &reply);
+        if (r < 0)
+                return r;
+        r = itk_bus_message_append_variant(reply, value);
+        if (r < 0)
+                return r;
+        return sd_bus_send(NULL, reply, NULL);
+}
+
+static int
+itk_manager_dbus_gerror(GError *error, sd_bus_error *ret)
+{
+        return itk_bus_error_from_gerror(error, ret);
+}
+
+/* Reads StartExecution's options into @options; strings are borrowed from
+ * @dict. Unknown keys and wrong types are refused by name. */
+static gboolean
+itk_manager_dbus_parse_options(GVariant *dict, ItkStartOptions *options,
+                               GHashTable **timeout_overrides, GError **error)
+{
+        GVariantIter iter;
+        const char *key;
+        GVariant *value;
+
+        g_variant_iter_init(&iter, dict);
+        while (g_variant_iter_loop(&iter, "{&sv}", &key, &value)) {
+                const char *want = NULL;
+
+                if (g_str_equal(key, "source") || g_str_equal(key, "credential") ||
+                    g_str_equal(key, "gateway-url"))
+                        want = "s";
+                else if (g_str_equal(key, "debug") || g_str_equal(key, "start") ||
+                         g_str_equal(key, "cancel-on-disconnect"))
+                        want = "b";
+                else if (g_str_equal(key, "timeout-overrides"))
+                        want = "a{su}";
+                if (want == NULL) {
+                        g_set_error(error, ITK_ERROR, ITK_ERROR_INVALID_ARGS,
+                                    "unknown option '%s' (known: source, debug, start, credential, "
+                                    "gateway-url, timeout-overrides, cancel-on-disconnect)",
+                                    key);
+                        return FALSE;
+                }
+                if (!g_variant_is_of_type(value, G_VARIANT_TYPE(want))) {
+                        g_set_error(error, ITK_ERROR, ITK_ERROR_INVALID_ARGS,
+                                    "option '%s' must be of type '%s', not '%s'", key, want,
+                                    g_variant_get_type_string(value));
+                        return FALSE;
+                }
+                if (g_str_equal(key, "source")) {
+                        gsize length;
+                        options->source = g_variant_get_string(value, &length);
+                        if (length > MAX_SOURCE_SIZE) {
+                                g_set_error(error, ITK_ERROR, ITK_ERROR_INVALID_PLAYBOOK,
+                                            "playbook source is %zu bytes; the limit is %d",
+                                            length, MAX_SOURCE_SIZE);
+                                return FALSE;
+                        }
+                } else if (g_str_equal(key, "credential")) {
+                        options->credential = g_variant_get_string(value, NULL);
+                } else if (g_str_equal(key, "gateway-url")) {
+                        options->gateway_url = g_variant_get_string(value, NULL);
+                } else if (g_str_equal(key, "debug")) {
+                        options->debug = g_variant_get_boolean(value);
+                } else if (g_str_equal(key, "start")) {
+                        options->start = g_variant_get_boolean(value);
+                } else if (g_str_equal(key, "cancel-on-disconnect")) {
+                        options->cancel_on_disconnect = g_variant_get_boolean(value);
+                } else {
+                        GVariantIter overrides;
+                        const char *step;
+                        guint32 seconds;
+
+                        *timeout_overrides = g_hash_table_new_full(g_str_hash, g_str_equal,
+                                                                   g_free, NULL);
+                        g_variant_iter_init(&overrides, value);
+                        while (g_variant_iter_next(&overrides, "{&su}", &step, &seconds))
+                                g_hash_table_insert(*timeout_overrides, g_strdup(step),
+                                                    GUINT_TO_POINTER(seconds));
+                }
+        }
+        return TRUE;
+}
+
+static int
+method_start_execution(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+        ItkManager *manager = userdata;
+        g_autoptr(GError) local = NULL;
+        g_autoptr(GVariant) params_variant = NULL;
+        g_autoptr(GVariant) options_variant = NULL;
+        g_autoptr(JsonObject) parameters = NULL;
+        g_autoptr(GHashTable) timeout_overrides = NULL;
+        g_autoptr(ItkExecution) execution = NULL;
+        g_autofree char *path = NULL;
+        ItkStartOptions options = { .start = TRUE };
+        const char *playbook;
+        uid_t uid;
+        int r;
+
+        r = sd_bus_message_read(m, "s", &playbook);
+        if (r < 0)
+                return r;
+        r = itk_bus_message_read_variant(m, &params_variant);
+        if (r < 0)
+                return r;
+        r = itk_bus_message_read_variant(m, &options_variant);
+        if (r < 0)
+                return r;
+        if (g_variant_n_children(params_variant) > MAX_PARAMETERS)
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                         "too many parameters (%zu; the limit is %d)",
+                                         g_variant_n_children(params_variant), MAX_PARAMETERS);
+        r = itk_manager_dbus_sender_uid(m, &uid);
+        if (r < 0)
+                return sd_bus_error_set_errnof(error, r, "cannot identify the caller: %s",
+                                               g_strerror(-r));
+        options.uid = uid;
+        options.sender = sd_bus_message_get_sender(m);
+        if (!itk_manager_dbus_parse_options(options_variant, &options, &timeout_overrides,
+                                            &local))
+                return itk_manager_dbus_gerror(local, error);
+        options.timeout_overrides = timeout_overrides;
+        parameters = itk_value_object_from_variant(params_variant, &local);
+        if (parameters == NULL) {
+                g_prefix_error(&local, "parameters: ");
+                return itk_manager_dbus_gerror(local, error);
+        }
+
+        /* Creating it announces it (InterfacesAdded, ExecutionNew); then the
+         * reply; only then may the run start, from the main loop. */
+        execution = itk_manager_create_execution(manager, playbook, parameters, &options, &local);
+        if (execution == NULL)
+                return itk_manager_dbus_gerror(local, error);
+        path = itk_execution_dbus_path(execution);
+        r = sd_bus_reply_method_return(m, "o", path);
+        if (r < 0)
+                return r;
+        if (options.start && !itk_execution_start(execution, &local))
+                g_warning("execution %s: %s", itk_execution_get_id(execution), local->message);
+        return 1;
+}
+
+static int
+method_list_executions(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+        ItkManager *manager = userdata;
+        g_autoptr(GPtrArray) executions = itk_manager_get_executions(manager);
+        _itk_cleanup_bus_message_ sd_bus_message *reply = NULL;
+        int r;
+
+        r = sd_bus_message_new_method_return(m, &reply);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_open_container(reply, 'a', "(osssuu)");
+        if (r < 0)
+                return r;
+        for (guint i = 0; i < executions->len; i++) {
+                ItkExecution *execution = g_ptr_array_index(executions, i);
+                g_autofree char *path = itk_execution_dbus_path(execution);
+                int current = itk_execution_get_current_step(execution);
+
+                r = sd_bus_message_append(
+                        reply, "(osssuu)", path, itk_execution_get_id(execution),
+                        itk_execution_get_playbook_id(execution),
+                        itk_status_to_string(itk_execution_get_status(execution)),
+                        (uint32_t)MAX(current, 0), itk_execution_get_total_steps(execution));
+                if (r < 0)
+                        return r;
+        }
+        r = sd_bus_message_close_container(reply);
+        if (r < 0)
+                return r;
+        return sd_bus_send(NULL, reply, NULL);
+}
+
+static int
+method_get_history(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+        g_autoptr(GError) local = NULL;
+        g_autoptr(GVariant) runs = NULL;
+        uint32_t limit;
+        const char *status;
+        int r;
+
+        r = sd_bus_message_read(m, "us", &limit, &status);
+        if (r < 0)
+                return r;
+        runs = itk_manager_get_history(userdata, limit, status, &local);
+        if (runs == NULL)
+                return itk_manager_dbus_gerror(local, error);
+        g_variant_ref_sink(runs);
+        return itk_manager_dbus_reply_variant(m, runs);
+}
+
+static int
+method_get_execution_record(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+        g_autoptr(GError) local = NULL;
+        g_autoptr(GVariant) record = NULL;
+        const char *id;
+        int r;
+
+        r = sd_bus_message_read(m, "s", &id);
+        if (r < 0)
+                return r;
+        record = itk_manager_get_record(userdata, id, &local);
+        if (record == NULL)
+                return itk_manager_dbus_gerror(local, error);
+        g_variant_ref_sink(record);
+        return itk_manager_dbus_reply_variant(m, record);
+}
+
+static int
+method_delete_execution(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+        ItkManager *manager = userdata;
+        g_autoptr(GError) local = NULL;
+        ItkExecution *execution;
+        const char *id;
+        int r;
+
+        r = sd_bus_message_read(m, "s", &id);
+        if (r < 0)
+                return r;
+        execution = itk_manager_lookup(manager, id);
+        if (execution != NULL) {
+                r = itk_manager_dbus_authorize_control(m, execution, error);
+                if (r < 0)
+                        return r;
+        }
+        if (!itk_manager_delete_execution(manager, id, &local))
+                return itk_manager_dbus_gerror(local, error);
+        return sd_bus_reply_method_return(m, NULL);
+}
+
+static int
+method_list_playbooks(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+        g_autoptr(GVariant) playbooks = g_variant_ref_sink(itk_manager_list_playbooks(userdata));
+        return itk_manager_dbus_reply_variant(m, playbooks);
+}
+
+static int
+method_get_playbook(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+        g_autoptr(GError) local = NULL;
+        g_autoptr(GVariant) playbook = NULL;
+        const char *id;
+        int r;
+
+        r = sd_bus_message_read(m, "s", &id);
+        if (r < 0)
+                return r;
+        playbook = itk_manager_get_playbook(userdata, id, &local);
+        if (playbook == NULL)
+                return itk_manager_dbus_gerror(local, error);
+        g_variant_ref_sink(playbook);
+        return itk_manager_dbus_reply_variant(m, playbook);
+}
+
+static int
+method_validate_playbook(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+        g_autoptr(GVariant) diagnostics = NULL;
+        const char *source;
+        int r;
+
+        r = sd_bus_message_read(m, "s", &source);
+        if (r < 0)
+                return r;
+        if (strlen(source) > MAX_SOURCE_SIZE)
+                return sd_bus_error_setf(error, "org.ignition.Toolkit.Error.InvalidPlaybook",
+                                         "playbook source is %zu bytes; the limit is %d",
+                                         strlen(source), MAX_SOURCE_SIZE);
+        diagnostics = g_variant_ref_sink(itk_manager_validate_playbook(userdata, source));
+        return itk_manager_dbus_reply_variant(m, diagnostics);
+}
+
+static int
+method_list_credentials(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+        return sd_bus_reply_method_return(m, "aa{sv}", 0);
+}
+
+static int
+method_credentials_not_supported(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+        return sd_bus_error_set(error, SD_BUS_ERROR_NOT_SUPPORTED,
+                                "credential storage is not available in this version");
+}
+
+static int
+manager_property_get(sd_bus *bus, const char *path, const char *interface, const char *property,
+                     sd_bus_message *reply, void *userdata, sd_bus_error *error)
+{
+        ItkManager *manager = userdata;
+
+        if (g_str_equal(property, "Version"))
+                return sd_bus_message_append(reply, "s", PACKAGE_VERSION);
+        if (g_str_equal(property, "ActiveExecutions"))
+                return sd_bus_message_append(reply, "u", itk_manager_get_active_count(manager));
+        if (g_str_equal(property, "MaxConcurrentExecutions"))
+                return sd_bus_message_append(reply, "u", itk_manager_get_max_concurrent(manager));
+        if (g_str_equal(property, "MaxExecutionsPerCaller"))
+                return sd_bus_message_append(reply, "u", itk_manager_get_max_per_caller(manager));
+        if (g_str_equal(property, "RetentionSeconds"))
+                return sd_bus_message_append(reply, "u", itk_manager_get_retention_sec(manager));
+        return sd_bus_error_setf(error, SD_BUS_ERROR_UNKNOWN_PROPERTY, "unknown property %s",
+                                 property);
+}
+
+static const sd_bus_vtable manager_vtable[] = {
+        SD_BUS_VTABLE_START(0),
+        SD_BUS_METHOD_WITH_NAMES("StartExecution", "sa{sv}a{sv}",
+                                 SD_BUS_PARAM(playbook) SD_BUS_PARAM(parameters)
+                                         SD_BUS_PARAM(options),
+                                 "o", SD_BUS_PARAM(execution), method_start_execution,
+                                 SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("ListExecutions", "", "", "a(osssuu)", SD_BUS_PARAM(executions),
+                                 method_list_executions, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("GetHistory", "us", SD_BUS_PARAM(limit) SD_BUS_PARAM(status),
+                                 "aa{sv}", SD_BUS_PARAM(runs), method_get_history,
+                                 SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("GetExecutionRecord", "s", SD_BUS_PARAM(id), "a{sv}",
+                                 SD_BUS_PARAM(record), method_get_execution_record,
+                                 SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("DeleteExecution", "s", SD_BUS_PARAM(id), "", "",
+                                 method_delete_execution, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("ListPlaybooks", "", "", "aa{sv}", SD_BUS_PARAM(playbooks),
+                                 method_list_playbooks, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("GetPlaybook", "s", SD_BUS_PARAM(id), "a{sv}",
+                                 SD_BUS_PARAM(playbook), method_get_playbook,
+                                 SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("ValidatePlaybook", "s", SD_BUS_PARAM(source), "aa{sv}",
+                                 SD_BUS_PARAM(diagnostics), method_validate_playbook,
+                                 SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("ListCredentials", "", "", "aa{sv}", SD_BUS_PARAM(credentials),
+                                 method_list_credentials, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("SetCredential", "sa{sv}", SD_BUS_PARAM(name) SD_BUS_PARAM(fields),
+                                 "", "", method_credentials_not_supported,
+                                 SD_BUS_VTABLE_UNPRIVILEGED | SD_BUS_VTABLE_SENSITIVE),
+        SD_BUS_METHOD_WITH_NAMES("DeleteCredential", "s", SD_BUS_PARAM(name), "", "",
+                                 method_credentials_not_supported, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_SIGNAL_WITH_NAMES("ExecutionNew", "oss",
+                                 SD_BUS_PARAM(execution) SD_BUS_PARAM(id) SD_BUS_PARAM(playbook), 0),
+        SD_BUS_SIGNAL_WITH_NAMES("ExecutionRemoved", "oss",
+                                 SD_BUS_PARAM(execution) SD_BUS_PARAM(id) SD_BUS_PARAM(status), 0),
+        SD_BUS_PROPERTY("Version", "s", manager_property_get, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("ActiveExecutions", "u", manager_property_get, 0,
+                        SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("MaxConcurrentExecutions", "u", manager_property_get, 0,
+                        SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("MaxExecutionsPerCaller", "u", manager_property_get, 0,
+                        SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("RetentionSeconds", "u", manager_property_get, 0,
+                        SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_VTABLE_END,
+};
+
+static void
+execution_added_cb(ItkManager *manager, ItkExecution *execution, gpointer user_data)
+{
+        sd_bus *bus = user_data;
+        g_autofree char *path = itk_execution_dbus_path(execution);
+        int r;
+
+        itk_execution_dbus_export(bus, execution);
+        r = sd_bus_emit_signal(bus, ITK_BUS_PATH, ITK_BUS_MANAGER_IFACE, "ExecutionNew", "oss",
+                               path, itk_execution_get_id(execution),
+                               itk_execution_get_playbook_id(execution));
+        if (r < 0)
+                g_warning("cannot emit ExecutionNew: %s", g_strerror(-r));
+}
+
+static void
+execution_removed_cb(ItkManager *manager, ItkExecution *execution, gpointer user_data)
+{
+        sd_bus *bus = user_data;
+        g_autofree char *path = itk_execution_dbus_path(execution);
+        int r;
+
+        r = sd_bus_emit_signal(bus, ITK_BUS_PATH, ITK_BUS_MANAGER_IFACE, "ExecutionRemoved", "oss",
+                               path, itk_execution_get_id(execution),
+                               itk_status_to_string(itk_execution_get_status(execution)));
+        if (r < 0)
+                g_warning("cannot emit ExecutionRemoved: %s", g_strerror(-r));
+        itk_execution_dbus_unexport(bus, execution);
+}
+
+static void
+active_changed_cb(ItkManager *manager, gpointer user_data)
+{
+        sd_bus *bus = user_data;
+        int r;
+
+        r = sd_bus_emit_properties_changed(bus, ITK_BUS_PATH, ITK_BUS_MANAGER_IFACE,
+                                           "ActiveExecutions", NULL);
+        if (r < 0)
+                g_warning("cannot emit PropertiesChanged: %s", g_strerror(-r));
+}
+
+static int
+name_owner_changed_cb(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+        const char *name, *old_owner, *new_owner;
+
+        if (sd_bus_message_read(m, "sss", &name, &old_owner, &new_owner) < 0)
+                return 0;
+        /* A unique name losing its owner is a client leaving the bus. */
+        if (name[0] == ':' && *new_owner == '\0')
+                itk_manager_sender_vanished(userdata, name);
+        return 0;
+}
+
+int
+itk_manager_dbus_register(sd_bus *bus, ItkManager *manager)
+{
+        int r;
+
+        r = sd_bus_add_object_vtable(bus, NULL, ITK_BUS_PATH, ITK_BUS_MANAGER_IFACE,
+                                     manager_vtable, manager);
+        if (r < 0)
+                return r;
+        r = sd_bus_add_object_manager(bus, NULL, ITK_BUS_PATH);
+        if (r < 0)
+                return r;
+        r = itk_execution_dbus_register(bus, manager);
+        if (r < 0)
+                return r;
+        r = sd_bus_match_signal(bus, NULL, "org.freedesktop.DBus", "/org/freedesktop/DBus",
+                                "org.freedesktop.DBus", "NameOwnerChanged",
+                                name_owner_changed_cb, manager);
+        if (r < 0)
+                return r;
+        g_signal_connect(manager, "execution-added", G_CALLBACK(execution_added_cb), bus);
+        g_signal_connect(manager, "execution-removed", G_CALLBACK(execution_removed_cb), bus);
+        g_signal_connect(manager, "active-changed", G_CALLBACK(active_changed_cb), bus);
+        return 0;
+}

@@ -1,0 +1,847 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <glib/gstdio.h>
+#include <string.h>
+
+#include "itk-error.h"
+#include "itk-manager.h"
+#include "itk-store.h"
+#include "itk-value.h"
+
+/* A library playbook as last loaded, reused while the file is unchanged. */
+typedef struct {
+        gint64 mtime;
+        goffset size;
+        ItkPlaybook *playbook;  /* NULL when invalid */
+        GPtrArray *diagnostics; /* ItkDiagnostic* */
+} LibraryEntry;
+
+typedef struct {
+        ItkExecution *execution;
+        char *sender; /* cancel-on-disconnect owner, or NULL */
+        guint retention_id;
+        gulong finished_id;
+        ItkManager *manager;
+} Entry;
+
+struct _ItkManager {
+        GObject parent_instance;
+
+        char *state_dir;
+        char **playbook_dirs;
+        guint max_concurrent;
+        guint max_per_caller;
+        guint retention_sec;
+        guint pending_timeout_sec;
+        char *python;
+        gboolean require_verified_nested;
+
+        ItkStore *store;
+        GPtrArray *entries;     /* Entry*, creation order */
+        GHashTable *by_id;      /* object id (hex) -> Entry* */
+        GHashTable *library;    /* absolute path -> LibraryEntry* */
+};
+
+enum {
+        SIGNAL_EXECUTION_ADDED,
+        SIGNAL_EXECUTION_REMOVED,
+        SIGNAL_ACTIVE_CHANGED,
+        N_SIGNALS,
+};
+
+static guint signals[N_SIGNALS];
+
+G_DEFINE_FINAL_TYPE(ItkManager, itk_manager, G_TYPE_OBJECT)
+
+static void
+library_entry_free(LibraryEntry *entry)
+{
+        g_clear_pointer(&entry->playbook, itk_playbook_unref);
+        g_clear_pointer(&entry->diagnostics, g_ptr_array_unref);
+        g_free(entry);
+}
+
+static void
+entry_free(Entry *entry)
+{
+        g_clear_handle_id(&entry->retention_id, g_source_remove);
+        g_clear_signal_handler(&entry->finished_id, entry->execution);
+        g_clear_object(&entry->execution);
+        g_free(entry->sender);
+        g_free(entry);
+}
+
+/* --- library ------------------------------------------------------------------ */
+
+/* Library ids are relative paths below a library folder: no "..", not absolute. */
+static gboolean
+itk_manager_id_is_safe(const char *id)
+{
+        g_auto(GStrv) parts = NULL;
+
+        if (id == NULL || *id == '\0' || g_path_is_absolute(id) || strchr(id, '\\') != NULL)
+                return FALSE;
+        if (!g_str_has_suffix(id, ".yaml") && !g_str_has_suffix(id, ".yml"))
+                return FALSE;
+        parts = g_strsplit(id, "/", -1);
+        for (guint i = 0; parts[i] != NULL; i++)
+                if (*parts[i] == '\0' || g_str_equal(parts[i], ".") || g_str_equal(parts[i], ".."))
+                        return FALSE;
+        return TRUE;
+}
+
+/* Loads (or reuses) the file behind @id; returns the library entry. Reading
+ * a small local file is the one synchronous I/O the daemon does on request;
+ * the cache keyed by mtime and size keeps it to a stat() when unchanged. */
+static LibraryEntry *
+itk_manager_library_entry(ItkManager *self, const char *id, GError **error)
+{
+        if (!itk_manager_id_is_safe(id)) {
+                g_set_error(error, ITK_ERROR, ITK_ERROR_NO_SUCH_PLAYBOOK,
+                            "no playbook '%s' in the library (ids are relative .yaml paths)",
+                            id);
+                return NULL;
+        }
+        for (guint i = 0; self->playbook_dirs[i] != NULL; i++) {
+                g_autofree char *path = g_build_filename(self->playbook_dirs[i], id, NULL);
+                GStatBuf st;
+                LibraryEntry *entry;
+                g_autoptr(GError) local = NULL;
+
+                if (g_stat(path, &st) != 0 || !S_ISREG(st.st_mode))
+                        continue;
+                entry = g_hash_table_lookup(self->library, path);
+                if (entry != NULL && entry->mtime == (gint64)st.st_mtime &&
+                    entry->size == (goffset)st.st_size)
+                        return entry;
+                entry = g_new0(LibraryEntry, 1);
+                entry->mtime = (gint64)st.st_mtime;
+                entry->size = (goffset)st.st_size;
+                entry->diagnostics =
+                        g_ptr_array_new_with_free_func((GDestroyNotify)itk_diagnostic_free);
+                entry->playbook =
+                        itk_playbook_new_from_file(path, id, entry->diagnostics, &local);
+                if (entry->playbook == NULL && entry->diagnostics->len == 0) {
+                        ItkDiagnostic *diagnostic = g_new0(ItkDiagnostic, 1);
+                        diagnostic->severity = ITK_DIAGNOSTIC_ERROR;
+                        diagnostic->message = g_strdup(local->message);
+                        g_ptr_array_add(entry->diagnostics, diagnostic);
+                }
+                g_hash_table_replace(self->library, g_steal_pointer(&path), entry);
+                return entry;
+        }
+        g_set_error(error, ITK_ERROR, ITK_ERROR_NO_SUCH_PLAYBOOK, "no playbook '%s' in the library",
+                    id);
+        return NULL;
+}
+
+static char *
+itk_manager_first_error(GPtrArray *diagnostics)
+{
+        guint errors = 0;
+        g_autofree char *first = NULL;
+
+        for (guint i = 0; i < diagnostics->len; i++) {
+                ItkDiagnostic *diagnostic = g_ptr_array_index(diagnostics, i);
+                if (diagnostic->severity != ITK_DIAGNOSTIC_ERROR)
+                        continue;
+                if (errors++ == 0)
+                        first = itk_diagnostic_to_string(diagnostic);
+        }
+        if (errors > 1)
+                return g_strdup_printf("%s (and %u more problems)", first, errors - 1);
+        return g_steal_pointer(&first);
+}
+
+ItkPlaybook *
+itk_manager_load_playbook(ItkManager *self, const char *id, GError **error)
+{
+        LibraryEntry *entry = itk_manager_library_entry(self, id, error);
+        g_autofree char *first = NULL;
+
+        if (entry == NULL)
+                return NULL;
+        if (entry->playbook != NULL)
+                return itk_playbook_ref(entry->playbook);
+        first = itk_manager_first_error(entry->diagnostics);
+        g_set_error(error, ITK_ERROR, ITK_ERROR_INVALID_PLAYBOOK, "playbook '%s' is invalid: %s",
+                    id, first != NULL ? first : "unknown problem");
+        return NULL;
+}
+
+static ItkPlaybook *
+itk_manager_resolve_cb(const char *id, gpointer user_data, GError **error)
+{
+        ItkManager *self = user_data;
+        g_autoptr(ItkPlaybook) playbook = itk_manager_load_playbook(self, id, error);
+
+        if (playbook == NULL)
+                return NULL;
+        if (self->require_verified_nested && !playbook->verified) {
+                g_set_error(error, ITK_ERROR, ITK_ERROR_INVALID_PLAYBOOK,
+                            "nested playbook '%s' is not marked verified "
+                            "(require-verified-nested is on)",
+                            id);
+                return NULL;
+        }
+        return g_steal_pointer(&playbook);
+}
+
+static void
+itk_manager_scan_dir(GHashTable *ids, const char *root, const char *relative, guint depth)
+{
+        g_autofree char *path = g_build_filename(root, relative, NULL);
+        g_autoptr(GDir) dir = NULL;
+        const char *name;
+
+        /* Bounded: a library is a few folders deep, not a filesystem walk. */
+        if (depth > 4 || (dir = g_dir_open(path, 0, NULL)) == NULL)
+                return;
+        while ((name = g_dir_read_name(dir)) != NULL) {
+                g_autofree char *child_rel =
+                        *relative != '\0' ? g_build_filename(relative, name, NULL) : g_strdup(name);
+                g_autofree char *child = g_build_filename(root, child_rel, NULL);
+
+                if (name[0] == '.')
+                        continue;
+                if (g_file_test(child, G_FILE_TEST_IS_DIR))
+                        itk_manager_scan_dir(ids, root, child_rel, depth + 1);
+                else if (g_str_has_suffix(name, ".yaml") || g_str_has_suffix(name, ".yml"))
+                        g_hash_table_add(ids, g_steal_pointer(&child_rel));
+        }
+}
+
+static GVariant *
+itk_manager_params_to_variant(ItkPlaybook *playbook)
+{
+        GVariantBuilder builder;
+
+        g_variant_builder_init(&builder, G_VARIANT_TYPE("aa{sv}"));
+        for (guint i = 0; i < playbook->parameters->len; i++) {
+                ItkParamDef *param = g_ptr_array_index(playbook->parameters, i);
+                g_variant_builder_open(&builder, G_VARIANT_TYPE("a{sv}"));
+                g_variant_builder_add(&builder, "{sv}", "name", g_variant_new_string(param->name));
+                g_variant_builder_add(&builder, "{sv}", "type",
+                                      g_variant_new_string(itk_param_type_to_string(param->type)));
+                g_variant_builder_add(&builder, "{sv}", "required",
+                                      g_variant_new_boolean(param->required));
+                g_variant_builder_add(&builder, "{sv}", "description",
+                                      g_variant_new_string(param->description != NULL
+                                                                   ? param->description
+                                                                   : ""));
+                if (param->default_value != NULL && !JSON_NODE_HOLDS_NULL(param->default_value))
+                        g_variant_builder_add(&builder, "{sv}", "default",
+                                              itk_value_to_variant(param->default_value));
+                g_variant_builder_close(&builder);
+        }
+        return g_variant_builder_end(&builder);
+}
+
+static void
+itk_manager_add_summary(GVariantBuilder *builder, const char *id, LibraryEntry *entry)
+{
+        ItkPlaybook *playbook = entry->playbook;
+        GVariantBuilder errors;
+
+        g_variant_builder_init(&errors, G_VARIANT_TYPE("as"));
+        for (guint i = 0; i < entry->diagnostics->len; i++) {
+                ItkDiagnostic *diagnostic = g_ptr_array_index(entry->diagnostics, i);
+                if (diagnostic->severity == ITK_DIAGNOSTIC_ERROR)
+                        g_variant_builder_add(&errors, "s", itk_diagnostic_to_string(diagnostic));
+        }
+        g_variant_builder_add(builder, "{sv}", "id", g_variant_new_string(id));
+        g_variant_builder_add(builder, "{sv}", "valid", g_variant_new_boolean(playbook != NULL));
+        g_variant_builder_add(builder, "{sv}", "errors", g_variant_builder_end(&errors));
+        if (playbook == NULL) {
+                g_variant_builder_add(builder, "{sv}", "name", g_variant_new_string(id));
+                return;
+        }
+#define ADD_STRING(key, value)                                                                     \
+        g_variant_builder_add(builder, "{sv}", key, g_variant_new_string((value) != NULL ? (value) : ""))
+        ADD_STRING("name", playbook->name);
+        ADD_STRING("version", playbook->version);
+        ADD_STRING("description", playbook->description);
+        ADD_STRING("domain", playbook->domain);
+        ADD_STRING("group", playbook->group);
+#undef ADD_STRING
+        g_variant_builder_add(builder, "{sv}", "verified", g_variant_new_boolean(playbook->verified));
+        g_variant_builder_add(builder, "{sv}", "parameters", itk_manager_params_to_variant(playbook));
+        g_variant_builder_add(builder, "{sv}", "step-count",
+                              g_variant_new_uint32(playbook->steps->len));
+}
+
+static gint
+compare_strings(gconstpointer a, gconstpointer b)
+{
+        return g_strcmp0(*(const char *const *)a, *(const char *const *)b);
+}
+
+GVariant *
+itk_manager_list_playbooks(ItkManager *self)
+{
+        g_autoptr(GHashTable) ids = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+        g_autoptr(GPtrArray) sorted = NULL;
+        GVariantBuilder builder;
+
+        for (guint i = 0; self->playbook_dirs[i] != NULL; i++)
+                itk_manager_scan_dir(ids, self->playbook_dirs[i], "", 0);
+        sorted = g_ptr_array_new();
+        {
+                GHashTableIter iter;
+                gpointer key;
+                g_hash_table_iter_init(&iter, ids);
+                while (g_hash_table_iter_next(&iter, &key, NULL))
+                        g_ptr_array_add(sorted, key);
+        }
+        g_ptr_array_sort(sorted, compare_strings);
+
+        g_variant_builder_init(&builder, G_VARIANT_TYPE("aa{sv}"));
+        for (guint i = 0; i < sorted->len; i++) {
+                const char *id = g_ptr_array_index(sorted, i);
+                LibraryEntry *entry = itk_manager_library_entry(self, id, NULL);
+                if (entry == NULL)
+                        continue;
+                g_variant_builder_open(&builder, G_VARIANT_TYPE("a{sv}"));
+                itk_manager_add_summary(&builder, id, entry);
+                g_variant_builder_close(&builder);
+        }
+        return g_variant_builder_end(&builder);
+}
+
+static GVariant *
+itk_manager_steps_to_variant(GPtrArray *steps)
+{
+        GVariantBuilder builder;
+
+        g_variant_builder_init(&builder, G_VARIANT_TYPE("aa{sv}"));
+        for (guint i = 0; i < steps->len; i++) {
+                ItkStepDef *step = g_ptr_array_index(steps, i);
+                g_autofree char *params =
+                        step->parameters != NULL ? itk_value_to_json(step->parameters)
+                                                 : g_strdup("{}");
+                g_variant_builder_open(&builder, G_VARIANT_TYPE("a{sv}"));
+                g_variant_builder_add(&builder, "{sv}", "id", g_variant_new_string(step->id));
+                g_variant_builder_add(&builder, "{sv}", "name", g_variant_new_string(step->name));
+                g_variant_builder_add(&builder, "{sv}", "type", g_variant_new_string(step->type));
+                g_variant_builder_add(&builder, "{sv}", "timeout",
+                                      g_variant_new_double(step->timeout));
+                g_variant_builder_add(&builder, "{sv}", "retry-count",
+                                      g_variant_new_uint32(step->retry_count));
+                g_variant_builder_add(&builder, "{sv}", "retry-delay",
+                                      g_variant_new_double(step->retry_delay));
+                g_variant_builder_add(&builder, "{sv}", "on-failure",
+                                      g_variant_new_string(itk_on_failure_to_string(step->on_failure)));
+                g_variant_builder_add(&builder, "{sv}", "parameters", g_variant_new_string(params));
+                g_variant_builder_close(&builder);
+        }
+        return g_variant_builder_end(&builder);
+}
+
+GVariant *
+itk_manager_get_playbook(ItkManager *self, const char *id, GError **error)
+{
+        LibraryEntry *entry = itk_manager_library_entry(self, id, error);
+        GVariantBuilder builder;
+        ItkPlaybook *playbook;
+
+        if (entry == NULL)
+                return NULL;
+        playbook = entry->playbook;
+        g_variant_builder_init(&builder, G_VARIANT_TYPE("a{sv}"));
+        itk_manager_add_summary(&builder, id, entry);
+        if (playbook != NULL) {
+                g_autofree char *metadata = playbook->metadata != NULL
+                                                    ? itk_value_to_json(playbook->metadata)
+                                                    : g_strdup("{}");
+                g_variant_builder_add(&builder, "{sv}", "steps",
+                                      itk_manager_steps_to_variant(playbook->steps));
+                g_variant_builder_add(&builder, "{sv}", "rollback",
+                                      itk_manager_steps_to_variant(playbook->rollback));
+                g_variant_builder_add(&builder, "{sv}", "metadata", g_variant_new_string(metadata));
+                g_variant_builder_add(&builder, "{sv}", "source",
+                                      g_variant_new_string(playbook->source));
+        }
+        return g_variant_builder_end(&builder);
+}
+
+GVariant *
+itk_diagnostics_to_variant(GPtrArray *diagnostics)
+{
+        GVariantBuilder builder;
+
+        g_variant_builder_init(&builder, G_VARIANT_TYPE("aa{sv}"));
+        for (guint i = 0; i < diagnostics->len; i++) {
+                ItkDiagnostic *diagnostic = g_ptr_array_index(diagnostics, i);
+                g_variant_builder_open(&builder, G_VARIANT_TYPE("a{sv}"));
+                g_variant_builder_add(&builder, "{sv}", "severity",
+                                      g_variant_new_string(diagnostic->severity ==
+                                                                           ITK_DIAGNOSTIC_ERROR
+                                                                   ? "error"
+                                                                   : "warning"));
+                g_variant_builder_add(&builder, "{sv}", "line",
+                                      g_variant_new_uint32((guint32)MAX(diagnostic->line, 0)));
+                g_variant_builder_add(&builder, "{sv}", "column",
+                                      g_variant_new_uint32((guint32)MAX(diagnostic->column, 0)));
+                g_variant_builder_add(&builder, "{sv}", "step-id",
+                                      g_variant_new_string(diagnostic->step_id != NULL
+                                                                   ? diagnostic->step_id
+                                                                   : ""));
+                g_variant_builder_add(&builder, "{sv}", "message",
+                                      g_variant_new_string(diagnostic->message));
+                g_variant_builder_close(&builder);
+        }
+        return g_variant_builder_end(&builder);
+}
+
+GVariant *
+itk_manager_validate_playbook(ItkManager *self, const char *source)
+{
+        g_autoptr(GPtrArray) diagnostics =
+                g_ptr_array_new_with_free_func((GDestroyNotify)itk_diagnostic_free);
+        g_autoptr(GError) error = NULL;
+        g_autoptr(ItkPlaybook) playbook =
+                itk_playbook_new_from_data(source, -1, "<source>", diagnostics, &error);
+
+        if (playbook == NULL && diagnostics->len == 0) {
+                ItkDiagnostic *diagnostic = g_new0(ItkDiagnostic, 1);
+                diagnostic->severity = ITK_DIAGNOSTIC_ERROR;
+                diagnostic->message = g_strdup(error->message);
+                g_ptr_array_add(diagnostics, diagnostic);
+        }
+        if (playbook != NULL &&
+            !itk_playbook_check_nesting(playbook, itk_manager_resolve_cb, self, &error)) {
+                ItkDiagnostic *diagnostic = g_new0(ItkDiagnostic, 1);
+                diagnostic->severity = ITK_DIAGNOSTIC_ERROR;
+                diagnostic->message = g_strdup(error->message);
+                g_ptr_array_add(diagnostics, diagnostic);
+        }
+        return itk_diagnostics_to_variant(diagnostics);
+}
+
+/* --- executions ------------------------------------------------------------------ */
+
+static Entry *
+itk_manager_find_entry(ItkManager *self, const char *id)
+{
+        g_autoptr(GString) hex = NULL;
+
+        if (id == NULL)
+                return NULL;
+        hex = g_string_new(NULL);
+        for (const char *p = id; *p != '\0'; p++)
+                if (*p != '-')
+                        g_string_append_c(hex, g_ascii_tolower(*p));
+        return g_hash_table_lookup(self->by_id, hex->str);
+}
+
+ItkExecution *
+itk_manager_lookup(ItkManager *self, const char *id)
+{
+        Entry *entry = itk_manager_find_entry(self, id);
+        return entry != NULL ? entry->execution : NULL;
+}
+
+GPtrArray *
+itk_manager_get_executions(ItkManager *self)
+{
+        GPtrArray *executions = g_ptr_array_new();
+
+        for (guint i = 0; i < self->entries->len; i++) {
+                Entry *entry = g_ptr_array_index(self->entries, i);
+                g_ptr_array_add(executions, entry->execution);
+        }
+        return executions;
+}
+
+static guint
+itk_manager_count_active(ItkManager *self, gboolean per_uid, guint32 uid)
+{
+        guint count = 0;
+
+        for (guint i = 0; i < self->entries->len; i++) {
+                Entry *entry = g_ptr_array_index(self->entries, i);
+                if (itk_status_is_terminal(itk_execution_get_status(entry->execution)))
+                        continue;
+                if (per_uid && itk_execution_get_started_by_uid(entry->execution) != uid)
+                        continue;
+                count++;
+        }
+        return count;
+}
+
+guint
+itk_manager_get_active_count(ItkManager *self)
+{
+        return itk_manager_count_active(self, FALSE, 0);
+}
+
+guint
+itk_manager_get_max_concurrent(ItkManager *self)
+{
+        return self->max_concurrent;
+}
+
+guint
+itk_manager_get_max_per_caller(ItkManager *self)
+{
+        return self->max_per_caller;
+}
+
+guint
+itk_manager_get_retention_sec(ItkManager *self)
+{
+        return self->retention_sec;
+}
+
+static void
+itk_manager_remove_entry(ItkManager *self, Entry *entry)
+{
+        g_autoptr(ItkExecution) execution = g_object_ref(entry->execution);
+        g_autofree char *run_dir =
+                g_build_filename(self->state_dir, "runs", itk_execution_get_object_id(execution),
+                                 NULL);
+
+        g_signal_emit(self, signals[SIGNAL_EXECUTION_REMOVED], 0, execution);
+        g_hash_table_remove(self->by_id, itk_execution_get_object_id(execution));
+        g_ptr_array_remove(self->entries, entry);
+        /* The run's folder goes when nothing was left in it. */
+        g_rmdir(run_dir);
+}
+
+static gboolean
+itk_manager_retention_cb(gpointer user_data)
+{
+        Entry *entry = user_data;
+
+        entry->retention_id = 0;
+        itk_manager_remove_entry(entry->manager, entry);
+        return G_SOURCE_REMOVE;
+}
+
+static void
+itk_manager_execution_finished_cb(ItkExecution *execution, int status, const char *error,
+                                  gpointer user_data)
+{
+        Entry *entry = user_data;
+        ItkManager *self = entry->manager;
+
+        g_clear_pointer(&entry->sender, g_free);
+        entry->retention_id = g_timeout_add_seconds(self->retention_sec, itk_manager_retention_cb,
+                                                    entry);
+        g_signal_emit(self, signals[SIGNAL_ACTIVE_CHANGED], 0);
+}
+
+ItkExecution *
+itk_manager_create_execution(ItkManager *self, const char *playbook_id, JsonObject *parameters,
+                             const ItkStartOptions *options, GError **error)
+{
+        g_autoptr(ItkPlaybook) playbook = NULL;
+        g_autoptr(JsonObject) given = NULL;
+        g_autoptr(JsonObject) bound = NULL;
+        g_autoptr(ItkExecution) execution = NULL;
+        g_autofree char *run_dir = NULL;
+        ItkExecutionConfig config = { 0 };
+        Entry *entry;
+
+        if (self->max_concurrent > 0 &&
+            itk_manager_count_active(self, FALSE, 0) >= self->max_concurrent) {
+                g_set_error(error, ITK_ERROR, ITK_ERROR_LIMITS_EXCEEDED,
+                            "too many executions: %u are active (the limit is %u)",
+                            self->max_concurrent, self->max_concurrent);
+                return NULL;
+        }
+        if (self->max_per_caller > 0 &&
+            itk_manager_count_active(self, TRUE, options->uid) >= self->max_per_caller) {
+                g_set_error(error, ITK_ERROR, ITK_ERROR_LIMITS_EXCEEDED,
+                            "too many executions for user %u: the limit is %u per user",
+                            options->uid, self->max_per_caller);
+                return NULL;
+        }
+
+        if (options->source != NULL) {
+                g_autoptr(GPtrArray) diagnostics =
+                        g_ptr_array_new_with_free_func((GDestroyNotify)itk_diagnostic_free);
+                const char *label = playbook_id != NULL && *playbook_id != '\0' ? playbook_id
+                                                                               : "<source>";
+                playbook = itk_playbook_new_from_data(options->source, -1, label, diagnostics,
+                                                      error);
+        } else {
+                playbook = itk_manager_load_playbook(self, playbook_id, error);
+        }
+        if (playbook == NULL)
+                return NULL;
+        if (!itk_playbook_check_nesting(playbook, itk_manager_resolve_cb, self, error))
+                return NULL;
+        if (options->credential != NULL && *options->credential != '\0') {
+                g_set_error(error, ITK_ERROR, ITK_ERROR_NO_SUCH_CREDENTIAL,
+                            "no credential '%s' (no credentials are stored)",
+                            options->credential);
+                return NULL;
+        }
+
+        given = parameters != NULL ? json_object_ref(parameters) : json_object_new();
+        bound = itk_playbook_bind_parameters(playbook, given, error);
+        if (bound == NULL)
+                return NULL;
+
+        config.playbook = playbook;
+        config.parameters = bound;
+        config.store = self->store;
+        config.gateway_url = options->gateway_url;
+        config.timeout_overrides = options->timeout_overrides;
+        config.debug_mode = options->debug;
+        config.started_by_uid = options->uid;
+        config.python = self->python;
+        config.resolve = itk_manager_resolve_cb;
+        config.resolve_data = self;
+        execution = itk_execution_new(&config, error);
+        if (execution == NULL)
+                return NULL;
+        run_dir = g_build_filename(self->state_dir, "runs", itk_execution_get_object_id(execution),
+                                   NULL);
+        if (g_mkdir_with_parents(run_dir, 0700) != 0) {
+                int errsv = errno;
+                g_set_error(error, ITK_ERROR, ITK_ERROR_FAILED, "cannot create %s: %s", run_dir,
+                            g_strerror(errsv));
+                return NULL;
+        }
+        itk_execution_set_work_dir(execution, run_dir);
+
+        entry = g_new0(Entry, 1);
+        entry->manager = self;
+        entry->execution = g_object_ref(execution);
+        if (options->cancel_on_disconnect && options->sender != NULL)
+                entry->sender = g_strdup(options->sender);
+        entry->finished_id = g_signal_connect(execution, "finished",
+                                              G_CALLBACK(itk_manager_execution_finished_cb), entry);
+        g_ptr_array_add(self->entries, entry);
+        g_hash_table_insert(self->by_id, (gpointer)itk_execution_get_object_id(execution), entry);
+        itk_execution_set_pending_timeout(execution, self->pending_timeout_sec * 1000);
+
+        g_signal_emit(self, signals[SIGNAL_EXECUTION_ADDED], 0, execution);
+        g_signal_emit(self, signals[SIGNAL_ACTIVE_CHANGED], 0);
+        return g_steal_pointer(&execution);
+}
+
+void
+itk_manager_sender_vanished(ItkManager *self, const char *sender)
+{
+        g_autoptr(GPtrArray) victims = g_ptr_array_new_with_free_func(g_object_unref);
+
+        for (guint i = 0; i < self->entries->len; i++) {
+                Entry *entry = g_ptr_array_index(self->entries, i);
+                if (entry->sender != NULL && g_str_equal(entry->sender, sender))
+                        g_ptr_array_add(victims, g_object_ref(entry->execution));
+        }
+        for (guint i = 0; i < victims->len; i++) {
+                ItkExecution *execution = g_ptr_array_index(victims, i);
+                g_message("execution %s: its client %s left the bus, cancelling",
+                          itk_execution_get_id(execution), sender);
+                itk_execution_cancel(execution, NULL);
+        }
+}
+
+void
+itk_manager_cancel_all(ItkManager *self)
+{
+        g_autoptr(GPtrArray) executions = itk_manager_get_executions(self);
+
+        g_ptr_array_set_free_func(executions, NULL);
+        for (guint i = 0; i < executions->len; i++)
+                itk_execution_cancel(g_ptr_array_index(executions, i), NULL);
+}
+
+/* --- history ----------------------------------------------------------------------- */
+
+static gboolean
+itk_manager_check_store(ItkManager *self, GError **error)
+{
+        if (self->store != NULL)
+                return TRUE;
+        g_set_error_literal(error, ITK_ERROR, ITK_ERROR_NOT_SUPPORTED, "history is disabled");
+        return FALSE;
+}
+
+GVariant *
+itk_manager_get_history(ItkManager *self, guint limit, const char *status, GError **error)
+{
+        g_autoptr(GPtrArray) runs = NULL;
+        GVariantBuilder builder;
+
+        if (status != NULL && *status != '\0' && !g_str_equal(status, "completed") &&
+            !g_str_equal(status, "failed") && !g_str_equal(status, "cancelled")) {
+                g_set_error(error, ITK_ERROR, ITK_ERROR_INVALID_ARGS,
+                            "unknown status '%s': use completed, failed or cancelled", status);
+                return NULL;
+        }
+        if (!itk_manager_check_store(self, error))
+                return NULL;
+        runs = itk_store_list_executions(self->store, limit, status, error);
+        if (runs == NULL)
+                return NULL;
+        g_variant_builder_init(&builder, G_VARIANT_TYPE("aa{sv}"));
+        for (guint i = 0; i < runs->len; i++)
+                g_variant_builder_add_value(&builder, g_ptr_array_index(runs, i));
+        return g_variant_builder_end(&builder);
+}
+
+GVariant *
+itk_manager_get_record(ItkManager *self, const char *id, GError **error)
+{
+        g_autoptr(GVariant) run = NULL;
+        g_autoptr(GVariant) steps = NULL;
+        g_autoptr(GVariant) log = NULL;
+        ItkExecution *live = itk_manager_lookup(self, id);
+        const char *canonical = live != NULL ? itk_execution_get_id(live) : id;
+        GVariantBuilder builder;
+        GVariantIter iter;
+        const char *key;
+        GVariant *value;
+
+        if (!itk_manager_check_store(self, error))
+                return NULL;
+        run = itk_store_get_execution(self->store, canonical, error);
+        if (run == NULL)
+                return NULL;
+        /* A live run's steps come from the engine, the one source of truth. */
+        steps = g_variant_ref_sink(live != NULL ? itk_execution_get_steps(live)
+                                                : itk_store_get_steps(self->store, canonical,
+                                                                      error));
+        if (steps == NULL)
+                return NULL;
+        log = itk_store_get_log(self->store, canonical, 1000, error);
+        if (log == NULL)
+                return NULL;
+        g_variant_ref_sink(log);
+        g_variant_builder_init(&builder, G_VARIANT_TYPE("a{sv}"));
+        g_variant_iter_init(&iter, run);
+        while (g_variant_iter_next(&iter, "{&sv}", &key, &value)) {
+                if (live != NULL && g_str_equal(key, "status"))
+                        g_variant_builder_add(&builder, "{sv}", key,
+                                              g_variant_new_string(itk_status_to_string(
+                                                      itk_execution_get_status(live))));
+                else
+                        g_variant_builder_add(&builder, "{sv}", key, value);
+                g_variant_unref(value);
+        }
+        g_variant_builder_add(&builder, "{sv}", "steps", steps);
+        g_variant_builder_add(&builder, "{sv}", "log", log);
+        return g_variant_builder_end(&builder);
+}
+
+gboolean
+itk_manager_delete_execution(ItkManager *self, const char *id, GError **error)
+{
+        Entry *entry = itk_manager_find_entry(self, id);
+        g_autofree char *canonical = NULL;
+
+        if (entry != NULL) {
+                ItkExecution *execution = entry->execution;
+                if (!itk_status_is_terminal(itk_execution_get_status(execution))) {
+                        g_set_error(error, ITK_ERROR, ITK_ERROR_INVALID_STATE,
+                                    "execution %s is %s: cancel it before deleting it",
+                                    itk_execution_get_id(execution),
+                                    itk_status_to_string(itk_execution_get_status(execution)));
+                        return FALSE;
+                }
+                canonical = g_strdup(itk_execution_get_id(execution));
+        } else {
+                canonical = g_strdup(id);
+        }
+        if (!itk_manager_check_store(self, error))
+                return FALSE;
+        if (!itk_store_delete_execution(self->store, canonical, error))
+                return FALSE;
+        if (entry != NULL)
+                itk_manager_remove_entry(self, entry);
+        return TRUE;
+}
+
+/* --- object ------------------------------------------------------------------------ */
+
+static void
+itk_manager_dispose(GObject *object)
+{
+        ItkManager *self = ITK_MANAGER(object);
+
+        g_clear_pointer(&self->by_id, g_hash_table_unref);
+        g_clear_pointer(&self->entries, g_ptr_array_unref);
+        G_OBJECT_CLASS(itk_manager_parent_class)->dispose(object);
+}
+
+static void
+itk_manager_finalize(GObject *object)
+{
+        ItkManager *self = ITK_MANAGER(object);
+
+        g_clear_pointer(&self->library, g_hash_table_unref);
+        g_clear_pointer(&self->store, itk_store_free);
+        g_free(self->state_dir);
+        g_strfreev(self->playbook_dirs);
+        g_free(self->python);
+        G_OBJECT_CLASS(itk_manager_parent_class)->finalize(object);
+}
+
+static void
+itk_manager_class_init(ItkManagerClass *klass)
+{
+        GObjectClass *object_class = G_OBJECT_CLASS(klass);
+
+        object_class->dispose = itk_manager_dispose;
+        object_class->finalize = itk_manager_finalize;
+        signals[SIGNAL_EXECUTION_ADDED] =
+                g_signal_new("execution-added", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0,
+                             NULL, NULL, NULL, G_TYPE_NONE, 1, ITK_TYPE_EXECUTION);
+        signals[SIGNAL_EXECUTION_REMOVED] =
+                g_signal_new("execution-removed", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0,
+                             NULL, NULL, NULL, G_TYPE_NONE, 1, ITK_TYPE_EXECUTION);
+        signals[SIGNAL_ACTIVE_CHANGED] =
+                g_signal_new("active-changed", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0,
+                             NULL, NULL, NULL, G_TYPE_NONE, 0);
+}
+
+static void
+itk_manager_init(ItkManager *self)
+{
+        self->entries = g_ptr_array_new_with_free_func((GDestroyNotify)entry_free);
+        self->by_id = g_hash_table_new(g_str_hash, g_str_equal);
+        self->library = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+                                              (GDestroyNotify)library_entry_free);
+}
+
+ItkManager *
+itk_manager_new(const ItkManagerConfig *config, GError **error)
+{
+        g_autoptr(ItkManager) self = g_object_new(ITK_TYPE_MANAGER, NULL);
+        g_autofree char *db = NULL;
+        gint interrupted;
+
+        self->state_dir = g_strdup(config->state_dir);
+        self->playbook_dirs = g_strdupv((char **)config->playbook_dirs);
+        if (self->playbook_dirs == NULL)
+                self->playbook_dirs = g_new0(char *, 1);
+        self->max_concurrent = config->max_concurrent;
+        self->max_per_caller = config->max_per_caller;
+        self->retention_sec = config->retention_sec;
+        self->pending_timeout_sec = config->pending_timeout_sec;
+        self->python = g_strdup(config->python);
+        self->require_verified_nested = config->require_verified_nested;
+
+        if (g_mkdir_with_parents(self->state_dir, 0700) != 0) {
+                int errsv = errno;
+                g_set_error(error, ITK_ERROR, ITK_ERROR_FAILED,
+                            "cannot create the state directory %s: %s", self->state_dir,
+                            g_strerror(errsv));
+                return NULL;
+        }
+        db = g_build_filename(self->state_dir, "history.db", NULL);
+        self->store = itk_store_open(db, error);
+        if (self->store == NULL)
+                return NULL;
+        interrupted = itk_store_mark_interrupted(self->store, error);
+        if (interrupted < 0)
+                return NULL;
+        if (interrupted > 0)
+                g_message("%d run(s) of a previous daemon were marked interrupted", interrupted);
+        return g_steal_pointer(&self);
+}

@@ -1,0 +1,80 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <glib-object.h>
+#include <json-glib/json-glib.h>
+
+#include "itk-execution.h"
+
+G_BEGIN_DECLS
+
+/* The executions table, limits, retention, the playbook library and the
+ * history queries. No sd-bus here: itk-manager-dbus.c is the glue. */
+
+typedef struct {
+        const char *state_dir;           /* history.db, runs/ */
+        const char *const *playbook_dirs; /* library folders, searched in order */
+        guint max_concurrent;            /* 0 = unlimited */
+        guint max_per_caller;            /* 0 = unlimited */
+        guint retention_sec;             /* finished runs stay on the bus this long */
+        guint pending_timeout_sec;       /* unstarted pending runs are cancelled after */
+        const char *python;              /* interpreter for utility.python */
+        gboolean require_verified_nested;
+} ItkManagerConfig;
+
+typedef struct {
+        const char *source;  /* YAML text, or NULL for a library id */
+        gboolean debug;
+        gboolean start;
+        const char *credential;
+        const char *gateway_url;
+        GHashTable *timeout_overrides; /* step id -> GUINT_TO_POINTER(seconds) */
+        gboolean cancel_on_disconnect;
+        guint32 uid;        /* the caller */
+        const char *sender; /* the caller's bus name, NULL when none */
+} ItkStartOptions;
+
+#define ITK_TYPE_MANAGER (itk_manager_get_type())
+G_DECLARE_FINAL_TYPE(ItkManager, itk_manager, ITK, MANAGER, GObject)
+
+/* Opens the store in the state directory and marks runs a previous daemon
+ * left behind as interrupted. */
+ItkManager *itk_manager_new(const ItkManagerConfig *config, GError **error);
+
+/* Validates and creates a pending execution, adds it to the table and emits
+ * "execution-added". Starting it (after the caller's reply) is the caller's
+ * job: itk_execution_start() when options->start. */
+ItkExecution *itk_manager_create_execution(ItkManager *self, const char *playbook,
+                                           JsonObject *parameters, const ItkStartOptions *options,
+                                           GError **error);
+/* By dashed id or 32 hex digits; NULL when not on the bus. */
+ItkExecution *itk_manager_lookup(ItkManager *self, const char *id);
+/* Live executions, in creation order; borrowed. */
+GPtrArray *itk_manager_get_executions(ItkManager *self);
+guint itk_manager_get_active_count(ItkManager *self);
+guint itk_manager_get_max_concurrent(ItkManager *self);
+guint itk_manager_get_max_per_caller(ItkManager *self);
+guint itk_manager_get_retention_sec(ItkManager *self);
+
+/* Cancels the runs started with cancel-on-disconnect by @sender. */
+void itk_manager_sender_vanished(ItkManager *self, const char *sender);
+/* Cancels every active run (daemon shutdown). */
+void itk_manager_cancel_all(ItkManager *self);
+
+GVariant *itk_manager_get_history(ItkManager *self, guint limit, const char *status,
+                                  GError **error);
+GVariant *itk_manager_get_record(ItkManager *self, const char *id, GError **error);
+gboolean itk_manager_delete_execution(ItkManager *self, const char *id, GError **error);
+
+GVariant *itk_manager_list_playbooks(ItkManager *self);
+GVariant *itk_manager_get_playbook(ItkManager *self, const char *id, GError **error);
+/* aa{sv} of diagnostics; never fails. */
+GVariant *itk_manager_validate_playbook(ItkManager *self, const char *source);
+/* Loads a library playbook by id; ITK_ERROR_NO_SUCH_PLAYBOOK or
+ * ITK_ERROR_INVALID_PLAYBOOK. */
+ItkPlaybook *itk_manager_load_playbook(ItkManager *self, const char *id, GError **error);
+
+/* Diagnostics as aa{sv}; shared with the CLI's offline validation. */
+GVariant *itk_diagnostics_to_variant(GPtrArray *diagnostics);
+
+G_END_DECLS

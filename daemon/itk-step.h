@@ -1,0 +1,124 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <gio/gio.h>
+#include <json-glib/json-glib.h>
+
+#include "itk-timer.h"
+
+G_BEGIN_DECLS
+
+/* Log priorities are syslog's (journald's PRIORITY=). */
+typedef enum {
+        ITK_LOG_ERR = 3,
+        ITK_LOG_WARNING = 4,
+        ITK_LOG_NOTICE = 5,
+        ITK_LOG_INFO = 6,
+        ITK_LOG_DEBUG = 7,
+} ItkLogPriority;
+
+typedef struct _ItkStepContext ItkStepContext;
+
+/* A step handler is one asynchronous operation. It receives its parameters
+ * with every {{ }} reference already resolved, and completes through a GTask
+ * created with itk_step_task_new(): g_task_return_pointer() with a JsonNode
+ * object (transfer full, free func json_node_unref) or g_task_return_error().
+ *
+ * Cancellation: when @cancellable fires the handler must complete within
+ * milliseconds (timers destroyed, requests cancelled, process groups killed)
+ * and return G_IO_ERROR_CANCELLED. The execution decides what the
+ * cancellation meant (Cancel, Skip, SkipBack or the step timeout).
+ *
+ * @ctx is valid until the handler's task has returned. */
+typedef void (*ItkStepRunFunc)(ItkStepContext *ctx, JsonObject *params, GCancellable *cancellable,
+                               GAsyncReadyCallback callback, gpointer user_data);
+
+typedef struct {
+        const char *type;  /* "utility.sleep" */
+        ItkStepRunFunc run; /* NULL: a known step type of later work, "not supported yet" */
+        /* Waits only through ItkStepContext timers, so Pause suspends it at once
+         * (DESIGN.md §4, "pausable steps"). */
+        gboolean pausable;
+        /* Required parameter names, NULL-terminated; for validation. A "a|b"
+         * entry means either name satisfies it (`script` or `code`). */
+        const char *const *required;
+} ItkStepHandler;
+
+void itk_step_registry_register(const ItkStepHandler *handler);
+/* Registers every built-in handler once (utility, playbook, gateway, ...). */
+void itk_step_registry_ensure(void);
+const ItkStepHandler *itk_step_registry_lookup(const char *type);
+/* TRUE when @type can run. Otherwise a validation error naming it:
+ * ITK_ERROR_NOT_SUPPORTED "step type 'browser.click' is not supported yet"
+ * for the families of later work (browser, perspective, fat, designer, and
+ * any registered without a run function), ITK_ERROR_INVALID_PLAYBOOK
+ * "unknown step type 'x'" otherwise. */
+gboolean itk_step_registry_check_type(const char *type, GError **error);
+/* Sorted list of registered type names; free with g_strfreev(). */
+char **itk_step_registry_list_types(void);
+
+/* Helpers for handlers. */
+GTask *itk_step_task_new(ItkStepContext *ctx, GCancellable *cancellable,
+                         GAsyncReadyCallback callback, gpointer user_data);
+JsonNode *itk_step_run_finish(GAsyncResult *result, GError **error);
+
+/* --- The context handed to a running step ---------------------------------
+ * The execution creates one per attempt. Tests build one with
+ * itk_step_context_new() and the setters below. */
+
+typedef void (*ItkStepLogFunc)(gpointer user_data, ItkLogPriority priority, const char *step_id,
+                               const char *message);
+
+ItkStepContext *itk_step_context_new(const char *step_id);
+ItkStepContext *itk_step_context_ref(ItkStepContext *ctx);
+void itk_step_context_unref(ItkStepContext *ctx);
+
+/* Setters, for the execution (or a test). */
+void itk_step_context_set_log_func(ItkStepContext *ctx, ItkStepLogFunc func, gpointer user_data);
+/* Borrowed; the variables of the playbook frame the step runs in. */
+void itk_step_context_set_variables(ItkStepContext *ctx, JsonObject *variables);
+/* Borrowed; the execution's pausable timers. */
+void itk_step_context_set_timer_group(ItkStepContext *ctx, ItkTimerGroup *timers);
+void itk_step_context_set_work_dir(ItkStepContext *ctx, const char *dir);
+void itk_step_context_set_playbook_dir(ItkStepContext *ctx, const char *dir);
+void itk_step_context_set_gateway_url(ItkStepContext *ctx, const char *url);
+/* Secret: never logged; the handler sends it in a header. */
+void itk_step_context_set_gateway_token(ItkStepContext *ctx, const char *token);
+void itk_step_context_set_python(ItkStepContext *ctx, const char *python);
+/* Free-form engine data for handlers that reach back into the engine
+ * (playbook.run); not for ordinary handlers. */
+void itk_step_context_set_engine_data(ItkStepContext *ctx, gpointer data);
+
+/* Accessors, for handlers. */
+const char *itk_step_context_get_step_id(ItkStepContext *ctx);
+/* Appends one line to the execution log under this step; the execution
+ * redacts secrets and bounds the size. */
+void itk_step_context_log(ItkStepContext *ctx, ItkLogPriority priority, const char *message);
+void itk_step_context_logf(ItkStepContext *ctx, ItkLogPriority priority, const char *format, ...)
+        G_GNUC_PRINTF(3, 4);
+JsonObject *itk_step_context_get_variables(ItkStepContext *ctx);
+void itk_step_context_set_variable(ItkStepContext *ctx, const char *name, JsonNode *value);
+ItkTimerGroup *itk_step_context_get_timer_group(ItkStepContext *ctx);
+const char *itk_step_context_get_work_dir(ItkStepContext *ctx);
+/* Folder of the playbook file, for relative paths; NULL for a playbook sent as text. */
+const char *itk_step_context_get_playbook_dir(ItkStepContext *ctx);
+const char *itk_step_context_get_gateway_url(ItkStepContext *ctx);
+const char *itk_step_context_get_gateway_token(ItkStepContext *ctx);
+/* The interpreter for utility.python ("python3" unless configured). */
+const char *itk_step_context_get_python(ItkStepContext *ctx);
+gpointer itk_step_context_get_engine_data(ItkStepContext *ctx);
+
+/* A pausable, cancellable wait of @msec on the execution's timer group.
+ * Completes with TRUE, or FALSE and G_IO_ERROR_CANCELLED. */
+void itk_step_context_sleep_async(ItkStepContext *ctx, guint64 msec, GCancellable *cancellable,
+                                  GAsyncReadyCallback callback, gpointer user_data);
+gboolean itk_step_context_sleep_finish(ItkStepContext *ctx, GAsyncResult *result, GError **error);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(ItkStepContext, itk_step_context_unref)
+
+/* Registration entry points of the step families (steps/). */
+void itk_step_utility_register(void);
+void itk_step_playbook_register(void);
+void itk_step_gateway_register(void);
+
+G_END_DECLS
