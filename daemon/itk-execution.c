@@ -37,6 +37,7 @@ struct _StepState {
         char *error;
         JsonNode *output;
         GPtrArray *children; /* StepState*, the nested run of a playbook.run step */
+        ItkPlaybook *child_playbook; /* owns the definitions the children borrow */
 };
 
 typedef struct _Frame Frame;
@@ -188,6 +189,7 @@ step_state_free(StepState *state)
         g_free(state->error);
         g_clear_pointer(&state->output, json_node_unref);
         g_clear_pointer(&state->children, g_ptr_array_unref);
+        g_clear_pointer(&state->child_playbook, itk_playbook_unref);
         g_free(state);
 }
 
@@ -201,6 +203,7 @@ step_state_reset(StepState *state)
         g_clear_pointer(&state->error, g_free);
         g_clear_pointer(&state->output, json_node_unref);
         g_clear_pointer(&state->children, g_ptr_array_unref);
+        g_clear_pointer(&state->child_playbook, itk_playbook_unref);
 }
 
 static GPtrArray *
@@ -1028,7 +1031,9 @@ itk_execution_push_frame(ItkExecution *self, Frame *frame, StepState *state, Jso
         prefix = g_strconcat(state->path, "/", NULL);
         states = itk_execution_new_states(self, child, prefix);
         g_clear_pointer(&state->children, g_ptr_array_unref);
+        g_clear_pointer(&state->child_playbook, itk_playbook_unref);
         state->children = g_ptr_array_ref(states);
+        state->child_playbook = itk_playbook_ref(child);
         nested = frame_new(child, prefix, states, bound);
         nested->parent = frame;
         nested->parent_step = state;
