@@ -1,0 +1,652 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <glib-unix.h>
+#include <gio/gunixinputstream.h>
+#include <gio/gunixoutputstream.h>
+
+#include "itk-script.h"
+
+#define READ_CHUNK (16 * 1024)
+#define N_READERS 3
+
+typedef struct _ItkScriptRun ItkScriptRun;
+
+typedef struct {
+        ItkScriptRun *run; /* borrowed: the run owns its readers */
+        ItkScriptStream stream;
+        GInputStream *input;
+        GString *line;
+        gsize max_line;
+        gboolean overflow; /* dropping the rest of an over-long line */
+        guint8 buffer[READ_CHUNK];
+} ItkScriptReader;
+
+/* The state of one run, shared by the pending operations, so that the
+ * ItkScript itself can be finalized while the process runs (then it is
+ * killed and the run is only drained). */
+struct _ItkScriptRun {
+        ItkScript *script; /* borrowed; NULL once the script was finalized */
+        GTask *task;       /* until returned */
+        GPid pid;
+        GCancellable *cancellable;
+        gulong cancel_id;
+        GCancellable *io_cancellable; /* stops the readers and the stdin writer */
+        ItkScriptReader *readers[N_READERS];
+        guint open_readers;
+        GOutputStream *stdin_stream;
+        gboolean exited;
+        gboolean killed;
+        gboolean returned;
+        int exit_status;
+        int term_signal;
+        GString *output;
+        gboolean output_truncated;
+        GQueue stderr_tail; /* char*, the last lines */
+        ItkScriptLineFunc line_func;
+        gpointer line_data;
+        ItkScriptLineFunc side_func;
+        gpointer side_data;
+};
+
+struct _ItkScript {
+        GObject parent_instance;
+        GStrv argv;
+        char *cwd;
+        GPtrArray *env; /* name, value, name, value, ... */
+        GBytes *input;
+        gsize max_line_length;
+        ItkScriptLineFunc line_func;
+        gpointer line_data;
+        ItkScriptLineFunc side_func;
+        gpointer side_data;
+        ItkScriptRun *run;
+        char *output; /* valid UTF-8 copy of run->output, made on demand */
+};
+
+G_DEFINE_TYPE(ItkScript, itk_script, G_TYPE_OBJECT)
+
+/* --- run state ------------------------------------------------------------- */
+
+static void
+itk_script_reader_free(ItkScriptReader *reader)
+{
+        g_clear_object(&reader->input);
+        g_string_free(reader->line, TRUE);
+        g_free(reader);
+}
+
+static void
+itk_script_run_clear(ItkScriptRun *run)
+{
+        g_assert(run->task == NULL);
+        for (guint i = 0; i < N_READERS; i++)
+                g_clear_pointer(&run->readers[i], itk_script_reader_free);
+        g_clear_object(&run->cancellable);
+        g_clear_object(&run->io_cancellable);
+        g_clear_object(&run->stdin_stream);
+        g_string_free(run->output, TRUE);
+        g_queue_clear_full(&run->stderr_tail, g_free);
+}
+
+static ItkScriptRun *
+itk_script_run_ref(ItkScriptRun *run)
+{
+        return g_rc_box_acquire(run);
+}
+
+static void
+itk_script_run_unref(ItkScriptRun *run)
+{
+        g_rc_box_release_full(run, (GDestroyNotify)itk_script_run_clear);
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(ItkScriptRun, itk_script_run_unref)
+
+static void
+itk_script_run_return(ItkScriptRun *run, GError *error)
+{
+        g_autoptr(GTask) task = g_steal_pointer(&run->task);
+
+        g_assert(!run->returned);
+        run->returned = TRUE;
+        /* Not from inside the cancelled handler: every return happens from a
+         * callback or an idle, so disconnecting cannot deadlock. */
+        if (run->cancel_id != 0)
+                g_cancellable_disconnect(run->cancellable, run->cancel_id);
+        run->cancel_id = 0;
+        g_cancellable_cancel(run->io_cancellable);
+        if (error != NULL)
+                g_task_return_error(task, error);
+        else
+                g_task_return_boolean(task, TRUE);
+}
+
+static gboolean
+itk_script_run_return_cancelled_cb(gpointer user_data)
+{
+        ItkScriptRun *run = user_data;
+
+        if (!run->returned)
+                itk_script_run_return(run, g_error_new_literal(G_IO_ERROR, G_IO_ERROR_CANCELLED,
+                                                               "the process was cancelled"));
+        return G_SOURCE_REMOVE;
+}
+
+/* Kills the whole process group and stops delivering lines. The run returns
+ * G_IO_ERROR_CANCELLED once the direct child is reaped (at once if it already
+ * was). Safe to call from a GCancellable::cancelled handler. */
+static void
+itk_script_run_kill(ItkScriptRun *run)
+{
+        if (run->killed || run->returned)
+                return;
+        run->killed = TRUE;
+        if (run->pid > 0) {
+                /* The group outlives its leader while members remain (they may
+                 * hold the pipes), and the kernel does not reuse its number
+                 * meanwhile. The leader is killed by pid too, in case it
+                 * changed its group, but only until it was reaped. */
+                (void)kill(-run->pid, SIGKILL);
+                if (!run->exited)
+                        (void)kill(run->pid, SIGKILL);
+        }
+        g_cancellable_cancel(run->io_cancellable);
+        if (run->exited || run->pid <= 0)
+                g_idle_add_full(G_PRIORITY_HIGH, itk_script_run_return_cancelled_cb,
+                                itk_script_run_ref(run), (GDestroyNotify)itk_script_run_unref);
+}
+
+static void
+itk_script_run_cancelled_cb(GCancellable *cancellable, gpointer user_data)
+{
+        itk_script_run_kill(user_data);
+}
+
+static void
+itk_script_run_maybe_complete(ItkScriptRun *run)
+{
+        if (run->returned || run->killed || !run->exited || run->open_readers > 0)
+                return;
+        itk_script_run_return(run, NULL);
+}
+
+static void
+itk_script_run_deliver(ItkScriptRun *run, ItkScriptReader *reader)
+{
+        GString *line = reader->line;
+        g_autofree char *text = NULL;
+        gboolean truncated = reader->overflow;
+
+        if (!truncated && line->len > 0 && line->str[line->len - 1] == '\r')
+                g_string_truncate(line, line->len - 1);
+        text = g_utf8_make_valid(line->str, (gssize)line->len);
+        if (truncated) {
+                char *marked = g_strconcat(text, ITK_SCRIPT_LINE_TRUNCATED, NULL);
+                g_free(text);
+                text = marked;
+        }
+        g_string_truncate(line, 0);
+        reader->overflow = FALSE;
+
+        if (reader->stream == ITK_SCRIPT_STREAM_STDERR) {
+                g_queue_push_tail(&run->stderr_tail, g_strdup(text));
+                while (run->stderr_tail.length > ITK_SCRIPT_STDERR_TAIL_LINES)
+                        g_free(g_queue_pop_head(&run->stderr_tail));
+        }
+        if (run->killed || run->returned || run->script == NULL)
+                return;
+        if (reader->stream == ITK_SCRIPT_STREAM_SIDE_CHANNEL) {
+                if (run->side_func != NULL)
+                        run->side_func(run->script, reader->stream, text, truncated,
+                                       run->side_data);
+        } else if (run->line_func != NULL) {
+                run->line_func(run->script, reader->stream, text, truncated, run->line_data);
+        }
+}
+
+static void
+itk_script_run_feed(ItkScriptRun *run, ItkScriptReader *reader, const guint8 *data, gsize len)
+{
+        if (reader->stream == ITK_SCRIPT_STREAM_STDOUT && !run->output_truncated) {
+                gsize room = ITK_SCRIPT_MAX_OUTPUT - run->output->len;
+                g_string_append_len(run->output, (const char *)data, (gssize)MIN(room, len));
+                run->output_truncated = len > room;
+        }
+        while (len > 0) {
+                const guint8 *newline = memchr(data, '\n', len);
+                gsize segment = newline != NULL ? (gsize)(newline - data) : len;
+
+                if (!reader->overflow) {
+                        gsize room = reader->max_line - reader->line->len;
+                        g_string_append_len(reader->line, (const char *)data,
+                                            (gssize)MIN(room, segment));
+                        reader->overflow = segment > room;
+                }
+                if (newline == NULL)
+                        break;
+                itk_script_run_deliver(run, reader);
+                data += segment + 1;
+                len -= segment + 1;
+        }
+}
+
+static void itk_script_reader_read(ItkScriptReader *reader);
+
+static void
+itk_script_reader_read_cb(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+        ItkScriptReader *reader = user_data;
+        g_autoptr(ItkScriptRun) run = reader->run; /* the reference taken for this read */
+        g_autoptr(GError) error = NULL;
+        gssize n = g_input_stream_read_finish(G_INPUT_STREAM(source), result, &error);
+
+        if (n > 0 && !run->killed) {
+                itk_script_run_feed(run, reader, reader->buffer, (gsize)n);
+                itk_script_reader_read(reader);
+                return;
+        }
+        /* EOF, cancellation or a read error all end this stream. */
+        if (n == 0 && (reader->line->len > 0 || reader->overflow))
+                itk_script_run_deliver(run, reader);
+        g_input_stream_close(reader->input, NULL, NULL);
+        run->open_readers--;
+        itk_script_run_maybe_complete(run);
+}
+
+static void
+itk_script_reader_read(ItkScriptReader *reader)
+{
+        /* Released by the callback, which also keeps the reader alive. */
+        itk_script_run_ref(reader->run);
+        g_input_stream_read_async(reader->input, reader->buffer, sizeof(reader->buffer),
+                                  G_PRIORITY_DEFAULT, reader->run->io_cancellable,
+                                  itk_script_reader_read_cb, reader);
+}
+
+static void
+itk_script_run_child_exited_cb(GPid pid, int wait_status, gpointer user_data)
+{
+        /* The source holds a reference to the run throughout the dispatch. */
+        ItkScriptRun *run = user_data;
+
+        g_spawn_close_pid(pid);
+        run->exited = TRUE;
+        if (WIFSIGNALED(wait_status)) {
+                run->term_signal = WTERMSIG(wait_status);
+                run->exit_status = -1;
+        } else {
+                run->exit_status = WEXITSTATUS(wait_status);
+        }
+        if (run->killed) {
+                if (!run->returned)
+                        itk_script_run_return(run,
+                                              g_error_new_literal(G_IO_ERROR, G_IO_ERROR_CANCELLED,
+                                                                  "the process was killed"));
+                return;
+        }
+        itk_script_run_maybe_complete(run);
+}
+
+static void
+itk_script_run_stdin_written_cb(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+        g_autoptr(ItkScriptRun) run = user_data;
+
+        /* A child that exits without reading its input is not an error of ours;
+         * its exit status tells. */
+        (void)g_output_stream_write_all_finish(G_OUTPUT_STREAM(source), result, NULL, NULL);
+        g_output_stream_close(G_OUTPUT_STREAM(source), NULL, NULL);
+}
+
+/* --- child side ------------------------------------------------------------ */
+
+/* Runs in the child between fork and exec: async-signal-safe calls only. */
+static void
+itk_script_child_setup(gpointer user_data)
+{
+        struct sigaction action = { .sa_handler = SIG_DFL };
+        sigset_t none;
+
+        /* Its own process group, so that cancelling kills its children too. */
+        (void)setpgid(0, 0);
+        /* Ignored signals and the blocked mask survive exec; the daemon's
+         * (SIGPIPE ignored, signals blocked for signalfd) must not leak. */
+        for (int sig = 1; sig < NSIG; sig++) {
+                if (sig != SIGKILL && sig != SIGSTOP)
+                        (void)sigaction(sig, &action, NULL);
+        }
+        sigemptyset(&none);
+        (void)sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+/* A pipe whose parent end is non-blocking; both ends close-on-exec (the
+ * spawn dups the child's end into place). */
+static gboolean
+itk_script_open_pipe(int fds[2], gboolean parent_reads, GError **error)
+{
+        if (!g_unix_open_pipe(fds, FD_CLOEXEC, error))
+                return FALSE;
+        if (!g_unix_set_fd_nonblocking(fds[parent_reads ? 0 : 1], TRUE, error)) {
+                close(fds[0]);
+                close(fds[1]);
+                return FALSE;
+        }
+        return TRUE;
+}
+
+static ItkScriptReader *
+itk_script_reader_new(ItkScriptRun *run, ItkScriptStream stream, int fd, gsize max_line)
+{
+        ItkScriptReader *reader = g_new0(ItkScriptReader, 1);
+
+        reader->run = run;
+        reader->stream = stream;
+        reader->input = g_unix_input_stream_new(fd, TRUE);
+        reader->line = g_string_new(NULL);
+        reader->max_line = max_line;
+        return reader;
+}
+
+/* Creates the pipes: the child's ends go to @child_fds (stdin, stdout,
+ * stderr, fd 3; -1 when unused), the parent's ends to @run. The parent end of
+ * the first pipe takes the lowest free descriptor, so no child end is 3,
+ * which the side channel's end is moved to. */
+static gboolean
+itk_script_setup_pipes(ItkScript *self, ItkScriptRun *run, int child_fds[4], GError **error)
+{
+        static const ItkScriptStream streams[N_READERS] = {
+                ITK_SCRIPT_STREAM_STDOUT,
+                ITK_SCRIPT_STREAM_STDERR,
+                ITK_SCRIPT_STREAM_SIDE_CHANNEL,
+        };
+
+        for (guint i = 0; i < N_READERS; i++) {
+                int fds[2];
+
+                if (streams[i] == ITK_SCRIPT_STREAM_SIDE_CHANNEL && self->side_func == NULL)
+                        continue;
+                if (!itk_script_open_pipe(fds, TRUE, error))
+                        return FALSE;
+                child_fds[i + 1] = fds[1];
+                run->readers[i] = itk_script_reader_new(run, streams[i], fds[0],
+                                                        streams[i] == ITK_SCRIPT_STREAM_SIDE_CHANNEL
+                                                                ? ITK_SCRIPT_MAX_SIDE_LINE_LENGTH
+                                                                : self->max_line_length);
+        }
+        if (self->input != NULL) {
+                int fds[2];
+
+                if (!itk_script_open_pipe(fds, FALSE, error))
+                        return FALSE;
+                child_fds[0] = fds[0];
+                run->stdin_stream = g_unix_output_stream_new(fds[1], TRUE);
+        }
+        return TRUE;
+}
+
+/* --- public ---------------------------------------------------------------- */
+
+void
+itk_script_run_async(ItkScript *self, GCancellable *cancellable, GAsyncReadyCallback callback,
+                     gpointer user_data)
+{
+        g_autoptr(GError) error = NULL;
+        g_auto(GStrv) envp = NULL;
+        int child_fds[4] = { -1, -1, -1, -1 };
+        const int target_fd = 3;
+        GSource *watch;
+        ItkScriptRun *run;
+        gboolean spawned = FALSE;
+
+        g_return_if_fail(ITK_IS_SCRIPT(self));
+        g_return_if_fail(self->run == NULL);
+
+        run = g_rc_box_new0(ItkScriptRun);
+        run->script = self;
+        /* The run must not keep the script alive: finalizing it kills the
+         * process. */
+        run->task = g_task_new(NULL, cancellable, callback, user_data);
+        g_task_set_source_tag(run->task, itk_script_run_async);
+        g_task_set_check_cancellable(run->task, FALSE);
+        run->io_cancellable = g_cancellable_new();
+        run->output = g_string_new(NULL);
+        g_queue_init(&run->stderr_tail);
+        run->line_func = self->line_func;
+        run->line_data = self->line_data;
+        run->side_func = self->side_func;
+        run->side_data = self->side_data;
+        self->run = run;
+
+        if (g_cancellable_is_cancelled(cancellable)) {
+                itk_script_run_kill(run);
+                return;
+        }
+
+        envp = g_get_environ();
+        for (guint i = 0; i + 1 < self->env->len; i += 2)
+                envp = g_environ_setenv(envp, self->env->pdata[i], self->env->pdata[i + 1], TRUE);
+        /* Not GSubprocess: it forgets the pid once its worker thread reaped
+         * the child, and a quick child leaves no group to kill. stdin is
+         * /dev/null unless a pipe is given. */
+        if (itk_script_setup_pipes(self, run, child_fds, &error))
+                spawned = g_spawn_async_with_pipes_and_fds(
+                        self->cwd, (const char *const *)self->argv, (const char *const *)envp,
+                        G_SPAWN_SEARCH_PATH | G_SPAWN_SEARCH_PATH_FROM_ENVP |
+                                G_SPAWN_DO_NOT_REAP_CHILD,
+                        itk_script_child_setup, NULL, child_fds[0], child_fds[1], child_fds[2],
+                        child_fds[3] >= 0 ? &child_fds[3] : NULL, &target_fd,
+                        child_fds[3] >= 0 ? 1 : 0, &run->pid, NULL, NULL, NULL, &error);
+        /* Closes the child's ends here, so EOF comes when the child's copies go. */
+        for (guint i = 0; i < G_N_ELEMENTS(child_fds); i++) {
+                if (child_fds[i] >= 0)
+                        close(child_fds[i]);
+        }
+        if (!spawned) {
+                run->pid = 0;
+                itk_script_run_return(run, g_steal_pointer(&error));
+                return;
+        }
+
+        /* The spawn returns once the child exec'd, so it already leads its own
+         * group. Reaped by the watch; GLib does the waitpid(). */
+        watch = g_child_watch_source_new(run->pid);
+        g_source_set_callback(watch, (GSourceFunc)(void (*)(void))itk_script_run_child_exited_cb,
+                              itk_script_run_ref(run), (GDestroyNotify)itk_script_run_unref);
+        g_source_set_static_name(watch, "itk-script-child");
+        g_source_attach(watch, g_main_context_get_thread_default());
+        g_source_unref(watch);
+        for (guint i = 0; i < N_READERS; i++) {
+                if (run->readers[i] == NULL)
+                        continue;
+                run->open_readers++;
+                itk_script_reader_read(run->readers[i]);
+        }
+        if (run->stdin_stream != NULL)
+                g_output_stream_write_all_async(
+                        run->stdin_stream, g_bytes_get_data(self->input, NULL),
+                        g_bytes_get_size(self->input), G_PRIORITY_DEFAULT, run->io_cancellable,
+                        itk_script_run_stdin_written_cb, itk_script_run_ref(run));
+        if (cancellable != NULL) {
+                run->cancellable = g_object_ref(cancellable);
+                run->cancel_id = g_cancellable_connect(
+                        cancellable, G_CALLBACK(itk_script_run_cancelled_cb),
+                        itk_script_run_ref(run), (GDestroyNotify)itk_script_run_unref);
+        }
+}
+
+gboolean
+itk_script_run_finish(ItkScript *self, GAsyncResult *result, GError **error)
+{
+        g_return_val_if_fail(g_task_is_valid(result, NULL), FALSE);
+        g_return_val_if_fail(g_task_get_source_tag(G_TASK(result)) == itk_script_run_async, FALSE);
+        return g_task_propagate_boolean(G_TASK(result), error);
+}
+
+ItkScript *
+itk_script_new(const char *const *argv)
+{
+        ItkScript *self;
+
+        g_return_val_if_fail(argv != NULL && argv[0] != NULL, NULL);
+        self = g_object_new(ITK_TYPE_SCRIPT, NULL);
+        self->argv = g_strdupv((char **)argv);
+        return self;
+}
+
+void
+itk_script_set_cwd(ItkScript *self, const char *cwd)
+{
+        g_return_if_fail(ITK_IS_SCRIPT(self));
+        g_free(self->cwd);
+        self->cwd = g_strdup(cwd);
+}
+
+void
+itk_script_setenv(ItkScript *self, const char *name, const char *value)
+{
+        g_return_if_fail(ITK_IS_SCRIPT(self));
+        g_return_if_fail(name != NULL && value != NULL);
+        g_ptr_array_add(self->env, g_strdup(name));
+        g_ptr_array_add(self->env, g_strdup(value));
+}
+
+void
+itk_script_set_stdin(ItkScript *self, GBytes *input)
+{
+        g_return_if_fail(ITK_IS_SCRIPT(self));
+        g_clear_pointer(&self->input, g_bytes_unref);
+        if (input != NULL)
+                self->input = g_bytes_ref(input);
+}
+
+void
+itk_script_set_line_func(ItkScript *self, ItkScriptLineFunc func, gpointer user_data)
+{
+        g_return_if_fail(ITK_IS_SCRIPT(self));
+        self->line_func = func;
+        self->line_data = user_data;
+}
+
+void
+itk_script_set_side_channel_func(ItkScript *self, ItkScriptLineFunc func, gpointer user_data)
+{
+        g_return_if_fail(ITK_IS_SCRIPT(self));
+        self->side_func = func;
+        self->side_data = user_data;
+}
+
+void
+itk_script_set_max_line_length(ItkScript *self, gsize max)
+{
+        g_return_if_fail(ITK_IS_SCRIPT(self));
+        g_return_if_fail(max > 0);
+        self->max_line_length = max;
+}
+
+GPid
+itk_script_get_pid(ItkScript *self)
+{
+        g_return_val_if_fail(ITK_IS_SCRIPT(self), 0);
+        return self->run != NULL ? self->run->pid : 0;
+}
+
+int
+itk_script_get_exit_status(ItkScript *self)
+{
+        g_return_val_if_fail(ITK_IS_SCRIPT(self), -1);
+        return self->run != NULL && self->run->exited ? self->run->exit_status : -1;
+}
+
+int
+itk_script_get_term_signal(ItkScript *self)
+{
+        g_return_val_if_fail(ITK_IS_SCRIPT(self), 0);
+        return self->run != NULL ? self->run->term_signal : 0;
+}
+
+const char *
+itk_script_get_output(ItkScript *self)
+{
+        g_return_val_if_fail(ITK_IS_SCRIPT(self), NULL);
+        if (self->run == NULL)
+                return "";
+        if (self->output == NULL) {
+                GString *output = self->run->output;
+                self->output = g_utf8_make_valid(output->str, (gssize)output->len);
+                if (self->run->output_truncated) {
+                        char *marked = g_strconcat(self->output, ITK_SCRIPT_OUTPUT_TRUNCATED, NULL);
+                        g_free(self->output);
+                        self->output = marked;
+                }
+        }
+        return self->output;
+}
+
+gboolean
+itk_script_get_output_truncated(ItkScript *self)
+{
+        g_return_val_if_fail(ITK_IS_SCRIPT(self), FALSE);
+        return self->run != NULL && self->run->output_truncated;
+}
+
+char *
+itk_script_dup_stderr_tail(ItkScript *self)
+{
+        g_autoptr(GString) tail = NULL;
+
+        g_return_val_if_fail(ITK_IS_SCRIPT(self), NULL);
+        if (self->run == NULL || g_queue_is_empty(&self->run->stderr_tail))
+                return NULL;
+        tail = g_string_new(NULL);
+        for (GList *l = self->run->stderr_tail.head; l != NULL; l = l->next) {
+                if (tail->len > 0)
+                        g_string_append_c(tail, '\n');
+                g_string_append(tail, l->data);
+        }
+        return g_string_free(g_steal_pointer(&tail), FALSE);
+}
+
+static void
+itk_script_finalize(GObject *object)
+{
+        ItkScript *self = ITK_SCRIPT(object);
+
+        if (self->run != NULL) {
+                /* Dropped while running: nobody will read its output any more. */
+                self->run->script = NULL;
+                itk_script_run_kill(self->run);
+                itk_script_run_unref(self->run);
+        }
+        g_strfreev(self->argv);
+        g_free(self->cwd);
+        g_ptr_array_unref(self->env);
+        g_clear_pointer(&self->input, g_bytes_unref);
+        g_free(self->output);
+        G_OBJECT_CLASS(itk_script_parent_class)->finalize(object);
+}
+
+static void
+itk_script_class_init(ItkScriptClass *klass)
+{
+        GObjectClass *object_class = G_OBJECT_CLASS(klass);
+        struct sigaction action;
+
+        object_class->finalize = itk_script_finalize;
+        /* Writing to the stdin of a child that already exited must be an
+         * EPIPE error, not a fatal signal (GSocket does the same); the child
+         * setup restores the default in children. */
+        if (sigaction(SIGPIPE, NULL, &action) == 0 && action.sa_handler == SIG_DFL)
+                (void)signal(SIGPIPE, SIG_IGN);
+}
+
+static void
+itk_script_init(ItkScript *self)
+{
+        self->env = g_ptr_array_new_with_free_func(g_free);
+        self->max_line_length = ITK_SCRIPT_MAX_LINE_LENGTH;
+}
