@@ -48,6 +48,10 @@ typedef struct {
 ItkStore *itk_store_open(const char *path, GError **error);
 void itk_store_free(ItkStore *store);
 
+/* Outside begin/commit every call commits by itself. A begin while a
+ * transaction is open (or a commit without one) is a caller bug: critical
+ * warning and FALSE. After commit, failed or not, no transaction is open;
+ * rollback is a no-op when none is, so error paths may call it freely. */
 gboolean itk_store_begin(ItkStore *store, GError **error);
 gboolean itk_store_commit(ItkStore *store, GError **error);
 void itk_store_rollback(ItkStore *store);
@@ -57,7 +61,8 @@ gboolean itk_store_insert_execution(ItkStore *store, const ItkExecutionRecord *r
 /* Updates status, error, started_at, finished_at, debug_mode, current_step. */
 gboolean itk_store_update_execution(ItkStore *store, const ItkExecutionRecord *record,
                                     GError **error);
-/* Inserts or replaces the row keyed by (execution_id, step_path). */
+/* Inserts or replaces the row keyed by (execution_id, step_path); a
+ * replaced row keeps its first position. */
 gboolean itk_store_put_step(ItkStore *store, const ItkStepRecord *record, GError **error);
 gboolean itk_store_append_log(ItkStore *store, const char *execution_id, gint64 usec,
                               guint priority, const char *step_id, const char *message,
@@ -72,17 +77,20 @@ gint itk_store_mark_interrupted(ItkStore *store, GError **error);
  * @status NULL or "" for any. Each element is a GVariant a{sv} with keys:
  * id s, playbook s, playbook-name s, playbook-version s, domain s, status s,
  * error s, created-at x, started-at x, finished-at x, started-by-uid u,
- * total-steps i, current-step i, parameters s (JSON). */
+ * debug-mode b, total-steps i, current-step i, parameters s (JSON, "" when
+ * none). Runs that are not finished are not history: a live @status
+ * matches nothing. */
 GPtrArray *itk_store_list_executions(ItkStore *store, guint limit, const char *status,
                                      GError **error);
 /* One run (live or finished) in the same a{sv} form, or NULL with
  * ITK_ERROR_NO_SUCH_EXECUTION. */
 GVariant *itk_store_get_execution(ItkStore *store, const char *id, GError **error);
 /* aa{sv}: step-id s, name s, type s, status s, attempts u, started-at x,
- * finished-at x, error s, output s (JSON text, "" when none), in position order. */
+ * finished-at x, error s, output s (JSON text, "" when none), in position order.
+ * Empty for a run without steps; ITK_ERROR_NO_SUCH_EXECUTION for no run. */
 GVariant *itk_store_get_steps(ItkStore *store, const char *id, GError **error);
 /* a(tuss) of (usec, priority, step_id, message), oldest first, the last
- * @max lines (0 = all). */
+ * @max lines (0 = all); ITK_ERROR_NO_SUCH_EXECUTION for no run. */
 GVariant *itk_store_get_log(ItkStore *store, const char *id, guint max, GError **error);
 /* Deletes the run, its steps and log; ITK_ERROR_NO_SUCH_EXECUTION if absent. */
 gboolean itk_store_delete_execution(ItkStore *store, const char *id, GError **error);
