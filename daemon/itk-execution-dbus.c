@@ -109,8 +109,7 @@ properties_changed_cb(ItkExecution *execution, guint props, gpointer user_data)
         r = sd_bus_emit_properties_changed_strv(export->bus, export->path, ITK_BUS_EXECUTION_IFACE,
                                                 (char **)names);
         if (r < 0)
-                g_warning("cannot emit PropertiesChanged on %s: %s", export->path,
-                          g_strerror(-r));
+                g_warning("cannot emit PropertiesChanged on %s: %s", export->path, g_strerror(-r));
 }
 
 void
@@ -198,57 +197,55 @@ itk_execution_dbus_enumerate(sd_bus *bus, const char *prefix, void *userdata, ch
 
 /* --- methods -------------------------------------------------------------------- */
 
-typedef gboolean (*ControlFunc)(ItkExecution *execution, GError **error);
+static ItkAuthority *authority;
 
+/* Runs the control method named by @m once the caller is authorized. */
 static int
-itk_execution_dbus_control(sd_bus_message *m, ItkExecution *execution, ControlFunc func,
-                           sd_bus_error *error)
+itk_execution_dbus_control_authorized(sd_bus_message *m, gpointer user_data, sd_bus_error *error)
 {
+        ItkExecution *execution = user_data;
+        const char *member = sd_bus_message_get_member(m);
         g_autoptr(GError) local = NULL;
+        gboolean ok;
         int r;
 
-        r = itk_manager_dbus_authorize_control(m, execution, error);
-        if (r < 0)
-                return r;
-        g_object_ref(execution);
-        if (!func(execution, &local)) {
-                g_object_unref(execution);
-                return itk_bus_error_from_gerror(local, error);
+        if (g_str_equal(member, "SetDebugMode")) {
+                int enabled;
+                r = sd_bus_message_read(m, "b", &enabled);
+                if (r < 0)
+                        return r;
+                ok = itk_execution_set_debug_mode(execution, enabled, &local);
+        } else if (g_str_equal(member, "Start")) {
+                ok = itk_execution_start(execution, &local);
+        } else if (g_str_equal(member, "Cancel")) {
+                ok = itk_execution_cancel(execution, &local);
+        } else if (g_str_equal(member, "Pause")) {
+                ok = itk_execution_pause(execution, &local);
+        } else if (g_str_equal(member, "Resume")) {
+                ok = itk_execution_resume(execution, &local);
+        } else if (g_str_equal(member, "Skip")) {
+                ok = itk_execution_skip(execution, &local);
+        } else if (g_str_equal(member, "SkipBack")) {
+                ok = itk_execution_skip_back(execution, &local);
+        } else {
+                return sd_bus_error_setf(error, SD_BUS_ERROR_UNKNOWN_METHOD, "unknown method %s",
+                                         member);
         }
-        g_object_unref(execution);
+        if (!ok)
+                return itk_bus_error_from_gerror(local, error);
         return sd_bus_reply_method_return(m, NULL);
 }
 
-#define CONTROL_METHOD(name, func)                                                                 \
-        static int method_##name(sd_bus_message *m, void *userdata, sd_bus_error *error)          \
-        {                                                                                          \
-                return itk_execution_dbus_control(m, userdata, func, error);                       \
-        }
-
-CONTROL_METHOD(start, itk_execution_start)
-CONTROL_METHOD(cancel, itk_execution_cancel)
-CONTROL_METHOD(pause, itk_execution_pause)
-CONTROL_METHOD(resume, itk_execution_resume)
-CONTROL_METHOD(skip, itk_execution_skip)
-CONTROL_METHOD(skip_back, itk_execution_skip_back)
-
 static int
-method_set_debug_mode(sd_bus_message *m, void *userdata, sd_bus_error *error)
+method_control(sd_bus_message *m, void *userdata, sd_bus_error *error)
 {
         ItkExecution *execution = userdata;
-        g_autoptr(GError) local = NULL;
-        int enabled;
-        int r;
 
-        r = sd_bus_message_read(m, "b", &enabled);
-        if (r < 0)
-                return r;
-        r = itk_manager_dbus_authorize_control(m, execution, error);
-        if (r < 0)
-                return r;
-        if (!itk_execution_set_debug_mode(execution, enabled, &local))
-                return itk_bus_error_from_gerror(local, error);
-        return sd_bus_reply_method_return(m, NULL);
+        return itk_authority_run(
+                authority, m, ITK_ACTION_CONTROL_EXECUTION,
+                itk_manager_dbus_caller_is(m, itk_execution_get_started_by_uid(execution)),
+                itk_execution_dbus_control_authorized, execution, g_object_ref, g_object_unref,
+                error);
 }
 
 static int
@@ -343,14 +340,13 @@ property_get(sd_bus *bus, const char *path, const char *interface, const char *p
 
 static const sd_bus_vtable execution_vtable[] = {
         SD_BUS_VTABLE_START(0),
-        SD_BUS_METHOD("Start", "", "", method_start, SD_BUS_VTABLE_UNPRIVILEGED),
-        SD_BUS_METHOD("Cancel", "", "", method_cancel, SD_BUS_VTABLE_UNPRIVILEGED),
-        SD_BUS_METHOD("Pause", "", "", method_pause, SD_BUS_VTABLE_UNPRIVILEGED),
-        SD_BUS_METHOD("Resume", "", "", method_resume, SD_BUS_VTABLE_UNPRIVILEGED),
-        SD_BUS_METHOD("Skip", "", "", method_skip, SD_BUS_VTABLE_UNPRIVILEGED),
-        SD_BUS_METHOD("SkipBack", "", "", method_skip_back, SD_BUS_VTABLE_UNPRIVILEGED),
-        SD_BUS_METHOD_WITH_NAMES("SetDebugMode", "b", SD_BUS_PARAM(enabled), "", "",
-                                 method_set_debug_mode,
+        SD_BUS_METHOD("Start", "", "", method_control, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD("Cancel", "", "", method_control, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD("Pause", "", "", method_control, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD("Resume", "", "", method_control, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD("Skip", "", "", method_control, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD("SkipBack", "", "", method_control, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("SetDebugMode", "b", SD_BUS_PARAM(enabled), "", "", method_control,
                                  SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_NAMES("GetSteps", "", "", "aa{sv}", SD_BUS_PARAM(steps),
                                  method_get_steps, SD_BUS_VTABLE_UNPRIVILEGED),
@@ -377,8 +373,7 @@ static const sd_bus_vtable execution_vtable[] = {
                         SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("DebugMode", "b", property_get, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("CurrentStep", "i", property_get, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
-        SD_BUS_PROPERTY("CurrentStepId", "s", property_get, 0,
-                        SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("CurrentStepId", "s", property_get, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("CurrentStepName", "s", property_get, 0,
                         SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("TotalSteps", "u", property_get, 0, SD_BUS_VTABLE_PROPERTY_CONST),
@@ -391,10 +386,11 @@ static const sd_bus_vtable execution_vtable[] = {
 };
 
 int
-itk_execution_dbus_register(sd_bus *bus, ItkManager *manager)
+itk_execution_dbus_register(sd_bus *bus, ItkManager *manager, ItkAuthority *auth)
 {
         int r;
 
+        authority = auth;
         r = sd_bus_add_fallback_vtable(bus, NULL, ITK_BUS_EXECUTION_PREFIX, ITK_BUS_EXECUTION_IFACE,
                                        execution_vtable, itk_execution_dbus_find, manager);
         if (r < 0)

@@ -36,7 +36,7 @@ struct _StepState {
         gint64 finished_at;
         char *error;
         JsonNode *output;
-        GPtrArray *children; /* StepState*, the nested run of a playbook.run step */
+        GPtrArray *children;         /* StepState*, the nested run of a playbook.run step */
         ItkPlaybook *child_playbook; /* owns the definitions the children borrow */
 };
 
@@ -728,6 +728,24 @@ itk_execution_attempt_done_cb(GObject *source, GAsyncResult *result, gpointer us
         g_object_unref(self);
 }
 
+/* The gateway of a step: the run's option or credential first, else the
+ * nearest playbook parameter of that name (old playbooks pass gateway_url). */
+static const char *
+itk_execution_frame_setting(ItkExecution *self, Frame *frame, const char *name,
+                            const char *preferred)
+{
+        if (preferred != NULL && *preferred != '\0')
+                return preferred;
+        for (; frame != NULL; frame = frame->parent) {
+                JsonNode *node = json_object_get_member(frame->parameters, name);
+                if (node != NULL && JSON_NODE_HOLDS_VALUE(node) &&
+                    json_node_get_value_type(node) == G_TYPE_STRING &&
+                    *json_node_get_string(node) != '\0')
+                        return json_node_get_string(node);
+        }
+        return NULL;
+}
+
 static void itk_execution_push_frame(ItkExecution *self, Frame *frame, StepState *state,
                                      JsonObject *params);
 
@@ -779,8 +797,12 @@ itk_execution_start_attempt(ItkExecution *self, Frame *frame, StepState *state)
         itk_step_context_set_timer_group(attempt->ctx, self->timers);
         itk_step_context_set_work_dir(attempt->ctx, self->work_dir);
         itk_step_context_set_playbook_dir(attempt->ctx, itk_playbook_get_dir(frame->playbook));
-        itk_step_context_set_gateway_url(attempt->ctx, self->gateway_url);
-        itk_step_context_set_gateway_token(attempt->ctx, self->gateway_token);
+        itk_step_context_set_gateway_url(
+                attempt->ctx,
+                itk_execution_frame_setting(self, frame, "gateway_url", self->gateway_url));
+        itk_step_context_set_gateway_token(
+                attempt->ctx,
+                itk_execution_frame_setting(self, frame, "gateway_token", self->gateway_token));
         itk_step_context_set_python(attempt->ctx, self->python);
         timeout = itk_execution_step_timeout(self, state);
         attempt->timeout_seconds = timeout;

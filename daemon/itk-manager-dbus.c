@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "itk-authority.h"
 #include "itk-bus.h"
 #include "itk-error.h"
 #include "itk-manager-dbus.h"
@@ -25,24 +26,15 @@ itk_manager_dbus_sender_uid(sd_bus_message *m, uid_t *uid)
         return sd_bus_creds_get_euid(creds, uid);
 }
 
-int
-itk_manager_dbus_authorize_control(sd_bus_message *m, ItkExecution *execution,
-                                   sd_bus_error *error)
+gboolean
+itk_manager_dbus_caller_is(sd_bus_message *m, guint32 uid)
 {
-        uid_t uid;
-        int r;
+        uid_t caller;
 
-        r = itk_manager_dbus_sender_uid(m, &uid);
-        if (r < 0)
-                return sd_bus_error_set_errnof(error, r, "cannot identify the caller: %s",
-                                               g_strerror(-r));
-        if (uid == 0 || uid == getuid() || uid == itk_execution_get_started_by_uid(execution))
-                return 0;
-        return sd_bus_error_setf(error, SD_BUS_ERROR_ACCESS_DENIED,
-                                 "user %u may not control execution %s, started by user %u",
-                                 (unsigned)uid, itk_execution_get_id(execution),
-                                 (unsigned)itk_execution_get_started_by_uid(execution));
+        return itk_manager_dbus_sender_uid(m, &caller) >= 0 && caller == uid;
 }
+
+static ItkAuthority *authority;
 
 static int
 itk_manager_dbus_reply_variant(sd_bus_message *m, GVariant *value)
@@ -105,8 +97,8 @@ itk_manager_dbus_parse_options(GVariant *dict, ItkStartOptions *options,
                         options->source = g_variant_get_string(value, &length);
                         if (length > MAX_SOURCE_SIZE) {
                                 g_set_error(error, ITK_ERROR, ITK_ERROR_INVALID_PLAYBOOK,
-                                            "playbook source is %zu bytes; the limit is %d",
-                                            length, MAX_SOURCE_SIZE);
+                                            "playbook source is %zu bytes; the limit is %d", length,
+                                            MAX_SOURCE_SIZE);
                                 return FALSE;
                         }
                 } else if (g_str_equal(key, "credential")) {
@@ -124,8 +116,8 @@ itk_manager_dbus_parse_options(GVariant *dict, ItkStartOptions *options,
                         const char *step;
                         guint32 seconds;
 
-                        *timeout_overrides = g_hash_table_new_full(g_str_hash, g_str_equal,
-                                                                   g_free, NULL);
+                        *timeout_overrides =
+                                g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
                         g_variant_iter_init(&overrides, value);
                         while (g_variant_iter_next(&overrides, "{&su}", &step, &seconds))
                                 g_hash_table_insert(*timeout_overrides, g_strdup(step),
@@ -136,7 +128,7 @@ itk_manager_dbus_parse_options(GVariant *dict, ItkStartOptions *options,
 }
 
 static int
-method_start_execution(sd_bus_message *m, void *userdata, sd_bus_error *error)
+start_execution_authorized(sd_bus_message *m, gpointer userdata, sd_bus_error *error)
 {
         ItkManager *manager = userdata;
         g_autoptr(GError) local = NULL;
@@ -170,8 +162,7 @@ method_start_execution(sd_bus_message *m, void *userdata, sd_bus_error *error)
                                                g_strerror(-r));
         options.uid = uid;
         options.sender = sd_bus_message_get_sender(m);
-        if (!itk_manager_dbus_parse_options(options_variant, &options, &timeout_overrides,
-                                            &local))
+        if (!itk_manager_dbus_parse_options(options_variant, &options, &timeout_overrides, &local))
                 return itk_manager_dbus_gerror(local, error);
         options.timeout_overrides = timeout_overrides;
         parameters = itk_value_object_from_variant(params_variant, &local);
@@ -195,6 +186,14 @@ method_start_execution(sd_bus_message *m, void *userdata, sd_bus_error *error)
 }
 
 static int
+method_start_execution(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+        return itk_authority_run(authority, m, ITK_ACTION_RUN_PLAYBOOK, FALSE,
+                                 start_execution_authorized, userdata, g_object_ref, g_object_unref,
+                                 error);
+}
+
+static int
 method_list_executions(sd_bus_message *m, void *userdata, sd_bus_error *error)
 {
         ItkManager *manager = userdata;
@@ -213,11 +212,11 @@ method_list_executions(sd_bus_message *m, void *userdata, sd_bus_error *error)
                 g_autofree char *path = itk_execution_dbus_path(execution);
                 int current = itk_execution_get_current_step(execution);
 
-                r = sd_bus_message_append(
-                        reply, "(osssuu)", path, itk_execution_get_id(execution),
-                        itk_execution_get_playbook_id(execution),
-                        itk_status_to_string(itk_execution_get_status(execution)),
-                        (uint32_t)MAX(current, 0), itk_execution_get_total_steps(execution));
+                r = sd_bus_message_append(reply, "(osssuu)", path, itk_execution_get_id(execution),
+                                          itk_execution_get_playbook_id(execution),
+                                          itk_status_to_string(itk_execution_get_status(execution)),
+                                          (uint32_t)MAX(current, 0),
+                                          itk_execution_get_total_steps(execution));
                 if (r < 0)
                         return r;
         }
@@ -265,26 +264,40 @@ method_get_execution_record(sd_bus_message *m, void *userdata, sd_bus_error *err
 }
 
 static int
-method_delete_execution(sd_bus_message *m, void *userdata, sd_bus_error *error)
+delete_execution_authorized(sd_bus_message *m, gpointer userdata, sd_bus_error *error)
 {
-        ItkManager *manager = userdata;
         g_autoptr(GError) local = NULL;
-        ItkExecution *execution;
         const char *id;
         int r;
 
         r = sd_bus_message_read(m, "s", &id);
         if (r < 0)
                 return r;
-        execution = itk_manager_lookup(manager, id);
-        if (execution != NULL) {
-                r = itk_manager_dbus_authorize_control(m, execution, error);
-                if (r < 0)
-                        return r;
-        }
-        if (!itk_manager_delete_execution(manager, id, &local))
+        if (!itk_manager_delete_execution(userdata, id, &local))
                 return itk_manager_dbus_gerror(local, error);
         return sd_bus_reply_method_return(m, NULL);
+}
+
+static int
+method_delete_execution(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+        ItkManager *manager = userdata;
+        g_autoptr(GVariant) record = NULL;
+        gboolean own = FALSE;
+        guint32 uid;
+        const char *id;
+        int r;
+
+        r = sd_bus_message_read(m, "s", &id);
+        if (r < 0)
+                return r;
+        /* The starter may forget its own run without asking polkit. */
+        record = itk_manager_get_record(manager, id, NULL);
+        if (record != NULL && g_variant_lookup(record, "started-by-uid", "u", &uid))
+                own = itk_manager_dbus_caller_is(m, uid);
+        return itk_authority_run(authority, m, ITK_ACTION_CONTROL_EXECUTION, own,
+                                 delete_execution_authorized, manager, g_object_ref, g_object_unref,
+                                 error);
 }
 
 static int
@@ -333,14 +346,62 @@ method_validate_playbook(sd_bus_message *m, void *userdata, sd_bus_error *error)
 static int
 method_list_credentials(sd_bus_message *m, void *userdata, sd_bus_error *error)
 {
-        return sd_bus_reply_method_return(m, "aa{sv}", 0);
+        g_autoptr(GVariant) list =
+                g_variant_ref_sink(itk_credentials_list(itk_manager_get_credentials(userdata)));
+        return itk_manager_dbus_reply_variant(m, list);
+}
+
+/* Replies to the saved SetCredential/DeleteCredential call once the file is
+ * on disk. */
+static void
+credentials_saved_cb(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+        sd_bus_message *m = user_data;
+        g_autoptr(GError) error = NULL;
+        __attribute__((cleanup(sd_bus_error_free))) sd_bus_error bus_error = SD_BUS_ERROR_NULL;
+        gboolean ok = g_str_equal(sd_bus_message_get_member(m), "SetCredential")
+                              ? itk_credentials_set_finish(result, &error)
+                              : itk_credentials_delete_finish(result, &error);
+
+        if (ok) {
+                sd_bus_reply_method_return(m, NULL);
+        } else {
+                int r = itk_bus_error_from_gerror(error, &bus_error);
+                sd_bus_reply_method_errno(m, r, &bus_error);
+        }
+        sd_bus_message_unref(m);
 }
 
 static int
-method_credentials_not_supported(sd_bus_message *m, void *userdata, sd_bus_error *error)
+credentials_authorized(sd_bus_message *m, gpointer userdata, sd_bus_error *error)
 {
-        return sd_bus_error_set(error, SD_BUS_ERROR_NOT_SUPPORTED,
-                                "credential storage is not available in this version");
+        ItkCredentials *credentials = itk_manager_get_credentials(userdata);
+        g_autoptr(GVariant) fields = NULL;
+        const char *name;
+        int r;
+
+        r = sd_bus_message_read(m, "s", &name);
+        if (r < 0)
+                return r;
+        if (g_str_equal(sd_bus_message_get_member(m), "SetCredential")) {
+                r = itk_bus_message_read_variant(m, &fields);
+                if (r < 0)
+                        return r;
+                itk_credentials_set_async(credentials, name, fields, credentials_saved_cb,
+                                          sd_bus_message_ref(m));
+        } else {
+                itk_credentials_delete_async(credentials, name, credentials_saved_cb,
+                                             sd_bus_message_ref(m));
+        }
+        return 1;
+}
+
+static int
+method_change_credentials(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+        return itk_authority_run(authority, m, ITK_ACTION_MANAGE_CREDENTIALS, FALSE,
+                                 credentials_authorized, userdata, g_object_ref, g_object_unref,
+                                 error);
 }
 
 static int
@@ -365,11 +426,10 @@ manager_property_get(sd_bus *bus, const char *path, const char *interface, const
 
 static const sd_bus_vtable manager_vtable[] = {
         SD_BUS_VTABLE_START(0),
-        SD_BUS_METHOD_WITH_NAMES("StartExecution", "sa{sv}a{sv}",
-                                 SD_BUS_PARAM(playbook) SD_BUS_PARAM(parameters)
-                                         SD_BUS_PARAM(options),
-                                 "o", SD_BUS_PARAM(execution), method_start_execution,
-                                 SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES(
+                "StartExecution", "sa{sv}a{sv}",
+                SD_BUS_PARAM(playbook) SD_BUS_PARAM(parameters) SD_BUS_PARAM(options), "o",
+                SD_BUS_PARAM(execution), method_start_execution, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_NAMES("ListExecutions", "", "", "a(osssuu)", SD_BUS_PARAM(executions),
                                  method_list_executions, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_NAMES("GetHistory", "us", SD_BUS_PARAM(limit) SD_BUS_PARAM(status),
@@ -391,12 +451,13 @@ static const sd_bus_vtable manager_vtable[] = {
         SD_BUS_METHOD_WITH_NAMES("ListCredentials", "", "", "aa{sv}", SD_BUS_PARAM(credentials),
                                  method_list_credentials, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_NAMES("SetCredential", "sa{sv}", SD_BUS_PARAM(name) SD_BUS_PARAM(fields),
-                                 "", "", method_credentials_not_supported,
+                                 "", "", method_change_credentials,
                                  SD_BUS_VTABLE_UNPRIVILEGED | SD_BUS_VTABLE_SENSITIVE),
         SD_BUS_METHOD_WITH_NAMES("DeleteCredential", "s", SD_BUS_PARAM(name), "", "",
-                                 method_credentials_not_supported, SD_BUS_VTABLE_UNPRIVILEGED),
+                                 method_change_credentials, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_SIGNAL_WITH_NAMES("ExecutionNew", "oss",
-                                 SD_BUS_PARAM(execution) SD_BUS_PARAM(id) SD_BUS_PARAM(playbook), 0),
+                                 SD_BUS_PARAM(execution) SD_BUS_PARAM(id) SD_BUS_PARAM(playbook),
+                                 0),
         SD_BUS_SIGNAL_WITH_NAMES("ExecutionRemoved", "oss",
                                  SD_BUS_PARAM(execution) SD_BUS_PARAM(id) SD_BUS_PARAM(status), 0),
         SD_BUS_PROPERTY("Version", "s", manager_property_get, 0, SD_BUS_VTABLE_PROPERTY_CONST),
@@ -467,23 +528,24 @@ name_owner_changed_cb(sd_bus_message *m, void *userdata, sd_bus_error *error)
 }
 
 int
-itk_manager_dbus_register(sd_bus *bus, ItkManager *manager)
+itk_manager_dbus_register(sd_bus *bus, ItkManager *manager, ItkAuthority *auth)
 {
         int r;
 
-        r = sd_bus_add_object_vtable(bus, NULL, ITK_BUS_PATH, ITK_BUS_MANAGER_IFACE,
-                                     manager_vtable, manager);
+        authority = auth;
+        r = sd_bus_add_object_vtable(bus, NULL, ITK_BUS_PATH, ITK_BUS_MANAGER_IFACE, manager_vtable,
+                                     manager);
         if (r < 0)
                 return r;
         r = sd_bus_add_object_manager(bus, NULL, ITK_BUS_PATH);
         if (r < 0)
                 return r;
-        r = itk_execution_dbus_register(bus, manager);
+        r = itk_execution_dbus_register(bus, manager, auth);
         if (r < 0)
                 return r;
         r = sd_bus_match_signal(bus, NULL, "org.freedesktop.DBus", "/org/freedesktop/DBus",
-                                "org.freedesktop.DBus", "NameOwnerChanged",
-                                name_owner_changed_cb, manager);
+                                "org.freedesktop.DBus", "NameOwnerChanged", name_owner_changed_cb,
+                                manager);
         if (r < 0)
                 return r;
         g_signal_connect(manager, "execution-added", G_CALLBACK(execution_added_cb), bus);

@@ -3,21 +3,21 @@
 
 #include <systemd/sd-bus.h>
 
+#include "itk-authority.h"
 #include "itk-manager.h"
 
 G_BEGIN_DECLS
 
 /* Publishes @manager at /org/ignition/Toolkit (Manager + ObjectManager) and
  * its executions below it; keeps the bus objects in step with the engine. */
-int itk_manager_dbus_register(sd_bus *bus, ItkManager *manager);
+int itk_manager_dbus_register(sd_bus *bus, ItkManager *manager, ItkAuthority *authority);
 
-/* Whether the caller of @m may control @execution: root, the daemon's own
- * user and the user who started it. */
-int itk_manager_dbus_authorize_control(sd_bus_message *m, ItkExecution *execution,
-                                       sd_bus_error *error);
+/* TRUE when the caller of @m is the user who started the run: the starter
+ * controls its own run without asking polkit. */
+gboolean itk_manager_dbus_caller_is(sd_bus_message *m, guint32 uid);
 
 /* itk-execution-dbus.c */
-int itk_execution_dbus_register(sd_bus *bus, ItkManager *manager);
+int itk_execution_dbus_register(sd_bus *bus, ItkManager *manager, ItkAuthority *authority);
 char *itk_execution_dbus_path(ItkExecution *execution);
 /* Mirrors the execution's signals on the bus and emits InterfacesAdded. */
 void itk_execution_dbus_export(sd_bus *bus, ItkExecution *execution);

@@ -3,6 +3,7 @@
 #include <glib/gstdio.h>
 #include <string.h>
 
+#include "itk-credentials.h"
 #include "itk-error.h"
 #include "itk-manager.h"
 #include "itk-store.h"
@@ -37,9 +38,10 @@ struct _ItkManager {
         gboolean require_verified_nested;
 
         ItkStore *store;
-        GPtrArray *entries;     /* Entry*, creation order */
-        GHashTable *by_id;      /* object id (hex) -> Entry* */
-        GHashTable *library;    /* absolute path -> LibraryEntry* */
+        ItkCredentials *credentials;
+        GPtrArray *entries;  /* Entry*, creation order */
+        GHashTable *by_id;   /* object id (hex) -> Entry* */
+        GHashTable *library; /* absolute path -> LibraryEntry* */
 };
 
 enum {
@@ -98,8 +100,7 @@ itk_manager_library_entry(ItkManager *self, const char *id, GError **error)
 {
         if (!itk_manager_id_is_safe(id)) {
                 g_set_error(error, ITK_ERROR, ITK_ERROR_NO_SUCH_PLAYBOOK,
-                            "no playbook '%s' in the library (ids are relative .yaml paths)",
-                            id);
+                            "no playbook '%s' in the library (ids are relative .yaml paths)", id);
                 return NULL;
         }
         for (guint i = 0; self->playbook_dirs[i] != NULL; i++) {
@@ -119,8 +120,7 @@ itk_manager_library_entry(ItkManager *self, const char *id, GError **error)
                 entry->size = (goffset)st.st_size;
                 entry->diagnostics =
                         g_ptr_array_new_with_free_func((GDestroyNotify)itk_diagnostic_free);
-                entry->playbook =
-                        itk_playbook_new_from_file(path, id, entry->diagnostics, &local);
+                entry->playbook = itk_playbook_new_from_file(path, id, entry->diagnostics, &local);
                 if (entry->playbook == NULL && entry->diagnostics->len == 0) {
                         ItkDiagnostic *diagnostic = g_new0(ItkDiagnostic, 1);
                         diagnostic->severity = ITK_DIAGNOSTIC_ERROR;
@@ -225,10 +225,9 @@ itk_manager_params_to_variant(ItkPlaybook *playbook)
                                       g_variant_new_string(itk_param_type_to_string(param->type)));
                 g_variant_builder_add(&builder, "{sv}", "required",
                                       g_variant_new_boolean(param->required));
-                g_variant_builder_add(&builder, "{sv}", "description",
-                                      g_variant_new_string(param->description != NULL
-                                                                   ? param->description
-                                                                   : ""));
+                g_variant_builder_add(
+                        &builder, "{sv}", "description",
+                        g_variant_new_string(param->description != NULL ? param->description : ""));
                 if (param->default_value != NULL && !JSON_NODE_HOLDS_NULL(param->default_value))
                         g_variant_builder_add(&builder, "{sv}", "default",
                                               itk_value_to_variant(param->default_value));
@@ -257,15 +256,18 @@ itk_manager_add_summary(GVariantBuilder *builder, const char *id, LibraryEntry *
                 return;
         }
 #define ADD_STRING(key, value)                                                                     \
-        g_variant_builder_add(builder, "{sv}", key, g_variant_new_string((value) != NULL ? (value) : ""))
+        g_variant_builder_add(builder, "{sv}", key,                                                \
+                              g_variant_new_string((value) != NULL ? (value) : ""))
         ADD_STRING("name", playbook->name);
         ADD_STRING("version", playbook->version);
         ADD_STRING("description", playbook->description);
         ADD_STRING("domain", playbook->domain);
         ADD_STRING("group", playbook->group);
 #undef ADD_STRING
-        g_variant_builder_add(builder, "{sv}", "verified", g_variant_new_boolean(playbook->verified));
-        g_variant_builder_add(builder, "{sv}", "parameters", itk_manager_params_to_variant(playbook));
+        g_variant_builder_add(builder, "{sv}", "verified",
+                              g_variant_new_boolean(playbook->verified));
+        g_variant_builder_add(builder, "{sv}", "parameters",
+                              itk_manager_params_to_variant(playbook));
         g_variant_builder_add(builder, "{sv}", "step-count",
                               g_variant_new_uint32(playbook->steps->len));
 }
@@ -316,9 +318,9 @@ itk_manager_steps_to_variant(GPtrArray *steps)
         g_variant_builder_init(&builder, G_VARIANT_TYPE("aa{sv}"));
         for (guint i = 0; i < steps->len; i++) {
                 ItkStepDef *step = g_ptr_array_index(steps, i);
-                g_autofree char *params =
-                        step->parameters != NULL ? itk_value_to_json(step->parameters)
-                                                 : g_strdup("{}");
+                g_autofree char *params = step->parameters != NULL
+                                                  ? itk_value_to_json(step->parameters)
+                                                  : g_strdup("{}");
                 g_variant_builder_open(&builder, G_VARIANT_TYPE("a{sv}"));
                 g_variant_builder_add(&builder, "{sv}", "id", g_variant_new_string(step->id));
                 g_variant_builder_add(&builder, "{sv}", "name", g_variant_new_string(step->name));
@@ -329,8 +331,9 @@ itk_manager_steps_to_variant(GPtrArray *steps)
                                       g_variant_new_uint32(step->retry_count));
                 g_variant_builder_add(&builder, "{sv}", "retry-delay",
                                       g_variant_new_double(step->retry_delay));
-                g_variant_builder_add(&builder, "{sv}", "on-failure",
-                                      g_variant_new_string(itk_on_failure_to_string(step->on_failure)));
+                g_variant_builder_add(
+                        &builder, "{sv}", "on-failure",
+                        g_variant_new_string(itk_on_failure_to_string(step->on_failure)));
                 g_variant_builder_add(&builder, "{sv}", "parameters", g_variant_new_string(params));
                 g_variant_builder_close(&builder);
         }
@@ -373,11 +376,11 @@ itk_diagnostics_to_variant(GPtrArray *diagnostics)
         for (guint i = 0; i < diagnostics->len; i++) {
                 ItkDiagnostic *diagnostic = g_ptr_array_index(diagnostics, i);
                 g_variant_builder_open(&builder, G_VARIANT_TYPE("a{sv}"));
-                g_variant_builder_add(&builder, "{sv}", "severity",
-                                      g_variant_new_string(diagnostic->severity ==
-                                                                           ITK_DIAGNOSTIC_ERROR
-                                                                   ? "error"
-                                                                   : "warning"));
+                g_variant_builder_add(
+                        &builder, "{sv}", "severity",
+                        g_variant_new_string(diagnostic->severity == ITK_DIAGNOSTIC_ERROR
+                                                     ? "error"
+                                                     : "warning"));
                 g_variant_builder_add(&builder, "{sv}", "line",
                                       g_variant_new_uint32((guint32)MAX(diagnostic->line, 0)));
                 g_variant_builder_add(&builder, "{sv}", "column",
@@ -497,9 +500,8 @@ static void
 itk_manager_remove_entry(ItkManager *self, Entry *entry)
 {
         g_autoptr(ItkExecution) execution = g_object_ref(entry->execution);
-        g_autofree char *run_dir =
-                g_build_filename(self->state_dir, "runs", itk_execution_get_object_id(execution),
-                                 NULL);
+        g_autofree char *run_dir = g_build_filename(self->state_dir, "runs",
+                                                    itk_execution_get_object_id(execution), NULL);
 
         g_signal_emit(self, signals[SIGNAL_EXECUTION_REMOVED], 0, execution);
         g_hash_table_remove(self->by_id, itk_execution_get_object_id(execution));
@@ -526,9 +528,66 @@ itk_manager_execution_finished_cb(ItkExecution *execution, int status, const cha
         ItkManager *self = entry->manager;
 
         g_clear_pointer(&entry->sender, g_free);
-        entry->retention_id = g_timeout_add_seconds(self->retention_sec, itk_manager_retention_cb,
-                                                    entry);
+        entry->retention_id =
+                g_timeout_add_seconds(self->retention_sec, itk_manager_retention_cb, entry);
         g_signal_emit(self, signals[SIGNAL_ACTIVE_CHANGED], 0);
+}
+
+static JsonObject *
+itk_manager_credential_lookup_cb(const char *name, gpointer user_data, GError **error)
+{
+        ItkManager *self = user_data;
+        return itk_credentials_lookup(self->credentials, name, error);
+}
+
+/* The `credential` start option fills only what the caller left out
+ * (PLAYBOOKS.md "Parameters"); the password reaches the run but is masked
+ * everywhere it could be shown, stored parameters included. */
+static void
+itk_manager_fill_from_credential(ItkPlaybook *playbook, JsonObject *given, const char *name,
+                                 JsonObject *credential)
+{
+        static const struct {
+                const char *param;
+                const char *field;
+        } map[] = {
+                { "gateway_url", "gateway_url" },
+                { "url", "gateway_url" },
+                { "username", "username" },
+                { "user", "username" },
+                { "gateway_username", "username" },
+                { "password", "password" },
+                { "pass", "password" },
+                { "gateway_password", "password" },
+                { "gateway_token", "api_token" },
+        };
+
+        for (guint i = 0; i < playbook->parameters->len; i++) {
+                ItkParamDef *param = g_ptr_array_index(playbook->parameters, i);
+                JsonNode *current = json_object_get_member(given, param->name);
+
+                if (current != NULL && !JSON_NODE_HOLDS_NULL(current))
+                        continue;
+                if (param->type == ITK_PARAM_CREDENTIAL) {
+                        json_object_set_string_member(given, param->name, name);
+                        continue;
+                }
+                for (guint j = 0; j < G_N_ELEMENTS(map); j++) {
+                        const char *value;
+                        if (!g_str_equal(param->name, map[j].param))
+                                continue;
+                        value = json_object_get_string_member_with_default(credential, map[j].field,
+                                                                           NULL);
+                        if (value != NULL && *value != '\0')
+                                json_object_set_string_member(given, param->name, value);
+                }
+        }
+}
+
+ItkCredentials *
+itk_manager_get_credentials(ItkManager *self)
+{
+        return self->credentials;
 }
 
 ItkExecution *
@@ -538,8 +597,10 @@ itk_manager_create_execution(ItkManager *self, const char *playbook_id, JsonObje
         g_autoptr(ItkPlaybook) playbook = NULL;
         g_autoptr(JsonObject) given = NULL;
         g_autoptr(JsonObject) bound = NULL;
+        g_autoptr(JsonObject) credential = NULL;
         g_autoptr(ItkExecution) execution = NULL;
         g_autofree char *run_dir = NULL;
+        const char *secrets[3] = { NULL, NULL, NULL };
         ItkExecutionConfig config = { 0 };
         Entry *entry;
 
@@ -561,10 +622,10 @@ itk_manager_create_execution(ItkManager *self, const char *playbook_id, JsonObje
         if (options->source != NULL) {
                 g_autoptr(GPtrArray) diagnostics =
                         g_ptr_array_new_with_free_func((GDestroyNotify)itk_diagnostic_free);
-                const char *label = playbook_id != NULL && *playbook_id != '\0' ? playbook_id
-                                                                               : "<source>";
-                playbook = itk_playbook_new_from_data(options->source, -1, label, diagnostics,
-                                                      error);
+                const char *label =
+                        playbook_id != NULL && *playbook_id != '\0' ? playbook_id : "<source>";
+                playbook =
+                        itk_playbook_new_from_data(options->source, -1, label, diagnostics, error);
         } else {
                 playbook = itk_manager_load_playbook(self, playbook_id, error);
         }
@@ -572,14 +633,29 @@ itk_manager_create_execution(ItkManager *self, const char *playbook_id, JsonObje
                 return NULL;
         if (!itk_playbook_check_nesting(playbook, itk_manager_resolve_cb, self, error))
                 return NULL;
-        if (options->credential != NULL && *options->credential != '\0') {
-                g_set_error(error, ITK_ERROR, ITK_ERROR_NO_SUCH_CREDENTIAL,
-                            "no credential '%s' (no credentials are stored)",
-                            options->credential);
-                return NULL;
+        given = json_object_new();
+        if (parameters != NULL) {
+                JsonObjectIter iter;
+                const char *name;
+                JsonNode *value;
+                json_object_iter_init(&iter, parameters);
+                while (json_object_iter_next(&iter, &name, &value))
+                        json_object_set_member(given, name, json_node_copy(value));
         }
-
-        given = parameters != NULL ? json_object_ref(parameters) : json_object_new();
+        if (options->credential != NULL && *options->credential != '\0') {
+                credential = itk_credentials_lookup(self->credentials, options->credential, error);
+                if (credential == NULL)
+                        return NULL;
+                itk_manager_fill_from_credential(playbook, given, options->credential, credential);
+                secrets[0] =
+                        json_object_get_string_member_with_default(credential, "password", NULL);
+                secrets[1] =
+                        json_object_get_string_member_with_default(credential, "api_token", NULL);
+                if (secrets[0] == NULL) {
+                        secrets[0] = secrets[1];
+                        secrets[1] = NULL;
+                }
+        }
         bound = itk_playbook_bind_parameters(playbook, given, error);
         if (bound == NULL)
                 return NULL;
@@ -588,6 +664,18 @@ itk_manager_create_execution(ItkManager *self, const char *playbook_id, JsonObje
         config.parameters = bound;
         config.store = self->store;
         config.gateway_url = options->gateway_url;
+        if (credential != NULL) {
+                const char *url =
+                        json_object_get_string_member_with_default(credential, "gateway_url", NULL);
+                if ((config.gateway_url == NULL || *config.gateway_url == '\0') && url != NULL &&
+                    *url != '\0')
+                        config.gateway_url = url;
+                config.gateway_token =
+                        json_object_get_string_member_with_default(credential, "api_token", NULL);
+        }
+        config.secrets = secrets;
+        config.credential_lookup = itk_manager_credential_lookup_cb;
+        config.credential_data = self;
         config.timeout_overrides = options->timeout_overrides;
         config.debug_mode = options->debug;
         config.started_by_uid = options->uid;
@@ -704,9 +792,9 @@ itk_manager_get_record(ItkManager *self, const char *id, GError **error)
         if (run == NULL)
                 return NULL;
         /* A live run's steps come from the engine, the one source of truth. */
-        steps = g_variant_ref_sink(live != NULL ? itk_execution_get_steps(live)
-                                                : itk_store_get_steps(self->store, canonical,
-                                                                      error));
+        steps = g_variant_ref_sink(live != NULL
+                                           ? itk_execution_get_steps(live)
+                                           : itk_store_get_steps(self->store, canonical, error));
         if (steps == NULL)
                 return NULL;
         log = itk_store_get_log(self->store, canonical, 1000, error);
@@ -776,6 +864,7 @@ itk_manager_finalize(GObject *object)
 
         g_clear_pointer(&self->library, g_hash_table_unref);
         g_clear_pointer(&self->store, itk_store_free);
+        g_clear_pointer(&self->credentials, itk_credentials_free);
         g_free(self->state_dir);
         g_strfreev(self->playbook_dirs);
         g_free(self->python);
@@ -796,8 +885,8 @@ itk_manager_class_init(ItkManagerClass *klass)
                 g_signal_new("execution-removed", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0,
                              NULL, NULL, NULL, G_TYPE_NONE, 1, ITK_TYPE_EXECUTION);
         signals[SIGNAL_ACTIVE_CHANGED] =
-                g_signal_new("active-changed", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0,
-                             NULL, NULL, NULL, G_TYPE_NONE, 0);
+                g_signal_new("active-changed", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0, NULL,
+                             NULL, NULL, G_TYPE_NONE, 0);
 }
 
 static void
@@ -837,6 +926,11 @@ itk_manager_new(const ItkManagerConfig *config, GError **error)
         db = g_build_filename(self->state_dir, "history.db", NULL);
         self->store = itk_store_open(db, error);
         if (self->store == NULL)
+                return NULL;
+        g_free(db);
+        db = g_build_filename(self->state_dir, "credentials.json", NULL);
+        self->credentials = itk_credentials_new(db, error);
+        if (self->credentials == NULL)
                 return NULL;
         interrupted = itk_store_mark_interrupted(self->store, error);
         if (interrupted < 0)

@@ -4,6 +4,7 @@
 #include <glib-object.h>
 #include <json-glib/json-glib.h>
 
+#include "itk-credentials.h"
 #include "itk-execution.h"
 
 G_BEGIN_DECLS
@@ -12,18 +13,18 @@ G_BEGIN_DECLS
  * history queries. No sd-bus here: itk-manager-dbus.c is the glue. */
 
 typedef struct {
-        const char *state_dir;           /* history.db, runs/ */
+        const char *state_dir;            /* history.db, runs/ */
         const char *const *playbook_dirs; /* library folders, searched in order */
-        guint max_concurrent;            /* 0 = unlimited */
-        guint max_per_caller;            /* 0 = unlimited */
-        guint retention_sec;             /* finished runs stay on the bus this long */
-        guint pending_timeout_sec;       /* unstarted pending runs are cancelled after */
-        const char *python;              /* interpreter for utility.python */
+        guint max_concurrent;             /* 0 = unlimited */
+        guint max_per_caller;             /* 0 = unlimited */
+        guint retention_sec;              /* finished runs stay on the bus this long */
+        guint pending_timeout_sec;        /* unstarted pending runs are cancelled after */
+        const char *python;               /* interpreter for utility.python */
         gboolean require_verified_nested;
 } ItkManagerConfig;
 
 typedef struct {
-        const char *source;  /* YAML text, or NULL for a library id */
+        const char *source; /* YAML text, or NULL for a library id */
         gboolean debug;
         gboolean start;
         const char *credential;
@@ -73,6 +74,9 @@ GVariant *itk_manager_validate_playbook(ItkManager *self, const char *source);
 /* Loads a library playbook by id; ITK_ERROR_NO_SUCH_PLAYBOOK or
  * ITK_ERROR_INVALID_PLAYBOOK. */
 ItkPlaybook *itk_manager_load_playbook(ItkManager *self, const char *id, GError **error);
+
+/* The credential store; borrowed. */
+ItkCredentials *itk_manager_get_credentials(ItkManager *self);
 
 /* Diagnostics as aa{sv}; shared with the CLI's offline validation. */
 GVariant *itk_diagnostics_to_variant(GPtrArray *diagnostics);

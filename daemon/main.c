@@ -8,6 +8,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "config.h"
+#include "itk-authority.h"
 #include "itk-bus.h"
 #include "itk-manager-dbus.h"
 #include "itk-manager.h"
@@ -79,8 +80,7 @@ itk_config_get_uint(GKeyFile *config, const char *key, guint fallback)
         if (error != NULL) {
                 if (!g_error_matches(error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_KEY_NOT_FOUND) &&
                     !g_error_matches(error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_GROUP_NOT_FOUND))
-                        g_warning("toolkit.conf: %s=: %s; using %u", key, error->message,
-                                  fallback);
+                        g_warning("toolkit.conf: %s=: %s; using %u", key, error->message, fallback);
                 return fallback;
         }
         if (value < 0 || value > G_MAXUINT32) {
@@ -134,6 +134,8 @@ main(int argc, char **argv)
         g_autoptr(GPtrArray) playbook_dirs = g_ptr_array_new_with_free_func(g_free);
         g_autofree char *config_file = NULL;
         g_autofree char *python = NULL;
+        g_autofree char *group = NULL;
+        g_autoptr(ItkAuthority) authority = NULL;
         g_auto(GStrv) playbook_path = NULL;
         g_autofree char *state_dir = NULL;
         g_autofree char *config_dir = NULL;
@@ -228,11 +230,15 @@ main(int argc, char **argv)
         r = itk_daemon_open_bus(user_bus, bus_address, &bus);
         if (r < 0) {
                 g_printerr("ignition-toolkitd: cannot connect to the %s bus: %s\n",
-                           bus_address != NULL ? "given" : user_bus ? "session" : "system",
+                           bus_address != NULL ? "given"
+                           : user_bus          ? "session"
+                                               : "system",
                            g_strerror(-r));
                 return 1;
         }
-        r = itk_manager_dbus_register(bus, manager);
+        group = g_key_file_get_string(config, "Authorization", "Group", NULL);
+        authority = itk_authority_new(bus, group != NULL ? group : "ignition-toolkit");
+        r = itk_manager_dbus_register(bus, manager, authority);
         if (r < 0) {
                 g_printerr("ignition-toolkitd: cannot publish objects: %s\n", g_strerror(-r));
                 sd_bus_unref(bus);
@@ -256,7 +262,10 @@ main(int argc, char **argv)
         g_unix_signal_add(SIGINT, itk_daemon_signal_cb, &daemon);
 
         g_message("ignition-toolkitd %s ready on the %s bus (state %s)", PACKAGE_VERSION,
-                  bus_address != NULL ? "given" : user_bus ? "session" : "system", state_dir);
+                  bus_address != NULL ? "given"
+                  : user_bus          ? "session"
+                                      : "system",
+                  state_dir);
         sd_notify(0, "READY=1\nSTATUS=0 executions running");
         g_main_loop_run(loop);
 

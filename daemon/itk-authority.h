@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <glib.h>
+#include <systemd/sd-bus.h>
+
+G_BEGIN_DECLS
+
+/* Authorization of method calls (DESIGN.md §7): root and the daemon's own
+ * user always pass; others are checked with polkit's CheckAuthorization,
+ * called over the bus (no libpolkit), honouring the caller's "allow
+ * interactive authorization" header flag; where no polkit is on the bus,
+ * members of the configured group pass and everyone else is refused. */
+
+#define ITK_ACTION_RUN_PLAYBOOK "org.ignition.toolkit.run-playbook"
+#define ITK_ACTION_CONTROL_EXECUTION "org.ignition.toolkit.control-execution"
+#define ITK_ACTION_MANAGE_CREDENTIALS "org.ignition.toolkit.manage-credentials"
+
+typedef struct _ItkAuthority ItkAuthority;
+
+/* A method body that runs once the caller is authorized: it reads its
+ * arguments from @m (rewound to the start) and replies, or returns a
+ * negative errno with @error set. */
+typedef int (*ItkAuthorizedMethod)(sd_bus_message *m, gpointer user_data, sd_bus_error *error);
+
+/* @group: the fallback group name, NULL for none. */
+ItkAuthority *itk_authority_new(sd_bus *bus, const char *group);
+void itk_authority_free(ItkAuthority *self);
+
+/* Runs @method for @m when the caller may perform @action_id: at once when
+ * @trusted (e.g. the starter of a run) or the caller is root or the daemon's
+ * own user, else after polkit answered (the reply is then sent later). On
+ * refusal, replies AccessDenied or InteractiveAuthorizationRequired.
+ * @user_data is kept alive with @ref/@unref (may be NULL) until then.
+ * Returns what an sd-bus method handler returns. */
+int itk_authority_run(ItkAuthority *self, sd_bus_message *m, const char *action_id,
+                      gboolean trusted, ItkAuthorizedMethod method, gpointer user_data,
+                      gpointer (*ref)(gpointer), void (*unref)(gpointer), sd_bus_error *error);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(ItkAuthority, itk_authority_free)
+
+G_END_DECLS
