@@ -124,7 +124,6 @@ struct _ItkExecution {
         guint advance_id;
         guint pending_timeout_id;
         guint progress_id;
-        gboolean progress_dirty;
 
         int current_step;
         char *current_step_id;
@@ -133,7 +132,30 @@ struct _ItkExecution {
 
         GQueue log_ring; /* LogLine*, only without a store */
         gboolean store_warned;
+
+        /* A batch groups the transitions of one engine callback into one store
+         * transaction; their announcements wait until it is committed. */
+        guint batch_depth;
+        gboolean batch_transaction;
+        GArray *announcements; /* Announcement */
 };
+
+typedef enum {
+        ANNOUNCE_STATUS,
+        ANNOUNCE_STEP,
+        ANNOUNCE_LOG,
+        ANNOUNCE_FINISHED,
+        ANNOUNCE_PROPERTIES,
+} AnnounceKind;
+
+typedef struct {
+        AnnounceKind kind;
+        int a;
+        int b;
+        guint64 t;
+        char *s1;
+        char *s2;
+} Announcement;
 
 enum {
         SIGNAL_STATUS_CHANGED,
@@ -149,6 +171,7 @@ static guint signals[N_SIGNALS];
 G_DEFINE_FINAL_TYPE(ItkExecution, itk_execution, G_TYPE_OBJECT)
 
 static void itk_execution_schedule_advance(ItkExecution *self);
+static void itk_execution_advance(ItkExecution *self);
 static void itk_execution_finish(ItkExecution *self, ItkStatus status, const char *error);
 static void itk_execution_attempt_failed(ItkExecution *self, Frame *frame, StepState *state,
                                          const char *message);
@@ -340,7 +363,38 @@ itk_execution_put_step(ItkExecution *self, StepState *state, GError **error)
         return itk_store_put_step(self->store, &record, error);
 }
 
-/* Commits a transition: @state's row and/or the execution's row. */
+static void
+itk_execution_store_failed(ItkExecution *self, const GError *error)
+{
+        /* The run goes on: stopping it would lose more than the history row. */
+        if (!self->store_warned)
+                g_warning("execution %s: history store write failed: %s", self->id, error->message);
+        self->store_warned = TRUE;
+}
+
+/* Opens the batch's transaction on its first write. */
+static gboolean
+itk_execution_store_begin(ItkExecution *self, GError **error)
+{
+        if (self->batch_depth > 0 && self->batch_transaction)
+                return TRUE;
+        if (!itk_store_begin(self->store, error))
+                return FALSE;
+        self->batch_transaction = self->batch_depth > 0;
+        return TRUE;
+}
+
+static gboolean
+itk_execution_store_commit(ItkExecution *self, GError **error)
+{
+        /* Inside a batch the commit happens at its end. */
+        if (self->batch_depth > 0)
+                return TRUE;
+        return itk_store_commit(self->store, error);
+}
+
+/* Writes a transition: @state's row and/or the execution's row. It is
+ * committed before it is announced: at once, or at the end of the batch. */
 static void
 itk_execution_persist(ItkExecution *self, StepState *state, gboolean execution_row)
 {
@@ -349,25 +403,90 @@ itk_execution_persist(ItkExecution *self, StepState *state, gboolean execution_r
 
         if (self->store == NULL)
                 return;
-        if (!itk_store_begin(self->store, &error))
-                goto fail;
+        if (!itk_execution_store_begin(self, &error)) {
+                itk_execution_store_failed(self, error);
+                return;
+        }
         if (state != NULL && !itk_execution_put_step(self, state, &error))
-                goto rollback;
+                goto fail;
         if (execution_row) {
                 itk_execution_fill_record(self, &record);
                 if (!itk_store_update_execution(self->store, &record, &error))
-                        goto rollback;
+                        goto fail;
         }
-        if (!itk_store_commit(self->store, &error))
-                goto rollback;
+        if (!itk_execution_store_commit(self, &error))
+                goto fail;
         return;
-rollback:
-        itk_store_rollback(self->store);
 fail:
-        /* The run goes on: stopping it would lose more than the history row. */
-        if (!self->store_warned)
-                g_warning("execution %s: history store write failed: %s", self->id, error->message);
-        self->store_warned = TRUE;
+        itk_execution_store_failed(self, error);
+        if (self->batch_depth == 0)
+                itk_store_rollback(self->store);
+}
+
+static void
+itk_execution_announce(ItkExecution *self, AnnounceKind kind, int a, int b, guint64 t,
+                       const char *s1, const char *s2)
+{
+        Announcement announcement = { kind, a, b, t, NULL, NULL };
+
+        if (self->batch_depth > 0) {
+                announcement.s1 = g_strdup(s1);
+                announcement.s2 = g_strdup(s2);
+                g_array_append_val(self->announcements, announcement);
+                return;
+        }
+        switch (kind) {
+        case ANNOUNCE_STATUS:
+                g_signal_emit(self, signals[SIGNAL_STATUS_CHANGED], 0, a, b);
+                break;
+        case ANNOUNCE_STEP:
+                g_signal_emit(self, signals[SIGNAL_STEP_CHANGED], 0, a, s1, b, s2);
+                break;
+        case ANNOUNCE_LOG:
+                g_signal_emit(self, signals[SIGNAL_LOG], 0, t, (guint)a, s1, s2);
+                break;
+        case ANNOUNCE_FINISHED:
+                g_signal_emit(self, signals[SIGNAL_FINISHED], 0, a, s1);
+                break;
+        case ANNOUNCE_PROPERTIES:
+                g_signal_emit(self, signals[SIGNAL_PROPERTIES_CHANGED], 0, (guint)a);
+                break;
+        }
+}
+
+static void
+itk_execution_batch_begin(ItkExecution *self)
+{
+        self->batch_depth++;
+}
+
+static void
+itk_execution_batch_end(ItkExecution *self)
+{
+        g_autoptr(GArray) pending = NULL;
+
+        g_assert(self->batch_depth > 0);
+        if (--self->batch_depth > 0)
+                return;
+        if (self->batch_transaction) {
+                g_autoptr(GError) error = NULL;
+                self->batch_transaction = FALSE;
+                if (!itk_store_commit(self->store, &error)) {
+                        itk_execution_store_failed(self, error);
+                        itk_store_rollback(self->store);
+                }
+        }
+        if (self->announcements->len == 0)
+                return;
+        pending = g_steal_pointer(&self->announcements);
+        self->announcements = g_array_new(FALSE, FALSE, sizeof(Announcement));
+        for (guint i = 0; i < pending->len; i++) {
+                Announcement *announcement = &g_array_index(pending, Announcement, i);
+                itk_execution_announce(self, announcement->kind, announcement->a, announcement->b,
+                                       announcement->t, announcement->s1, announcement->s2);
+                g_free(announcement->s1);
+                g_free(announcement->s2);
+        }
 }
 
 /* --- announcements ----------------------------------------------------------- */
@@ -375,15 +494,15 @@ fail:
 static void
 itk_execution_notify(ItkExecution *self, guint props)
 {
-        g_signal_emit(self, signals[SIGNAL_PROPERTIES_CHANGED], 0, props);
+        itk_execution_announce(self, ANNOUNCE_PROPERTIES, (int)props, 0, 0, NULL, NULL);
 }
 
 static void
 itk_execution_announce_step(ItkExecution *self, StepState *state, const char *message)
 {
         itk_execution_persist(self, state, FALSE);
-        g_signal_emit(self, signals[SIGNAL_STEP_CHANGED], 0, state->index, state->path,
-                      (int)state->status, message != NULL ? message : "");
+        itk_execution_announce(self, ANNOUNCE_STEP, state->index, (int)state->status, 0,
+                               state->path, message != NULL ? message : "");
 }
 
 static void
@@ -399,12 +518,13 @@ itk_execution_log(ItkExecution *self, ItkLogPriority priority, const char *step_
         redacted = itk_redactor_apply(self->redactor, message);
         if (self->store != NULL) {
                 g_autoptr(GError) error = NULL;
-                if (!itk_store_append_log(self->store, self->id, now, priority,
-                                          step_id != NULL ? step_id : "", redacted, &error) &&
-                    !self->store_warned) {
-                        g_warning("execution %s: history store write failed: %s", self->id,
-                                  error->message);
-                        self->store_warned = TRUE;
+                if (!itk_execution_store_begin(self, &error) ||
+                    !itk_store_append_log(self->store, self->id, now, priority,
+                                          step_id != NULL ? step_id : "", redacted, &error) ||
+                    !itk_execution_store_commit(self, &error)) {
+                        itk_execution_store_failed(self, error);
+                        if (self->batch_depth == 0)
+                                itk_store_rollback(self->store);
                 }
         } else {
                 LogLine *line = g_new0(LogLine, 1);
@@ -420,8 +540,8 @@ itk_execution_log(ItkExecution *self, ItkLogPriority priority, const char *step_
                         g_free(old);
                 }
         }
-        g_signal_emit(self, signals[SIGNAL_LOG], 0, (guint64)now, (guint)priority,
-                      step_id != NULL ? step_id : "", redacted);
+        itk_execution_announce(self, ANNOUNCE_LOG, (int)priority, 0, (guint64)now,
+                               step_id != NULL ? step_id : "", redacted);
 }
 
 static void
@@ -442,7 +562,7 @@ itk_execution_transition(ItkExecution *self, ItkStatus status, guint extra_props
         self->status = status;
         itk_execution_persist(self, NULL, TRUE);
         itk_execution_notify(self, ITK_EXECUTION_PROP_STATUS | extra_props);
-        g_signal_emit(self, signals[SIGNAL_STATUS_CHANGED], 0, (int)status, (int)previous);
+        itk_execution_announce(self, ANNOUNCE_STATUS, (int)status, (int)previous, 0, NULL, NULL);
 }
 
 /* Recomputes CurrentStep/CurrentStepId/CurrentStepName from the frames. */
@@ -474,37 +594,49 @@ itk_execution_update_current(ItkExecution *self)
         itk_execution_notify(self, ITK_EXECUTION_PROP_CURRENT_STEP);
 }
 
-static gboolean
-itk_execution_progress_cb(gpointer user_data)
-{
-        ItkExecution *self = user_data;
-
-        self->progress_id = 0;
-        if (self->progress_dirty) {
-                self->progress_dirty = FALSE;
-                itk_execution_notify(self, ITK_EXECUTION_PROP_PROGRESS);
-        }
-        return G_SOURCE_REMOVE;
-}
-
-static void
-itk_execution_update_progress(ItkExecution *self)
+static double
+itk_execution_compute_progress(ItkExecution *self)
 {
         guint done = 0;
         guint total = self->root->n_main;
-        double progress;
 
         for (guint i = 0; i < total; i++) {
                 StepState *state = g_ptr_array_index(self->root->states, i);
                 if (state->status != ITK_STEP_PENDING && state->status != ITK_STEP_RUNNING)
                         done++;
         }
-        progress = total > 0 ? (double)done / total : 1.0;
+        return total > 0 ? (double)done / total : 1.0;
+}
+
+/* Returns TRUE when Progress changed since it was last announced. */
+static gboolean
+itk_execution_refresh_progress(ItkExecution *self)
+{
+        double progress = itk_execution_compute_progress(self);
+
         if (progress == self->progress)
-                return;
+                return FALSE;
         self->progress = progress;
-        self->progress_dirty = TRUE;
-        if (self->progress_id == 0)
+        return TRUE;
+}
+
+static gboolean
+itk_execution_progress_cb(gpointer user_data)
+{
+        ItkExecution *self = user_data;
+
+        self->progress_id = 0;
+        if (itk_execution_refresh_progress(self))
+                itk_execution_notify(self, ITK_EXECUTION_PROP_PROGRESS);
+        return G_SOURCE_REMOVE;
+}
+
+/* Progress is coalesced: computed and announced at most once per period,
+ * so a long playbook does not pay for it on every step. */
+static void
+itk_execution_update_progress(ItkExecution *self)
+{
+        if (self->progress_id == 0 && !itk_status_is_terminal(self->status))
                 self->progress_id =
                         g_timeout_add(PROGRESS_PERIOD_MS, itk_execution_progress_cb, self);
 }
@@ -558,19 +690,16 @@ itk_execution_finish(ItkExecution *self, ItkStatus status, const char *error)
                 self->pause_requested = FALSE;
                 props |= ITK_EXECUTION_PROP_PAUSE_REQUESTED;
         }
-        itk_execution_update_progress(self);
         g_clear_handle_id(&self->progress_id, g_source_remove);
-        if (self->progress_dirty) {
-                self->progress_dirty = FALSE;
+        if (itk_execution_refresh_progress(self))
                 props |= ITK_EXECUTION_PROP_PROGRESS;
-        }
         itk_timer_group_pause(self->timers);
 
         itk_execution_persist(self, NULL, TRUE);
         itk_execution_update_current(self);
         itk_execution_notify(self, props);
-        g_signal_emit(self, signals[SIGNAL_STATUS_CHANGED], 0, (int)status, (int)previous);
-        g_signal_emit(self, signals[SIGNAL_FINISHED], 0, (int)status, self->error);
+        itk_execution_announce(self, ANNOUNCE_STATUS, (int)status, (int)previous, 0, NULL, NULL);
+        itk_execution_announce(self, ANNOUNCE_FINISHED, (int)status, 0, 0, self->error, NULL);
 }
 
 /* --- running steps ------------------------------------------------------------ */
@@ -703,6 +832,7 @@ itk_execution_attempt_done_cb(GObject *source, GAsyncResult *result, gpointer us
         self->op = NULL;
         attempt_free(attempt);
 
+        itk_execution_batch_begin(self);
         switch (abandon) {
         case ABANDON_CANCEL:
                 itk_execution_finish(self, ITK_STATUS_CANCELLED, NULL);
@@ -725,6 +855,13 @@ itk_execution_attempt_done_cb(GObject *source, GAsyncResult *result, gpointer us
                         itk_execution_attempt_failed(self, frame, state, error->message);
                 break;
         }
+        /* The step boundary: start the next step in the same batch, so one
+         * transaction holds "N completed" and "N+1 running". */
+        if (self->advance_id != 0 && self->status == ITK_STATUS_RUNNING && self->op == NULL) {
+                g_clear_handle_id(&self->advance_id, g_source_remove);
+                itk_execution_advance(self);
+        }
+        itk_execution_batch_end(self);
         g_object_unref(self);
 }
 
@@ -765,8 +902,8 @@ itk_execution_start_attempt(ItkExecution *self, Frame *frame, StepState *state)
         g_clear_pointer(&state->error, g_free);
         itk_execution_update_current(self);
         itk_execution_persist(self, state, TRUE);
-        g_signal_emit(self, signals[SIGNAL_STEP_CHANGED], 0, state->index, state->path,
-                      (int)state->status, "");
+        itk_execution_announce(self, ANNOUNCE_STEP, state->index, (int)state->status, 0,
+                               state->path, "");
 
         params = itk_execution_render_params(self, frame, state, &error);
         if (params == NULL) {
@@ -822,7 +959,9 @@ itk_execution_retry_cb(gpointer user_data)
         StepState *state = self->retry_state;
 
         itk_execution_clear_retry(self);
+        itk_execution_batch_begin(self);
         itk_execution_start_attempt(self, frame, state);
+        itk_execution_batch_end(self);
 }
 
 static void itk_execution_frame_ended(ItkExecution *self, Frame *frame, const char *failure);
@@ -1082,38 +1221,49 @@ itk_execution_pause_now(ItkExecution *self)
         itk_execution_transition(self, ITK_STATUS_PAUSED, props);
 }
 
-static gboolean
-itk_execution_advance_cb(gpointer user_data)
+static void
+itk_execution_advance(ItkExecution *self)
 {
-        ItkExecution *self = user_data;
         Frame *frame;
         StepState *state;
 
-        self->advance_id = 0;
         if (self->status == ITK_STATUS_PENDING) {
                 self->started_at = g_get_real_time();
                 itk_execution_transition(self, ITK_STATUS_RUNNING, ITK_EXECUTION_PROP_STARTED_AT);
         }
         if (self->status != ITK_STATUS_RUNNING || self->op != NULL || self->retry_timer != NULL)
-                return G_SOURCE_REMOVE;
+                return;
 
         frame = self->top;
         state = frame_current(frame);
         if (state == NULL) {
                 itk_execution_frame_ended(self, frame, frame->in_rollback ? frame->failure : NULL);
-                return G_SOURCE_REMOVE;
+                return;
         }
         if (self->pause_requested) {
                 itk_execution_pause_now(self);
-                return G_SOURCE_REMOVE;
+                return;
         }
         if (self->debug_mode && !self->debug_release) {
                 itk_execution_pause_now(self);
-                return G_SOURCE_REMOVE;
+                return;
         }
         self->debug_release = FALSE;
         self->debug_failed = NULL;
         itk_execution_start_attempt(self, frame, state);
+}
+
+static gboolean
+itk_execution_advance_cb(gpointer user_data)
+{
+        ItkExecution *self = user_data;
+
+        self->advance_id = 0;
+        g_object_ref(self);
+        itk_execution_batch_begin(self);
+        itk_execution_advance(self);
+        itk_execution_batch_end(self);
+        g_object_unref(self);
         return G_SOURCE_REMOVE;
 }
 
@@ -1562,6 +1712,7 @@ itk_execution_finalize(GObject *object)
         g_clear_pointer(&self->root_states, g_ptr_array_unref);
         g_clear_pointer(&self->timers, itk_timer_group_free);
         g_queue_clear_full(&self->log_ring, itk_execution_log_line_free);
+        g_array_unref(self->announcements);
         g_clear_pointer(&self->playbook, itk_playbook_unref);
         g_clear_pointer(&self->timeout_overrides, g_hash_table_unref);
         g_clear_pointer(&self->redactor, itk_redactor_free);
@@ -1619,6 +1770,7 @@ itk_execution_init(ItkExecution *self)
         self->error = g_strdup("");
         self->timers = itk_timer_group_new();
         self->redactor = itk_redactor_new();
+        self->announcements = g_array_new(FALSE, FALSE, sizeof(Announcement));
         g_queue_init(&self->log_ring);
 }
 
