@@ -10,6 +10,7 @@
 #include "config.h"
 #include "itk-authority.h"
 #include "itk-bus.h"
+#include "itk-journal.h"
 #include "itk-manager-dbus.h"
 #include "itk-manager.h"
 #include "itk-step.h"
@@ -258,6 +259,7 @@ main(int argc, char **argv)
         bus_source = itk_bus_attach(bus, itk_daemon_bus_lost_cb, &daemon);
         g_signal_connect(manager, "active-changed", G_CALLBACK(itk_daemon_active_changed_cb),
                          &daemon);
+        itk_journal_attach(manager);
         g_unix_signal_add(SIGTERM, itk_daemon_signal_cb, &daemon);
         g_unix_signal_add(SIGINT, itk_daemon_signal_cb, &daemon);
 
