@@ -154,8 +154,13 @@ itk_authority_run(ItkAuthority *self, sd_bus_message *m, const char *action_id, 
         if (r < 0)
                 return sd_bus_error_set_errnof(error, r, "cannot identify the caller: %s",
                                                g_strerror(-r));
-        if (trusted || uid == 0 || uid == getuid())
+        if (trusted || uid == 0 || uid == getuid()) {
+                /* The method reads its arguments from the start, as after polkit. */
+                r = sd_bus_message_rewind(m, 1);
+                if (r < 0)
+                        return r;
                 return method(m, user_data, error);
+        }
 
         pending = g_new0(Pending, 1);
         pending->m = sd_bus_message_ref(m);

@@ -15,6 +15,7 @@ typedef struct {
         GSource source;
         sd_bus *bus;
         gpointer fd_tag;
+        int events; /* what the fd is polled for now */
         GSourceFunc disconnected;
         gpointer user_data;
         gboolean gone;
@@ -31,8 +32,12 @@ itk_bus_source_prepare(GSource *source, gint *timeout)
         if (self->gone)
                 return FALSE;
         events = sd_bus_get_events(self->bus);
-        if (events >= 0)
+        /* Only on change: g_source_modify_unix_fd() wakes the context, and
+         * doing it on every prepare would make the loop spin. */
+        if (events >= 0 && events != self->events) {
+                self->events = events;
                 g_source_modify_unix_fd(source, self->fd_tag, (GIOCondition)events);
+        }
         if (sd_bus_get_timeout(self->bus, &until) < 0 || until == UINT64_MAX)
                 return FALSE;
         if (until == 0)
@@ -114,6 +119,7 @@ itk_bus_attach(sd_bus *bus, GSourceFunc disconnected, gpointer user_data)
         self->bus = sd_bus_ref(bus);
         self->disconnected = disconnected;
         self->user_data = user_data;
+        self->events = G_IO_IN;
         self->fd_tag = g_source_add_unix_fd(source, sd_bus_get_fd(bus), G_IO_IN);
         g_source_set_static_name(source, "sd-bus");
         g_source_attach(source, g_main_context_get_thread_default());
@@ -219,9 +225,8 @@ itk_bus_message_append_variant(sd_bus_message *m, GVariant *value)
         case '(':
         case '{': {
                 char container = type[0] == 'a' ? 'a' : type[0] == '(' ? 'r' : 'e';
-                g_autofree char *contents = type[0] == 'a'
-                                                    ? g_strdup(type + 1)
-                                                    : g_strndup(type + 1, strlen(type) - 2);
+                g_autofree char *contents =
+                        type[0] == 'a' ? g_strdup(type + 1) : g_strndup(type + 1, strlen(type) - 2);
                 r = sd_bus_message_open_container(m, container, contents);
                 if (r < 0)
                         return r;

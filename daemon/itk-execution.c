@@ -1230,6 +1230,7 @@ itk_execution_advance(ItkExecution *self)
         if (self->status == ITK_STATUS_PENDING) {
                 self->started_at = g_get_real_time();
                 itk_execution_transition(self, ITK_STATUS_RUNNING, ITK_EXECUTION_PROP_STARTED_AT);
+                itk_execution_update_current(self);
         }
         if (self->status != ITK_STATUS_RUNNING || self->op != NULL || self->retry_timer != NULL)
                 return;

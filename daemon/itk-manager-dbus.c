@@ -127,6 +127,58 @@ itk_manager_dbus_parse_options(GVariant *dict, ItkStartOptions *options,
         return TRUE;
 }
 
+/* Reads the a{sv} of parameters, refusing by name a value whose type has
+ * no JSON form (a file descriptor, say) instead of a bare EINVAL. */
+static int
+itk_manager_dbus_read_parameters(sd_bus_message *m, GVariant **ret, sd_bus_error *error)
+{
+        GVariantBuilder builder;
+        int r;
+
+        r = sd_bus_message_enter_container(m, 'a', "{sv}");
+        if (r < 0)
+                return r;
+        g_variant_builder_init(&builder, G_VARIANT_TYPE("a{sv}"));
+        while ((r = sd_bus_message_enter_container(m, 'e', "sv")) > 0) {
+                g_autoptr(GVariant) value = NULL;
+                const char *name;
+                const char *contents = NULL;
+
+                r = sd_bus_message_read(m, "s", &name);
+                if (r >= 0)
+                        r = sd_bus_message_peek_type(m, NULL, &contents);
+                if (r < 0)
+                        break;
+                if (contents != NULL && strchr(contents, 'h') != NULL) {
+                        g_variant_builder_clear(&builder);
+                        return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                                 "parameter '%s' has type '%s': file descriptors "
+                                                 "cannot be playbook values",
+                                                 name, contents);
+                }
+                r = itk_bus_message_read_variant(m, &value);
+                if (r >= 0)
+                        r = sd_bus_message_exit_container(m);
+                if (r < 0)
+                        break;
+                {
+                        g_autoptr(GVariant) inner = g_variant_get_variant(value);
+                        g_variant_builder_add(&builder, "{sv}", name, inner);
+                }
+        }
+        if (r < 0) {
+                g_variant_builder_clear(&builder);
+                return r;
+        }
+        r = sd_bus_message_exit_container(m);
+        if (r < 0) {
+                g_variant_builder_clear(&builder);
+                return r;
+        }
+        *ret = g_variant_ref_sink(g_variant_builder_end(&builder));
+        return 0;
+}
+
 static int
 start_execution_authorized(sd_bus_message *m, gpointer userdata, sd_bus_error *error)
 {
@@ -146,7 +198,7 @@ start_execution_authorized(sd_bus_message *m, gpointer userdata, sd_bus_error *e
         r = sd_bus_message_read(m, "s", &playbook);
         if (r < 0)
                 return r;
-        r = itk_bus_message_read_variant(m, &params_variant);
+        r = itk_manager_dbus_read_parameters(m, &params_variant, error);
         if (r < 0)
                 return r;
         r = itk_bus_message_read_variant(m, &options_variant);

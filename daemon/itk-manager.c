@@ -236,21 +236,34 @@ itk_manager_params_to_variant(ItkPlaybook *playbook)
         return g_variant_builder_end(&builder);
 }
 
+static ItkPlaybook *itk_manager_resolve_cb(const char *id, gpointer user_data, GError **error);
+
 static void
-itk_manager_add_summary(GVariantBuilder *builder, const char *id, LibraryEntry *entry)
+itk_manager_add_summary(ItkManager *self, GVariantBuilder *builder, const char *id,
+                        LibraryEntry *entry)
 {
         ItkPlaybook *playbook = entry->playbook;
+        g_autoptr(GError) nesting = NULL;
         GVariantBuilder errors;
 
         g_variant_builder_init(&errors, G_VARIANT_TYPE("as"));
         for (guint i = 0; i < entry->diagnostics->len; i++) {
                 ItkDiagnostic *diagnostic = g_ptr_array_index(entry->diagnostics, i);
                 if (diagnostic->severity == ITK_DIAGNOSTIC_ERROR)
-                        g_variant_builder_add(&errors, "s", itk_diagnostic_to_string(diagnostic));
+                        g_variant_builder_add_value(
+                                &errors,
+                                g_variant_new_take_string(itk_diagnostic_to_string(diagnostic)));
+        }
+        /* A playbook whose nested runs cannot work is not valid either. */
+        if (playbook != NULL &&
+            !itk_playbook_check_nesting(playbook, itk_manager_resolve_cb, self, &nesting)) {
+                g_variant_builder_add(&errors, "s", nesting->message);
+                playbook = NULL;
         }
         g_variant_builder_add(builder, "{sv}", "id", g_variant_new_string(id));
         g_variant_builder_add(builder, "{sv}", "valid", g_variant_new_boolean(playbook != NULL));
         g_variant_builder_add(builder, "{sv}", "errors", g_variant_builder_end(&errors));
+        playbook = entry->playbook;
         if (playbook == NULL) {
                 g_variant_builder_add(builder, "{sv}", "name", g_variant_new_string(id));
                 return;
@@ -304,7 +317,7 @@ itk_manager_list_playbooks(ItkManager *self)
                 if (entry == NULL)
                         continue;
                 g_variant_builder_open(&builder, G_VARIANT_TYPE("a{sv}"));
-                itk_manager_add_summary(&builder, id, entry);
+                itk_manager_add_summary(self, &builder, id, entry);
                 g_variant_builder_close(&builder);
         }
         return g_variant_builder_end(&builder);
@@ -351,7 +364,7 @@ itk_manager_get_playbook(ItkManager *self, const char *id, GError **error)
                 return NULL;
         playbook = entry->playbook;
         g_variant_builder_init(&builder, G_VARIANT_TYPE("a{sv}"));
-        itk_manager_add_summary(&builder, id, entry);
+        itk_manager_add_summary(self, &builder, id, entry);
         if (playbook != NULL) {
                 g_autofree char *metadata = playbook->metadata != NULL
                                                     ? itk_value_to_json(playbook->metadata)
