@@ -10,6 +10,7 @@ struct _ItkAuthority {
         sd_bus *bus;
         gboolean have_group;
         gid_t gid;
+        GHashTable *uids; /* unique name -> uid */
 };
 
 typedef struct {
@@ -18,6 +19,7 @@ typedef struct {
         gpointer user_data;
         void (*unref)(gpointer);
         char *action_id;
+        guint32 owner_uid;
         ItkAuthority *authority;
 } Pending;
 
@@ -37,6 +39,7 @@ itk_authority_new(sd_bus *bus, const char *group)
         ItkAuthority *self = g_new0(ItkAuthority, 1);
 
         self->bus = sd_bus_ref(bus);
+        self->uids = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
         if (group != NULL && *group != '\0') {
                 /* Resolved once at start-up: NSS lookups may block. */
                 struct group *entry = getgrnam(group);
@@ -58,7 +61,25 @@ itk_authority_free(ItkAuthority *self)
         if (self == NULL)
                 return;
         sd_bus_unref(self->bus);
+        g_hash_table_unref(self->uids);
         g_free(self);
+}
+
+gboolean
+itk_authority_get_uid(ItkAuthority *self, const char *sender, guint32 *uid)
+{
+        gpointer value;
+
+        if (sender == NULL || !g_hash_table_lookup_extended(self->uids, sender, NULL, &value))
+                return FALSE;
+        *uid = GPOINTER_TO_UINT(value);
+        return TRUE;
+}
+
+void
+itk_authority_forget(ItkAuthority *self, const char *sender)
+{
+        g_hash_table_remove(self->uids, sender);
 }
 
 static int
@@ -96,7 +117,12 @@ itk_authority_in_group(ItkAuthority *self, sd_bus_message *m)
 
         if (!self->have_group)
                 return FALSE;
-        if (sd_bus_query_sender_creds(m, SD_BUS_CREDS_EGID | SD_BUS_CREDS_SUPPLEMENTARY_GIDS,
+        /* dbus-daemon does not pass group ids: augment from /proc by pid. The
+         * rare fallback path, so the synchronous lookup is acceptable. */
+        if (sd_bus_query_sender_creds(m,
+                                      SD_BUS_CREDS_PID | SD_BUS_CREDS_EGID |
+                                              SD_BUS_CREDS_SUPPLEMENTARY_GIDS |
+                                              SD_BUS_CREDS_AUGMENT,
                                       &creds) < 0)
                 return FALSE;
         if (sd_bus_creds_get_egid(creds, &gid) >= 0 && gid == self->gid)
@@ -138,47 +164,99 @@ itk_authority_polkit_cb(sd_bus_message *reply, void *userdata, sd_bus_error *ret
         return 0;
 }
 
+/* The caller's uid is known: run at once, or ask polkit. Returns what a
+ * method handler returns; @pending is consumed. */
+static int
+itk_authority_decide(Pending *pending, guint32 uid, sd_bus_error *error)
+{
+        ItkAuthority *self = pending->authority;
+        sd_bus_message *m = pending->m;
+        int r;
+
+        if (uid == 0 || uid == getuid() || uid == pending->owner_uid) {
+                /* The method reads its arguments from the start. */
+                r = sd_bus_message_rewind(m, 1);
+                if (r >= 0)
+                        r = pending->method(m, pending->user_data, error);
+                pending_free(pending);
+                return r;
+        }
+        /* Subject: the caller's bus name; flags: 1 = AllowUserInteraction. */
+        r = sd_bus_call_method_async(
+                self->bus, NULL, "org.freedesktop.PolicyKit1",
+                "/org/freedesktop/PolicyKit1/Authority", "org.freedesktop.PolicyKit1.Authority",
+                "CheckAuthorization", itk_authority_polkit_cb, pending, "(sa{sv})sa{ss}us",
+                "system-bus-name", 1, "name", "s", sd_bus_message_get_sender(m), pending->action_id,
+                0, (uint32_t)(sd_bus_message_get_allow_interactive_authorization(m) > 0 ? 1 : 0),
+                "");
+        if (r < 0) {
+                pending_free(pending);
+                return sd_bus_error_set_errnof(error, r, "cannot ask polkit: %s", g_strerror(-r));
+        }
+        return 1;
+}
+
+static int
+itk_authority_uid_cb(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error)
+{
+        Pending *pending = userdata;
+        __attribute__((cleanup(sd_bus_error_free))) sd_bus_error error = SD_BUS_ERROR_NULL;
+        const sd_bus_error *failure = sd_bus_message_get_error(reply);
+        sd_bus_message *m = sd_bus_message_ref(pending->m);
+        uint32_t uid;
+        int r;
+
+        if (failure != NULL) {
+                /* The caller left before we knew who it was: nobody to answer. */
+                sd_bus_reply_method_errorf(m, SD_BUS_ERROR_ACCESS_DENIED,
+                                           "cannot identify the caller: %s", failure->message);
+                pending_free(pending);
+        } else if (sd_bus_message_read(reply, "u", &uid) < 0) {
+                sd_bus_reply_method_errorf(m, SD_BUS_ERROR_ACCESS_DENIED,
+                                           "cannot identify the caller");
+                pending_free(pending);
+        } else {
+                g_hash_table_insert(pending->authority->uids,
+                                    g_strdup(sd_bus_message_get_sender(m)), GUINT_TO_POINTER(uid));
+                r = itk_authority_decide(pending, uid, &error);
+                if (r < 0)
+                        sd_bus_reply_method_errno(m, r, &error);
+        }
+        sd_bus_message_unref(m);
+        return 0;
+}
+
 int
-itk_authority_run(ItkAuthority *self, sd_bus_message *m, const char *action_id, gboolean trusted,
+itk_authority_run(ItkAuthority *self, sd_bus_message *m, const char *action_id, guint32 owner_uid,
                   ItkAuthorizedMethod method, gpointer user_data, gpointer (*ref)(gpointer),
                   void (*unref)(gpointer), sd_bus_error *error)
 {
-        _itk_cleanup_bus_creds_ sd_bus_creds *creds = NULL;
+        const char *sender = sd_bus_message_get_sender(m);
         Pending *pending;
-        uid_t uid;
+        guint32 uid;
         int r;
 
-        r = sd_bus_query_sender_creds(m, SD_BUS_CREDS_EUID, &creds);
-        if (r >= 0)
-                r = sd_bus_creds_get_euid(creds, &uid);
-        if (r < 0)
-                return sd_bus_error_set_errnof(error, r, "cannot identify the caller: %s",
-                                               g_strerror(-r));
-        if (trusted || uid == 0 || uid == getuid()) {
-                /* The method reads its arguments from the start, as after polkit. */
-                r = sd_bus_message_rewind(m, 1);
-                if (r < 0)
-                        return r;
-                return method(m, user_data, error);
-        }
-
+        if (sender == NULL)
+                return sd_bus_error_set(error, SD_BUS_ERROR_ACCESS_DENIED,
+                                        "calls must come through the bus");
         pending = g_new0(Pending, 1);
         pending->m = sd_bus_message_ref(m);
         pending->method = method;
         pending->user_data = ref != NULL && user_data != NULL ? ref(user_data) : user_data;
         pending->unref = unref;
         pending->action_id = g_strdup(action_id);
+        pending->owner_uid = owner_uid;
         pending->authority = self;
-        /* Subject: the caller's bus name; flags: 1 = AllowUserInteraction. */
-        r = sd_bus_call_method_async(
-                self->bus, NULL, "org.freedesktop.PolicyKit1",
-                "/org/freedesktop/PolicyKit1/Authority", "org.freedesktop.PolicyKit1.Authority",
-                "CheckAuthorization", itk_authority_polkit_cb, pending, "(sa{sv})sa{ss}us",
-                "system-bus-name", 1, "name", "s", sd_bus_message_get_sender(m), action_id, 0,
-                (uint32_t)(sd_bus_message_get_allow_interactive_authorization(m) > 0 ? 1 : 0), "");
+        if (itk_authority_get_uid(self, sender, &uid))
+                return itk_authority_decide(pending, uid, error);
+        r = sd_bus_call_method_async(self->bus, NULL, "org.freedesktop.DBus",
+                                     "/org/freedesktop/DBus", "org.freedesktop.DBus",
+                                     "GetConnectionUnixUser", itk_authority_uid_cb, pending, "s",
+                                     sender);
         if (r < 0) {
                 pending_free(pending);
-                return sd_bus_error_set_errnof(error, r, "cannot ask polkit: %s", g_strerror(-r));
+                return sd_bus_error_set_errnof(error, r, "cannot identify the caller: %s",
+                                               g_strerror(-r));
         }
         return 1;
 }

@@ -27,15 +27,24 @@ typedef int (*ItkAuthorizedMethod)(sd_bus_message *m, gpointer user_data, sd_bus
 ItkAuthority *itk_authority_new(sd_bus *bus, const char *group);
 void itk_authority_free(ItkAuthority *self);
 
+#define ITK_AUTHORITY_NO_OWNER G_MAXUINT32
+
 /* Runs @method for @m when the caller may perform @action_id: at once when
- * @trusted (e.g. the starter of a run) or the caller is root or the daemon's
- * own user, else after polkit answered (the reply is then sent later). On
- * refusal, replies AccessDenied or InteractiveAuthorizationRequired.
- * @user_data is kept alive with @ref/@unref (may be NULL) until then.
+ * the caller is root, the daemon's own user or @owner_uid (the starter of
+ * the run concerned, or ITK_AUTHORITY_NO_OWNER), else after polkit answered.
+ * The caller's uid is asked of the bus once per client, asynchronously, and
+ * cached until the client leaves (itk_authority_forget()). On refusal,
+ * replies AccessDenied or InteractiveAuthorizationRequired. @user_data is
+ * kept alive with @ref/@unref (may be NULL) while the check is pending.
  * Returns what an sd-bus method handler returns. */
 int itk_authority_run(ItkAuthority *self, sd_bus_message *m, const char *action_id,
-                      gboolean trusted, ItkAuthorizedMethod method, gpointer user_data,
+                      guint32 owner_uid, ItkAuthorizedMethod method, gpointer user_data,
                       gpointer (*ref)(gpointer), void (*unref)(gpointer), sd_bus_error *error);
+
+/* The uid of @sender, known once itk_authority_run() checked one of its calls. */
+gboolean itk_authority_get_uid(ItkAuthority *self, const char *sender, guint32 *uid);
+/* @sender left the bus. */
+void itk_authority_forget(ItkAuthority *self, const char *sender);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(ItkAuthority, itk_authority_free)
 

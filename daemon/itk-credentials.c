@@ -66,6 +66,41 @@ itk_credentials_valid_name(const char *name)
         return TRUE;
 }
 
+/* Every entry an object of string fields with a valid name: what the rest
+ * of the store relies on, so a hand-edited file cannot crash the daemon. */
+static gboolean
+itk_credentials_check_table(JsonObject *table, const char *path, GError **error)
+{
+        JsonObjectIter iter;
+        const char *name;
+        JsonNode *node;
+
+        json_object_iter_init(&iter, table);
+        while (json_object_iter_next(&iter, &name, &node)) {
+                JsonObjectIter fields_iter;
+                const char *field;
+                JsonNode *value;
+
+                if (!itk_credentials_valid_name(name) || !JSON_NODE_HOLDS_OBJECT(node)) {
+                        g_set_error(error, ITK_ERROR, ITK_ERROR_FAILED,
+                                    "%s: credential '%s' is not an object with a valid name", path,
+                                    name);
+                        return FALSE;
+                }
+                json_object_iter_init(&fields_iter, json_node_get_object(node));
+                while (json_object_iter_next(&fields_iter, &field, &value)) {
+                        if (!JSON_NODE_HOLDS_VALUE(value) ||
+                            json_node_get_value_type(value) != G_TYPE_STRING) {
+                                g_set_error(error, ITK_ERROR, ITK_ERROR_FAILED,
+                                            "%s: field '%s' of credential '%s' is not a string",
+                                            path, field, name);
+                                return FALSE;
+                        }
+                }
+        }
+        return TRUE;
+}
+
 ItkCredentials *
 itk_credentials_new(const char *path, GError **error)
 {
@@ -88,8 +123,11 @@ itk_credentials_new(const char *path, GError **error)
                 return NULL;
         }
         if (!json_parser_load_from_data(parser, contents, (gssize)length, &local)) {
-                g_set_error(error, ITK_ERROR, ITK_ERROR_FAILED, "%s is not valid JSON: %s", path,
-                            local->message);
+                /* The parser's message quotes the text around the error, which
+                 * may be a password: only say where the file is. */
+                memset(contents, 0, length);
+                g_set_error(error, ITK_ERROR, ITK_ERROR_FAILED,
+                            "%s is not valid JSON; fix or remove it", path);
                 return NULL;
         }
         root = json_parser_get_root(parser);
@@ -104,6 +142,8 @@ itk_credentials_new(const char *path, GError **error)
         json_object_unref(self->table);
         self->table = json_object_ref(
                 json_object_get_object_member(json_node_get_object(root), "credentials"));
+        if (!itk_credentials_check_table(self->table, path, error))
+                return NULL;
         if (contents != NULL)
                 memset(contents, 0, length);
         return g_steal_pointer(&self);
@@ -229,13 +269,12 @@ itk_credentials_save(ItkCredentials *self)
         g_autoptr(JsonNode) root = json_node_new(JSON_NODE_OBJECT);
         g_autoptr(JsonObject) object = json_object_new();
         g_autoptr(GBytes) bytes = NULL;
-        Secret *secret = g_new0(Secret, 1);
+        Secret *secret;
 
-        if (self->saving) {
-                itk_credentials_bytes_wipe(secret);
+        if (self->saving)
                 return;
-        }
         self->saving = TRUE;
+        secret = g_new0(Secret, 1);
         g_ptr_array_extend_and_steal(self->in_flight, g_steal_pointer(&self->waiting));
         self->waiting = g_ptr_array_new();
 

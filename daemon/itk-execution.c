@@ -714,11 +714,21 @@ attempt_free(Attempt *attempt)
         g_free(attempt);
 }
 
+/* An Ignition API token is NAME:KEY; the key alone is just as secret. */
+static void
+itk_execution_add_secret(ItkExecution *self, const char *secret)
+{
+        const char *colon = secret != NULL ? strchr(secret, ':') : NULL;
+
+        itk_redactor_add_secret(self->redactor, secret);
+        if (colon != NULL)
+                itk_redactor_add_secret(self->redactor, colon + 1);
+}
+
 static void
 itk_execution_secret_used_cb(const char *secret, gpointer user_data)
 {
-        ItkExecution *self = user_data;
-        itk_redactor_add_secret(self->redactor, secret);
+        itk_execution_add_secret(ITK_EXECUTION(user_data), secret);
 }
 
 static JsonNode *
@@ -1821,15 +1831,15 @@ itk_execution_new(const ItkExecutionConfig *config, GError **error)
         self->created_at = g_get_real_time();
 
         for (guint i = 0; config->secrets != NULL && config->secrets[i] != NULL; i++)
-                itk_redactor_add_secret(self->redactor, config->secrets[i]);
+                itk_execution_add_secret(self, config->secrets[i]);
         if (config->gateway_token != NULL)
-                itk_redactor_add_secret(self->redactor, config->gateway_token);
+                itk_execution_add_secret(self, config->gateway_token);
         json_object_iter_init(&iter, config->parameters);
         while (json_object_iter_next(&iter, &name, &value)) {
                 if (JSON_NODE_HOLDS_VALUE(value) &&
                     json_node_get_value_type(value) == G_TYPE_STRING &&
                     itk_execution_is_secret_name(name))
-                        itk_redactor_add_secret(self->redactor, json_node_get_string(value));
+                        itk_execution_add_secret(self, json_node_get_string(value));
         }
 
         self->root_states = itk_execution_new_states(self, self->playbook, "");

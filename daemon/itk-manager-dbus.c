@@ -14,26 +14,6 @@
 #define MAX_PARAMETERS 256
 #define MAX_SOURCE_SIZE (1024 * 1024)
 
-static int
-itk_manager_dbus_sender_uid(sd_bus_message *m, uid_t *uid)
-{
-        _itk_cleanup_bus_creds_ sd_bus_creds *creds = NULL;
-        int r;
-
-        r = sd_bus_query_sender_creds(m, SD_BUS_CREDS_EUID, &creds);
-        if (r < 0)
-                return r;
-        return sd_bus_creds_get_euid(creds, uid);
-}
-
-gboolean
-itk_manager_dbus_caller_is(sd_bus_message *m, guint32 uid)
-{
-        uid_t caller;
-
-        return itk_manager_dbus_sender_uid(m, &caller) >= 0 && caller == uid;
-}
-
 static ItkAuthority *authority;
 
 static int
@@ -192,7 +172,7 @@ start_execution_authorized(sd_bus_message *m, gpointer userdata, sd_bus_error *e
         g_autofree char *path = NULL;
         ItkStartOptions options = { .start = TRUE };
         const char *playbook;
-        uid_t uid;
+        guint32 uid;
         int r;
 
         r = sd_bus_message_read(m, "s", &playbook);
@@ -208,10 +188,10 @@ start_execution_authorized(sd_bus_message *m, gpointer userdata, sd_bus_error *e
                 return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
                                          "too many parameters (%zu; the limit is %d)",
                                          g_variant_n_children(params_variant), MAX_PARAMETERS);
-        r = itk_manager_dbus_sender_uid(m, &uid);
-        if (r < 0)
-                return sd_bus_error_set_errnof(error, r, "cannot identify the caller: %s",
-                                               g_strerror(-r));
+        /* Known: the authorization that let this call through asked for it. */
+        if (!itk_authority_get_uid(authority, sd_bus_message_get_sender(m), &uid))
+                return sd_bus_error_set(error, SD_BUS_ERROR_ACCESS_DENIED,
+                                        "cannot identify the caller");
         options.uid = uid;
         options.sender = sd_bus_message_get_sender(m);
         if (!itk_manager_dbus_parse_options(options_variant, &options, &timeout_overrides, &local))
@@ -240,7 +220,7 @@ start_execution_authorized(sd_bus_message *m, gpointer userdata, sd_bus_error *e
 static int
 method_start_execution(sd_bus_message *m, void *userdata, sd_bus_error *error)
 {
-        return itk_authority_run(authority, m, ITK_ACTION_RUN_PLAYBOOK, FALSE,
+        return itk_authority_run(authority, m, ITK_ACTION_RUN_PLAYBOOK, ITK_AUTHORITY_NO_OWNER,
                                  start_execution_authorized, userdata, g_object_ref, g_object_unref,
                                  error);
 }
@@ -335,8 +315,7 @@ method_delete_execution(sd_bus_message *m, void *userdata, sd_bus_error *error)
 {
         ItkManager *manager = userdata;
         g_autoptr(GVariant) record = NULL;
-        gboolean own = FALSE;
-        guint32 uid;
+        guint32 owner = ITK_AUTHORITY_NO_OWNER;
         const char *id;
         int r;
 
@@ -345,9 +324,9 @@ method_delete_execution(sd_bus_message *m, void *userdata, sd_bus_error *error)
                 return r;
         /* The starter may forget its own run without asking polkit. */
         record = itk_manager_get_record(manager, id, NULL);
-        if (record != NULL && g_variant_lookup(record, "started-by-uid", "u", &uid))
-                own = itk_manager_dbus_caller_is(m, uid);
-        return itk_authority_run(authority, m, ITK_ACTION_CONTROL_EXECUTION, own,
+        if (record != NULL && !g_variant_lookup(record, "started-by-uid", "u", &owner))
+                owner = ITK_AUTHORITY_NO_OWNER;
+        return itk_authority_run(authority, m, ITK_ACTION_CONTROL_EXECUTION, owner,
                                  delete_execution_authorized, manager, g_object_ref, g_object_unref,
                                  error);
 }
@@ -451,9 +430,9 @@ credentials_authorized(sd_bus_message *m, gpointer userdata, sd_bus_error *error
 static int
 method_change_credentials(sd_bus_message *m, void *userdata, sd_bus_error *error)
 {
-        return itk_authority_run(authority, m, ITK_ACTION_MANAGE_CREDENTIALS, FALSE,
-                                 credentials_authorized, userdata, g_object_ref, g_object_unref,
-                                 error);
+        return itk_authority_run(authority, m, ITK_ACTION_MANAGE_CREDENTIALS,
+                                 ITK_AUTHORITY_NO_OWNER, credentials_authorized, userdata,
+                                 g_object_ref, g_object_unref, error);
 }
 
 static int
@@ -574,8 +553,10 @@ name_owner_changed_cb(sd_bus_message *m, void *userdata, sd_bus_error *error)
         if (sd_bus_message_read(m, "sss", &name, &old_owner, &new_owner) < 0)
                 return 0;
         /* A unique name losing its owner is a client leaving the bus. */
-        if (name[0] == ':' && *new_owner == '\0')
+        if (name[0] == ':' && *new_owner == '\0') {
+                itk_authority_forget(authority, name);
                 itk_manager_sender_vanished(userdata, name);
+        }
         return 0;
 }
 

@@ -12,10 +12,6 @@ G_BEGIN_DECLS
  * its executions below it; keeps the bus objects in step with the engine. */
 int itk_manager_dbus_register(sd_bus *bus, ItkManager *manager, ItkAuthority *authority);
 
-/* TRUE when the caller of @m is the user who started the run: the starter
- * controls its own run without asking polkit. */
-gboolean itk_manager_dbus_caller_is(sd_bus_message *m, guint32 uid);
-
 /* itk-execution-dbus.c */
 int itk_execution_dbus_register(sd_bus *bus, ItkManager *manager, ItkAuthority *authority);
 char *itk_execution_dbus_path(ItkExecution *execution);

@@ -623,6 +623,7 @@ itk_utility_shell_setup(ItkStepContext *ctx, JsonObject *params, ItkScript **scr
 {
         g_autoptr(ItkScript) script = NULL;
         g_autofree char *cwd = NULL;
+        const char *shell_command = NULL;
         const char *cwd_param;
         JsonNode *env;
 
@@ -630,12 +631,17 @@ itk_utility_shell_setup(ItkStepContext *ctx, JsonObject *params, ItkScript **scr
                 return FALSE;
         if (json_object_has_member(params, "command")) {
                 const char *command = itk_utility_get_string(params, "command", TRUE, error);
-                const char *argv[] = { "/bin/sh", "-c", NULL, NULL };
+                /* The command travels in the environment, not in argv: a
+                 * rendered command may hold a secret, and /proc/PID/cmdline is
+                 * world-readable while /proc/PID/environ is not. */
+                const char *argv[] = { "/bin/sh", "-c",
+                                       "c=$ITK_SHELL_COMMAND; unset ITK_SHELL_COMMAND; eval \"$c\"",
+                                       NULL };
 
                 if (command == NULL)
                         return FALSE;
-                argv[2] = command;
                 script = itk_script_new(argv);
+                shell_command = command;
         } else {
                 JsonNode *node = json_object_get_member(params, "argv");
                 JsonArray *array = JSON_NODE_HOLDS_ARRAY(node) ? json_node_get_array(node) : NULL;
@@ -696,6 +702,9 @@ itk_utility_shell_setup(ItkStepContext *ctx, JsonObject *params, ItkScript **scr
                 cwd = g_build_filename(itk_step_context_get_work_dir(ctx), cwd_param, NULL);
         itk_script_set_cwd(script, cwd);
 
+        /* Last, so an `env` entry cannot replace it. */
+        if (shell_command != NULL)
+                itk_script_setenv(script, "ITK_SHELL_COMMAND", shell_command);
         *script_out = g_steal_pointer(&script);
         return TRUE;
 }

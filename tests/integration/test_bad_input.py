@@ -244,7 +244,9 @@ class TestBadInput(DaemonTestCase):
             INVALID_ARGS, self.client.start_execution, 'x',
             {'p': GLib.Variant('h', 0)}, {'source': playbook(log_step('a', 'x'))})
         self.assertDaemonAlive()
-        self.assertIn('parameters', message)
+        # Names the parameter and its type, not a bare "Invalid argument".
+        self.assertIn("parameter 'p'", message)
+        self.assertIn("'h'", message)
 
     def test_too_many_parameters(self):
         params = {'p%d' % i: i for i in range(300)}
