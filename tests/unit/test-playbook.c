@@ -919,7 +919,7 @@ test_playbook_step_types(void)
 
         for (guint i = 0; i < 5; i++) {
                 static const char *const types[] = { "perspective.discover_page", "fat.report",
-                                                     "designer.launch", "gateway.login",
+                                                     "designer.launch", "fat.summary",
                                                      "browser.click" };
                 g_autofree char *yaml = g_strdup_printf(
                         MINIMAL_HEAD "steps:\n  - {id: s%u, name: S, type: %s}\n", i, types[i]);
@@ -1670,8 +1670,8 @@ test_nesting(void)
 
 /* --- the old tool's playbooks --------------------------------------------------- */
 
-static const char *const later_families[] = { "browser.",  "perspective.", "fat.",
-                                              "designer.", "gateway.",     NULL };
+static const char *const later_families[] = { "browser.", "perspective.", "fat.", "designer.",
+                                              NULL };
 
 static gboolean
 is_later_family(const char *type)
