@@ -1,0 +1,1590 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * itk-bench: measures ignition-toolkitd on a private bus and prints JSON.
+ *
+ *   cancel      Cancel call sent -> StatusChanged("cancelled") received, for a
+ *               sleeping step, a busy python loop and a shell whose child
+ *               ignores SIGTERM;
+ *   throughput  steps per second of a long playbook of trivial steps, from
+ *               StatusChanged("running") to Finished;
+ *   memory      daemon VmRSS idle and with many paused executions.
+ *
+ * The client is plain sd-bus on a hand-rolled poll() loop so that what is
+ * measured is the daemon, not the client. Each section gets a fresh daemon
+ * and state directory; the bus is shared. Targets are reported next to the
+ * numbers; only errors (a crash, a timeout, a wrong final status) make the
+ * exit status non-zero.
+ */
+#define _GNU_SOURCE 1 /* pipe2, nftw, signalfd, strsignal */
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <getopt.h>
+#include <glib.h>
+#include <math.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/syscall.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <systemd/sd-bus.h>
+#include <time.h>
+#include <unistd.h>
+
+#define ITK_NAME "org.ignition.Toolkit"
+#define ITK_PATH "/org/ignition/Toolkit"
+#define ITK_MANAGER_IFACE "org.ignition.Toolkit.Manager"
+#define ITK_EXECUTION_IFACE "org.ignition.Toolkit.Execution"
+#define ITK_SIGNAL_MATCH "type='signal',sender='" ITK_NAME "',path_namespace='" ITK_PATH "'"
+
+/* What a script prints once it is really running. */
+#define READY_TOKEN "itk-bench-ready"
+
+/* Targets (issue "Core", point 8). */
+#define TARGET_CANCEL_P99_MS 5.0
+#define TARGET_STEPS_PER_SEC 20000.0
+#define TARGET_IDLE_RSS_KB 10240
+#define TARGET_PER_EXECUTION_KB 30.0
+
+#define MSEC_PER_SEC 1000ULL
+#define USEC_PER_SEC 1000000ULL
+#define NSEC_PER_USEC 1000ULL
+
+#define DAEMON_START_TIMEOUT_USEC (15 * USEC_PER_SEC)
+#define DAEMON_STOP_TIMEOUT_USEC (10 * USEC_PER_SEC)
+#define STEP_START_TIMEOUT_USEC (30 * USEC_PER_SEC)
+#define CANCEL_TIMEOUT_USEC (10 * USEC_PER_SEC)
+#define THROUGHPUT_TIMEOUT_USEC (300 * USEC_PER_SEC)
+#define MEMORY_TIMEOUT_USEC (180 * USEC_PER_SEC)
+#define CALL_TIMEOUT_USEC (60 * USEC_PER_SEC)
+#define IDLE_WINDOW_USEC (1 * USEC_PER_SEC)
+#define REAP_GRACE_USEC (200 * 1000ULL)
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(sd_bus_message, sd_bus_message_unref)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(sd_bus_slot, sd_bus_slot_unref)
+
+static inline void
+bench_bus_error_clear(sd_bus_error *e)
+{
+        sd_bus_error_free(e);
+}
+#define _bench_cleanup_bus_error_ __attribute__((cleanup(bench_bus_error_clear)))
+
+typedef enum {
+        SECTION_CANCEL = 1 << 0,
+        SECTION_THROUGHPUT = 1 << 1,
+        SECTION_MEMORY = 1 << 2,
+} Section;
+
+/* What the signal handler saw of the one execution being watched. */
+typedef struct {
+        char *path;
+        bool step_running;
+        bool ready;
+        bool cancelled;
+        bool finished;
+        char *final_status;
+        char *final_error;
+        uint64_t t_running;
+        uint64_t t_cancelled;
+        uint64_t t_finished;
+        guint n_step_signals;
+        /* Cancel's reply: 0 pending, 1 ok, -1 error. */
+        int cancel_reply;
+        char *cancel_error;
+} Watch;
+
+typedef struct {
+        /* options */
+        guint runs;
+        guint steps;
+        guint executions;
+        guint sections;
+        gboolean quick;
+        gboolean keep;
+        char *daemon_path;
+        char *dbus_config;
+
+        /* the scene */
+        char *tmpdir;
+        char *bus_address;
+        pid_t bus_pid;
+        int bus_pidfd;
+        int bus_stdout;
+        pid_t daemon_pid;
+        int daemon_pidfd;
+        guint daemon_serial;
+        char *daemon_log;
+        sd_bus *bus;
+        int sigfd;
+        bool interrupted;
+        bool daemon_owns_name;
+
+        /* signal bookkeeping */
+        Watch watch;
+        guint n_paused;
+        guint n_cancelled;
+        guint n_finished_other;
+        guint n_cancel_errors;
+
+        GPtrArray *errors;
+        bool targets_met;
+} Bench;
+
+/* --- small helpers ----------------------------------------------------------- */
+
+static uint64_t
+now_usec(void)
+{
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t)ts.tv_sec * USEC_PER_SEC + (uint64_t)ts.tv_nsec / NSEC_PER_USEC;
+}
+
+static G_GNUC_PRINTF(2, 3) int bench_error(Bench *b, const char *format, ...)
+{
+        va_list args;
+        char *text;
+
+        va_start(args, format);
+        text = g_strdup_vprintf(format, args);
+        va_end(args);
+        g_printerr("itk-bench: %s\n", text);
+        g_ptr_array_add(b->errors, text);
+        return -1;
+}
+
+static void
+json_append_string(GString *json, const char *text)
+{
+        g_string_append_c(json, '"');
+        for (const unsigned char *p = (const unsigned char *)text; *p != '\0'; p++) {
+                switch (*p) {
+                case '"':
+                        g_string_append(json, "\\\"");
+                        break;
+                case '\\':
+                        g_string_append(json, "\\\\");
+                        break;
+                case '\n':
+                        g_string_append(json, "\\n");
+                        break;
+                case '\t':
+                        g_string_append(json, "\\t");
+                        break;
+                default:
+                        if (*p < 0x20)
+                                g_string_append_printf(json, "\\u%04x", *p);
+                        else
+                                g_string_append_c(json, (char)*p);
+                }
+        }
+        g_string_append_c(json, '"');
+}
+
+/* Numbers that are not finite are not JSON: print null for them. */
+static void
+json_append_double(GString *json, double value, int decimals)
+{
+        if (!isfinite(value))
+                g_string_append(json, "null");
+        else
+                g_string_append_printf(json, "%.*f", decimals, value);
+}
+
+static int
+compare_double(const void *a, const void *b)
+{
+        double x = *(const double *)a, y = *(const double *)b;
+
+        return x < y ? -1 : x > y ? 1 : 0;
+}
+
+/* Nearest-rank percentile of sorted @values. */
+static double
+percentile(const double *values, guint n, double q)
+{
+        guint rank;
+
+        if (n == 0)
+                return NAN;
+        rank = (guint)ceil(q * n);
+        if (rank < 1)
+                rank = 1;
+        if (rank > n)
+                rank = n;
+        return values[rank - 1];
+}
+
+/* A "Field:   123 kB" line of /proc/PID/@file (status, smaps_rollup). */
+static long
+read_proc_kb(pid_t pid, const char *file, const char *field)
+{
+        g_autofree char *path = g_strdup_printf("/proc/%d/%s", (int)pid, file);
+        g_autofree char *contents = NULL;
+        size_t field_len = strlen(field);
+
+        if (!g_file_get_contents(path, &contents, NULL, NULL))
+                return -1;
+        for (char *line = contents; line != NULL && *line != '\0';) {
+                char *next = strchr(line, '\n');
+
+                if (strncmp(line, field, field_len) == 0 && line[field_len] == ':')
+                        return strtol(line + field_len + 1, NULL, 10);
+                line = next != NULL ? next + 1 : NULL;
+        }
+        return -1;
+}
+
+/* utime + stime of @pid in seconds, from /proc/PID/stat. */
+static double
+read_cpu_seconds(pid_t pid)
+{
+        g_autofree char *path = g_strdup_printf("/proc/%d/stat", (int)pid);
+        g_autofree char *contents = NULL;
+        unsigned long utime, stime;
+        char *p;
+
+        if (!g_file_get_contents(path, &contents, NULL, NULL))
+                return NAN;
+        /* The command name may hold spaces and parentheses: skip to the last ')'. */
+        p = strrchr(contents, ')');
+        if (p == NULL || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu",
+                                &utime, &stime) != 2)
+                return NAN;
+        return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* The 1-minute load average: other work on the machine skews latencies. */
+static double
+read_loadavg(void)
+{
+        g_autofree char *contents = NULL;
+
+        if (!g_file_get_contents("/proc/loadavg", &contents, NULL, NULL))
+                return NAN;
+        return g_ascii_strtod(contents, NULL);
+}
+
+static int
+remove_entry_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+        (void)remove(path);
+        return 0;
+}
+
+static int
+pidfd_open_compat(pid_t pid)
+{
+#ifdef SYS_pidfd_open
+        return (int)syscall(SYS_pidfd_open, pid, 0);
+#else
+        errno = ENOSYS;
+        return -1;
+#endif
+}
+
+/* --- processes ---------------------------------------------------------------- */
+
+/* Forks @argv with stdout on @stdout_fd (or the log file @log) and stderr on
+ * @log; the child dies with us (PR_SET_PDEATHSIG) so nothing outlives a
+ * killed bench. */
+static pid_t
+spawn(Bench *b, const char *const *argv, int stdout_fd, const char *log)
+{
+        int log_fd = -1;
+        pid_t pid;
+
+        if (log != NULL) {
+                log_fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+                if (log_fd < 0) {
+                        bench_error(b, "cannot open %s: %s", log, g_strerror(errno));
+                        return -1;
+                }
+        }
+        pid = fork();
+        if (pid < 0) {
+                bench_error(b, "fork: %s", g_strerror(errno));
+                if (log_fd >= 0)
+                        close(log_fd);
+                return -1;
+        }
+        if (pid == 0) {
+                sigset_t none;
+                int null_fd = open("/dev/null", O_RDONLY);
+
+                sigemptyset(&none);
+                sigprocmask(SIG_SETMASK, &none, NULL);
+                signal(SIGPIPE, SIG_DFL);
+                /* Our own group: a Ctrl-C meant for the bench must not reach
+                 * the bus and the daemon before the bench stops them in order. */
+                (void)setpgid(0, 0);
+                (void)prctl(PR_SET_PDEATHSIG, SIGKILL);
+                if (getppid() == 1)
+                        _exit(127);
+                if (null_fd >= 0)
+                        dup2(null_fd, STDIN_FILENO);
+                if (stdout_fd >= 0)
+                        dup2(stdout_fd, STDOUT_FILENO);
+                else if (log_fd >= 0)
+                        dup2(log_fd, STDOUT_FILENO);
+                if (log_fd >= 0)
+                        dup2(log_fd, STDERR_FILENO);
+                /* The daemon must not talk to a service manager running us. */
+                unsetenv("NOTIFY_SOCKET");
+                unsetenv("DBUS_SESSION_BUS_ADDRESS");
+                execv(argv[0], (char *const *)argv);
+                fprintf(stderr, "cannot run %s: %s\n", argv[0], strerror(errno));
+                _exit(127);
+        }
+        if (log_fd >= 0)
+                close(log_fd);
+        return pid;
+}
+
+static const char *
+describe_wait_status(int status, char *buffer, size_t size)
+{
+        if (WIFEXITED(status))
+                snprintf(buffer, size, "exited with status %d", WEXITSTATUS(status));
+        else if (WIFSIGNALED(status))
+                snprintf(buffer, size, "killed by signal %d (%s)%s", WTERMSIG(status),
+                         strsignal(WTERMSIG(status)), WCOREDUMP(status) ? ", core dumped" : "");
+        else
+                snprintf(buffer, size, "stopped (status 0x%x)", status);
+        return buffer;
+}
+
+/* Last lines of the daemon's log, for error messages. */
+static void
+print_daemon_log_tail(Bench *b)
+{
+        g_autofree char *contents = NULL;
+        gsize length;
+        const char *start;
+        int lines = 0;
+
+        if (b->daemon_log == NULL || !g_file_get_contents(b->daemon_log, &contents, &length, NULL))
+                return;
+        start = contents + length;
+        while (start > contents && lines <= 15) {
+                start--;
+                if (*start == '\n')
+                        lines++;
+        }
+        g_printerr("itk-bench: last lines of %s:\n%s\n", b->daemon_log, start);
+}
+
+/* Non-blocking check that the daemon still runs; reaps it if not. */
+static int
+daemon_check_alive(Bench *b)
+{
+        char text[96];
+        int status;
+        pid_t r;
+
+        if (b->daemon_pid <= 0)
+                return 0;
+        r = waitpid(b->daemon_pid, &status, WNOHANG);
+        if (r == 0)
+                return 0;
+        b->daemon_pid = 0;
+        print_daemon_log_tail(b);
+        return bench_error(b, "the daemon died: %s",
+                           r < 0 ? g_strerror(errno)
+                                 : describe_wait_status(status, text, sizeof(text)));
+}
+
+/* Waits for @pid to exit within @timeout; -ETIMEDOUT otherwise. */
+static int
+wait_exit(pid_t pid, int pidfd, uint64_t timeout, int *status)
+{
+        uint64_t deadline = now_usec() + timeout;
+
+        for (;;) {
+                pid_t r = waitpid(pid, status, WNOHANG);
+                uint64_t now;
+
+                if (r == pid)
+                        return 0;
+                if (r < 0)
+                        return -errno;
+                now = now_usec();
+                if (now >= deadline)
+                        return -ETIMEDOUT;
+                if (pidfd >= 0) {
+                        struct pollfd p = { .fd = pidfd, .events = POLLIN };
+                        (void)poll(&p, 1, (int)((deadline - now) / MSEC_PER_SEC) + 1);
+                } else {
+                        /* No pidfd (old kernel): a short nap is the only way. */
+                        g_usleep(10 * 1000);
+                }
+        }
+}
+
+static void
+stop_process(pid_t *pid, int *pidfd, int sig, uint64_t timeout, int *status)
+{
+        int local_status = 0;
+
+        if (*pid > 0) {
+                (void)kill(*pid, sig);
+                if (wait_exit(*pid, *pidfd, timeout, &local_status) < 0) {
+                        (void)kill(*pid, SIGKILL);
+                        (void)waitpid(*pid, &local_status, 0);
+                        local_status = -1;
+                }
+                *pid = 0;
+        }
+        if (*pidfd >= 0) {
+                close(*pidfd);
+                *pidfd = -1;
+        }
+        if (status != NULL)
+                *status = local_status;
+}
+
+/* --- the bus ------------------------------------------------------------------- */
+
+static void
+watch_reset(Watch *w, const char *path)
+{
+        g_free(w->path);
+        g_free(w->final_status);
+        g_free(w->final_error);
+        g_free(w->cancel_error);
+        memset(w, 0, sizeof(*w));
+        w->path = g_strdup(path);
+}
+
+static int
+execution_signal_cb(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
+{
+        Bench *b = userdata;
+        uint64_t now = now_usec();
+        const char *path = sd_bus_message_get_path(m);
+        const char *member = sd_bus_message_get_member(m);
+        Watch *w = &b->watch;
+        bool watched;
+
+        if (!sd_bus_message_has_signature(m, "ss") && !sd_bus_message_has_signature(m, "isss") &&
+            !sd_bus_message_has_signature(m, "tuss"))
+                return 0;
+        if (g_strcmp0(sd_bus_message_get_interface(m), ITK_EXECUTION_IFACE) != 0 || path == NULL ||
+            member == NULL)
+                return 0;
+        watched = w->path != NULL && strcmp(path, w->path) == 0;
+
+        if (strcmp(member, "StatusChanged") == 0) {
+                const char *status, *previous;
+
+                if (sd_bus_message_read(m, "ss", &status, &previous) < 0)
+                        return 0;
+                if (strcmp(status, "paused") == 0)
+                        b->n_paused++;
+                else if (strcmp(status, "cancelled") == 0)
+                        b->n_cancelled++;
+                if (!watched)
+                        return 0;
+                if (strcmp(status, "running") == 0 && w->t_running == 0)
+                        w->t_running = now;
+                else if (strcmp(status, "cancelled") == 0 && !w->cancelled) {
+                        w->cancelled = true;
+                        w->t_cancelled = now;
+                }
+        } else if (strcmp(member, "StepChanged") == 0) {
+                const char *step_id, *status, *message;
+                int32_t index;
+
+                if (!watched ||
+                    sd_bus_message_read(m, "isss", &index, &step_id, &status, &message) < 0)
+                        return 0;
+                w->n_step_signals++;
+                if (strcmp(status, "running") == 0)
+                        w->step_running = true;
+        } else if (strcmp(member, "Log") == 0) {
+                const char *step_id, *message;
+                uint64_t usec;
+                uint32_t priority;
+
+                if (!watched ||
+                    sd_bus_message_read(m, "tuss", &usec, &priority, &step_id, &message) < 0)
+                        return 0;
+                if (strstr(message, READY_TOKEN) != NULL)
+                        w->ready = true;
+        } else if (strcmp(member, "Finished") == 0) {
+                const char *status, *error;
+
+                if (sd_bus_message_read(m, "ss", &status, &error) < 0)
+                        return 0;
+                if (!watched) {
+                        b->n_finished_other++;
+                        return 0;
+                }
+                w->finished = true;
+                w->t_finished = now;
+                w->final_status = g_strdup(status);
+                w->final_error = g_strdup(error);
+        }
+        return 0;
+}
+
+static int
+name_owner_changed_cb(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
+{
+        Bench *b = userdata;
+        const char *name, *old_owner, *new_owner;
+
+        if (sd_bus_message_read(m, "sss", &name, &old_owner, &new_owner) >= 0 &&
+            strcmp(name, ITK_NAME) == 0)
+                b->daemon_owns_name = new_owner[0] != '\0';
+        return 0;
+}
+
+typedef bool (*Predicate)(Bench *b, gconstpointer data);
+
+/* Runs the bus until @predicate holds. Returns -ETIMEDOUT after @timeout,
+ * -EINTR on SIGINT/SIGTERM/SIGHUP, -ECHILD if the daemon died. */
+static int
+bench_wait(Bench *b, Predicate predicate, gconstpointer data, uint64_t timeout)
+{
+        uint64_t deadline = now_usec() + timeout;
+
+        for (;;) {
+                struct pollfd fds[3];
+                uint64_t bus_timeout, now;
+                int n = 0, r, events, poll_ms;
+
+                if (predicate(b, data))
+                        return 0;
+                r = sd_bus_process(b->bus, NULL);
+                if (r < 0)
+                        return bench_error(b, "processing the bus: %s", g_strerror(-r)), r;
+                if (r > 0)
+                        continue;
+                if (predicate(b, data))
+                        return 0;
+
+                now = now_usec();
+                if (now >= deadline)
+                        return -ETIMEDOUT;
+                poll_ms = (int)((deadline - now + MSEC_PER_SEC - 1) / MSEC_PER_SEC);
+                r = sd_bus_get_timeout(b->bus, &bus_timeout);
+                if (r > 0 && bus_timeout != UINT64_MAX) {
+                        struct timespec ts;
+                        uint64_t mono;
+
+                        /* sd-bus timeouts are CLOCK_MONOTONIC absolute too. */
+                        clock_gettime(CLOCK_MONOTONIC, &ts);
+                        mono = (uint64_t)ts.tv_sec * USEC_PER_SEC +
+                               (uint64_t)ts.tv_nsec / NSEC_PER_USEC;
+                        if (bus_timeout <= mono)
+                                poll_ms = 0;
+                        else if ((bus_timeout - mono) / MSEC_PER_SEC < (uint64_t)poll_ms)
+                                poll_ms = (int)((bus_timeout - mono + MSEC_PER_SEC - 1) /
+                                                MSEC_PER_SEC);
+                }
+                events = sd_bus_get_events(b->bus);
+                if (events < 0)
+                        return bench_error(b, "bus events: %s", g_strerror(-events)), events;
+                fds[n++] = (struct pollfd){ .fd = sd_bus_get_fd(b->bus), .events = (short)events };
+                fds[n++] = (struct pollfd){ .fd = b->sigfd, .events = POLLIN };
+                if (b->daemon_pidfd >= 0)
+                        fds[n++] = (struct pollfd){ .fd = b->daemon_pidfd, .events = POLLIN };
+                else if (b->daemon_pid > 0 && poll_ms > 100)
+                        poll_ms = 100; /* no pidfd: look at the daemon now and then */
+                r = poll(fds, (nfds_t)n, poll_ms);
+                if (r < 0 && errno != EINTR) {
+                        int saved = errno;
+                        return bench_error(b, "poll: %s", g_strerror(saved)), -saved;
+                }
+                if (fds[1].revents & POLLIN) {
+                        struct signalfd_siginfo info;
+
+                        if (read(b->sigfd, &info, sizeof(info)) == sizeof(info))
+                                g_printerr("itk-bench: interrupted by signal %u\n", info.ssi_signo);
+                        b->interrupted = true;
+                        return -EINTR;
+                }
+                if ((n == 3 && (fds[2].revents & POLLIN)) || b->daemon_pidfd < 0) {
+                        if (daemon_check_alive(b) < 0)
+                                return -ECHILD;
+                }
+        }
+}
+
+static const char *
+wait_error_text(int r)
+{
+        switch (r) {
+        case -ETIMEDOUT:
+                return "timed out";
+        case -EINTR:
+                return "interrupted";
+        case -ECHILD:
+                return "the daemon died";
+        default:
+                return g_strerror(-r);
+        }
+}
+
+static bool
+daemon_owns_name_pred(Bench *b, gconstpointer data)
+{
+        return b->daemon_owns_name;
+}
+
+static int
+bus_start(Bench *b)
+{
+        g_autofree char *socket = g_build_filename(b->tmpdir, "bus", NULL);
+        g_autofree char *address = g_strdup_printf("--address=unix:path=%s", socket);
+        g_autofree char *config = g_strdup_printf("--config-file=%s", b->dbus_config);
+        g_autofree char *log = g_build_filename(b->tmpdir, "dbus-daemon.log", NULL);
+        const char *argv[] = { "/usr/bin/dbus-daemon", config,     address,
+                               "--print-address=1",    "--nofork", NULL };
+        char line[1024];
+        size_t len = 0;
+        uint64_t deadline = now_usec() + DAEMON_START_TIMEOUT_USEC;
+        int pipe_fds[2];
+        int r;
+
+        if (!g_file_test(argv[0], G_FILE_TEST_IS_EXECUTABLE))
+                argv[0] = "dbus-daemon";
+        if (g_path_is_absolute(argv[0]) == FALSE) {
+                g_autofree char *found = g_find_program_in_path("dbus-daemon");
+
+                if (found == NULL)
+                        return bench_error(b, "dbus-daemon is not installed");
+                argv[0] = g_intern_string(found);
+        }
+        if (pipe2(pipe_fds, O_CLOEXEC) < 0)
+                return bench_error(b, "pipe: %s", g_strerror(errno));
+        b->bus_pid = spawn(b, argv, pipe_fds[1], log);
+        close(pipe_fds[1]);
+        if (b->bus_pid < 0) {
+                close(pipe_fds[0]);
+                b->bus_pid = 0;
+                return -1;
+        }
+        b->bus_pidfd = pidfd_open_compat(b->bus_pid);
+        b->bus_stdout = pipe_fds[0];
+
+        /* The address line says the bus is listening. */
+        while (len < sizeof(line) - 1 && memchr(line, '\n', len) == NULL) {
+                struct pollfd p = { .fd = b->bus_stdout, .events = POLLIN };
+                uint64_t now = now_usec();
+                ssize_t n;
+
+                if (now >= deadline)
+                        return bench_error(b, "dbus-daemon did not print its address");
+                r = poll(&p, 1, (int)((deadline - now) / MSEC_PER_SEC) + 1);
+                if (r <= 0)
+                        continue;
+                n = read(b->bus_stdout, line + len, sizeof(line) - 1 - len);
+                if (n <= 0)
+                        return bench_error(b, "dbus-daemon exited at start; see %s", log);
+                len += (size_t)n;
+        }
+        line[len] = '\0';
+        g_strchomp(line);
+        b->bus_address = g_strdup(line);
+
+        r = sd_bus_new(&b->bus);
+        if (r >= 0)
+                r = sd_bus_set_address(b->bus, b->bus_address);
+        if (r >= 0)
+                r = sd_bus_set_bus_client(b->bus, 1);
+        if (r >= 0)
+                r = sd_bus_start(b->bus);
+        if (r < 0)
+                return bench_error(b, "cannot connect to %s: %s", b->bus_address, g_strerror(-r));
+
+        /* Matches first, then anything that could emit (DESIGN.md §4). */
+        r = sd_bus_add_match(b->bus, NULL, ITK_SIGNAL_MATCH, execution_signal_cb, b);
+        if (r >= 0)
+                r = sd_bus_add_match(b->bus, NULL,
+                                     "type='signal',sender='org.freedesktop.DBus',"
+                                     "interface='org.freedesktop.DBus',member='NameOwnerChanged',"
+                                     "arg0='" ITK_NAME "'",
+                                     name_owner_changed_cb, b);
+        if (r < 0)
+                return bench_error(b, "cannot add matches: %s", g_strerror(-r));
+        return 0;
+}
+
+static int
+write_config(Bench *b)
+{
+        g_autofree char *config_dir = g_build_filename(b->tmpdir, "config", NULL);
+        g_autofree char *playbooks = g_build_filename(b->tmpdir, "playbooks", NULL);
+        g_autofree char *conf = g_build_filename(config_dir, "toolkit.conf", NULL);
+        g_autoptr(GError) error = NULL;
+        const char *text = "# written by itk-bench\n"
+                           "[Daemon]\n"
+                           "MaxConcurrentExecutions=2000\n"
+                           "MaxExecutionsPerCaller=0\n";
+
+        if (g_mkdir_with_parents(config_dir, 0755) < 0 || g_mkdir_with_parents(playbooks, 0755) < 0)
+                return bench_error(b, "cannot create folders in %s: %s", b->tmpdir,
+                                   g_strerror(errno));
+        if (!g_file_set_contents(conf, text, -1, &error))
+                return bench_error(b, "%s", error->message);
+        return 0;
+}
+
+/* A fresh daemon with a fresh state directory; returns once it owns its name. */
+static int
+daemon_start(Bench *b)
+{
+        g_autofree char *state = NULL;
+        g_autofree char *bus_arg = g_strdup_printf("--bus-address=%s", b->bus_address);
+        g_autofree char *state_arg = NULL;
+        g_autofree char *config_arg = g_strdup_printf("--config-dir=%s/config", b->tmpdir);
+        g_autofree char *playbook_arg = g_strdup_printf("--playbook-path=%s/playbooks", b->tmpdir);
+        const char *argv[6];
+        int r;
+
+        b->daemon_serial++;
+        state = g_strdup_printf("%s/state-%u", b->tmpdir, b->daemon_serial);
+        state_arg = g_strdup_printf("--state-dir=%s", state);
+        g_free(b->daemon_log);
+        b->daemon_log = g_strdup_printf("%s/daemon-%u.log", b->tmpdir, b->daemon_serial);
+        if (g_mkdir_with_parents(state, 0700) < 0)
+                return bench_error(b, "cannot create %s: %s", state, g_strerror(errno));
+
+        argv[0] = b->daemon_path;
+        argv[1] = bus_arg;
+        argv[2] = state_arg;
+        argv[3] = config_arg;
+        argv[4] = playbook_arg;
+        argv[5] = NULL;
+        b->daemon_owns_name = false;
+        b->daemon_pid = spawn(b, argv, -1, b->daemon_log);
+        if (b->daemon_pid < 0) {
+                b->daemon_pid = 0;
+                return -1;
+        }
+        b->daemon_pidfd = pidfd_open_compat(b->daemon_pid);
+
+        r = bench_wait(b, daemon_owns_name_pred, NULL, DAEMON_START_TIMEOUT_USEC);
+        if (r < 0) {
+                if (r == -ETIMEDOUT)
+                        print_daemon_log_tail(b);
+                return bench_error(b, "waiting for the daemon to own %s: %s", ITK_NAME,
+                                   wait_error_text(r));
+        }
+        return 0;
+}
+
+/* SIGTERM, as systemd would; a daemon that does not exit cleanly is an error. */
+static int
+daemon_stop(Bench *b)
+{
+        char text[96];
+        int status = 0;
+
+        if (b->daemon_pid <= 0)
+                return 0;
+        stop_process(&b->daemon_pid, &b->daemon_pidfd, SIGTERM, DAEMON_STOP_TIMEOUT_USEC, &status);
+        if (status == -1) {
+                print_daemon_log_tail(b);
+                return bench_error(b, "the daemon did not exit within %llu s of SIGTERM",
+                                   (unsigned long long)(DAEMON_STOP_TIMEOUT_USEC / USEC_PER_SEC));
+        }
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+                print_daemon_log_tail(b);
+                return bench_error(b, "the daemon %s after SIGTERM",
+                                   describe_wait_status(status, text, sizeof(text)));
+        }
+        return 0;
+}
+
+static int
+start_execution(Bench *b, const char *label, const char *source, bool debug, char **ret_path)
+{
+        _bench_cleanup_bus_error_ sd_bus_error error = SD_BUS_ERROR_NULL;
+        g_autoptr(sd_bus_message) m = NULL;
+        g_autoptr(sd_bus_message) reply = NULL;
+        const char *path;
+        int r;
+
+        r = sd_bus_message_new_method_call(b->bus, &m, ITK_NAME, ITK_PATH, ITK_MANAGER_IFACE,
+                                           "StartExecution");
+        if (r >= 0)
+                r = sd_bus_message_append(m, "sa{sv}", label, 0);
+        if (r >= 0)
+                r = sd_bus_message_append(m, "a{sv}", 3, "source", "s", source, "start", "b", 1,
+                                          "debug", "b", (int)debug);
+        if (r < 0)
+                return bench_error(b, "building StartExecution: %s", g_strerror(-r));
+        r = sd_bus_call(b->bus, m, CALL_TIMEOUT_USEC, &error, &reply);
+        if (r < 0)
+                return bench_error(b, "StartExecution(%s): %s: %s", label,
+                                   error.name != NULL ? error.name : "error",
+                                   error.message != NULL ? error.message : g_strerror(-r));
+        r = sd_bus_message_read(reply, "o", &path);
+        if (r < 0)
+                return bench_error(b, "StartExecution reply: %s", g_strerror(-r));
+        *ret_path = g_strdup(path);
+        return 0;
+}
+
+static int
+cancel_reply_cb(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error)
+{
+        Bench *b = userdata;
+        const sd_bus_error *error = sd_bus_message_get_error(reply);
+
+        if (error != NULL) {
+                b->n_cancel_errors++;
+                if (b->watch.path != NULL) {
+                        b->watch.cancel_reply = -1;
+                        g_free(b->watch.cancel_error);
+                        b->watch.cancel_error =
+                                g_strdup_printf("%s: %s", error->name, error->message);
+                }
+        } else if (b->watch.path != NULL) {
+                b->watch.cancel_reply = 1;
+        }
+        return 0;
+}
+
+/* Sends Cancel without waiting: the reply lands in cancel_reply_cb. */
+static int
+send_cancel(Bench *b, const char *path)
+{
+        int r = sd_bus_call_method_async(b->bus, NULL, ITK_NAME, path, ITK_EXECUTION_IFACE,
+                                         "Cancel", cancel_reply_cb, b, "");
+
+        if (r < 0)
+                return bench_error(b, "sending Cancel: %s", g_strerror(-r));
+        return 0;
+}
+
+static int
+get_time_property(Bench *b, const char *path, const char *name, uint64_t *ret)
+{
+        _bench_cleanup_bus_error_ sd_bus_error error = SD_BUS_ERROR_NULL;
+        int r = sd_bus_get_property_trivial(b->bus, ITK_NAME, path, ITK_EXECUTION_IFACE, name,
+                                            &error, 't', ret);
+
+        if (r < 0)
+                return bench_error(b, "reading %s: %s", name,
+                                   error.message != NULL ? error.message : g_strerror(-r));
+        return 0;
+}
+
+/* --- cancel latency -------------------------------------------------------------- */
+
+typedef struct {
+        const char *type;
+        const char *parameters; /* YAML, indented for the step's parameters: */
+        bool wait_ready;
+} CancelCase;
+
+static const CancelCase cancel_cases[] = {
+        { "utility.sleep", "      seconds: 60\n", false },
+        { "utility.python",
+          "      script: |\n"
+          "        print(\"" READY_TOKEN "\", flush=True)\n"
+          "        while True:\n"
+          "            pass\n",
+          true },
+        /* The inner shell ignores SIGTERM and its sleep inherits that; only a
+         * SIGKILL of the process group ends it. */
+        { "utility.shell",
+          "      command: |\n"
+          "        sh -c 'trap \"\" TERM; echo " READY_TOKEN "; exec sleep 1000' & wait\n",
+          true },
+};
+
+static bool
+never_pred(Bench *b, gconstpointer data)
+{
+        return false;
+}
+
+static bool
+step_ready_pred(Bench *b, gconstpointer data)
+{
+        const CancelCase *c = data;
+
+        return b->watch.finished || (b->watch.step_running && (!c->wait_ready || b->watch.ready));
+}
+
+static bool
+cancelled_pred(Bench *b, gconstpointer data)
+{
+        return b->watch.cancelled || b->watch.finished;
+}
+
+static bool
+finished_and_replied_pred(Bench *b, gconstpointer data)
+{
+        return b->watch.finished && b->watch.cancel_reply != 0;
+}
+
+/* Processes that outlived a cancelled step were reparented to us (we are a
+ * subreaper): anything among our children but the bus and the daemon. */
+static guint
+collect_leaked_processes(Bench *b, GString *names)
+{
+        g_autoptr(GDir) dir = g_dir_open("/proc", 0, NULL);
+        pid_t self = getpid();
+        const char *entry;
+        guint leaked = 0;
+
+        if (dir == NULL)
+                return 0;
+        while ((entry = g_dir_read_name(dir)) != NULL) {
+                g_autofree char *stat_path = NULL;
+                g_autofree char *contents = NULL;
+                char *p, state;
+                int ppid;
+                pid_t pid;
+
+                if (!g_ascii_isdigit(entry[0]))
+                        continue;
+                pid = (pid_t)atoi(entry);
+                if (pid == b->bus_pid || pid == b->daemon_pid)
+                        continue;
+                stat_path = g_strdup_printf("/proc/%s/stat", entry);
+                if (!g_file_get_contents(stat_path, &contents, NULL, NULL))
+                        continue;
+                p = strrchr(contents, ')');
+                if (p == NULL || sscanf(p + 2, "%c %d", &state, &ppid) != 2 || ppid != self)
+                        continue;
+                if (state != 'Z') {
+                        char *open_paren = strchr(contents, '(');
+
+                        leaked++;
+                        if (names->len > 0)
+                                g_string_append_c(names, ' ');
+                        if (open_paren != NULL)
+                                g_string_append_len(names, open_paren, p - open_paren + 1);
+                        (void)kill(pid, SIGKILL);
+                }
+                (void)waitpid(pid, NULL, 0);
+        }
+        return leaked;
+}
+
+static int
+run_cancel_case(Bench *b, const CancelCase *c, double *latencies)
+{
+        g_autofree char *source = g_strdup_printf("name: bench cancel %s\n"
+                                                  "version: 1\n"
+                                                  "steps:\n"
+                                                  "  - id: target\n"
+                                                  "    name: target\n"
+                                                  "    type: %s\n"
+                                                  "    parameters:\n"
+                                                  "%s",
+                                                  c->type, c->type, c->parameters);
+
+        for (guint i = 0; i < b->runs; i++) {
+                g_autofree char *path = NULL;
+                uint64_t t0;
+                int r;
+
+                r = start_execution(b, "bench-cancel", source, false, &path);
+                if (r < 0)
+                        return r;
+                watch_reset(&b->watch, path);
+                r = bench_wait(b, step_ready_pred, c, STEP_START_TIMEOUT_USEC);
+                if (r < 0)
+                        return bench_error(b, "%s run %u: waiting for the step to run: %s", c->type,
+                                           i, wait_error_text(r));
+                if (b->watch.finished)
+                        return bench_error(b, "%s run %u ended %s before Cancel: %s", c->type, i,
+                                           b->watch.final_status, b->watch.final_error);
+
+                t0 = now_usec();
+                if (send_cancel(b, path) < 0)
+                        return -1;
+                r = bench_wait(b, cancelled_pred, NULL, CANCEL_TIMEOUT_USEC);
+                if (r < 0)
+                        return bench_error(b, "%s run %u: no StatusChanged(cancelled): %s", c->type,
+                                           i, wait_error_text(r));
+                if (!b->watch.cancelled)
+                        return bench_error(b, "%s run %u ended %s instead of cancelled", c->type, i,
+                                           b->watch.final_status);
+                latencies[i] = (double)(b->watch.t_cancelled - t0) / (double)MSEC_PER_SEC;
+
+                r = bench_wait(b, finished_and_replied_pred, NULL, CANCEL_TIMEOUT_USEC);
+                if (r < 0)
+                        return bench_error(b, "%s run %u: no Finished or Cancel reply: %s", c->type,
+                                           i, wait_error_text(r));
+                if (b->watch.cancel_reply < 0)
+                        return bench_error(b, "%s run %u: Cancel failed: %s", c->type, i,
+                                           b->watch.cancel_error);
+                if (g_strcmp0(b->watch.final_status, "cancelled") != 0)
+                        return bench_error(b, "%s run %u: Finished(%s) after cancel", c->type, i,
+                                           b->watch.final_status);
+        }
+        watch_reset(&b->watch, NULL);
+        return 0;
+}
+
+static int
+section_cancel(Bench *b, GString *out)
+{
+        g_autofree double *latencies = g_new0(double, b->runs);
+        g_autoptr(GString) leaked_names = g_string_new(NULL);
+        guint leaked = 0;
+        int result = 0;
+
+        if (daemon_start(b) < 0)
+                return -1;
+        g_string_append(out, "\"cancel\":{");
+        for (size_t k = 0; k < G_N_ELEMENTS(cancel_cases); k++) {
+                const CancelCase *c = &cancel_cases[k];
+                double mean = 0, p99;
+                bool pass;
+
+                g_printerr("itk-bench: cancel %s, %u runs\n", c->type, b->runs);
+                if (run_cancel_case(b, c, latencies) < 0) {
+                        result = -1;
+                        break;
+                }
+                qsort(latencies, b->runs, sizeof(double), compare_double);
+                for (guint i = 0; i < b->runs; i++)
+                        mean += latencies[i] / b->runs;
+                p99 = percentile(latencies, b->runs, 0.99);
+                pass = p99 < TARGET_CANCEL_P99_MS;
+                b->targets_met = b->targets_met && pass;
+
+                json_append_string(out, c->type);
+                g_string_append_printf(out, ":{\"runs\":%u,\"min_ms\":", b->runs);
+                json_append_double(out, latencies[0], 3);
+                g_string_append(out, ",\"p50_ms\":");
+                json_append_double(out, percentile(latencies, b->runs, 0.50), 3);
+                g_string_append(out, ",\"p99_ms\":");
+                json_append_double(out, p99, 3);
+                g_string_append(out, ",\"max_ms\":");
+                json_append_double(out, latencies[b->runs - 1], 3);
+                g_string_append(out, ",\"mean_ms\":");
+                json_append_double(out, mean, 3);
+                g_string_append_printf(out, ",\"target_p99_ms\":%.1f,\"pass\":%s},",
+                                       TARGET_CANCEL_P99_MS, pass ? "true" : "false");
+        }
+
+        /* Only finished runs say anything about survivors; give a SIGKILLed
+         * group a moment to be reaped before looking. */
+        if (result == 0) {
+                (void)bench_wait(b, never_pred, NULL, REAP_GRACE_USEC);
+                leaked = collect_leaked_processes(b, leaked_names);
+                if (leaked > 0)
+                        bench_error(b, "%u process(es) outlived their cancelled step: %s", leaked,
+                                    leaked_names->str);
+        }
+        if (result == 0)
+                g_string_append_printf(out, "\"leaked_processes\":%u}", leaked);
+        else
+                g_string_append(out, "\"leaked_processes\":null}");
+        if (daemon_stop(b) < 0)
+                result = -1;
+        return leaked > 0 ? -1 : result;
+}
+
+/* --- throughput ---------------------------------------------------------------- */
+
+static bool
+finished_pred(Bench *b, gconstpointer data)
+{
+        return b->watch.finished;
+}
+
+static int
+section_throughput(Bench *b, GString *out)
+{
+        g_autoptr(GString) source = g_string_new(NULL);
+        g_autofree char *path = NULL;
+        uint64_t t_call, t_reply, started_at = 0, finished_at = 0;
+        double seconds, rate, daemon_rate = NAN, cpu0, cpu1;
+        long rss_before, rss_after;
+        int r;
+
+        /* Flow style keeps 10,000 steps under the 1 MiB source limit. */
+        g_string_append(source, "name: bench throughput\nversion: 1\nsteps:\n");
+        for (guint i = 0; i < b->steps; i++)
+                g_string_append_printf(source,
+                                       "  - {id: s%u, name: s, type: utility.set_variable, "
+                                       "parameters: {name: v, value: %u}}\n",
+                                       i, i);
+
+        if (daemon_start(b) < 0)
+                return -1;
+        g_printerr("itk-bench: throughput, %u steps (%zu bytes of YAML)\n", b->steps, source->len);
+        rss_before = read_proc_kb(b->daemon_pid, "status", "VmRSS");
+        cpu0 = read_cpu_seconds(b->daemon_pid);
+        watch_reset(&b->watch, NULL);
+        t_call = now_usec();
+        if (start_execution(b, "bench-throughput", source->str, false, &path) < 0)
+                return daemon_stop(b), -1;
+        t_reply = now_usec();
+        watch_reset(&b->watch, path);
+        r = bench_wait(b, finished_pred, NULL, THROUGHPUT_TIMEOUT_USEC);
+        if (r < 0) {
+                bench_error(b, "throughput: waiting for Finished: %s", wait_error_text(r));
+                daemon_stop(b);
+                return -1;
+        }
+        cpu1 = read_cpu_seconds(b->daemon_pid);
+        rss_after = read_proc_kb(b->daemon_pid, "status", "VmRSS");
+        if (g_strcmp0(b->watch.final_status, "completed") != 0) {
+                bench_error(b, "throughput run ended %s: %s", b->watch.final_status,
+                            b->watch.final_error);
+                daemon_stop(b);
+                return -1;
+        }
+        if (b->watch.t_running == 0) {
+                bench_error(b, "throughput run finished without StatusChanged(running)");
+                daemon_stop(b);
+                return -1;
+        }
+        if (get_time_property(b, path, "StartedAt", &started_at) == 0 &&
+            get_time_property(b, path, "FinishedAt", &finished_at) == 0 && finished_at > started_at)
+                daemon_rate = b->steps / ((double)(finished_at - started_at) / USEC_PER_SEC);
+
+        seconds = (double)(b->watch.t_finished - b->watch.t_running) / USEC_PER_SEC;
+        rate = b->steps / seconds;
+        g_string_append_printf(out, "\"throughput\":{\"steps\":%u,\"yaml_bytes\":%zu,", b->steps,
+                               source->len);
+        g_string_append(out, "\"start_call_ms\":");
+        json_append_double(out, (double)(t_reply - t_call) / MSEC_PER_SEC, 3);
+        g_string_append(out, ",\"seconds\":");
+        json_append_double(out, seconds, 4);
+        g_string_append(out, ",\"steps_per_sec\":");
+        json_append_double(out, rate, 1);
+        g_string_append(out, ",\"daemon_steps_per_sec\":");
+        json_append_double(out, daemon_rate, 1);
+        g_string_append_printf(out,
+                               ",\"step_signals\":%u,\"daemon_cpu_sec\":", b->watch.n_step_signals);
+        json_append_double(out, cpu1 - cpu0, 2);
+        g_string_append_printf(out,
+                               ",\"rss_before_kb\":%ld,\"rss_after_kb\":%ld"
+                               ",\"target_steps_per_sec\":%.0f,\"pass\":%s}",
+                               rss_before, rss_after, TARGET_STEPS_PER_SEC,
+                               rate >= TARGET_STEPS_PER_SEC ? "true" : "false");
+        b->targets_met = b->targets_met && rate >= TARGET_STEPS_PER_SEC;
+        watch_reset(&b->watch, NULL);
+        return daemon_stop(b);
+}
+
+/* --- memory --------------------------------------------------------------------- */
+
+static bool
+paused_count_pred(Bench *b, gconstpointer data)
+{
+        return b->n_paused >= GPOINTER_TO_UINT(data);
+}
+
+static bool
+cancelled_count_pred(Bench *b, gconstpointer data)
+{
+        return b->n_cancelled >= GPOINTER_TO_UINT(data);
+}
+
+static int
+section_memory(Bench *b, GString *out)
+{
+        const char *source = "name: bench memory\n"
+                             "version: 1\n"
+                             "steps:\n"
+                             "  - id: wait\n"
+                             "    name: wait\n"
+                             "    type: utility.sleep\n"
+                             "    parameters:\n"
+                             "      seconds: 60\n";
+        g_autoptr(GPtrArray) paths = g_ptr_array_new_with_free_func(g_free);
+        long rss_idle, hwm_idle, anon_idle, file_idle, pss_idle, rss_loaded, rss_cancelled;
+        double per_execution, cpu0, idle_cpu_percent;
+        uint64_t t0, t_started, t_paused;
+        int r;
+
+        if (daemon_start(b) < 0)
+                return -1;
+        g_printerr("itk-bench: memory, %u paused executions\n", b->executions);
+
+        /* An idle daemon sleeps in poll(); CPU spent here is a busy loop. */
+        cpu0 = read_cpu_seconds(b->daemon_pid);
+        t0 = now_usec();
+        r = bench_wait(b, never_pred, NULL, IDLE_WINDOW_USEC);
+        if (r != -ETIMEDOUT) {
+                bench_error(b, "memory: idle wait: %s", wait_error_text(r));
+                daemon_stop(b);
+                return -1;
+        }
+        idle_cpu_percent =
+                100.0 * (read_cpu_seconds(b->daemon_pid) - cpu0) / ((now_usec() - t0) / 1e6);
+
+        rss_idle = read_proc_kb(b->daemon_pid, "status", "VmRSS");
+        hwm_idle = read_proc_kb(b->daemon_pid, "status", "VmHWM");
+        /* Shared-library pages count in VmRSS too: say how much is heap. */
+        anon_idle = read_proc_kb(b->daemon_pid, "status", "RssAnon");
+        file_idle = read_proc_kb(b->daemon_pid, "status", "RssFile");
+        pss_idle = read_proc_kb(b->daemon_pid, "smaps_rollup", "Pss");
+        watch_reset(&b->watch, NULL);
+        b->n_paused = 0;
+        b->n_cancelled = 0;
+        t0 = now_usec();
+        for (guint i = 0; i < b->executions; i++) {
+                char *path = NULL;
+
+                if (start_execution(b, "bench-memory", source, true, &path) < 0)
+                        return daemon_stop(b), -1;
+                g_ptr_array_add(paths, path);
+        }
+        t_started = now_usec();
+        r = bench_wait(b, paused_count_pred, GUINT_TO_POINTER(b->executions), MEMORY_TIMEOUT_USEC);
+        if (r < 0) {
+                bench_error(b, "memory: %u of %u executions paused: %s", b->n_paused, b->executions,
+                            wait_error_text(r));
+                daemon_stop(b);
+                return -1;
+        }
+        t_paused = now_usec();
+        rss_loaded = read_proc_kb(b->daemon_pid, "status", "VmRSS");
+
+        /* Pipeline every Cancel, then wait for all of them. */
+        for (guint i = 0; i < paths->len; i++)
+                if (send_cancel(b, paths->pdata[i]) < 0)
+                        return daemon_stop(b), -1;
+        r = bench_wait(b, cancelled_count_pred, GUINT_TO_POINTER(b->executions),
+                       MEMORY_TIMEOUT_USEC);
+        if (r < 0) {
+                bench_error(b, "memory: %u of %u executions cancelled: %s", b->n_cancelled,
+                            b->executions, wait_error_text(r));
+                daemon_stop(b);
+                return -1;
+        }
+        if (b->n_cancel_errors > 0)
+                bench_error(b, "memory: %u Cancel calls failed", b->n_cancel_errors);
+        rss_cancelled = read_proc_kb(b->daemon_pid, "status", "VmRSS");
+
+        per_execution = (double)(rss_loaded - rss_idle) / b->executions;
+        g_string_append_printf(out,
+                               "\"memory\":{\"executions\":%u,\"rss_idle_kb\":%ld,"
+                               "\"hwm_idle_kb\":%ld,\"rss_anon_idle_kb\":%ld,"
+                               "\"rss_file_idle_kb\":%ld,\"pss_idle_kb\":%ld,\"rss_paused_kb\":%ld,"
+                               "\"rss_after_cancel_kb\":%ld,\"per_execution_kb\":",
+                               b->executions, rss_idle, hwm_idle, anon_idle, file_idle, pss_idle,
+                               rss_loaded, rss_cancelled);
+        json_append_double(out, per_execution, 2);
+        g_string_append(out, ",\"idle_cpu_percent\":");
+        json_append_double(out, idle_cpu_percent, 1);
+        g_string_append(out, ",\"start_all_ms\":");
+        json_append_double(out, (double)(t_started - t0) / MSEC_PER_SEC, 1);
+        g_string_append(out, ",\"all_paused_ms\":");
+        json_append_double(out, (double)(t_paused - t0) / MSEC_PER_SEC, 1);
+        g_string_append_printf(out,
+                               ",\"target_idle_kb\":%d,\"idle_pass\":%s"
+                               ",\"target_per_execution_kb\":%.0f,\"per_execution_pass\":%s}",
+                               TARGET_IDLE_RSS_KB, rss_idle < TARGET_IDLE_RSS_KB ? "true" : "false",
+                               TARGET_PER_EXECUTION_KB,
+                               per_execution < TARGET_PER_EXECUTION_KB ? "true" : "false");
+        b->targets_met = b->targets_met && rss_idle < TARGET_IDLE_RSS_KB &&
+                         per_execution < TARGET_PER_EXECUTION_KB;
+        if (daemon_stop(b) < 0)
+                return -1;
+        return b->n_cancel_errors > 0 ? -1 : 0;
+}
+
+/* --- main ------------------------------------------------------------------------ */
+
+static void
+bench_cleanup(Bench *b)
+{
+        int status;
+
+        if (b->daemon_pid > 0)
+                stop_process(&b->daemon_pid, &b->daemon_pidfd, SIGTERM, DAEMON_STOP_TIMEOUT_USEC,
+                             NULL);
+        if (b->bus != NULL)
+                b->bus = sd_bus_flush_close_unref(b->bus);
+        if (b->bus_pid > 0)
+                stop_process(&b->bus_pid, &b->bus_pidfd, SIGTERM, DAEMON_STOP_TIMEOUT_USEC,
+                             &status);
+        /* Whatever a stopped daemon left behind was reparented to us. */
+        {
+                g_autoptr(GString) names = g_string_new(NULL);
+
+                if (collect_leaked_processes(b, names) > 0)
+                        g_printerr("itk-bench: killed left-over processes: %s\n", names->str);
+        }
+        if (b->bus_stdout >= 0) {
+                close(b->bus_stdout);
+                b->bus_stdout = -1;
+        }
+        if (b->tmpdir != NULL) {
+                if (b->keep)
+                        g_printerr("itk-bench: kept %s\n", b->tmpdir);
+                else
+                        (void)nftw(b->tmpdir, remove_entry_cb, 16, FTW_DEPTH | FTW_PHYS);
+        }
+        watch_reset(&b->watch, NULL);
+        if (b->sigfd >= 0)
+                close(b->sigfd);
+}
+
+/* Defaults for running from a build tree: the daemon sits in BUILD/daemon,
+ * next to BUILD/tests/bench where this program lives. */
+static char *
+default_daemon_path(void)
+{
+        g_autofree char *self = g_file_read_link("/proc/self/exe", NULL);
+        g_autofree char *bench_dir = NULL;
+        g_autofree char *tests_dir = NULL;
+        g_autofree char *build_dir = NULL;
+
+        if (self == NULL)
+                return NULL;
+        bench_dir = g_path_get_dirname(self);
+        tests_dir = g_path_get_dirname(bench_dir);
+        build_dir = g_path_get_dirname(tests_dir);
+        return g_build_filename(build_dir, "daemon", "ignition-toolkitd", NULL);
+}
+
+static void
+usage(FILE *out)
+{
+        fprintf(out,
+                "Usage: itk-bench [OPTION...]\n"
+                "Measures ignition-toolkitd on a private bus and prints JSON on stdout.\n\n"
+                "  --daemon=PATH        ignition-toolkitd to run\n"
+                "  --dbus-config=PATH   dbus-daemon configuration "
+                "(tests/integration/dbus-test.conf)\n"
+                "  --only=SECTION       cancel, throughput or memory (may repeat)\n"
+                "  --runs=N             cancel runs per step type (default 200)\n"
+                "  --steps=N            steps of the throughput playbook (default 10000)\n"
+                "  --executions=N       paused executions for the memory section (default 1000)\n"
+                "  --quick              20 runs, 1000 steps, 100 executions\n"
+                "  --keep               keep the temporary folder (logs, history)\n"
+                "  --help               show this help\n");
+}
+
+static int
+parse_uint_option(const char *name, const char *text, guint *ret)
+{
+        char *end = NULL;
+        unsigned long value;
+
+        errno = 0;
+        value = strtoul(text, &end, 10);
+        if (errno != 0 || end == text || *end != '\0' || value == 0 || value > 1000000) {
+                fprintf(stderr, "itk-bench: --%s wants a number from 1 to 1000000, not '%s'\n",
+                        name, text);
+                return -1;
+        }
+        *ret = (guint)value;
+        return 0;
+}
+
+static int
+parse_options(Bench *b, int argc, char **argv)
+{
+        enum { OPT_DAEMON = 256, OPT_DBUS_CONFIG, OPT_ONLY, OPT_RUNS, OPT_STEPS, OPT_EXECUTIONS };
+        static const struct option options[] = {
+                { "daemon", required_argument, NULL, OPT_DAEMON },
+                { "dbus-config", required_argument, NULL, OPT_DBUS_CONFIG },
+                { "only", required_argument, NULL, OPT_ONLY },
+                { "runs", required_argument, NULL, OPT_RUNS },
+                { "steps", required_argument, NULL, OPT_STEPS },
+                { "executions", required_argument, NULL, OPT_EXECUTIONS },
+                { "quick", no_argument, NULL, 'q' },
+                { "keep", no_argument, NULL, 'k' },
+                { "help", no_argument, NULL, 'h' },
+                { NULL, 0, NULL, 0 },
+        };
+        guint runs = 0, steps = 0, executions = 0;
+        int c;
+
+        while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
+                switch (c) {
+                case OPT_DAEMON:
+                        g_free(b->daemon_path);
+                        b->daemon_path = g_canonicalize_filename(optarg, NULL);
+                        break;
+                case OPT_DBUS_CONFIG:
+                        g_free(b->dbus_config);
+                        b->dbus_config = g_canonicalize_filename(optarg, NULL);
+                        break;
+                case OPT_ONLY:
+                        if (strcmp(optarg, "cancel") == 0)
+                                b->sections |= SECTION_CANCEL;
+                        else if (strcmp(optarg, "throughput") == 0)
+                                b->sections |= SECTION_THROUGHPUT;
+                        else if (strcmp(optarg, "memory") == 0)
+                                b->sections |= SECTION_MEMORY;
+                        else {
+                                fprintf(stderr,
+                                        "itk-bench: --only wants cancel, throughput or memory\n");
+                                return -1;
+                        }
+                        break;
+                case OPT_RUNS:
+                        if (parse_uint_option("runs", optarg, &runs) < 0)
+                                return -1;
+                        break;
+                case OPT_STEPS:
+                        if (parse_uint_option("steps", optarg, &steps) < 0)
+                                return -1;
+                        break;
+                case OPT_EXECUTIONS:
+                        if (parse_uint_option("executions", optarg, &executions) < 0)
+                                return -1;
+                        break;
+                case 'q':
+                        b->quick = TRUE;
+                        break;
+                case 'k':
+                        b->keep = TRUE;
+                        break;
+                case 'h':
+                        usage(stdout);
+                        exit(EXIT_SUCCESS);
+                default:
+                        usage(stderr);
+                        return -1;
+                }
+        }
+        if (optind < argc) {
+                fprintf(stderr, "itk-bench: unexpected argument '%s'\n", argv[optind]);
+                return -1;
+        }
+        b->runs = runs > 0 ? runs : b->quick ? 20 : 200;
+        b->steps = steps > 0 ? steps : b->quick ? 1000 : 10000;
+        b->executions = executions > 0 ? executions : b->quick ? 100 : 1000;
+        if (b->sections == 0)
+                b->sections = SECTION_CANCEL | SECTION_THROUGHPUT | SECTION_MEMORY;
+        if (b->daemon_path == NULL)
+                b->daemon_path = default_daemon_path();
+        if (b->dbus_config == NULL)
+                b->dbus_config = g_strdup(ITK_BENCH_DBUS_CONFIG);
+        if (b->daemon_path == NULL || !g_file_test(b->daemon_path, G_FILE_TEST_IS_EXECUTABLE)) {
+                fprintf(stderr, "itk-bench: no daemon at %s; use --daemon=PATH\n",
+                        b->daemon_path != NULL ? b->daemon_path : "(unknown)");
+                return -1;
+        }
+        if (!g_file_test(b->dbus_config, G_FILE_TEST_IS_REGULAR)) {
+                fprintf(stderr,
+                        "itk-bench: no dbus-daemon configuration at %s; "
+                        "use --dbus-config=PATH\n",
+                        b->dbus_config);
+                return -1;
+        }
+        return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+        g_autoptr(GError) error = NULL;
+        struct utsname uts;
+        sigset_t mask;
+        Bench b = {
+                .bus_pidfd = -1,
+                .bus_stdout = -1,
+                .daemon_pidfd = -1,
+                .sigfd = -1,
+        };
+        g_autoptr(GString) json = g_string_new(NULL);
+        const struct {
+                Section section;
+                int (*run)(Bench *b, GString *out);
+        } sections[] = {
+                { SECTION_CANCEL, section_cancel },
+                { SECTION_THROUGHPUT, section_throughput },
+                { SECTION_MEMORY, section_memory },
+        };
+        int result = 0;
+
+        if (parse_options(&b, argc, argv) < 0)
+                return 2;
+        b.errors = g_ptr_array_new_with_free_func(g_free);
+        b.targets_met = true;
+
+        /* Signals arrive through a signalfd so every exit path cleans up. */
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGINT);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGHUP);
+        sigprocmask(SIG_BLOCK, &mask, NULL);
+        signal(SIGPIPE, SIG_IGN);
+        b.sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+        /* Orphans of cancelled steps come to us, so leaks can be counted. */
+        (void)prctl(PR_SET_CHILD_SUBREAPER, 1);
+
+        b.tmpdir = g_dir_make_tmp("itk-bench-XXXXXX", &error);
+        if (b.tmpdir == NULL) {
+                fprintf(stderr, "itk-bench: %s\n", error->message);
+                return 1;
+        }
+
+        if (uname(&uts) < 0)
+                memset(&uts, 0, sizeof(uts));
+        g_string_append(json, "{\"benchmark\":\"itk-bench\",\"format\":1,\"mode\":");
+        json_append_string(json, b.quick ? "quick" : "full");
+        g_string_append(json, ",\"daemon\":");
+        json_append_string(json, b.daemon_path);
+        g_string_append_printf(json, ",\"cpus\":%ld,\"kernel\":", sysconf(_SC_NPROCESSORS_ONLN));
+        json_append_string(json, uts.release);
+        g_string_append(json, ",\"loadavg_start\":");
+        json_append_double(json, read_loadavg(), 2);
+        g_string_append_c(json, ',');
+
+        if (b.sigfd < 0)
+                result = bench_error(&b, "signalfd: %s", g_strerror(errno));
+        if (result == 0)
+                result = write_config(&b);
+        if (result == 0)
+                result = bus_start(&b);
+
+        for (size_t i = 0; i < G_N_ELEMENTS(sections); i++) {
+                g_autoptr(GString) out = g_string_new(NULL);
+
+                if (result < 0 || b.interrupted || !(b.sections & sections[i].section))
+                        continue;
+                if (sections[i].run(&b, out) < 0)
+                        result = -1;
+                /* What a failed section measured before failing is still shown. */
+                if (out->len > 0)
+                        g_string_append_printf(json, "%s,", out->str);
+        }
+
+        bench_cleanup(&b);
+
+        g_string_append(json, "\"loadavg_end\":");
+        json_append_double(json, read_loadavg(), 2);
+        g_string_append_printf(json, ",\"targets_met\":%s,\"errors\":[",
+                               result == 0 && b.targets_met ? "true" : "false");
+        for (guint i = 0; i < b.errors->len; i++) {
+                if (i > 0)
+                        g_string_append_c(json, ',');
+                json_append_string(json, b.errors->pdata[i]);
+        }
+        g_string_append(json, "]}\n");
+        fputs(json->str, stdout);
+        fflush(stdout);
+
+        if (b.errors->len > 0)
+                result = -1;
+        g_ptr_array_unref(b.errors);
+        g_free(b.tmpdir);
+        g_free(b.bus_address);
+        g_free(b.daemon_log);
+        g_free(b.daemon_path);
+        g_free(b.dbus_config);
+        return result < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+}
