@@ -15,17 +15,34 @@ packages=(
         dbus dbus-daemon python3 python3-gi
 )
 if [ "${1:-}" = "--tests" ]; then
-        packages+=(clang-format python3-dbusmock procps)
+        packages+=(clang-format python3-dbusmock procps chromium)
 fi
+
+# The web UI's end-to-end tests: playwright-core from npm, pinned by the lock file.
+install_e2e_modules() {
+        local e2e
+        e2e="$(dirname "$0")/../tests/e2e"
+        if [ -d "$e2e/node_modules" ]; then
+                return
+        fi
+        if ! command -v npm >/dev/null; then
+                # playwright-core needs Node.js >= 20 (Debian 12 has 18): install it yourself.
+                echo "npm not found: the web UI's e2e tests will be skipped" >&2
+                return
+        fi
+        (cd "$e2e" && npm ci --no-audit --no-fund)
+}
 
 missing=()
 for p in "${packages[@]}"; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-if [ ${#missing[@]} -eq 0 ]; then
-        exit 0
+if [ ${#missing[@]} -gt 0 ]; then
+        echo "Installing: ${missing[*]}"
+        export DEBIAN_FRONTEND=noninteractive
+        $sudo apt-get update -q
+        $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
-echo "Installing: ${missing[*]}"
-export DEBIAN_FRONTEND=noninteractive
-$sudo apt-get update -q
-$sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
+if [ "${1:-}" = "--tests" ]; then
+        install_e2e_modules
+fi

@@ -1,0 +1,1203 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+//
+// Ignition Toolkit web UI: talks to ignition-toolkit-bridge (HTTP + WebSocket).
+//
+// Rules this file keeps:
+// - Status shown is server data only: WebSocket events, REST replies. Nothing is
+//   changed optimistically; a control button is busy and disabled while its request
+//   is in flight, and its enabled state follows the run's status as the server says.
+// - Each control sends exactly one request; Cancel never sends anything else and
+//   nothing here ever sends Resume on its own.
+// - On every (re)connect the snapshot replaces all execution state; while the socket
+//   is down, non-final statuses are marked as not live.
+
+const TERMINAL = new Set(['completed', 'failed', 'cancelled']);
+const TOKEN_KEY = 'itk-token';
+const BACKOFF_MIN_MS = 500;
+const BACKOFF_MAX_MS = 15000;
+const LOG_MAX = 2000;
+const SCRIPT_TYPES = new Set(['utility.python', 'utility.shell']);
+
+const CONTROLS = [
+        { action: 'pause', label: 'Pause', busy: 'Pausing…' },
+        { action: 'resume', label: 'Resume', busy: 'Resuming…' },
+        { action: 'skip', label: 'Skip', busy: 'Skipping…' },
+        { action: 'skip_back', label: 'Skip back', busy: 'Going back…' },
+        { action: 'cancel', label: 'Cancel', busy: 'Cancelling…', danger: true },
+];
+
+const state = {
+        token: null,
+        authFailed: false,
+        conn: 'connecting', // connecting | connected | reconnecting | auth
+        playbooks: null,
+        credentials: [],
+        executions: new Map(), // id -> ExecutionSummary (server data only)
+        seq: new Map(), // id -> counter bumped by every event about that execution
+        detail: null, // {id, steps, log: [], logKeys: Set, loaded, error}
+        busy: new Set(), // "id:action" requests in flight
+        openOutputs: new Set(),
+        route: { view: 'home' },
+};
+
+class ApiError extends Error {
+        constructor(status, name, message) {
+                super(message);
+                this.status = status;
+                this.name_ = name;
+        }
+}
+
+// --- small DOM helpers ------------------------------------------------------------------
+
+function h(tag, attrs, ...children) {
+        const el = document.createElement(tag);
+        for (const [k, v] of Object.entries(attrs || {})) {
+                if (v === null || v === undefined || v === false)
+                        continue;
+                if (k === 'class')
+                        el.className = v;
+                else if (k === 'text')
+                        el.textContent = v;
+                else if (k === 'value')
+                        el.value = v;
+                else if (k === 'style')
+                        el.style.cssText = v; // CSSOM: fine under a strict style-src CSP
+                else if (k.startsWith('on'))
+                        el.addEventListener(k.slice(2), v);
+                else if (k in el && typeof v !== 'string')
+                        el[k] = v;
+                else
+                        el.setAttribute(k, v === true ? '' : v);
+        }
+        for (const c of children.flat()) {
+                if (c === null || c === undefined || c === false)
+                        continue;
+                el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+        }
+        return el;
+}
+
+const $ = (id) => document.getElementById(id);
+
+// Replaces @container's children, keeping keyboard focus on the element with the same
+// data-key so live updates never steal focus from the user.
+function replaceKeepFocus(container, nodes) {
+        const active = document.activeElement;
+        const key = active && container.contains(active) ? active.dataset.key : null;
+        container.replaceChildren(...nodes);
+        if (key) {
+                const again = container.querySelector(`[data-key="${CSS.escape(key)}"]`);
+                if (again)
+                        again.focus();
+        }
+}
+
+function fmtTime(usec) {
+        if (!usec)
+                return '—';
+        const d = new Date(usec / 1000);
+        const today = new Date();
+        return d.toDateString() === today.toDateString() ? d.toLocaleTimeString()
+                                                          : d.toLocaleString();
+}
+
+function fmtDuration(start, end) {
+        if (!start)
+                return '';
+        const ms = Math.max(0, ((end || Date.now() * 1000) - start) / 1000);
+        if (ms < 1000)
+                return `${Math.round(ms)} ms`;
+        const s = ms / 1000;
+        if (s < 60)
+                return `${s.toFixed(1)} s`;
+        const m = Math.floor(s / 60);
+        return `${m} min ${Math.round(s - m * 60)} s`;
+}
+
+// --- token and HTTP ---------------------------------------------------------------------
+
+function takeToken() {
+        const m = /^#token=([^&]*)(?:&(.*))?$/.exec(location.hash);
+        if (m) {
+                try {
+                        sessionStorage.setItem(TOKEN_KEY, decodeURIComponent(m[1]));
+                } catch (e) {
+                        // Storage disabled: keep it in memory for this page only.
+                        state.token = decodeURIComponent(m[1]);
+                }
+                // Out of the address bar (and history) at once.
+                history.replaceState(null, '',
+                                     location.pathname + location.search + (m[2] ? `#${m[2]}` : ''));
+        }
+        try {
+                return sessionStorage.getItem(TOKEN_KEY) || state.token;
+        } catch (e) {
+                return state.token;
+        }
+}
+
+function showAuthError(message) {
+        state.authFailed = true;
+        state.conn = 'auth';
+        const el = $('auth-error');
+        el.replaceChildren(h('strong', { text: 'Not authorized. ' }), message,
+                           ' Open the address printed by ',
+                           h('code', { text: 'ignition-toolkit-bridge --print-url' }), '.');
+        el.hidden = false;
+        closeSocket();
+        renderConn();
+}
+
+async function api(method, path, body) {
+        if (!state.token)
+                throw new ApiError(401, 'Unauthorized', 'No access token');
+        const init = { method, headers: { Authorization: `Bearer ${state.token}` }, cache: 'no-store' };
+        if (body !== undefined) {
+                init.headers['Content-Type'] = 'application/json';
+                init.body = JSON.stringify(body);
+        }
+        let res;
+        try {
+                res = await fetch(path, init);
+        } catch (e) {
+                throw new ApiError(0, 'NetworkError', 'The bridge cannot be reached.');
+        }
+        let data = null;
+        if (res.status !== 204) {
+                try {
+                        data = await res.json();
+                } catch (e) {
+                        data = null;
+                }
+        }
+        if (res.status === 401) {
+                showAuthError('The access token was refused.');
+                throw new ApiError(401, 'Unauthorized', 'The access token was refused.');
+        }
+        if (!res.ok) {
+                throw new ApiError(res.status, (data && data.error) || `HTTP ${res.status}`,
+                                   (data && data.message) || res.statusText);
+        }
+        return data;
+}
+
+function notice(message, kind = 'error') {
+        const el = $('notice');
+        $('notice-text').textContent = message;
+        el.className = `banner banner-${kind}`;
+        el.hidden = false;
+}
+
+function clearNotice() {
+        $('notice').hidden = true;
+}
+
+// --- execution state --------------------------------------------------------------------
+
+function bump(id) {
+        state.seq.set(id, (state.seq.get(id) || 0) + 1);
+}
+
+function seqOf(id) {
+        return state.seq.get(id) || 0;
+}
+
+// Merges server data about one execution. A final status is final: nothing moves a run
+// out of it (defends against a reply that raced a newer event).
+function patchExecution(id, fields) {
+        const cur = state.executions.get(id);
+        if (!cur) {
+                if (fields.execution_id)
+                        state.executions.set(id, { ...fields });
+                return;
+        }
+        const next = { ...fields };
+        if (TERMINAL.has(cur.status) && 'status' in next && next.status !== cur.status)
+                delete next.status;
+        Object.assign(cur, next);
+}
+
+function applyEvent(msg) {
+        const id = msg.execution_id;
+        if (msg.type === 'snapshot') {
+                // A fresh snapshot replaces everything we knew.
+                state.executions = new Map();
+                for (const e of msg.executions || []) {
+                        state.executions.set(e.execution_id, { ...e });
+                        bump(e.execution_id);
+                }
+                if (state.detail)
+                        bump(state.detail.id);
+                state.conn = 'connected';
+                reconnectAttempt = 0;
+                renderConn();
+                renderExecutions();
+                renderDetail();
+                refreshExecutions();
+                if (state.detail)
+                        refreshDetail();
+                return;
+        }
+        if (!id)
+                return;
+        bump(id);
+        switch (msg.type) {
+        case 'execution_new':
+                if (msg.execution)
+                        state.executions.set(id, { ...msg.execution });
+                break;
+        case 'status':
+                patchExecution(id, { status: msg.status });
+                break;
+        case 'properties':
+                patchExecution(id, msg.changed || {});
+                break;
+        case 'finished':
+                patchExecution(id, { status: msg.status, error: msg.error });
+                scheduleDetailRefresh(id, 50);
+                break;
+        case 'execution_removed':
+                // Gone from the bus; its record stays in the history.
+                patchExecution(id, { path: null, status: msg.status });
+                break;
+        case 'step':
+                if (state.detail && state.detail.id === id) {
+                        const step = findStep(state.detail.steps, msg.step_id);
+                        if (step) {
+                                step.status = msg.status;
+                                if (msg.message && (msg.status === 'failed' || msg.status === 'cancelled'))
+                                        step.error = msg.message;
+                        }
+                        // Times, attempts and outputs come with the full record.
+                        scheduleDetailRefresh(id, 250);
+                }
+                break;
+        case 'log':
+                if (state.detail && state.detail.id === id)
+                        addLog([msg]);
+                break;
+        default:
+                return;
+        }
+        renderExecutions();
+        if (state.detail && state.detail.id === id)
+                renderDetail();
+}
+
+function findStep(steps, stepId) {
+        for (const s of steps || []) {
+                if (s.step_id === stepId)
+                        return s;
+                const c = findStep(s.children, stepId);
+                if (c)
+                        return c;
+        }
+        // Nested ids are "parent/child"; children may carry the short id.
+        const slash = stepId.lastIndexOf('/');
+        if (slash > 0) {
+                const parent = findStep(steps, stepId.slice(0, slash));
+                if (parent)
+                        return (parent.children || []).find((c) => c.step_id === stepId.slice(slash + 1));
+        }
+        return null;
+}
+
+function logKey(l) {
+        return `${l.usec}|${l.step_id}|${l.message}`;
+}
+
+function addLog(lines) {
+        const d = state.detail;
+        for (const l of lines) {
+                const key = logKey(l);
+                if (d.logKeys.has(key))
+                        continue;
+                d.logKeys.add(key);
+                d.log.push({ usec: l.usec, priority: l.priority, step_id: l.step_id, message: l.message });
+        }
+        if (d.log.length > LOG_MAX) {
+                const drop = d.log.splice(0, d.log.length - LOG_MAX);
+                for (const l of drop)
+                        d.logKeys.delete(logKey(l));
+        }
+        d.logDirty = true;
+}
+
+async function refreshExecutions() {
+        const startSeq = new Map(state.seq);
+        let data;
+        try {
+                data = await api('GET', 'api/executions?limit=100');
+        } catch (e) {
+                if (e.status !== 401)
+                        notice(`Could not load executions: ${e.message}`);
+                return;
+        }
+        for (const e of data.executions || []) {
+                const id = e.execution_id;
+                // Events that arrived while the request ran are newer than this reply.
+                if (seqOf(id) !== (startSeq.get(id) || 0))
+                        continue;
+                if (state.executions.has(id))
+                        patchExecution(id, e);
+                else
+                        state.executions.set(id, { ...e });
+        }
+        renderExecutions();
+        if (state.detail)
+                renderDetail();
+}
+
+const detailTimers = new Map();
+function scheduleDetailRefresh(id, delay) {
+        if (!state.detail || state.detail.id !== id || detailTimers.has(id))
+                return;
+        detailTimers.set(id, setTimeout(() => {
+                detailTimers.delete(id);
+                refreshDetail();
+        }, delay));
+}
+
+async function refreshDetail(retries = 3) {
+        const d = state.detail;
+        if (!d)
+                return;
+        const id = d.id;
+        const startSeq = seqOf(id);
+        let rec, log;
+        try {
+                [rec, log] = await Promise.all([
+                        api('GET', `api/executions/${encodeURIComponent(id)}`),
+                        api('GET', `api/executions/${encodeURIComponent(id)}/log?max=${LOG_MAX}`),
+                ]);
+        } catch (e) {
+                if (state.detail !== d)
+                        return;
+                if (e.status === 404) {
+                        d.error = 'This execution does not exist (any more).';
+                } else if (e.status !== 401) {
+                        d.error = `Could not load the execution: ${e.message}`;
+                }
+                renderDetail();
+                return;
+        }
+        if (state.detail !== d)
+                return;
+        d.error = null;
+        addLog(log.lines || []);
+        const fresh = seqOf(id) === startSeq;
+        if (!fresh && retries > 0) {
+                // Something happened meanwhile; this copy may already be old.
+                refreshDetail(retries - 1);
+                return;
+        }
+        const { steps, ...summary } = rec;
+        d.steps = steps || [];
+        d.loaded = true;
+        if (!state.executions.has(id))
+                state.executions.set(id, summary);
+        else if (fresh)
+                patchExecution(id, summary);
+        else
+                scheduleDetailRefresh(id, 250); // events keep coming: read again when they calm
+        renderExecutions();
+        renderDetail();
+}
+
+// --- WebSocket with backoff --------------------------------------------------------------
+
+let socket = null;
+let reconnectTimer = null;
+let reconnectAttempt = 0;
+let reconnectAt = 0;
+let holdReconnect = false; // test hook
+
+function closeSocket() {
+        if (reconnectTimer) {
+                clearTimeout(reconnectTimer);
+                reconnectTimer = null;
+        }
+        if (socket) {
+                const s = socket;
+                socket = null;
+                s.close();
+        }
+}
+
+function connect() {
+        if (state.authFailed || !state.token || socket)
+                return;
+        const url = new URL('ws/executions', location.href);
+        url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
+        url.hash = '';
+        url.searchParams.set('access_token', state.token);
+        const ws = new WebSocket(url);
+        let opened = false;
+        socket = ws;
+        ws.addEventListener('open', () => {
+                opened = true;
+                sendSubscribe();
+        });
+        ws.addEventListener('message', (ev) => {
+                if (ws !== socket)
+                        return;
+                let msg;
+                try {
+                        msg = JSON.parse(ev.data);
+                } catch (e) {
+                        return;
+                }
+                applyEvent(msg);
+        });
+        ws.addEventListener('close', () => {
+                if (ws !== socket)
+                        return;
+                socket = null;
+                disconnected(!opened);
+        });
+}
+
+function disconnected(neverOpened) {
+        if (state.authFailed)
+                return;
+        state.conn = 'reconnecting';
+        renderConn();
+        renderExecutions();
+        renderDetail();
+        if (neverOpened) {
+                // A refused upgrade may be a bad token: ask the API, which says 401.
+                api('GET', 'api/executions?limit=1').catch(() => {});
+        }
+        scheduleReconnect();
+}
+
+function scheduleReconnect() {
+        if (reconnectTimer || state.authFailed)
+                return;
+        const base = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** reconnectAttempt);
+        const delay = Math.round(base * (0.8 + Math.random() * 0.4));
+        reconnectAttempt++;
+        reconnectAt = Date.now() + delay;
+        reconnectTimer = setTimeout(() => {
+                reconnectTimer = null;
+                if (holdReconnect) {
+                        scheduleReconnect();
+                        return;
+                }
+                connect();
+        }, delay);
+        renderConn();
+}
+
+function reconnectNow() {
+        if (socket || state.authFailed)
+                return;
+        if (reconnectTimer) {
+                clearTimeout(reconnectTimer);
+                reconnectTimer = null;
+        }
+        connect();
+}
+
+function sendSubscribe() {
+        if (!socket || socket.readyState !== WebSocket.OPEN)
+                return;
+        socket.send(JSON.stringify({ type: 'subscribe',
+                                     execution_id: state.detail ? state.detail.id : null }));
+}
+
+function isLive() {
+        return state.conn === 'connected';
+}
+
+// --- rendering: connection, lists ---------------------------------------------------------
+
+let connTicker = null;
+function renderConn() {
+        const el = $('conn');
+        const text = $('conn-text');
+        el.className = `conn conn-${state.conn}`;
+        clearInterval(connTicker);
+        connTicker = null;
+        document.body.classList.toggle('not-live', !isLive());
+        switch (state.conn) {
+        case 'connected':
+                text.textContent = 'Live';
+                break;
+        case 'connecting':
+                text.textContent = 'Connecting…';
+                break;
+        case 'auth':
+                text.textContent = 'Not authorized';
+                break;
+        case 'reconnecting': {
+                // The live region gets a stable text; the countdown is for the eyes only.
+                text.textContent = holdReconnect ? 'Disconnected' : 'Disconnected, reconnecting';
+                const tick = () => {
+                        const s = Math.max(0, Math.ceil((reconnectAt - Date.now()) / 1000));
+                        $('conn-countdown').textContent = holdReconnect || socket ? '' : ` (next try in ${s} s)`;
+                };
+                tick();
+                connTicker = setInterval(tick, 1000);
+                break;
+        }
+        }
+        if (state.conn !== 'reconnecting')
+                $('conn-countdown').textContent = '';
+        $('conn-retry').hidden = state.conn !== 'reconnecting';
+}
+
+function badge(status, extraClass = '') {
+        const stale = !isLive() && !TERMINAL.has(status);
+        return h('span', { class: `badge badge-${status}${stale ? ' stale' : ''} ${extraClass}`,
+                           title: stale ? 'Last known status; not live' : null },
+                 status || 'unknown', stale ? h('span', { class: 'sr-only', text: ' (not live)' }) : null);
+}
+
+function groupOf(pb) {
+        return pb.group || pb.domain || 'Other';
+}
+
+function renderPlaybooks() {
+        const box = $('playbooks');
+        if (!state.playbooks) {
+                return;
+        }
+        if (state.playbooks.length === 0) {
+                box.replaceChildren(h('p', { class: 'muted', text: 'No playbooks in the library.' }));
+                return;
+        }
+        const groups = new Map();
+        for (const pb of state.playbooks) {
+                const g = groupOf(pb);
+                if (!groups.has(g))
+                        groups.set(g, []);
+                groups.get(g).push(pb);
+        }
+        const nodes = [];
+        for (const g of [...groups.keys()].sort()) {
+                const list = groups.get(g).sort((a, b) => (a.name || '').localeCompare(b.name || ''));
+                const gid = `pbg-${nodes.length}`;
+                nodes.push(h('h3', { class: 'group-heading', id: gid, text: g }));
+                nodes.push(h('ul', { class: 'pb-list', 'aria-labelledby': gid },
+                             list.map((pb) => h('li', {},
+                                                h('a', { href: `#/run/${encodeURIComponent(pb.id)}`,
+                                                         'data-key': `pb:${pb.id}`,
+                                                         class: `pb-link${isCurrentPlaybook(pb.id) ? ' current' : ''}`,
+                                                         'aria-current': isCurrentPlaybook(pb.id) ? 'page' : null },
+                                                  h('span', { class: 'pb-name', text: pb.name || pb.id }),
+                                                  pb.valid === false ? h('span', { class: 'tag tag-bad', text: 'invalid' }) : null,
+                                                  pb.verified ? h('span', { class: 'tag tag-ok', text: 'verified' }) : null)))));
+        }
+        replaceKeepFocus(box, nodes);
+}
+
+function isCurrentPlaybook(id) {
+        return state.route.view === 'run' && state.route.id === id;
+}
+
+function sortedExecutions() {
+        const rank = (e) => (TERMINAL.has(e.status) ? 1 : 0);
+        const when = (e) => e.started_at || e.finished_at || Number.MAX_SAFE_INTEGER;
+        return [...state.executions.values()].sort((a, b) =>
+                rank(a) - rank(b) || when(b) - when(a) ||
+                a.execution_id.localeCompare(b.execution_id));
+}
+
+function renderExecutions() {
+        const list = $('executions');
+        const execs = sortedExecutions();
+        if (execs.length === 0) {
+                replaceKeepFocus(list, [h('li', { class: 'muted empty', text: state.authFailed ? 'Not available.' : isLive() ? 'No executions yet.' : '…' })]);
+                return;
+        }
+        replaceKeepFocus(list, execs.map((e) => {
+                const current = state.detail && state.detail.id === e.execution_id;
+                const pct = Math.round((e.progress || 0) * 100);
+                return h('li', {},
+                         h('a', { href: `#/execution/${e.execution_id}`, 'data-key': `ex:${e.execution_id}`,
+                                  'data-execution': e.execution_id,
+                                  class: `exec-link${current ? ' current' : ''}`,
+                                  'aria-current': current ? 'page' : null },
+                           h('span', { class: 'exec-top' },
+                             h('span', { class: 'exec-name', text: e.playbook_name || e.playbook || e.execution_id }),
+                             badge(e.status)),
+                           h('span', { class: 'exec-sub' },
+                             h('span', { text: e.started_at ? fmtTime(e.started_at) : 'not started' }),
+                             TERMINAL.has(e.status) ? null
+                                                    : h('span', { class: 'mini-progress', role: 'img', 'aria-label': `${pct}% done` },
+                                                        h('span', { style: `width:${pct}%` })))));
+        }));
+}
+
+// --- routing ------------------------------------------------------------------------------
+
+function parseRoute() {
+        const hash = location.hash.replace(/^#\/?/, '');
+        let m = /^run\/(.+)$/.exec(hash);
+        if (m)
+                return { view: 'run', id: decodeURIComponent(m[1]) };
+        m = /^execution\/([0-9a-fA-F-]+)$/.exec(hash);
+        if (m)
+                return { view: 'execution', id: m[1] };
+        return { view: 'home' };
+}
+
+function onRoute(ev) {
+        const route = parseRoute();
+        const prevDetail = state.detail;
+        state.route = route;
+        clearNotice();
+        if (route.view === 'execution') {
+                if (!prevDetail || prevDetail.id !== route.id) {
+                        state.detail = { id: route.id, steps: [], log: [], logKeys: new Set(),
+                                         loaded: false, error: null, logDirty: true };
+                        state.openOutputs.clear();
+                        buildDetail();
+                        sendSubscribe();
+                        refreshDetail();
+                }
+        } else {
+                state.detail = null;
+                if (prevDetail)
+                        sendSubscribe();
+                if (route.view === 'run')
+                        buildRunForm();
+                else
+                        buildHome();
+        }
+        renderPlaybooks();
+        renderExecutions();
+        // Keyboard and screen reader users land on the new content.
+        if (ev)
+                $('main').focus({ preventScroll: true });
+}
+
+// --- home ---------------------------------------------------------------------------------
+
+function buildHome() {
+        const main = $('main');
+        document.title = 'Ignition Toolkit';
+        main.replaceChildren(h('section', { class: 'panel home' },
+                               h('h2', { text: 'Welcome' }),
+                               h('p', { text: 'Pick a playbook on the left to run it, or an execution to watch and steer it.' })));
+}
+
+// --- run form -----------------------------------------------------------------------------
+
+function paramInput(p, fieldId) {
+        const def = p.default;
+        switch (p.type) {
+        case 'boolean':
+                return h('input', { type: 'checkbox', id: fieldId, name: p.name, checked: def === true || def === 'true' });
+        case 'integer':
+                return h('input', { type: 'number', step: '1', id: fieldId, name: p.name,
+                                    value: def !== undefined && def !== null ? String(def) : null,
+                                    required: p.required && def === undefined });
+        case 'float':
+                return h('input', { type: 'number', step: 'any', id: fieldId, name: p.name,
+                                    value: def !== undefined && def !== null ? String(def) : null,
+                                    required: p.required && def === undefined });
+        case 'list':
+        case 'dict':
+                return h('textarea', { id: fieldId, name: p.name, rows: 2, spellcheck: 'false',
+                                       class: 'mono',
+                                       placeholder: p.type === 'list' ? '["a", "b"]' : '{"key": "value"}',
+                                       value: def !== undefined && def !== null ? JSON.stringify(def) : '' });
+        case 'credential': {
+                const sel = h('select', { id: fieldId, name: p.name, 'data-credentials': true },
+                              h('option', { value: '', text: '(none)' }),
+                              state.credentials.map((c) => h('option', { value: c.name, text: credentialLabel(c) })));
+                if (typeof def === 'string')
+                        sel.value = def;
+                return sel;
+        }
+        case 'file':
+                return h('input', { type: 'text', id: fieldId, name: p.name, class: 'mono',
+                                    placeholder: '/path/to/file', value: def !== undefined && def !== null ? String(def) : null,
+                                    required: p.required && def === undefined });
+        default:
+                return h('input', { type: /password|secret|token/i.test(p.name) ? 'password' : 'text',
+                                    id: fieldId, name: p.name, autocomplete: 'off',
+                                    value: def !== undefined && def !== null ? String(def) : null,
+                                    required: p.required && def === undefined });
+        }
+}
+
+function credentialLabel(c) {
+        return c.gateway_url ? `${c.name} — ${c.username || ''} @ ${c.gateway_url}` : `${c.name}${c.username ? ` — ${c.username}` : ''}`;
+}
+
+function buildRunForm() {
+        const main = $('main');
+        document.title = 'Run playbook — Ignition Toolkit';
+        const id = state.route.id;
+        if (!state.playbooks) {
+                main.replaceChildren(h('p', { class: 'muted panel', text: 'Loading playbooks…' }));
+                return;
+        }
+        const pb = state.playbooks.find((p) => p.id === id);
+        if (!pb) {
+                main.replaceChildren(h('section', { class: 'panel' },
+                                       h('h2', { text: 'Unknown playbook' }),
+                                       h('p', { text: `No playbook "${id}" in the library.` })));
+                return;
+        }
+        const params = pb.parameters || [];
+        const fields = params.map((p, i) => {
+                const fid = `param-${i}`;
+                const input = paramInput(p, fid);
+                const hintId = `${fid}-hint`;
+                input.setAttribute('aria-describedby', hintId);
+                const isCheck = p.type === 'boolean';
+                return h('div', { class: `field${isCheck ? ' field-check' : ''}`, 'data-param': p.name },
+                         isCheck ? input : null,
+                         h('label', { for: fid },
+                           p.name, p.required && p.default === undefined && !isCheck ? h('span', { class: 'req', 'aria-hidden': 'true', text: ' *' }) : null,
+                           h('span', { class: 'ptype', text: ` ${p.type}` })),
+                         isCheck ? null : input,
+                         h('div', { class: 'hint', id: hintId, text: p.description || '' }),
+                         h('div', { class: 'field-error', role: 'alert' }));
+        });
+        const credSel = h('select', { id: 'run-credential', name: 'credential_name', 'data-credentials': true },
+                          h('option', { value: '', text: '(none)' }),
+                          state.credentials.map((c) => h('option', { value: c.name, text: credentialLabel(c) })));
+        const debug = h('input', { type: 'checkbox', id: 'run-debug', name: 'debug_mode' });
+        const submit = h('button', { type: 'submit', class: 'primary', id: 'run-submit',
+                                     disabled: pb.valid === false, text: 'Start execution' });
+        const form = h('form', { class: 'run-form', novalidate: true, 'aria-labelledby': 'run-heading',
+                                 onsubmit: (ev) => { ev.preventDefault(); submitRun(pb, form, submit); } },
+                       fields.length ? h('fieldset', { class: 'params' }, h('legend', { text: 'Parameters' }), fields)
+                                     : h('p', { class: 'muted', text: 'This playbook takes no parameters.' }),
+                       h('fieldset', {}, h('legend', { text: 'Options' }),
+                         h('div', { class: 'field' },
+                           h('label', { for: 'run-credential', text: 'Stored credential' }), credSel,
+                           h('div', { class: 'hint', text: 'Fills gateway URL, user name and password parameters left empty.' })),
+                         h('div', { class: 'field field-check' }, debug,
+                           h('label', { for: 'run-debug', text: 'Debug mode (pause before each step)' }))),
+                       h('div', { class: 'form-actions' }, submit, h('span', { class: 'form-status', role: 'status' })));
+        main.replaceChildren(h('section', { class: 'panel run-panel' },
+                               h('div', { class: 'panel-head' },
+                                 h('h2', { id: 'run-heading', text: `Run: ${pb.name || pb.id}` }),
+                                 h('span', { class: 'muted', text: `${pb.id} · version ${pb.version ?? '?'} · ${pb.step_count ?? '?'} steps` })),
+                               pb.description ? h('p', { class: 'description', text: pb.description }) : null,
+                               pb.valid === false ? h('div', { class: 'banner banner-error', role: 'alert' },
+                                                      h('strong', { text: 'This playbook is not valid: ' }),
+                                                      h('ul', {}, (pb.errors || []).map((e) => h('li', { text: e })))) : null,
+                               form));
+        main.dataset.playbook = pb.id;
+}
+
+function readParams(pb, form) {
+        const values = {};
+        let ok = true;
+        for (const p of pb.parameters || []) {
+                const box = form.querySelector(`[data-param="${CSS.escape(p.name)}"]`);
+                const input = box.querySelector('input, textarea, select');
+                const err = box.querySelector('.field-error');
+                err.textContent = '';
+                input.removeAttribute('aria-invalid');
+                const fail = (msg) => {
+                        err.textContent = msg;
+                        input.setAttribute('aria-invalid', 'true');
+                        if (ok)
+                                input.focus();
+                        ok = false;
+                };
+                if (p.type === 'boolean') {
+                        values[p.name] = input.checked;
+                        continue;
+                }
+                const raw = input.value.trim();
+                if (raw === '') {
+                        if (p.required && p.default === undefined && !form.elements.credential_name.value)
+                                fail('Required.');
+                        continue;
+                }
+                if (p.type === 'integer') {
+                        if (!/^-?\d+$/.test(raw))
+                                fail('Enter a whole number.');
+                        else
+                                values[p.name] = Number(raw);
+                } else if (p.type === 'float') {
+                        const n = Number(raw);
+                        if (!Number.isFinite(n))
+                                fail('Enter a number.');
+                        else
+                                values[p.name] = n;
+                } else if (p.type === 'list' || p.type === 'dict') {
+                        let v;
+                        try {
+                                v = JSON.parse(raw);
+                        } catch (e) {
+                                fail(`Not valid JSON: ${e.message}`);
+                                continue;
+                        }
+                        if (p.type === 'list' && !Array.isArray(v))
+                                fail('Enter a JSON array, e.g. ["a", "b"].');
+                        else if (p.type === 'dict' && (v === null || typeof v !== 'object' || Array.isArray(v)))
+                                fail('Enter a JSON object, e.g. {"key": "value"}.');
+                        else
+                                values[p.name] = v;
+                } else {
+                        values[p.name] = raw;
+                }
+        }
+        return ok ? values : null;
+}
+
+async function submitRun(pb, form, submit) {
+        if (submit.disabled)
+                return;
+        const params = readParams(pb, form);
+        if (!params)
+                return;
+        const body = { playbook_path: pb.id, parameters: params };
+        const cred = form.elements.credential_name.value;
+        if (cred)
+                body.credential_name = cred;
+        if (form.elements.debug_mode.checked)
+                body.debug_mode = true;
+        const status = form.querySelector('.form-status');
+        submit.disabled = true;
+        submit.setAttribute('aria-busy', 'true');
+        submit.textContent = 'Starting…';
+        status.textContent = '';
+        try {
+                const res = await api('POST', 'api/executions', body);
+                location.hash = `#/execution/${res.execution_id}`;
+        } catch (e) {
+                status.textContent = `Could not start: ${e.message || e.name_}`;
+                status.classList.add('error');
+        } finally {
+                submit.disabled = pb.valid === false;
+                submit.removeAttribute('aria-busy');
+                submit.textContent = 'Start execution';
+        }
+}
+
+// --- execution detail ---------------------------------------------------------------------
+
+const dv = {}; // persistent elements of the detail view
+
+function buildDetail() {
+        const main = $('main');
+        delete main.dataset.playbook;
+        dv.title = h('h2', { id: 'detail-heading' });
+        dv.badge = h('span', { id: 'detail-status', role: 'status', 'aria-live': 'polite', 'aria-label': 'Execution status' });
+        dv.meta = h('div', { class: 'detail-meta muted' });
+        dv.error = h('div', { class: 'banner banner-error', role: 'alert', hidden: true });
+        dv.stale = h('div', { class: 'banner banner-warn', hidden: true },
+                     'Connection lost: this is the last status received, not a live one. Cancel still works.');
+        dv.progress = h('progress', { id: 'detail-progress', max: 100, value: 0, 'aria-label': 'Progress' });
+        dv.progressText = h('span', { class: 'progress-text' });
+        dv.buttons = {};
+        const buttons = CONTROLS.map((c) => {
+                const b = h('button', { type: 'button', class: `control${c.danger ? ' danger' : ''}`,
+                                        'data-action': c.action, disabled: true, text: c.label,
+                                        onclick: () => control(c) });
+                dv.buttons[c.action] = b;
+                return b;
+        });
+        dv.debug = h('input', { type: 'checkbox', id: 'detail-debug', role: 'switch', disabled: true,
+                                onchange: onDebugToggle });
+        dv.debugLabel = h('label', { for: 'detail-debug', class: 'debug-switch' }, dv.debug, ' Debug mode');
+        dv.controlMsg = h('span', { class: 'control-msg', role: 'status' });
+        dv.steps = h('ol', { class: 'steps', id: 'steps', 'aria-label': 'Steps', tabindex: '0' });
+        dv.log = h('div', { class: 'log mono', id: 'log', role: 'log', tabindex: '0', 'aria-label': 'Execution log' });
+        dv.autoscroll = h('input', { type: 'checkbox', id: 'log-follow', checked: true });
+        main.replaceChildren(h('section', { class: 'panel detail', 'aria-labelledby': 'detail-heading' },
+                               h('div', { class: 'panel-head' }, dv.title, dv.badge),
+                               dv.meta, dv.error, dv.stale,
+                               h('div', { class: 'progress-row' }, dv.progress, dv.progressText),
+                               h('div', { class: 'controls', role: 'group', 'aria-label': 'Execution controls' },
+                                 buttons, dv.debugLabel, dv.controlMsg),
+                               h('div', { class: 'detail-body' },
+                                 h('section', { class: 'steps-pane', 'aria-labelledby': 'steps-heading' },
+                                   h('h3', { id: 'steps-heading', text: 'Steps' }), dv.steps),
+                                 h('section', { class: 'log-pane', 'aria-labelledby': 'log-heading' },
+                                   h('div', { class: 'pane-head' }, h('h3', { id: 'log-heading', text: 'Log' }),
+                                     h('label', { for: 'log-follow', class: 'small' }, dv.autoscroll, ' Follow')),
+                                   dv.log))));
+        renderDetail();
+}
+
+function allowed(e) {
+        const st = e ? e.status : null;
+        const active = st === 'running' || st === 'paused';
+        const live = isLive();
+        return {
+                pause: live && st === 'running' && !e.pause_requested,
+                resume: live && (st === 'paused' || (st === 'running' && !!e.pause_requested)),
+                skip: live && active,
+                skip_back: live && active,
+                // Cancel stays usable on the last known status while the socket is down.
+                cancel: !!st && !TERMINAL.has(st),
+                // A pending run takes Cancel only (DESIGN.md §4, Start is not ours to call).
+                debug: live && active,
+        };
+}
+
+function renderDetail() {
+        const d = state.detail;
+        if (!d || !dv.title)
+                return;
+        const e = state.executions.get(d.id);
+        dv.title.textContent = e ? (e.playbook_name || e.playbook) : 'Execution';
+        document.title = e ? `${e.status} · ${e.playbook_name || e.playbook} — Ignition Toolkit` : 'Ignition Toolkit';
+        dv.badge.replaceChildren(e ? badge(e.status, 'badge-large') : h('span', { class: 'muted', text: d.error ? '' : 'Loading…' }));
+        dv.badge.dataset.status = e ? e.status : '';
+        if (e) {
+                dv.meta.replaceChildren(...[
+                        h('span', { text: `ID ${e.execution_id}` }),
+                        h('span', { text: e.started_at ? `Started ${fmtTime(e.started_at)}` : 'Not started' }),
+                        e.finished_at ? h('span', { text: `Finished ${fmtTime(e.finished_at)} (${fmtDuration(e.started_at, e.finished_at)})` }) : null,
+                        e.playbook_version ? h('span', { text: `v${e.playbook_version}` }) : null,
+                        e.pause_requested && e.status === 'running' ? h('span', { class: 'tag', text: 'pause requested' }) : null,
+                ].filter(Boolean));
+        }
+        dv.stale.hidden = isLive() || !e || TERMINAL.has(e.status);
+        const err = d.error || (e && e.error) || '';
+        dv.error.hidden = !err;
+        dv.error.textContent = err;
+        const pct = e ? Math.round((e.progress || 0) * 100) : 0;
+        dv.progress.value = pct;
+        dv.progress.setAttribute('aria-valuetext', `${pct}%`);
+        if (e) {
+                const cur = e.current_step >= 0 && !TERMINAL.has(e.status)
+                        ? ` · step ${e.current_step + 1} of ${e.total_steps}: ${e.current_step_name || e.current_step_id || ''}`
+                        : ` · ${e.total_steps ?? '?'} steps`;
+                dv.progressText.textContent = `${pct}%${cur}`;
+        }
+        const ok = allowed(e);
+        for (const c of CONTROLS) {
+                const b = dv.buttons[c.action];
+                const busy = state.busy.has(`${d.id}:${c.action}`);
+                b.disabled = busy || !ok[c.action];
+                b.textContent = busy ? c.busy : c.label;
+                b.toggleAttribute('aria-busy', busy);
+                b.classList.toggle('busy', busy);
+        }
+        const debugBusy = state.busy.has(`${d.id}:debug`);
+        dv.debug.checked = !!(e && e.debug_mode);
+        dv.debug.disabled = debugBusy || !ok.debug;
+        dv.debug.toggleAttribute('aria-busy', debugBusy);
+        dv.debugLabel.classList.toggle('busy', debugBusy);
+        renderSteps(d);
+        renderLog(d);
+}
+
+function stepLogs(d) {
+        const by = new Map();
+        for (const l of d.log) {
+                if (!l.step_id)
+                        continue;
+                if (!by.has(l.step_id))
+                        by.set(l.step_id, []);
+                by.get(l.step_id).push(l);
+        }
+        return by;
+}
+
+function renderSteps(d) {
+        if (!d.loaded) {
+                dv.steps.replaceChildren(h('li', { class: 'muted', text: d.error ? '' : 'Loading steps…' }));
+                return;
+        }
+        const logs = stepLogs(d);
+        const e = state.executions.get(d.id);
+        const stale = !isLive() && e && !TERMINAL.has(e.status);
+        const item = (s, prefix, depth) => {
+                const fullId = s.step_id && s.step_id.includes('/') ? s.step_id : (prefix ? `${prefix}/${s.step_id}` : s.step_id);
+                const lines = logs.get(fullId) || logs.get(s.step_id) || [];
+                const outKey = `out:${fullId}`;
+                const logKeyId = `log:${fullId}`;
+                const hasOutput = s.output !== null && s.output !== undefined &&
+                        !(typeof s.output === 'object' && Object.keys(s.output).length === 0);
+                const showLines = SCRIPT_TYPES.has(s.type) && lines.length > 0;
+                return h('li', { class: `step step-${s.status}${s.phase === 'rollback' ? ' rollback' : ''}`,
+                                 'data-step': fullId, 'data-status': s.status },
+                         h('div', { class: 'step-row' },
+                           h('span', { class: 'step-index', text: depth === 0 ? `${s.index + 1}.` : '↳' }),
+                           h('span', { class: 'step-name' }, s.name || s.step_id,
+                             h('span', { class: 'step-type', text: ` ${s.type || ''}` })),
+                           h('span', { class: 'step-meta' },
+                             s.attempts > 1 ? h('span', { class: 'attempts', text: `${s.attempts} attempts` }) : null,
+                             // No ticking clock on a status that is not live.
+                             s.started_at && (s.finished_at || !stale) ? h('span', { class: 'duration', text: fmtDuration(s.started_at, s.finished_at) }) : null,
+                             s.phase === 'rollback' ? h('span', { class: 'tag', text: 'rollback' }) : null,
+                             h('span', { class: `badge badge-${s.status}${stale && !TERMINAL.has(s.status) ? ' stale' : ''}`, text: s.status }))),
+                         s.error ? h('div', { class: 'step-error', text: s.error }) : null,
+                         showLines ? h('pre', { class: 'step-output mono', 'aria-label': `Output of ${s.name || s.step_id}` },
+                                       lines.map((l) => `${l.message}\n`).join('')) : null,
+                         hasOutput ? openable(outKey, 'Outputs', h('pre', { class: 'mono json', text: JSON.stringify(s.output, null, 2) })) : null,
+                         s.children && s.children.length
+                                 ? h('ol', { class: 'steps nested', 'aria-label': `Steps of ${s.name || s.step_id}` },
+                                     s.children.map((c) => item(c, fullId, depth + 1)))
+                                 : null);
+        };
+        const steps = d.steps.length ? d.steps.map((s) => item(s, '', 0))
+                                     : [h('li', { class: 'muted', text: 'No steps.' })];
+        replaceKeepFocus(dv.steps, steps);
+}
+
+function openable(key, label, content) {
+        const det = h('details', { class: 'outputs', open: state.openOutputs.has(key) },
+                      h('summary', { 'data-key': key, text: label }), content);
+        det.addEventListener('toggle', () => {
+                if (det.open)
+                        state.openOutputs.add(key);
+                else
+                        state.openOutputs.delete(key);
+        });
+        return det;
+}
+
+const PRIORITY_CLASS = ['emerg', 'alert', 'crit', 'err', 'warning', 'notice', 'info', 'debug'];
+
+function renderLog(d) {
+        if (!d.logDirty)
+                return;
+        d.logDirty = false;
+        const follow = dv.autoscroll.checked;
+        const lines = d.log.slice().sort((a, b) => a.usec - b.usec);
+        dv.log.replaceChildren(...(lines.length ? lines.map((l) =>
+                h('div', { class: `log-line prio-${PRIORITY_CLASS[l.priority] || 'info'}` },
+                  h('span', { class: 'log-time', text: new Date(l.usec / 1000).toLocaleTimeString() }),
+                  l.step_id ? h('span', { class: 'log-step', text: l.step_id }) : null,
+                  h('span', { class: 'log-msg', text: l.message }))) : [h('div', { class: 'muted', text: 'No log lines yet.' })]));
+        if (follow)
+                dv.log.scrollTop = dv.log.scrollHeight;
+}
+
+async function control(c) {
+        const d = state.detail;
+        if (!d)
+                return;
+        const id = d.id;
+        const key = `${id}:${c.action}`;
+        if (state.busy.has(key) || dv.buttons[c.action].disabled)
+                return;
+        state.busy.add(key);
+        dv.controlMsg.textContent = '';
+        renderDetail();
+        const startSeq = seqOf(id);
+        try {
+                const res = await api('POST', `api/executions/${encodeURIComponent(id)}/${c.action}`);
+                // The reply is server data; events that came meanwhile are newer still.
+                if (res && res.status && seqOf(id) === startSeq)
+                        patchExecution(id, { status: res.status });
+        } catch (e) {
+                if (e.status === 409 && c.action === 'cancel') {
+                        // Already over: harmless, the status shows how it ended.
+                        dv.controlMsg.textContent = 'The execution had already finished.';
+                } else if (e.status !== 401) {
+                        dv.controlMsg.textContent = `${c.label} failed: ${e.message || e.name_}`;
+                        dv.controlMsg.classList.add('error');
+                }
+        } finally {
+                state.busy.delete(key);
+                renderExecutions();
+                renderDetail();
+        }
+}
+
+async function onDebugToggle() {
+        const d = state.detail;
+        if (!d)
+                return;
+        const id = d.id;
+        const want = dv.debug.checked;
+        const key = `${id}:debug`;
+        // Not optimistic: show the server's value until the server says otherwise.
+        const e = state.executions.get(id);
+        dv.debug.checked = !!(e && e.debug_mode);
+        if (state.busy.has(key))
+                return;
+        state.busy.add(key);
+        renderDetail();
+        const startSeq = seqOf(id);
+        try {
+                const res = await api('POST', `api/executions/${encodeURIComponent(id)}/debug/${want ? 'enable' : 'disable'}`);
+                if (res && typeof res.debug_mode === 'boolean' && seqOf(id) === startSeq)
+                        patchExecution(id, { debug_mode: res.debug_mode });
+        } catch (err) {
+                if (err.status !== 401)
+                        dv.controlMsg.textContent = `Debug mode change failed: ${err.message || err.name_}`;
+        } finally {
+                state.busy.delete(key);
+                renderDetail();
+        }
+}
+
+// --- start ----------------------------------------------------------------------------------
+
+async function loadPlaybooks() {
+        try {
+                state.playbooks = await api('GET', 'api/playbooks');
+        } catch (e) {
+                if (e.status !== 401)
+                        $('playbooks').replaceChildren(h('p', { class: 'error', text: `Could not load playbooks: ${e.message}` }));
+                return;
+        }
+        renderPlaybooks();
+        if (state.route.view === 'run')
+                buildRunForm();
+}
+
+async function loadCredentials() {
+        try {
+                state.credentials = await api('GET', 'api/credentials');
+        } catch (e) {
+                state.credentials = [];
+                return;
+        }
+        // Fill the pickers in place: rebuilding the form would drop what was typed.
+        for (const sel of document.querySelectorAll('select[data-credentials]')) {
+                const keep = sel.value;
+                sel.replaceChildren(h('option', { value: '', text: '(none)' }),
+                                    ...state.credentials.map((c) => h('option', { value: c.name, text: credentialLabel(c) })));
+                sel.value = keep;
+        }
+}
+
+function init() {
+        state.token = takeToken();
+        $('notice-close').addEventListener('click', clearNotice);
+        $('conn-retry').addEventListener('click', reconnectNow);
+        window.addEventListener('hashchange', onRoute);
+        // Durations of running steps tick.
+        setInterval(() => {
+                const d = state.detail;
+                if (d && dv.steps && d.steps.some(function running(s) {
+                        return s.status === 'running' || (s.children || []).some(running);
+                }))
+                        renderSteps(d);
+        }, 1000);
+        // Test hooks for the end-to-end tests: drop the socket and hold reconnects.
+        window.__itkTestDropSocket = (hold = true) => {
+                holdReconnect = !!hold;
+                if (socket)
+                        socket.close();
+        };
+        window.__itkTestAllowReconnect = () => {
+                holdReconnect = false;
+                reconnectNow();
+        };
+        if (!state.token) {
+                renderConn();
+                showAuthError('No access token was given.');
+                $('playbooks').replaceChildren(h('p', { class: 'muted', text: 'Not available.' }));
+                $('executions').replaceChildren(h('li', { class: 'muted empty', text: 'Not available.' }));
+                onRoute();
+                return;
+        }
+        renderConn();
+        onRoute();
+        loadPlaybooks();
+        loadCredentials();
+        connect();
+}
+
+init();
