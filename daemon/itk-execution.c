@@ -11,8 +11,10 @@
 /* In-memory log lines kept when there is no store (the store keeps them all
  * otherwise). */
 #define LOG_RING_MAX 1000
-/* Progress changes are coalesced to at most one PropertiesChanged per period. */
-#define PROGRESS_PERIOD_MS 100
+/* CurrentStep* and Progress changes are coalesced to at most one
+ * PropertiesChanged per period (StepChanged carries every step transition,
+ * and a status transition flushes them first). */
+#define COALESCE_PERIOD_MS 50
 
 typedef enum {
         ABANDON_NONE,
@@ -124,6 +126,7 @@ struct _ItkExecution {
         guint advance_id;
         guint pending_timeout_id;
         guint progress_id;
+        guint pending_props; /* coalesced ItkExecutionProp not yet announced */
 
         int current_step;
         char *current_step_id;
@@ -172,6 +175,8 @@ G_DEFINE_FINAL_TYPE(ItkExecution, itk_execution, G_TYPE_OBJECT)
 
 static void itk_execution_schedule_advance(ItkExecution *self);
 static void itk_execution_advance(ItkExecution *self);
+static void itk_execution_defer_notify(ItkExecution *self, guint props);
+static guint itk_execution_take_pending_props(ItkExecution *self);
 static void itk_execution_finish(ItkExecution *self, ItkStatus status, const char *error);
 static void itk_execution_attempt_failed(ItkExecution *self, Frame *frame, StepState *state,
                                          const char *message);
@@ -561,7 +566,9 @@ itk_execution_transition(ItkExecution *self, ItkStatus status, guint extra_props
                 return;
         self->status = status;
         itk_execution_persist(self, NULL, TRUE);
-        itk_execution_notify(self, ITK_EXECUTION_PROP_STATUS | extra_props);
+        /* Coalesced properties are current when a status is announced. */
+        itk_execution_notify(self, ITK_EXECUTION_PROP_STATUS | extra_props |
+                                           itk_execution_take_pending_props(self));
         itk_execution_announce(self, ANNOUNCE_STATUS, (int)status, (int)previous, 0, NULL, NULL);
 }
 
@@ -591,7 +598,7 @@ itk_execution_update_current(ItkExecution *self)
         self->current_step_id = g_strdup(id);
         g_free(self->current_step_name);
         self->current_step_name = g_strdup(name);
-        itk_execution_notify(self, ITK_EXECUTION_PROP_CURRENT_STEP);
+        itk_execution_defer_notify(self, ITK_EXECUTION_PROP_CURRENT_STEP);
 }
 
 static double
@@ -620,25 +627,48 @@ itk_execution_refresh_progress(ItkExecution *self)
         return TRUE;
 }
 
+/* The coalesced properties that changed; clears them and their timer. */
+static guint
+itk_execution_take_pending_props(ItkExecution *self)
+{
+        guint props = self->pending_props & ~ITK_EXECUTION_PROP_PROGRESS;
+
+        if ((self->pending_props & ITK_EXECUTION_PROP_PROGRESS) &&
+            itk_execution_refresh_progress(self))
+                props |= ITK_EXECUTION_PROP_PROGRESS;
+        self->pending_props = 0;
+        g_clear_handle_id(&self->progress_id, g_source_remove);
+        return props;
+}
+
 static gboolean
-itk_execution_progress_cb(gpointer user_data)
+itk_execution_coalesce_cb(gpointer user_data)
 {
         ItkExecution *self = user_data;
+        guint props;
 
         self->progress_id = 0;
-        if (itk_execution_refresh_progress(self))
-                itk_execution_notify(self, ITK_EXECUTION_PROP_PROGRESS);
+        props = itk_execution_take_pending_props(self);
+        if (props != 0)
+                itk_execution_notify(self, props);
         return G_SOURCE_REMOVE;
 }
 
-/* Progress is coalesced: computed and announced at most once per period,
- * so a long playbook does not pay for it on every step. */
+static void
+itk_execution_defer_notify(ItkExecution *self, guint props)
+{
+        self->pending_props |= props;
+        if (self->progress_id == 0 && !itk_status_is_terminal(self->status))
+                self->progress_id =
+                        g_timeout_add(COALESCE_PERIOD_MS, itk_execution_coalesce_cb, self);
+}
+
+/* Progress is computed only when announced, so a long playbook does not pay
+ * for it on every step. */
 static void
 itk_execution_update_progress(ItkExecution *self)
 {
-        if (self->progress_id == 0 && !itk_status_is_terminal(self->status))
-                self->progress_id =
-                        g_timeout_add(PROGRESS_PERIOD_MS, itk_execution_progress_cb, self);
+        itk_execution_defer_notify(self, ITK_EXECUTION_PROP_PROGRESS);
 }
 
 /* --- finishing ------------------------------------------------------------------- */
@@ -690,13 +720,12 @@ itk_execution_finish(ItkExecution *self, ItkStatus status, const char *error)
                 self->pause_requested = FALSE;
                 props |= ITK_EXECUTION_PROP_PAUSE_REQUESTED;
         }
-        g_clear_handle_id(&self->progress_id, g_source_remove);
-        if (itk_execution_refresh_progress(self))
-                props |= ITK_EXECUTION_PROP_PROGRESS;
         itk_timer_group_pause(self->timers);
 
         itk_execution_persist(self, NULL, TRUE);
         itk_execution_update_current(self);
+        itk_execution_defer_notify(self, ITK_EXECUTION_PROP_PROGRESS);
+        props |= itk_execution_take_pending_props(self);
         itk_execution_notify(self, props);
         itk_execution_announce(self, ANNOUNCE_STATUS, (int)status, (int)previous, 0, NULL, NULL);
         itk_execution_announce(self, ANNOUNCE_FINISHED, (int)status, 0, 0, self->error, NULL);
