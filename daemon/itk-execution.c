@@ -940,7 +940,9 @@ itk_execution_start_attempt(ItkExecution *self, Frame *frame, StepState *state)
                 state->started_at = g_get_real_time();
         g_clear_pointer(&state->error, g_free);
         itk_execution_update_current(self);
-        itk_execution_persist(self, state, TRUE);
+        /* The step's row records the transition; the run's row (current
+         * step included) is written at the run's own transitions. */
+        itk_execution_persist(self, state, FALSE);
         itk_execution_announce(self, ANNOUNCE_STEP, state->index, (int)state->status, 0,
                                state->path, "");
 
