@@ -28,7 +28,7 @@ const char *itk_param_type_to_string(ItkParamType type);
 typedef struct {
         char *name;
         ItkParamType type;
-        gboolean required;      /* default TRUE */
+        gboolean required;       /* default TRUE */
         JsonNode *default_value; /* NULL when none */
         char *description;
 } ItkParamDef;
@@ -50,7 +50,7 @@ typedef struct {
         guint retry_count;    /* extra attempts, default 0 */
         double retry_delay;   /* seconds, default 5 */
         ItkOnFailure on_failure;
-        int line;   /* 1-based position of the step in the YAML */
+        int line; /* 1-based position of the step in the YAML */
         int column;
 } ItkStepDef;
 
@@ -61,8 +61,8 @@ typedef enum {
 
 typedef struct {
         ItkDiagnosticSeverity severity;
-        int line;     /* 1-based; 0 when it has no position */
-        int column;   /* 1-based; 0 when it has no position */
+        int line;      /* 1-based; 0 when it has no position */
+        int column;    /* 1-based; 0 when it has no position */
         char *step_id; /* NULL when not about a step */
         char *message;
 } ItkDiagnostic;
@@ -75,11 +75,11 @@ typedef struct _ItkPlaybook ItkPlaybook;
 
 struct _ItkPlaybook {
         gatomicrefcount ref;
-        char *id;          /* library id ("gateway/x.yaml") or the caller's label */
-        char *path;        /* absolute file path, NULL when loaded from text */
-        char *source;      /* the YAML text */
+        char *id;     /* library id ("gateway/x.yaml") or the caller's label */
+        char *path;   /* absolute file path, NULL when loaded from text */
+        char *source; /* the YAML text */
         char *name;
-        char *version;     /* kept as text: `1.0` stays "1.0" */
+        char *version; /* kept as text: `1.0` stays "1.0" */
         char *description;
         char *domain;
         char *group;

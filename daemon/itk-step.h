@@ -34,7 +34,7 @@ typedef void (*ItkStepRunFunc)(ItkStepContext *ctx, JsonObject *params, GCancell
                                GAsyncReadyCallback callback, gpointer user_data);
 
 typedef struct {
-        const char *type;  /* "utility.sleep" */
+        const char *type;   /* "utility.sleep" */
         ItkStepRunFunc run; /* NULL: a known step type of later work, "not supported yet" */
         /* Waits only through ItkStepContext timers, so Pause suspends it at once
          * (DESIGN.md §4, "pausable steps"). */

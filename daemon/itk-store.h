@@ -14,15 +14,15 @@ G_BEGIN_DECLS
 typedef struct _ItkStore ItkStore;
 
 typedef struct {
-        const char *id;               /* canonical dashed UUID */
-        const char *playbook;         /* id or label */
+        const char *id;       /* canonical dashed UUID */
+        const char *playbook; /* id or label */
         const char *playbook_name;
         const char *playbook_version;
         const char *domain;
-        const char *status;           /* pending|running|paused|completed|failed|cancelled */
-        const char *error;            /* NULL or "" when none */
-        const char *parameters_json;  /* redacted, NULL for none */
-        gint64 created_at;            /* µs since the epoch; 0 = unset */
+        const char *status;          /* pending|running|paused|completed|failed|cancelled */
+        const char *error;           /* NULL or "" when none */
+        const char *parameters_json; /* redacted, NULL for none */
+        gint64 created_at;           /* µs since the epoch; 0 = unset */
         gint64 started_at;
         gint64 finished_at;
         guint32 started_by_uid;
@@ -33,11 +33,11 @@ typedef struct {
 
 typedef struct {
         const char *execution_id;
-        const char *step_path;  /* "id" or "parent/child" */
-        gint32 position;        /* order of first appearance within the run */
+        const char *step_path; /* "id" or "parent/child" */
+        gint32 position;       /* order of first appearance within the run */
         const char *name;
         const char *type;
-        const char *status;     /* pending|running|completed|failed|skipped|cancelled */
+        const char *status; /* pending|running|completed|failed|skipped|cancelled */
         guint32 attempts;
         gint64 started_at;
         gint64 finished_at;
