@@ -13,6 +13,10 @@ CANCEL_KEYS = ("runs", "min_ms", "p50_ms", "p99_ms", "max_ms", "mean_ms", "targe
 THROUGHPUT_KEYS = ("steps", "seconds", "steps_per_sec", "target_steps_per_sec", "pass")
 MEMORY_KEYS = ("executions", "rss_idle_kb", "rss_paused_kb", "per_execution_kb", "idle_cpu_percent",
                "target_idle_kb", "idle_pass", "target_per_execution_kb", "per_execution_pass")
+GATEWAY_CANCEL_CASES = ("wait_for_ready", "hung_request")
+GATEWAY_KEYS = ("max_concurrent_executions", "held_requests_in_flight_max", "held_requests_after")
+HEALTH_CHECK_KEYS = ("executions", "completed", "start_all_ms", "seconds", "runs_per_sec", "pass")
+SECTIONS = ("cancel", "throughput", "memory", "gateway")
 
 
 def fail(message):
@@ -40,6 +44,23 @@ def check_keys(section, obj, keys):
             number(section, key, obj[key])
 
 
+def check_latencies(section, obj):
+    check_keys(section, obj, CANCEL_KEYS)
+    if not obj["min_ms"] <= obj["p50_ms"] <= obj["p99_ms"] <= obj["max_ms"]:
+        fail(f"{section}: percentiles out of order: {obj!r}")
+
+
+def expected_sections(args):
+    """The sections itk-bench was asked for: its --only options, else all."""
+    wanted = []
+    for i, arg in enumerate(args):
+        if arg.startswith("--only="):
+            wanted.append(arg[len("--only="):])
+        elif arg == "--only" and i + 1 < len(args):
+            wanted.append(args[i + 1])
+    return wanted or list(SECTIONS)
+
+
 def main():
     proc = subprocess.run(sys.argv[1:], stdout=subprocess.PIPE, text=True)
     sys.stdout.write(proc.stdout)
@@ -57,19 +78,40 @@ def main():
     if not isinstance(doc.get("targets_met"), bool):
         fail("targets_met is not a boolean")
 
-    cancel = doc.get("cancel")
-    if not isinstance(cancel, dict):
-        fail("no cancel section")
-    for step_type in CANCEL_TYPES:
-        check_keys(f"cancel.{step_type}", cancel.get(step_type), CANCEL_KEYS)
-        c = cancel[step_type]
-        if not c["min_ms"] <= c["p50_ms"] <= c["p99_ms"] <= c["max_ms"]:
-            fail(f"cancel.{step_type}: percentiles out of order: {c!r}")
-    if cancel.get("leaked_processes") != 0:
-        fail(f"cancel.leaked_processes = {cancel.get('leaked_processes')!r}")
+    sections = expected_sections(sys.argv[2:])
+    for section in SECTIONS:
+        if section not in sections and section in doc:
+            fail(f"{section} section present but not asked for")
 
-    check_keys("throughput", doc.get("throughput"), THROUGHPUT_KEYS)
-    check_keys("memory", doc.get("memory"), MEMORY_KEYS)
+    if "cancel" in sections:
+        cancel = doc.get("cancel")
+        if not isinstance(cancel, dict):
+            fail("no cancel section")
+        for step_type in CANCEL_TYPES:
+            check_latencies(f"cancel.{step_type}", cancel.get(step_type))
+        if cancel.get("leaked_processes") != 0:
+            fail(f"cancel.leaked_processes = {cancel.get('leaked_processes')!r}")
+
+    if "throughput" in sections:
+        check_keys("throughput", doc.get("throughput"), THROUGHPUT_KEYS)
+    if "memory" in sections:
+        check_keys("memory", doc.get("memory"), MEMORY_KEYS)
+
+    if "gateway" in sections:
+        gateway = doc.get("gateway")
+        check_keys("gateway", gateway, GATEWAY_KEYS)
+        for case in GATEWAY_CANCEL_CASES:
+            check_latencies(f"gateway.{case}", gateway.get(case))
+        # Each cancel was checked against a request the simulator held.
+        if gateway["held_requests_in_flight_max"] < 1:
+            fail("gateway: no request was in flight when cancelled")
+        if gateway["held_requests_after"] != 0:
+            fail(f"gateway.held_requests_after = {gateway['held_requests_after']!r}")
+        check_keys("gateway.health_check", gateway.get("health_check"), HEALTH_CHECK_KEYS)
+        health = gateway["health_check"]
+        if health["completed"] != health["executions"] or health["executions"] < 1:
+            fail(f"gateway.health_check: {health['completed']} of {health['executions']} "
+                 "completed")
 
 
 if __name__ == "__main__":

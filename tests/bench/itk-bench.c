@@ -7,7 +7,12 @@
  *               ignores SIGTERM;
  *   throughput  steps per second of a long playbook of trivial steps, from
  *               StatusChanged("running") to Finished;
- *   memory      daemon VmRSS idle and with many paused executions.
+ *   memory      daemon VmRSS idle and with many paused executions;
+ *   gateway     against the gateway simulator: cancel latency of
+ *               gateway.wait_for_ready polling a gateway stuck in STARTING and
+ *               of gateway.get_health blocked on a request the gateway never
+ *               answers, then the wall time of many concurrent runs of the
+ *               shipped health-check playbook.
  *
  * The client is plain sd-bus on a hand-rolled poll() loop so that what is
  * measured is the daemon, not the client. Each section gets a fresh daemon
@@ -22,6 +27,7 @@
 #include <getopt.h>
 #include <glib.h>
 #include <math.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -31,6 +37,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/signalfd.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>
@@ -48,7 +55,12 @@
 /* What a script prints once it is really running. */
 #define READY_TOKEN "itk-bench-ready"
 
-/* Targets (issue "Core", point 8). */
+/* The simulator's one API token (--token=NAME:KEY). */
+#define SIM_TOKEN "itk-bench:itk-bench-key"
+/* How long gateway.get_health's request hangs before the bench cancels it. */
+#define GATEWAY_HANG_USEC (200 * 1000ULL)
+
+/* Targets (issue "Core", point 8; gateway: issue 5, point 6). */
 #define TARGET_CANCEL_P99_MS 5.0
 #define TARGET_STEPS_PER_SEC 20000.0
 #define TARGET_IDLE_RSS_KB 10240
@@ -64,6 +76,9 @@
 #define CANCEL_TIMEOUT_USEC (10 * USEC_PER_SEC)
 #define THROUGHPUT_TIMEOUT_USEC (300 * USEC_PER_SEC)
 #define MEMORY_TIMEOUT_USEC (180 * USEC_PER_SEC)
+#define CONCURRENT_TIMEOUT_USEC (300 * USEC_PER_SEC)
+#define HTTP_TIMEOUT_USEC (10 * USEC_PER_SEC)
+#define SIM_STATE_TIMEOUT_USEC (5 * USEC_PER_SEC)
 #define CALL_TIMEOUT_USEC (60 * USEC_PER_SEC)
 #define IDLE_WINDOW_USEC (1 * USEC_PER_SEC)
 #define REAP_GRACE_USEC (200 * 1000ULL)
@@ -82,6 +97,7 @@ typedef enum {
         SECTION_CANCEL = 1 << 0,
         SECTION_THROUGHPUT = 1 << 1,
         SECTION_MEMORY = 1 << 2,
+        SECTION_GATEWAY = 1 << 3,
 } Section;
 
 /* What the signal handler saw of the one execution being watched. */
@@ -107,11 +123,14 @@ typedef struct {
         guint runs;
         guint steps;
         guint executions;
+        guint concurrent;
         guint sections;
         gboolean quick;
         gboolean keep;
         char *daemon_path;
         char *dbus_config;
+        char *gateway_sim_path;
+        char *health_playbook;
 
         /* the scene */
         char *tmpdir;
@@ -127,12 +146,22 @@ typedef struct {
         int sigfd;
         bool interrupted;
         bool daemon_owns_name;
+        pid_t sim_pid;
+        int sim_pidfd;
+        int sim_stdout;
+        guint sim_port;
+        char *sim_log;
 
         /* signal bookkeeping */
         Watch watch;
         guint n_paused;
         guint n_cancelled;
         guint n_finished_other;
+        guint n_completed_other;
+        uint64_t t_last_finished_other;
+        char *first_other_failure;
+        /* When set: path -> time of its Finished, for runs not watched. */
+        GHashTable *finish_times;
         guint n_cancel_errors;
 
         GPtrArray *errors;
@@ -528,6 +557,15 @@ execution_signal_cb(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
                         return 0;
                 if (!watched) {
                         b->n_finished_other++;
+                        b->t_last_finished_other = now;
+                        if (b->finish_times != NULL)
+                                g_hash_table_insert(b->finish_times, g_strdup(path),
+                                                    g_memdup2(&now, sizeof(now)));
+                        if (strcmp(status, "completed") == 0)
+                                b->n_completed_other++;
+                        else if (b->first_other_failure == NULL)
+                                b->first_other_failure =
+                                        g_strdup_printf("%s %s: %s", path, status, error);
                         return 0;
                 }
                 w->finished = true;
@@ -809,8 +847,10 @@ daemon_stop(Bench *b)
         return 0;
 }
 
+/* @parameters: NULL, or name, value, ..., NULL (string parameters). */
 static int
-start_execution(Bench *b, const char *label, const char *source, bool debug, char **ret_path)
+start_execution(Bench *b, const char *label, const char *source, bool debug,
+                const char *const *parameters, char **ret_path)
 {
         _bench_cleanup_bus_error_ sd_bus_error error = SD_BUS_ERROR_NULL;
         g_autoptr(sd_bus_message) m = NULL;
@@ -821,7 +861,13 @@ start_execution(Bench *b, const char *label, const char *source, bool debug, cha
         r = sd_bus_message_new_method_call(b->bus, &m, ITK_NAME, ITK_PATH, ITK_MANAGER_IFACE,
                                            "StartExecution");
         if (r >= 0)
-                r = sd_bus_message_append(m, "sa{sv}", label, 0);
+                r = sd_bus_message_append(m, "s", label);
+        if (r >= 0)
+                r = sd_bus_message_open_container(m, 'a', "{sv}");
+        for (size_t i = 0; r >= 0 && parameters != NULL && parameters[i] != NULL; i += 2)
+                r = sd_bus_message_append(m, "{sv}", parameters[i], "s", parameters[i + 1]);
+        if (r >= 0)
+                r = sd_bus_message_close_container(m);
         if (r >= 0)
                 r = sd_bus_message_append(m, "a{sv}", 3, "source", "s", source, "start", "b", 1,
                                           "debug", "b", (int)debug);
@@ -890,6 +936,14 @@ typedef struct {
         const char *type;
         const char *parameters; /* YAML, indented for the step's parameters: */
         bool wait_ready;
+        /* The playbook takes gateway_url and gateway_token (the simulator). */
+        bool gateway;
+        /* Cancel this long after the step runs, plus up to @delay_spread_usec
+         * varying over the runs so Cancel lands at every phase of a poll. */
+        uint64_t delay_usec;
+        uint64_t delay_spread_usec;
+        /* The simulator must hold the step's request when Cancel goes out. */
+        bool request_held;
 } CancelCase;
 
 static const CancelCase cancel_cases[] = {
@@ -956,7 +1010,7 @@ collect_leaked_processes(Bench *b, GString *names)
                 if (!g_ascii_isdigit(entry[0]))
                         continue;
                 pid = (pid_t)atoi(entry);
-                if (pid == b->bus_pid || pid == b->daemon_pid)
+                if (pid == b->bus_pid || pid == b->daemon_pid || pid == b->sim_pid)
                         continue;
                 stat_path = g_strdup_printf("/proc/%s/stat", entry);
                 if (!g_file_get_contents(stat_path, &contents, NULL, NULL))
@@ -979,25 +1033,41 @@ collect_leaked_processes(Bench *b, GString *names)
         return leaked;
 }
 
+static int sim_held_requests(Bench *b);
+
 static int
-run_cancel_case(Bench *b, const CancelCase *c, double *latencies)
+run_cancel_case(Bench *b, const CancelCase *c, double *latencies, guint *ret_max_held)
 {
         g_autofree char *source = g_strdup_printf("name: bench cancel %s\n"
                                                   "version: 1\n"
+                                                  "%s"
                                                   "steps:\n"
                                                   "  - id: target\n"
                                                   "    name: target\n"
                                                   "    type: %s\n"
                                                   "    parameters:\n"
                                                   "%s",
-                                                  c->type, c->type, c->parameters);
+                                                  c->type,
+                                                  c->gateway ? "parameters:\n"
+                                                               "  - name: gateway_url\n"
+                                                               "    type: string\n"
+                                                               "  - name: gateway_token\n"
+                                                               "    type: string\n"
+                                                             : "",
+                                                  c->type, c->parameters);
+        g_autofree char *url = g_strdup_printf("http://127.0.0.1:%u", b->sim_port);
+        const char *const gateway_parameters[] = { "gateway_url", url, "gateway_token", SIM_TOKEN,
+                                                   NULL };
+        const char *const *parameters = c->gateway ? gateway_parameters : NULL;
 
+        if (ret_max_held != NULL)
+                *ret_max_held = 0;
         for (guint i = 0; i < b->runs; i++) {
                 g_autofree char *path = NULL;
                 uint64_t t0;
                 int r;
 
-                r = start_execution(b, "bench-cancel", source, false, &path);
+                r = start_execution(b, "bench-cancel", source, false, parameters, &path);
                 if (r < 0)
                         return r;
                 watch_reset(&b->watch, path);
@@ -1005,9 +1075,36 @@ run_cancel_case(Bench *b, const CancelCase *c, double *latencies)
                 if (r < 0)
                         return bench_error(b, "%s run %u: waiting for the step to run: %s", c->type,
                                            i, wait_error_text(r));
+                if (c->delay_usec > 0) {
+                        uint64_t delay = c->delay_usec;
+
+                        /* A large stride scatters the runs over the spread. */
+                        if (c->delay_spread_usec > 0)
+                                delay += (uint64_t)i * 7919 * MSEC_PER_SEC %
+                                         (c->delay_spread_usec + 1);
+                        r = bench_wait(b, never_pred, NULL, delay);
+                        if (r != -ETIMEDOUT)
+                                return bench_error(b, "%s run %u: waiting before Cancel: %s",
+                                                   c->type, i, wait_error_text(r));
+                }
                 if (b->watch.finished)
                         return bench_error(b, "%s run %u ended %s before Cancel: %s", c->type, i,
                                            b->watch.final_status, b->watch.final_error);
+                if (c->request_held) {
+                        int held = sim_held_requests(b);
+
+                        if (held < 0)
+                                return -1;
+                        if (held == 0)
+                                return bench_error(
+                                        b,
+                                        "%s run %u: no request held by the simulator "
+                                        "%llu ms after the step started",
+                                        c->type, i,
+                                        (unsigned long long)(c->delay_usec / MSEC_PER_SEC));
+                        if (ret_max_held != NULL)
+                                *ret_max_held = MAX(*ret_max_held, (guint)held);
+                }
 
                 t0 = now_usec();
                 if (send_cancel(b, path) < 0)
@@ -1036,6 +1133,36 @@ run_cancel_case(Bench *b, const CancelCase *c, double *latencies)
         return 0;
 }
 
+/* Appends "name":{runs, min/p50/p99/max/mean, target, pass} for @latencies
+ * (sorted here) and returns whether p99 meets the target. */
+static bool
+append_latencies(GString *out, const char *name, double *latencies, guint runs)
+{
+        double mean = 0, p99;
+        bool pass;
+
+        qsort(latencies, runs, sizeof(double), compare_double);
+        for (guint i = 0; i < runs; i++)
+                mean += latencies[i] / runs;
+        p99 = percentile(latencies, runs, 0.99);
+        pass = p99 < TARGET_CANCEL_P99_MS;
+
+        json_append_string(out, name);
+        g_string_append_printf(out, ":{\"runs\":%u,\"min_ms\":", runs);
+        json_append_double(out, latencies[0], 3);
+        g_string_append(out, ",\"p50_ms\":");
+        json_append_double(out, percentile(latencies, runs, 0.50), 3);
+        g_string_append(out, ",\"p99_ms\":");
+        json_append_double(out, p99, 3);
+        g_string_append(out, ",\"max_ms\":");
+        json_append_double(out, latencies[runs - 1], 3);
+        g_string_append(out, ",\"mean_ms\":");
+        json_append_double(out, mean, 3);
+        g_string_append_printf(out, ",\"target_p99_ms\":%.1f,\"pass\":%s}", TARGET_CANCEL_P99_MS,
+                               pass ? "true" : "false");
+        return pass;
+}
+
 static int
 section_cancel(Bench *b, GString *out)
 {
@@ -1049,34 +1176,15 @@ section_cancel(Bench *b, GString *out)
         g_string_append(out, "\"cancel\":{");
         for (size_t k = 0; k < G_N_ELEMENTS(cancel_cases); k++) {
                 const CancelCase *c = &cancel_cases[k];
-                double mean = 0, p99;
-                bool pass;
 
                 g_printerr("itk-bench: cancel %s, %u runs\n", c->type, b->runs);
-                if (run_cancel_case(b, c, latencies) < 0) {
+                if (run_cancel_case(b, c, latencies, NULL) < 0) {
                         result = -1;
                         break;
                 }
-                qsort(latencies, b->runs, sizeof(double), compare_double);
-                for (guint i = 0; i < b->runs; i++)
-                        mean += latencies[i] / b->runs;
-                p99 = percentile(latencies, b->runs, 0.99);
-                pass = p99 < TARGET_CANCEL_P99_MS;
-                b->targets_met = b->targets_met && pass;
-
-                json_append_string(out, c->type);
-                g_string_append_printf(out, ":{\"runs\":%u,\"min_ms\":", b->runs);
-                json_append_double(out, latencies[0], 3);
-                g_string_append(out, ",\"p50_ms\":");
-                json_append_double(out, percentile(latencies, b->runs, 0.50), 3);
-                g_string_append(out, ",\"p99_ms\":");
-                json_append_double(out, p99, 3);
-                g_string_append(out, ",\"max_ms\":");
-                json_append_double(out, latencies[b->runs - 1], 3);
-                g_string_append(out, ",\"mean_ms\":");
-                json_append_double(out, mean, 3);
-                g_string_append_printf(out, ",\"target_p99_ms\":%.1f,\"pass\":%s},",
-                                       TARGET_CANCEL_P99_MS, pass ? "true" : "false");
+                if (!append_latencies(out, c->type, latencies, b->runs))
+                        b->targets_met = false;
+                g_string_append_c(out, ',');
         }
 
         /* Only finished runs say anything about survivors; give a SIGKILLed
@@ -1130,7 +1238,7 @@ section_throughput(Bench *b, GString *out)
         cpu0 = read_cpu_seconds(b->daemon_pid);
         watch_reset(&b->watch, NULL);
         t_call = now_usec();
-        if (start_execution(b, "bench-throughput", source->str, false, &path) < 0)
+        if (start_execution(b, "bench-throughput", source->str, false, NULL, &path) < 0)
                 return daemon_stop(b), -1;
         t_reply = now_usec();
         watch_reset(&b->watch, path);
@@ -1242,7 +1350,7 @@ section_memory(Bench *b, GString *out)
         for (guint i = 0; i < b->executions; i++) {
                 char *path = NULL;
 
-                if (start_execution(b, "bench-memory", source, true, &path) < 0)
+                if (start_execution(b, "bench-memory", source, true, NULL, &path) < 0)
                         return daemon_stop(b), -1;
                 g_ptr_array_add(paths, path);
         }
@@ -1301,6 +1409,426 @@ section_memory(Bench *b, GString *out)
         return b->n_cancel_errors > 0 ? -1 : 0;
 }
 
+/* --- the gateway simulator ------------------------------------------------------- */
+
+/* Starts itk-gateway-sim on a free port with the bench's token; returns once
+ * it printed "listening on http://127.0.0.1:PORT". */
+static int
+sim_start(Bench *b)
+{
+        g_autofree char *log = g_build_filename(b->tmpdir, "gateway-sim.log", NULL);
+        const char *argv[] = { b->gateway_sim_path, "--token=" SIM_TOKEN, "--restart-delay=0",
+                               NULL };
+        const char *prefix = "listening on http://127.0.0.1:";
+        char line[256];
+        size_t len = 0;
+        uint64_t deadline = now_usec() + DAEMON_START_TIMEOUT_USEC;
+        unsigned long port;
+        char *end = NULL;
+        int pipe_fds[2];
+
+        if (pipe2(pipe_fds, O_CLOEXEC) < 0)
+                return bench_error(b, "pipe: %s", g_strerror(errno));
+        g_free(b->sim_log);
+        b->sim_log = g_steal_pointer(&log);
+        b->sim_pid = spawn(b, argv, pipe_fds[1], b->sim_log);
+        close(pipe_fds[1]);
+        if (b->sim_pid < 0) {
+                close(pipe_fds[0]);
+                b->sim_pid = 0;
+                return -1;
+        }
+        b->sim_pidfd = pidfd_open_compat(b->sim_pid);
+        /* Kept open until the simulator stops: it must never hit a closed pipe. */
+        b->sim_stdout = pipe_fds[0];
+
+        while (len < sizeof(line) - 1 && memchr(line, '\n', len) == NULL) {
+                struct pollfd p = { .fd = b->sim_stdout, .events = POLLIN };
+                uint64_t now = now_usec();
+                ssize_t n;
+
+                if (now >= deadline)
+                        return bench_error(b, "the gateway simulator did not say where it listens");
+                if (poll(&p, 1, (int)((deadline - now) / MSEC_PER_SEC) + 1) <= 0)
+                        continue;
+                n = read(b->sim_stdout, line + len, sizeof(line) - 1 - len);
+                if (n <= 0)
+                        return bench_error(b, "the gateway simulator exited at start; see %s",
+                                           b->sim_log);
+                len += (size_t)n;
+        }
+        line[len] = '\0';
+        g_strchomp(line);
+        if (!g_str_has_prefix(line, prefix))
+                return bench_error(b, "the gateway simulator said '%s'", line);
+        errno = 0;
+        port = strtoul(line + strlen(prefix), &end, 10);
+        if (errno != 0 || end == line + strlen(prefix) || *end != '\0' || port == 0 || port > 65535)
+                return bench_error(b, "the gateway simulator said '%s'", line);
+        b->sim_port = (guint)port;
+        return 0;
+}
+
+static int
+sim_stop(Bench *b)
+{
+        char text[96];
+        int status = 0;
+
+        if (b->sim_pid > 0) {
+                stop_process(&b->sim_pid, &b->sim_pidfd, SIGTERM, DAEMON_STOP_TIMEOUT_USEC,
+                             &status);
+                if (status == -1)
+                        bench_error(b, "the gateway simulator did not exit on SIGTERM");
+                else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+                        bench_error(b, "the gateway simulator %s; see %s",
+                                    describe_wait_status(status, text, sizeof(text)), b->sim_log);
+        }
+        if (b->sim_stdout >= 0) {
+                close(b->sim_stdout);
+                b->sim_stdout = -1;
+        }
+        b->sim_port = 0;
+        return status == 0 ? 0 : -1;
+}
+
+/* One blocking HTTP/1.0 request to the simulator (loopback, answered at
+ * once), outside any timed window. Returns the status code, or -1. */
+static int
+sim_http(Bench *b, const char *method, const char *path, bool token, char **ret_body)
+{
+        struct sockaddr_in address = {
+                .sin_family = AF_INET,
+                .sin_port = htons((uint16_t)b->sim_port),
+                .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+        };
+        g_autofree char *request = g_strdup_printf(
+                "%s %s HTTP/1.0\r\nHost: 127.0.0.1:%u\r\n%s%s%sContent-Length: 0\r\n\r\n", method,
+                path, b->sim_port, token ? "X-Ignition-API-Token: " : "", token ? SIM_TOKEN : "",
+                token ? "\r\n" : "");
+        g_autoptr(GString) response = g_string_new(NULL);
+        uint64_t deadline = now_usec() + HTTP_TIMEOUT_USEC;
+        size_t sent = 0, request_len = strlen(request);
+        const char *body;
+        int fd, status = -1;
+
+        fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return bench_error(b, "socket: %s", g_strerror(errno));
+        if (connect(fd, (struct sockaddr *)&address, sizeof(address)) < 0) {
+                bench_error(b, "%s %s: cannot connect to the simulator: %s", method, path,
+                            g_strerror(errno));
+                close(fd);
+                return -1;
+        }
+        while (sent < request_len) {
+                ssize_t n = send(fd, request + sent, request_len - sent, MSG_NOSIGNAL);
+
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0) {
+                        bench_error(b, "%s %s: %s", method, path, g_strerror(errno));
+                        close(fd);
+                        return -1;
+                }
+                sent += (size_t)n;
+        }
+        /* HTTP/1.0: the answer ends when the simulator closes the connection. */
+        for (;;) {
+                struct pollfd p = { .fd = fd, .events = POLLIN };
+                uint64_t now = now_usec();
+                char buffer[4096];
+                ssize_t n;
+
+                if (now >= deadline) {
+                        bench_error(b, "%s %s: no answer from the simulator", method, path);
+                        close(fd);
+                        return -1;
+                }
+                if (poll(&p, 1, (int)((deadline - now) / MSEC_PER_SEC) + 1) <= 0)
+                        continue;
+                n = read(fd, buffer, sizeof(buffer));
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0) {
+                        bench_error(b, "%s %s: %s", method, path, g_strerror(errno));
+                        close(fd);
+                        return -1;
+                }
+                if (n == 0)
+                        break;
+                g_string_append_len(response, buffer, n);
+        }
+        close(fd);
+
+        if (sscanf(response->str, "HTTP/1.%*d %d", &status) != 1)
+                return bench_error(b, "%s %s: not an HTTP answer", method, path);
+        body = strstr(response->str, "\r\n\r\n");
+        if (ret_body != NULL)
+                *ret_body = g_strdup(body != NULL ? body + 4 : "");
+        return status;
+}
+
+/* A simulator control call (POST) that must succeed. */
+static int
+sim_post(Bench *b, const char *path, bool token)
+{
+        int status = sim_http(b, "POST", path, token, NULL);
+
+        if (status < 0)
+                return -1;
+        if (status != 200)
+                return bench_error(b, "POST %s: HTTP %d from the simulator", path, status);
+        return 0;
+}
+
+/* heldRequests of GET /sim/state: requests the simulator is hanging on. */
+static int
+sim_held_requests(Bench *b)
+{
+        g_autofree char *body = NULL;
+        const char *p;
+        int status = sim_http(b, "GET", "/sim/state", false, &body);
+        long held;
+        char *end = NULL;
+
+        if (status < 0)
+                return -1;
+        p = status == 200 ? strstr(body, "\"heldRequests\"") : NULL;
+        if (p == NULL)
+                return bench_error(b, "GET /sim/state: HTTP %d without heldRequests", status);
+        p += strlen("\"heldRequests\"");
+        while (*p == ' ' || *p == ':')
+                p++;
+        held = strtol(p, &end, 10);
+        if (end == p || held < 0)
+                return bench_error(b, "GET /sim/state: heldRequests is not a count");
+        return (int)held;
+}
+
+/* Waits until GET /StatusPing says @state. */
+static int
+sim_wait_state(Bench *b, const char *state)
+{
+        g_autofree char *wanted = g_strdup_printf("\"state\":\"%s\"", state);
+        uint64_t deadline = now_usec() + SIM_STATE_TIMEOUT_USEC;
+
+        for (;;) {
+                g_autofree char *body = NULL;
+                int r;
+
+                if (sim_http(b, "GET", "/StatusPing", false, &body) < 0)
+                        return -1;
+                if (strstr(body, wanted) != NULL)
+                        return 0;
+                if (now_usec() >= deadline)
+                        return bench_error(b, "the simulator's /StatusPing says %s, not %s", body,
+                                           state);
+                r = bench_wait(b, never_pred, NULL, 20 * MSEC_PER_SEC);
+                if (r != -ETIMEDOUT)
+                        return bench_error(b, "waiting for %s: %s", state, wait_error_text(r));
+        }
+}
+
+/* --- gateway ------------------------------------------------------------------------ */
+
+/* Polls every 100 ms (then backing off) a gateway that stays STARTING;
+ * Cancel lands 100-300 ms in, in a poll's sleep or its request. */
+static const CancelCase gateway_wait_case = {
+        .type = "gateway.wait_for_ready",
+        .parameters = "      timeout: 60\n"
+                      "      poll_interval: 0.1\n",
+        .gateway = true,
+        .delay_usec = 100 * 1000ULL,
+        .delay_spread_usec = 200 * 1000ULL,
+};
+
+/* StatusPing answers, then GET /data/api/v1/overview hangs. */
+static const CancelCase gateway_hang_case = {
+        .type = "gateway.get_health",
+        .parameters = "      request_timeout: 60\n",
+        .gateway = true,
+        .delay_usec = GATEWAY_HANG_USEC,
+        .request_held = true,
+};
+
+static bool
+others_finished_pred(Bench *b, gconstpointer data)
+{
+        return b->n_finished_other >= GPOINTER_TO_UINT(data);
+}
+
+/* @concurrent runs of the shipped health-check playbook at once; wall time
+ * from the first StartExecution to the last Finished. */
+static int
+gateway_concurrent(Bench *b, GString *out)
+{
+        g_autoptr(GError) error = NULL;
+        g_autofree char *source = NULL;
+        g_autofree char *url = g_strdup_printf("http://127.0.0.1:%u", b->sim_port);
+        const char *const parameters[] = { "gateway_url", url, "gateway_token", SIM_TOKEN, NULL };
+        g_autoptr(GPtrArray) paths = g_ptr_array_new_with_free_func(g_free);
+        g_autofree uint64_t *start_times = g_new0(uint64_t, b->concurrent);
+        g_autofree double *durations = g_new0(double, b->concurrent);
+        uint64_t t0, t_started;
+        double seconds, cpu0, cpu1;
+        guint n_durations = 0;
+        bool pass;
+        int r;
+
+        if (!g_file_get_contents(b->health_playbook, &source, NULL, &error))
+                return bench_error(b, "%s", error->message);
+        g_printerr("itk-bench: gateway, %u concurrent runs of %s\n", b->concurrent,
+                   b->health_playbook);
+        watch_reset(&b->watch, NULL);
+        b->n_finished_other = 0;
+        b->n_completed_other = 0;
+        b->t_last_finished_other = 0;
+        g_clear_pointer(&b->first_other_failure, g_free);
+        b->finish_times = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+
+        cpu0 = read_cpu_seconds(b->daemon_pid);
+        t0 = now_usec();
+        for (guint i = 0; i < b->concurrent; i++) {
+                char *path = NULL;
+
+                start_times[i] = now_usec();
+                if (start_execution(b, "bench-health-check", source, false, parameters, &path) <
+                    0) {
+                        g_clear_pointer(&b->finish_times, g_hash_table_unref);
+                        return -1;
+                }
+                g_ptr_array_add(paths, path);
+        }
+        t_started = now_usec();
+        r = bench_wait(b, others_finished_pred, GUINT_TO_POINTER(b->concurrent),
+                       CONCURRENT_TIMEOUT_USEC);
+        cpu1 = read_cpu_seconds(b->daemon_pid);
+        /* Each run from its StartExecution call to its Finished: the tail
+         * shows runs that waited on something (a connection, the bus). */
+        for (guint i = 0; i < paths->len; i++) {
+                const uint64_t *t = g_hash_table_lookup(b->finish_times, paths->pdata[i]);
+
+                if (t != NULL)
+                        durations[n_durations++] = (double)(*t - start_times[i]) / MSEC_PER_SEC;
+        }
+        g_clear_pointer(&b->finish_times, g_hash_table_unref);
+        if (r < 0)
+                return bench_error(b, "gateway: %u of %u health checks finished: %s",
+                                   b->n_finished_other, b->concurrent, wait_error_text(r));
+        qsort(durations, n_durations, sizeof(double), compare_double);
+        if (b->n_completed_other < b->concurrent)
+                bench_error(b, "gateway: %u of %u health checks did not complete; first: %s",
+                            b->concurrent - b->n_completed_other, b->concurrent,
+                            b->first_other_failure);
+
+        seconds = (double)(b->t_last_finished_other - t0) / USEC_PER_SEC;
+        pass = b->n_completed_other == b->concurrent;
+        g_string_append_printf(out,
+                               "\"health_check\":{\"executions\":%u,\"completed\":%u,"
+                               "\"start_all_ms\":",
+                               b->concurrent, b->n_completed_other);
+        json_append_double(out, (double)(t_started - t0) / MSEC_PER_SEC, 1);
+        g_string_append(out, ",\"seconds\":");
+        json_append_double(out, seconds, 3);
+        g_string_append(out, ",\"runs_per_sec\":");
+        json_append_double(out, b->concurrent / seconds, 1);
+        g_string_append(out, ",\"run_p50_ms\":");
+        json_append_double(out, percentile(durations, n_durations, 0.50), 1);
+        g_string_append(out, ",\"run_max_ms\":");
+        json_append_double(out, n_durations > 0 ? durations[n_durations - 1] : NAN, 1);
+        g_string_append(out, ",\"daemon_cpu_sec\":");
+        json_append_double(out, cpu1 - cpu0, 2);
+        g_string_append_printf(out, ",\"pass\":%s}", pass ? "true" : "false");
+        return pass ? 0 : -1;
+}
+
+static int
+section_gateway(Bench *b, GString *out)
+{
+        g_autofree double *latencies = g_new0(double, b->runs);
+        uint32_t max_concurrent = 0;
+        guint held_in_flight = 0;
+        int held_after = -1;
+        int result = -1;
+
+        if (daemon_start(b) < 0)
+                return -1;
+        if (sim_start(b) < 0)
+                goto out;
+        if (sd_bus_get_property_trivial(b->bus, ITK_NAME, ITK_PATH, ITK_MANAGER_IFACE,
+                                        "MaxConcurrentExecutions", NULL, 'u',
+                                        &max_concurrent) < 0 ||
+            max_concurrent < b->concurrent) {
+                bench_error(b, "gateway: the daemon allows %u concurrent executions, not %u",
+                            max_concurrent, b->concurrent);
+                goto out;
+        }
+        g_string_append_printf(out, "\"gateway\":{\"max_concurrent_executions\":%u,",
+                               max_concurrent);
+
+        /* A restart that never ends: the gateway stays STARTING. */
+        g_printerr("itk-bench: gateway cancel %s, %u runs\n", gateway_wait_case.type, b->runs);
+        if (sim_post(b, "/sim/restart-never-returns?on=1", false) < 0 ||
+            sim_post(b, "/data/api/v1/restart-tasks/restart?confirm=true", true) < 0 ||
+            sim_wait_state(b, "STARTING") < 0)
+                goto out;
+        if (run_cancel_case(b, &gateway_wait_case, latencies, NULL) < 0)
+                goto out;
+        if (!append_latencies(out, "wait_for_ready", latencies, b->runs))
+                b->targets_met = false;
+        g_string_append_c(out, ',');
+        if (sim_post(b, "/sim/reset", false) < 0 || sim_wait_state(b, "RUNNING") < 0)
+                goto out;
+
+        g_printerr("itk-bench: gateway cancel %s on a hung request, %u runs\n",
+                   gateway_hang_case.type, b->runs);
+        if (sim_post(b, "/sim/fault?path=/data/api/v1/overview&mode=hang", false) < 0)
+                goto out;
+        if (run_cancel_case(b, &gateway_hang_case, latencies, &held_in_flight) < 0)
+                goto out;
+        if (!append_latencies(out, "hung_request", latencies, b->runs))
+                b->targets_met = false;
+        /* A cancelled request must let go of its connection: the simulator
+         * then drops the request it was holding. */
+        for (uint64_t deadline = now_usec() + SIM_STATE_TIMEOUT_USEC;;) {
+                held_after = sim_held_requests(b);
+                if (held_after <= 0 || now_usec() >= deadline)
+                        break;
+                (void)bench_wait(b, never_pred, NULL, 20 * MSEC_PER_SEC);
+        }
+        if (held_after < 0)
+                goto out;
+        g_string_append_printf(out,
+                               ",\"held_requests_in_flight_max\":%u,\"held_requests_after\":%d,",
+                               held_in_flight, held_after);
+        if (held_after > 0) {
+                bench_error(b, "gateway: the simulator still holds %d request(s) after cancel",
+                            held_after);
+                goto out;
+        }
+        if (sim_post(b, "/sim/reset", false) < 0)
+                goto out;
+
+        if (gateway_concurrent(b, out) < 0)
+                goto out;
+        g_string_append_c(out, '}');
+        result = 0;
+out:
+        watch_reset(&b->watch, NULL);
+        /* What was measured before a failure is still shown: close the object. */
+        if (result < 0 && out->len > 0) {
+                if (out->str[out->len - 1] == ',')
+                        g_string_truncate(out, out->len - 1);
+                g_string_append_c(out, '}');
+        }
+        if (sim_stop(b) < 0)
+                result = -1;
+        if (daemon_stop(b) < 0)
+                result = -1;
+        return result;
+}
+
 /* --- main ------------------------------------------------------------------------ */
 
 static void
@@ -1311,6 +1839,12 @@ bench_cleanup(Bench *b)
         if (b->daemon_pid > 0)
                 stop_process(&b->daemon_pid, &b->daemon_pidfd, SIGTERM, DAEMON_STOP_TIMEOUT_USEC,
                              NULL);
+        if (b->sim_pid > 0)
+                stop_process(&b->sim_pid, &b->sim_pidfd, SIGTERM, DAEMON_STOP_TIMEOUT_USEC, NULL);
+        if (b->sim_stdout >= 0) {
+                close(b->sim_stdout);
+                b->sim_stdout = -1;
+        }
         if (b->bus != NULL)
                 b->bus = sd_bus_flush_close_unref(b->bus);
         if (b->bus_pid > 0)
@@ -1334,14 +1868,17 @@ bench_cleanup(Bench *b)
                         (void)nftw(b->tmpdir, remove_entry_cb, 16, FTW_DEPTH | FTW_PHYS);
         }
         watch_reset(&b->watch, NULL);
+        g_clear_pointer(&b->first_other_failure, g_free);
+        g_clear_pointer(&b->finish_times, g_hash_table_unref);
         if (b->sigfd >= 0)
                 close(b->sigfd);
 }
 
-/* Defaults for running from a build tree: the daemon sits in BUILD/daemon,
- * next to BUILD/tests/bench where this program lives. */
+/* Defaults for running from a build tree: the daemon sits in BUILD/daemon
+ * and the simulator in BUILD/tests/gateway-sim, next to BUILD/tests/bench
+ * where this program lives. */
 static char *
-default_daemon_path(void)
+default_build_path(const char *dir, const char *name)
 {
         g_autofree char *self = g_file_read_link("/proc/self/exe", NULL);
         g_autofree char *bench_dir = NULL;
@@ -1353,7 +1890,7 @@ default_daemon_path(void)
         bench_dir = g_path_get_dirname(self);
         tests_dir = g_path_get_dirname(bench_dir);
         build_dir = g_path_get_dirname(tests_dir);
-        return g_build_filename(build_dir, "daemon", "ignition-toolkitd", NULL);
+        return g_build_filename(build_dir, dir, name, NULL);
 }
 
 static void
@@ -1365,11 +1902,17 @@ usage(FILE *out)
                 "  --daemon=PATH        ignition-toolkitd to run\n"
                 "  --dbus-config=PATH   dbus-daemon configuration "
                 "(tests/integration/dbus-test.conf)\n"
-                "  --only=SECTION       cancel, throughput or memory (may repeat)\n"
+                "  --gateway-sim=PATH   itk-gateway-sim to run for the gateway section\n"
+                "  --health-playbook=PATH\n"
+                "                       the health-check playbook "
+                "(data/playbooks/gateway/health_check.yaml)\n"
+                "  --only=SECTION       cancel, throughput, memory or gateway (may repeat)\n"
                 "  --runs=N             cancel runs per step type (default 200)\n"
                 "  --steps=N            steps of the throughput playbook (default 10000)\n"
                 "  --executions=N       paused executions for the memory section (default 1000)\n"
-                "  --quick              20 runs, 1000 steps, 100 executions\n"
+                "  --concurrent=N       concurrent health checks for the gateway section "
+                "(default 100)\n"
+                "  --quick              20 runs, 1000 steps, 100 executions, 20 health checks\n"
                 "  --keep               keep the temporary folder (logs, history)\n"
                 "  --help               show this help\n");
 }
@@ -1394,20 +1937,33 @@ parse_uint_option(const char *name, const char *text, guint *ret)
 static int
 parse_options(Bench *b, int argc, char **argv)
 {
-        enum { OPT_DAEMON = 256, OPT_DBUS_CONFIG, OPT_ONLY, OPT_RUNS, OPT_STEPS, OPT_EXECUTIONS };
+        enum {
+                OPT_DAEMON = 256,
+                OPT_DBUS_CONFIG,
+                OPT_GATEWAY_SIM,
+                OPT_HEALTH_PLAYBOOK,
+                OPT_ONLY,
+                OPT_RUNS,
+                OPT_STEPS,
+                OPT_EXECUTIONS,
+                OPT_CONCURRENT,
+        };
         static const struct option options[] = {
                 { "daemon", required_argument, NULL, OPT_DAEMON },
                 { "dbus-config", required_argument, NULL, OPT_DBUS_CONFIG },
+                { "gateway-sim", required_argument, NULL, OPT_GATEWAY_SIM },
+                { "health-playbook", required_argument, NULL, OPT_HEALTH_PLAYBOOK },
                 { "only", required_argument, NULL, OPT_ONLY },
                 { "runs", required_argument, NULL, OPT_RUNS },
                 { "steps", required_argument, NULL, OPT_STEPS },
                 { "executions", required_argument, NULL, OPT_EXECUTIONS },
+                { "concurrent", required_argument, NULL, OPT_CONCURRENT },
                 { "quick", no_argument, NULL, 'q' },
                 { "keep", no_argument, NULL, 'k' },
                 { "help", no_argument, NULL, 'h' },
                 { NULL, 0, NULL, 0 },
         };
-        guint runs = 0, steps = 0, executions = 0;
+        guint runs = 0, steps = 0, executions = 0, concurrent = 0;
         int c;
 
         while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
@@ -1420,6 +1976,14 @@ parse_options(Bench *b, int argc, char **argv)
                         g_free(b->dbus_config);
                         b->dbus_config = g_canonicalize_filename(optarg, NULL);
                         break;
+                case OPT_GATEWAY_SIM:
+                        g_free(b->gateway_sim_path);
+                        b->gateway_sim_path = g_canonicalize_filename(optarg, NULL);
+                        break;
+                case OPT_HEALTH_PLAYBOOK:
+                        g_free(b->health_playbook);
+                        b->health_playbook = g_canonicalize_filename(optarg, NULL);
+                        break;
                 case OPT_ONLY:
                         if (strcmp(optarg, "cancel") == 0)
                                 b->sections |= SECTION_CANCEL;
@@ -1427,9 +1991,11 @@ parse_options(Bench *b, int argc, char **argv)
                                 b->sections |= SECTION_THROUGHPUT;
                         else if (strcmp(optarg, "memory") == 0)
                                 b->sections |= SECTION_MEMORY;
+                        else if (strcmp(optarg, "gateway") == 0)
+                                b->sections |= SECTION_GATEWAY;
                         else {
-                                fprintf(stderr,
-                                        "itk-bench: --only wants cancel, throughput or memory\n");
+                                fprintf(stderr, "itk-bench: --only wants cancel, throughput, "
+                                                "memory or gateway\n");
                                 return -1;
                         }
                         break;
@@ -1443,6 +2009,10 @@ parse_options(Bench *b, int argc, char **argv)
                         break;
                 case OPT_EXECUTIONS:
                         if (parse_uint_option("executions", optarg, &executions) < 0)
+                                return -1;
+                        break;
+                case OPT_CONCURRENT:
+                        if (parse_uint_option("concurrent", optarg, &concurrent) < 0)
                                 return -1;
                         break;
                 case 'q':
@@ -1466,15 +2036,38 @@ parse_options(Bench *b, int argc, char **argv)
         b->runs = runs > 0 ? runs : b->quick ? 20 : 200;
         b->steps = steps > 0 ? steps : b->quick ? 1000 : 10000;
         b->executions = executions > 0 ? executions : b->quick ? 100 : 1000;
+        b->concurrent = concurrent > 0 ? concurrent : b->quick ? 20 : 100;
         if (b->sections == 0)
-                b->sections = SECTION_CANCEL | SECTION_THROUGHPUT | SECTION_MEMORY;
+                b->sections =
+                        SECTION_CANCEL | SECTION_THROUGHPUT | SECTION_MEMORY | SECTION_GATEWAY;
         if (b->daemon_path == NULL)
-                b->daemon_path = default_daemon_path();
+                b->daemon_path = default_build_path("daemon", "ignition-toolkitd");
+        if (b->gateway_sim_path == NULL)
+                b->gateway_sim_path = default_build_path("tests/gateway-sim", "itk-gateway-sim");
         if (b->dbus_config == NULL)
                 b->dbus_config = g_strdup(ITK_BENCH_DBUS_CONFIG);
+        if (b->health_playbook == NULL)
+                b->health_playbook = g_strdup(ITK_BENCH_HEALTH_PLAYBOOK);
         if (b->daemon_path == NULL || !g_file_test(b->daemon_path, G_FILE_TEST_IS_EXECUTABLE)) {
                 fprintf(stderr, "itk-bench: no daemon at %s; use --daemon=PATH\n",
                         b->daemon_path != NULL ? b->daemon_path : "(unknown)");
+                return -1;
+        }
+        if ((b->sections & SECTION_GATEWAY) &&
+            (b->gateway_sim_path == NULL ||
+             !g_file_test(b->gateway_sim_path, G_FILE_TEST_IS_EXECUTABLE))) {
+                fprintf(stderr,
+                        "itk-bench: no gateway simulator at %s; use --gateway-sim=PATH "
+                        "or leave the gateway section out with --only\n",
+                        b->gateway_sim_path != NULL ? b->gateway_sim_path : "(unknown)");
+                return -1;
+        }
+        if ((b->sections & SECTION_GATEWAY) &&
+            !g_file_test(b->health_playbook, G_FILE_TEST_IS_REGULAR)) {
+                fprintf(stderr,
+                        "itk-bench: no health-check playbook at %s; "
+                        "use --health-playbook=PATH\n",
+                        b->health_playbook);
                 return -1;
         }
         if (!g_file_test(b->dbus_config, G_FILE_TEST_IS_REGULAR)) {
@@ -1497,6 +2090,8 @@ main(int argc, char **argv)
                 .bus_pidfd = -1,
                 .bus_stdout = -1,
                 .daemon_pidfd = -1,
+                .sim_pidfd = -1,
+                .sim_stdout = -1,
                 .sigfd = -1,
         };
         g_autoptr(GString) json = g_string_new(NULL);
@@ -1507,6 +2102,7 @@ main(int argc, char **argv)
                 { SECTION_CANCEL, section_cancel },
                 { SECTION_THROUGHPUT, section_throughput },
                 { SECTION_MEMORY, section_memory },
+                { SECTION_GATEWAY, section_gateway },
         };
         int result = 0;
 
@@ -1586,5 +2182,8 @@ main(int argc, char **argv)
         g_free(b.daemon_log);
         g_free(b.daemon_path);
         g_free(b.dbus_config);
+        g_free(b.gateway_sim_path);
+        g_free(b.health_playbook);
+        g_free(b.sim_log);
         return result < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 }

@@ -11,9 +11,12 @@ build=${BUILD_DIR:-$src/build-bench}
 if [ ! -f "$build/build.ninja" ]; then
         meson setup "$build" "$src" --buildtype=release >&2
 fi
-ninja -C "$build" tests/bench/itk-bench daemon/ignition-toolkitd >&2
+ninja -C "$build" tests/bench/itk-bench daemon/ignition-toolkitd \
+        tests/gateway-sim/itk-gateway-sim >&2
 
 exec "$build/tests/bench/itk-bench" \
         --daemon="$build/daemon/ignition-toolkitd" \
         --dbus-config="$src/tests/integration/dbus-test.conf" \
+        --gateway-sim="$build/tests/gateway-sim/itk-gateway-sim" \
+        --health-playbook="$src/data/playbooks/gateway/health_check.yaml" \
         "$@"

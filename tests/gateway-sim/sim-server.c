@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <sys/socket.h>
 #include "sim-server-private.h"
 
 #include <errno.h>
@@ -585,10 +586,20 @@ guint
 itk_sim_server_listen(ItkSimServer *self, guint port, GError **error)
 {
         g_autoptr(GSocketAddress) addr = g_inet_socket_address_new_from_string("127.0.0.1", port);
+        g_autoptr(GSocket) socket = NULL;
         GSList *uris;
         guint bound;
 
-        if (!soup_server_listen(self->soup, addr, 0, error))
+        /* Our own socket, for a listen backlog that survives many runs
+         * connecting at once (soup_server_listen() keeps GSocket's 10). */
+        socket = g_socket_new(G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP,
+                              error);
+        if (socket == NULL)
+                return 0;
+        g_socket_set_listen_backlog(socket, SOMAXCONN);
+        if (!g_socket_bind(socket, addr, TRUE, error) || !g_socket_listen(socket, error))
+                return 0;
+        if (!soup_server_listen_socket(self->soup, socket, 0, error))
                 return 0;
         uris = soup_server_get_uris(self->soup);
         bound = uris != NULL ? (guint)g_uri_get_port(uris->data) : 0;
