@@ -436,6 +436,19 @@ itk_manager_validate_playbook(ItkManager *self, const char *source)
 
 /* --- executions ------------------------------------------------------------------ */
 
+/* The store keys runs by their dashed UUID; callers may use the 32 hex
+ * digits of the object path too. */
+static char *
+itk_manager_canonical_id(const char *id)
+{
+        if (id != NULL && strlen(id) == 32 && strspn(id, "0123456789abcdefABCDEF") == 32) {
+                g_autofree char *dashed = g_strdup_printf("%.8s-%.4s-%.4s-%.4s-%.12s", id, id + 8,
+                                                          id + 12, id + 16, id + 20);
+                return g_ascii_strdown(dashed, -1);
+        }
+        return g_strdup(id);
+}
+
 static Entry *
 itk_manager_find_entry(ItkManager *self, const char *id)
 {
@@ -793,7 +806,8 @@ itk_manager_get_record(ItkManager *self, const char *id, GError **error)
         g_autoptr(GVariant) steps = NULL;
         g_autoptr(GVariant) log = NULL;
         ItkExecution *live = itk_manager_lookup(self, id);
-        const char *canonical = live != NULL ? itk_execution_get_id(live) : id;
+        g_autofree char *canonical =
+                live != NULL ? g_strdup(itk_execution_get_id(live)) : itk_manager_canonical_id(id);
         GVariantBuilder builder;
         GVariantIter iter;
         const char *key;
@@ -847,7 +861,7 @@ itk_manager_delete_execution(ItkManager *self, const char *id, GError **error)
                 }
                 canonical = g_strdup(itk_execution_get_id(execution));
         } else {
-                canonical = g_strdup(id);
+                canonical = itk_manager_canonical_id(id);
         }
         if (!itk_manager_check_store(self, error))
                 return FALSE;
