@@ -1,0 +1,447 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The HTTP side of the bridge: routing, the bearer token, Origin checks, body
+ * limits, JSON replies, D-Bus error mapping and the static web UI. */
+#include "bridge.h"
+
+#include <string.h>
+
+#include "bridge-json.h"
+
+/* --- replies ------------------------------------------------------------------ */
+
+static void
+add_common_headers(SoupServerMessage *msg)
+{
+        SoupMessageHeaders *h = soup_server_message_get_response_headers(msg);
+
+        soup_message_headers_replace(h, "X-Content-Type-Options", "nosniff");
+        soup_message_headers_replace(h, "X-Frame-Options", "DENY");
+        soup_message_headers_replace(h, "Referrer-Policy", "no-referrer");
+}
+
+void
+bridge_reply_json(SoupServerMessage *msg, guint status, JsonNode *node)
+{
+        g_autofree char *text = NULL;
+        gsize length;
+
+        add_common_headers(msg);
+        soup_message_headers_replace(soup_server_message_get_response_headers(msg), "Cache-Control",
+                                     "no-store");
+        soup_server_message_set_status(msg, status, NULL);
+        if (node == NULL) {
+                soup_server_message_set_response(msg, NULL, SOUP_MEMORY_STATIC, NULL, 0);
+                return;
+        }
+        text = bridge_json_to_string(node);
+        length = strlen(text);
+        soup_server_message_set_response(msg, "application/json", SOUP_MEMORY_TAKE,
+                                         g_steal_pointer(&text), length);
+}
+
+void
+bridge_reply_error(SoupServerMessage *msg, guint status, const char *error, const char *message)
+{
+        g_autoptr(JsonBuilder) b = json_builder_new();
+        g_autoptr(JsonNode) node = NULL;
+
+        json_builder_begin_object(b);
+        json_builder_set_member_name(b, "error");
+        json_builder_add_string_value(b, error);
+        json_builder_set_member_name(b, "message");
+        json_builder_add_string_value(b, message);
+        json_builder_end_object(b);
+        node = json_builder_get_root(b);
+        bridge_reply_json(msg, status, node);
+}
+
+static const struct {
+        const char *name;
+        guint status;
+} error_map[] = {
+        { "InvalidState", SOUP_STATUS_CONFLICT },
+        { "NotRunning", SOUP_STATUS_CONFLICT },
+        { "NoSuchPlaybook", SOUP_STATUS_NOT_FOUND },
+        { "NoSuchExecution", SOUP_STATUS_NOT_FOUND },
+        { "NoSuchCredential", SOUP_STATUS_NOT_FOUND },
+        { "InvalidArgs", SOUP_STATUS_BAD_REQUEST },
+        { "InvalidParameters", SOUP_STATUS_BAD_REQUEST },
+        { "InvalidPlaybook", SOUP_STATUS_UNPROCESSABLE_ENTITY },
+        { "LimitsExceeded", 429 },
+        { "AccessDenied", SOUP_STATUS_FORBIDDEN },
+        { "InteractiveAuthorizationRequired", SOUP_STATUS_FORBIDDEN },
+        { "NotSupported", SOUP_STATUS_NOT_IMPLEMENTED },
+        /* The daemon is not there (or went away during the call). */
+        { "ServiceUnknown", SOUP_STATUS_SERVICE_UNAVAILABLE },
+        { "NameHasNoOwner", SOUP_STATUS_SERVICE_UNAVAILABLE },
+        { "NoReply", SOUP_STATUS_SERVICE_UNAVAILABLE },
+        { "Disconnected", SOUP_STATUS_SERVICE_UNAVAILABLE },
+        { "NoServer", SOUP_STATUS_SERVICE_UNAVAILABLE },
+        { "Spawn.ServiceNotFound", SOUP_STATUS_SERVICE_UNAVAILABLE },
+};
+
+/* The short D-Bus error name ("InvalidState") and the HTTP status for it. */
+guint
+bridge_status_for_gerror(const GError *error, char **out_name)
+{
+        g_autofree char *remote = g_dbus_error_get_remote_error(error);
+        const char *name = "Failed";
+
+        if (remote != NULL) {
+                const char *dot = strrchr(remote, '.');
+
+                name = dot != NULL ? dot + 1 : remote;
+                if (g_str_has_prefix(remote, "org.freedesktop.DBus.Error.Spawn."))
+                        name = "ServiceNotFound";
+        } else if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CLOSED) ||
+                   g_error_matches(error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT) ||
+                   g_error_matches(error, G_DBUS_ERROR, G_DBUS_ERROR_DISCONNECTED)) {
+                name = "Disconnected";
+        }
+        if (out_name != NULL)
+                *out_name = g_strdup(name);
+        for (gsize i = 0; i < G_N_ELEMENTS(error_map); i++) {
+                if (g_str_equal(error_map[i].name, name))
+                        return error_map[i].status;
+        }
+        if (g_str_equal(name, "ServiceNotFound"))
+                return SOUP_STATUS_SERVICE_UNAVAILABLE;
+        return SOUP_STATUS_INTERNAL_SERVER_ERROR;
+}
+
+void
+bridge_reply_gerror(SoupServerMessage *msg, const GError *error)
+{
+        g_autofree char *name = NULL;
+        g_autoptr(GError) copy = g_error_copy(error);
+        guint status = bridge_status_for_gerror(error, &name);
+
+        g_dbus_error_strip_remote_error(copy);
+        if (status == SOUP_STATUS_SERVICE_UNAVAILABLE) {
+                g_free(name);
+                name = g_strdup("Unavailable");
+        }
+        bridge_reply_error(msg, status, name, copy->message);
+}
+
+/* --- auth and origin ---------------------------------------------------------- */
+
+/* Compares without an early exit, so timing does not tell how much matched. */
+static gboolean
+token_equal(const char *a, const char *b)
+{
+        gsize la, lb;
+        guint diff;
+
+        if (a == NULL || b == NULL)
+                return FALSE;
+        la = strlen(a);
+        lb = strlen(b);
+        diff = la != lb;
+        for (gsize i = 0; i < la; i++)
+                diff |= (guchar)a[i] ^ (guchar)b[i % (lb > 0 ? lb : 1)];
+        return diff == 0 && lb > 0;
+}
+
+static gboolean
+bearer_ok(Bridge *bridge, SoupServerMessage *msg)
+{
+        const char *auth = soup_message_headers_get_one(
+                soup_server_message_get_request_headers(msg), "Authorization");
+
+        if (auth == NULL || g_ascii_strncasecmp(auth, "Bearer ", 7) != 0)
+                return FALSE;
+        auth += 7;
+        while (*auth == ' ')
+                auth++;
+        return token_equal(auth, bridge->token);
+}
+
+static gboolean
+origin_ok(Bridge *bridge, SoupServerMessage *msg)
+{
+        const char *origin = soup_message_headers_get_one(
+                soup_server_message_get_request_headers(msg), "Origin");
+
+        /* No Origin: not a browser (curl, the CLI); the token still applies. */
+        if (origin == NULL)
+                return TRUE;
+        for (guint i = 0; i < bridge->origins->len; i++) {
+                if (g_ascii_strcasecmp(origin, g_ptr_array_index(bridge->origins, i)) == 0)
+                        return TRUE;
+        }
+        return FALSE;
+}
+
+static gboolean
+is_state_changing(const char *method)
+{
+        return method != SOUP_METHOD_GET && method != SOUP_METHOD_HEAD &&
+               method != SOUP_METHOD_OPTIONS;
+}
+
+static void
+reply_unauthorized(SoupServerMessage *msg)
+{
+        soup_message_headers_replace(soup_server_message_get_response_headers(msg),
+                                     "WWW-Authenticate", "Bearer");
+        bridge_reply_error(msg, SOUP_STATUS_UNAUTHORIZED, "Unauthorized",
+                           "a valid bearer token is required");
+}
+
+static void
+reply_bad_origin(SoupServerMessage *msg)
+{
+        bridge_reply_error(msg, SOUP_STATUS_FORBIDDEN, "Forbidden", "origin not allowed");
+}
+
+/* --- static files ------------------------------------------------------------- */
+
+static const char *
+content_type_for(const char *path)
+{
+        static const struct {
+                const char *ext, *type;
+        } types[] = {
+                { ".html", "text/html; charset=utf-8" },
+                { ".js", "text/javascript; charset=utf-8" },
+                { ".mjs", "text/javascript; charset=utf-8" },
+                { ".css", "text/css; charset=utf-8" },
+                { ".json", "application/json" },
+                { ".svg", "image/svg+xml" },
+                { ".png", "image/png" },
+                { ".ico", "image/x-icon" },
+                { ".woff2", "font/woff2" },
+                { ".txt", "text/plain; charset=utf-8" },
+        };
+
+        for (gsize i = 0; i < G_N_ELEMENTS(types); i++) {
+                if (g_str_has_suffix(path, types[i].ext))
+                        return types[i].type;
+        }
+        return "application/octet-stream";
+}
+
+static void
+serve_static(Bridge *bridge, SoupServerMessage *msg, const char *path)
+{
+        const char *method = soup_server_message_get_method(msg);
+        g_autofree char *decoded = NULL;
+        g_autofree char *file = NULL;
+        g_autoptr(GMappedFile) mapped = NULL;
+        g_auto(GStrv) parts = NULL;
+        GBytes *bytes;
+
+        if (method != SOUP_METHOD_GET && method != SOUP_METHOD_HEAD) {
+                bridge_reply_error(msg, SOUP_STATUS_METHOD_NOT_ALLOWED, "MethodNotAllowed",
+                                   "static files are read-only");
+                return;
+        }
+        decoded = g_uri_unescape_string(path, "/");
+        if (decoded == NULL || decoded[0] != '/') {
+                bridge_reply_error(msg, SOUP_STATUS_NOT_FOUND, "NotFound", "no such file");
+                return;
+        }
+        /* No dot segments and no hidden files: nothing outside the web root. */
+        parts = g_strsplit(decoded, "/", -1);
+        for (guint i = 0; parts[i] != NULL; i++) {
+                if (parts[i][0] == '.') {
+                        bridge_reply_error(msg, SOUP_STATUS_NOT_FOUND, "NotFound", "no such file");
+                        return;
+                }
+        }
+        if (g_str_has_suffix(decoded, "/"))
+                file = g_strconcat(bridge->web_root, decoded, "index.html", NULL);
+        else
+                file = g_strconcat(bridge->web_root, decoded, NULL);
+        if (g_file_test(file, G_FILE_TEST_IS_DIR)) {
+                g_autofree char *index = g_build_filename(file, "index.html", NULL);
+
+                g_free(file);
+                file = g_steal_pointer(&index);
+        }
+        mapped = g_mapped_file_new(file, FALSE, NULL);
+        if (mapped == NULL) {
+                bridge_reply_error(msg, SOUP_STATUS_NOT_FOUND, "NotFound", "no such file");
+                return;
+        }
+        add_common_headers(msg);
+        soup_message_headers_replace(soup_server_message_get_response_headers(msg), "Cache-Control",
+                                     "no-cache");
+        soup_server_message_set_status(msg, SOUP_STATUS_OK, NULL);
+        bytes = g_mapped_file_get_bytes(mapped);
+        soup_message_headers_set_content_type(soup_server_message_get_response_headers(msg),
+                                              content_type_for(file), NULL);
+        soup_message_body_append_bytes(soup_server_message_get_response_body(msg), bytes);
+        g_bytes_unref(bytes);
+}
+
+/* --- health ------------------------------------------------------------------- */
+
+static void
+reply_status(SoupServerMessage *msg, guint status, const char *text)
+{
+        g_autoptr(JsonBuilder) b = json_builder_new();
+        g_autoptr(JsonNode) node = NULL;
+
+        json_builder_begin_object(b);
+        json_builder_set_member_name(b, "status");
+        json_builder_add_string_value(b, text);
+        json_builder_end_object(b);
+        node = json_builder_get_root(b);
+        bridge_reply_json(msg, status, node);
+}
+
+static void
+serve_health(Bridge *bridge, SoupServerMessage *msg, const char *path)
+{
+        if (g_str_equal(path, "/health") || g_str_equal(path, "/health/live")) {
+                reply_status(msg, SOUP_STATUS_OK, "ok");
+        } else if (g_str_equal(path, "/health/ready")) {
+                g_autofree char *owner = g_dbus_object_manager_client_get_name_owner(
+                        G_DBUS_OBJECT_MANAGER_CLIENT(bridge->objects));
+
+                if (owner != NULL)
+                        reply_status(msg, SOUP_STATUS_OK, "ready");
+                else
+                        reply_status(msg, SOUP_STATUS_SERVICE_UNAVAILABLE, "unavailable");
+        } else {
+                bridge_reply_error(msg, SOUP_STATUS_NOT_FOUND, "NotFound", "no such resource");
+        }
+}
+
+/* --- routing ------------------------------------------------------------------ */
+
+/* Runs when the headers are in: refuse a too large body before reading it. */
+static void
+early_cb(SoupServer *server, SoupServerMessage *msg, const char *path, GHashTable *query,
+         gpointer user_data)
+{
+        SoupMessageHeaders *h = soup_server_message_get_request_headers(msg);
+
+        if (soup_message_headers_get_encoding(h) == SOUP_ENCODING_CONTENT_LENGTH &&
+            soup_message_headers_get_content_length(h) > BRIDGE_MAX_BODY) {
+                soup_message_headers_replace(soup_server_message_get_response_headers(msg),
+                                             "Connection", "close");
+                bridge_reply_error(msg, SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE, "PayloadTooLarge",
+                                   "the request body is larger than 1 MiB");
+        }
+}
+
+static void
+handler_cb(SoupServer *server, SoupServerMessage *msg, const char *path, GHashTable *query,
+           gpointer user_data)
+{
+        Bridge *bridge = user_data;
+        const char *method = soup_server_message_get_method(msg);
+        SoupMessageBody *body = soup_server_message_get_request_body(msg);
+
+        if (body->length > BRIDGE_MAX_BODY) {
+                bridge_reply_error(msg, SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE, "PayloadTooLarge",
+                                   "the request body is larger than 1 MiB");
+                return;
+        }
+        if (g_str_equal(path, "/api") || g_str_has_prefix(path, "/api/")) {
+                if (is_state_changing(method) && !origin_ok(bridge, msg)) {
+                        reply_bad_origin(msg);
+                        return;
+                }
+                if (!bearer_ok(bridge, msg)) {
+                        reply_unauthorized(msg);
+                        return;
+                }
+                bridge_api_handle(bridge, msg, path + strlen("/api"), query);
+                return;
+        }
+        if (g_str_equal(path, "/health") || g_str_has_prefix(path, "/health/")) {
+                serve_health(bridge, msg, path);
+                return;
+        }
+        serve_static(bridge, msg, path);
+}
+
+/* Shares the path with the WebSocket handler: a status set here refuses the
+ * upgrade, none lets libsoup complete the handshake. */
+static void
+ws_http_cb(SoupServer *server, SoupServerMessage *msg, const char *path, GHashTable *query,
+           gpointer user_data)
+{
+        Bridge *bridge = user_data;
+        const char *token = query != NULL ? g_hash_table_lookup(query, "access_token") : NULL;
+
+        if (!g_str_equal(path, "/ws/executions")) {
+                bridge_reply_error(msg, SOUP_STATUS_NOT_FOUND, "NotFound", "no such resource");
+                return;
+        }
+        if (!origin_ok(bridge, msg)) {
+                reply_bad_origin(msg);
+                return;
+        }
+        if (!token_equal(token, bridge->token)) {
+                reply_unauthorized(msg);
+                return;
+        }
+}
+
+static void
+ws_cb(SoupServer *server, SoupServerMessage *msg, const char *path, SoupWebsocketConnection *conn,
+      gpointer user_data)
+{
+        Bridge *bridge = user_data;
+
+        bridge_ws_accept(bridge->ws, msg, conn);
+}
+
+void
+bridge_server_add_own_origins(Bridge *bridge, const char *host, guint port)
+{
+        g_autoptr(GInetAddress) addr = g_inet_address_new_from_string(host);
+        gboolean v6 = addr != NULL && g_inet_address_get_family(addr) == G_SOCKET_FAMILY_IPV6;
+
+        g_ptr_array_insert(bridge->origins, 0,
+                           v6 ? g_strdup_printf("http://[%s]:%u", host, port)
+                              : g_strdup_printf("http://%s:%u", host, port));
+        /* A loopback bridge is also reached as localhost. */
+        if (addr != NULL && g_inet_address_get_is_loopback(addr)) {
+                g_ptr_array_add(bridge->origins, g_strdup_printf("http://localhost:%u", port));
+                g_ptr_array_add(bridge->origins, g_strdup_printf("http://127.0.0.1:%u", port));
+                g_ptr_array_add(bridge->origins, g_strdup_printf("http://[::1]:%u", port));
+        }
+}
+
+gboolean
+bridge_server_listen(Bridge *bridge, const char *host, guint port, guint *out_port, GError **error)
+{
+        g_autoptr(GInetAddress) addr = g_inet_address_new_from_string(host);
+        g_autoptr(GSocketAddress) sockaddr = NULL;
+        GSList *listeners;
+
+        if (addr == NULL) {
+                if (g_str_equal(host, "localhost")) {
+                        addr = g_inet_address_new_loopback(G_SOCKET_FAMILY_IPV4);
+                } else {
+                        g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+                                    "not an IP address: %s", host);
+                        return FALSE;
+                }
+        }
+        bridge->server = soup_server_new("server-header", "ignition-toolkit-bridge", NULL);
+        soup_server_add_early_handler(bridge->server, NULL, early_cb, bridge, NULL);
+        soup_server_add_handler(bridge->server, NULL, handler_cb, bridge, NULL);
+        soup_server_add_handler(bridge->server, "/ws/executions", ws_http_cb, bridge, NULL);
+        soup_server_add_websocket_handler(bridge->server, "/ws/executions", NULL, NULL, ws_cb,
+                                          bridge, NULL);
+        sockaddr = g_inet_socket_address_new(addr, (guint16)port);
+        if (!soup_server_listen(bridge->server, sockaddr, 0, error))
+                return FALSE;
+        listeners = soup_server_get_listeners(bridge->server);
+        *out_port = port;
+        if (listeners != NULL) {
+                g_autoptr(GSocketAddress) local = g_socket_get_local_address(listeners->data, NULL);
+
+                if (local != NULL)
+                        *out_port = g_inet_socket_address_get_port(G_INET_SOCKET_ADDRESS(local));
+        }
+        g_slist_free(listeners);
+        return TRUE;
+}

@@ -1,0 +1,359 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The WebSocket /ws/executions: a snapshot on connect, then the daemon's
+ * execution signals fanned out to every client, each event serialized once. */
+#include "bridge.h"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <string.h>
+
+#include "bridge-json.h"
+
+struct _BridgeWs {
+        Bridge *bridge;
+        GPtrArray *clients; /* WsClient */
+        gulong handlers[4];
+};
+
+typedef struct {
+        BridgeWs *ws;
+        SoupWebsocketConnection *conn;
+        char *subscribed; /* 32 hex digits, or NULL for every execution */
+} WsClient;
+
+static void
+ws_client_free(WsClient *client)
+{
+        g_signal_handlers_disconnect_by_data(client->conn, client);
+        if (soup_websocket_connection_get_state(client->conn) == SOUP_WEBSOCKET_STATE_OPEN)
+                soup_websocket_connection_close(client->conn, SOUP_WEBSOCKET_CLOSE_GOING_AWAY,
+                                                NULL);
+        g_object_unref(client->conn);
+        g_free(client->subscribed);
+        g_free(client);
+}
+
+guint
+bridge_ws_count(BridgeWs *ws)
+{
+        return ws->clients->len;
+}
+
+static void
+send_to(WsClient *client, const char *text)
+{
+        if (soup_websocket_connection_get_state(client->conn) == SOUP_WEBSOCKET_STATE_OPEN)
+                soup_websocket_connection_send_text(client->conn, text);
+}
+
+/* @hex: the execution the event is about; @filtered: step and log events go
+ * only to clients subscribed to it (or to everything). */
+static void
+broadcast(BridgeWs *ws, const char *hex, gboolean filtered, JsonBuilder *b)
+{
+        g_autoptr(JsonNode) node = json_builder_get_root(b);
+        g_autofree char *text = NULL;
+
+        if (ws->clients->len == 0)
+                return;
+        text = bridge_json_to_string(node);
+        /* Backwards: a client that closes while we send is removed with
+         * remove_fast, which moves an already visited client into its slot. */
+        for (guint i = ws->clients->len; i-- > 0;) {
+                WsClient *client = g_ptr_array_index(ws->clients, i);
+
+                if (filtered && client->subscribed != NULL && hex != NULL &&
+                    !g_str_equal(client->subscribed, hex))
+                        continue;
+                send_to(client, text);
+        }
+}
+
+static const char *
+hex_of_path(const char *path)
+{
+        const char *slash = strrchr(path, '/');
+
+        return slash != NULL ? slash + 1 : path;
+}
+
+static JsonBuilder *
+begin_event(const char *type, ItkDBusExecution *execution, const char *path)
+{
+        JsonBuilder *b = json_builder_new();
+        const char *id = itk_dbus_execution_get_id(execution);
+        g_autofree char *dashed = NULL;
+
+        if (id == NULL || id[0] == '\0')
+                id = dashed = bridge_hex_to_dashed(hex_of_path(path));
+        json_builder_begin_object(b);
+        json_builder_set_member_name(b, "type");
+        json_builder_add_string_value(b, type);
+        json_builder_set_member_name(b, "execution_id");
+        json_builder_add_string_value(b, id);
+        return b;
+}
+
+static void
+add_string(JsonBuilder *b, const char *name, const char *value)
+{
+        json_builder_set_member_name(b, name);
+        json_builder_add_string_value(b, value);
+}
+
+static void
+signal_cb(GDBusObjectManagerClient *manager, GDBusObjectProxy *object, GDBusProxy *proxy,
+          const char *sender, const char *signal, GVariant *params, gpointer user_data)
+{
+        BridgeWs *ws = user_data;
+        const char *path = g_dbus_proxy_get_object_path(proxy);
+        const char *hex = hex_of_path(path);
+        g_autoptr(JsonBuilder) b = NULL;
+        gboolean filtered = FALSE;
+
+        if (!ITK_DBUS_IS_EXECUTION(proxy) || ws->clients->len == 0)
+                return;
+        if (g_str_equal(signal, "StatusChanged") &&
+            g_variant_is_of_type(params, G_VARIANT_TYPE("(ss)"))) {
+                const char *status, *previous;
+
+                g_variant_get(params, "(&s&s)", &status, &previous);
+                b = begin_event("status", ITK_DBUS_EXECUTION(proxy), path);
+                add_string(b, "status", status);
+                add_string(b, "previous", previous);
+        } else if (g_str_equal(signal, "StepChanged") &&
+                   g_variant_is_of_type(params, G_VARIANT_TYPE("(isss)"))) {
+                const char *step_id, *status, *message;
+                gint32 index;
+
+                g_variant_get(params, "(i&s&s&s)", &index, &step_id, &status, &message);
+                b = begin_event("step", ITK_DBUS_EXECUTION(proxy), path);
+                json_builder_set_member_name(b, "index");
+                json_builder_add_int_value(b, index);
+                add_string(b, "step_id", step_id);
+                add_string(b, "status", status);
+                add_string(b, "message", message);
+                filtered = TRUE;
+        } else if (g_str_equal(signal, "Log") &&
+                   g_variant_is_of_type(params, G_VARIANT_TYPE("(tuss)"))) {
+                const char *step_id, *message;
+                guint64 usec;
+                guint32 priority;
+
+                g_variant_get(params, "(tu&s&s)", &usec, &priority, &step_id, &message);
+                b = begin_event("log", ITK_DBUS_EXECUTION(proxy), path);
+                json_builder_set_member_name(b, "usec");
+                json_builder_add_int_value(b, (gint64)usec);
+                json_builder_set_member_name(b, "priority");
+                json_builder_add_int_value(b, priority);
+                add_string(b, "step_id", step_id);
+                add_string(b, "message", message);
+                filtered = TRUE;
+        } else if (g_str_equal(signal, "Finished") &&
+                   g_variant_is_of_type(params, G_VARIANT_TYPE("(ss)"))) {
+                const char *status, *error;
+
+                g_variant_get(params, "(&s&s)", &status, &error);
+                b = begin_event("finished", ITK_DBUS_EXECUTION(proxy), path);
+                add_string(b, "status", status);
+                add_string(b, "error", error);
+        } else {
+                return;
+        }
+        json_builder_end_object(b);
+        broadcast(ws, hex, filtered, b);
+}
+
+static void
+properties_cb(GDBusObjectManagerClient *manager, GDBusObjectProxy *object, GDBusProxy *proxy,
+              GVariant *changed, GStrv invalidated, gpointer user_data)
+{
+        BridgeWs *ws = user_data;
+        const char *path = g_dbus_proxy_get_object_path(proxy);
+        g_autoptr(JsonBuilder) b = NULL;
+        GVariantIter iter;
+        const char *name;
+        GVariant *value;
+
+        if (!ITK_DBUS_IS_EXECUTION(proxy) || ws->clients->len == 0)
+                return;
+        b = begin_event("properties", ITK_DBUS_EXECUTION(proxy), path);
+        json_builder_set_member_name(b, "changed");
+        json_builder_begin_object(b);
+        g_variant_iter_init(&iter, changed);
+        while (g_variant_iter_next(&iter, "{&sv}", &name, &value)) {
+                g_autofree char *key = bridge_json_property_key(name);
+
+                json_builder_set_member_name(b, key);
+                json_builder_add_value(b, bridge_json_from_variant(value));
+                g_variant_unref(value);
+        }
+        json_builder_end_object(b);
+        json_builder_end_object(b);
+        broadcast(ws, hex_of_path(path), FALSE, b);
+}
+
+static void
+object_added_cb(GDBusObjectManager *manager, GDBusObject *object, gpointer user_data)
+{
+        BridgeWs *ws = user_data;
+        ItkDBusExecution *execution = itk_dbus_object_peek_execution(ITK_DBUS_OBJECT(object));
+        const char *path = g_dbus_object_get_object_path(object);
+        g_autoptr(JsonBuilder) b = NULL;
+
+        if (execution == NULL || ws->clients->len == 0)
+                return;
+        b = begin_event("execution_new", execution, path);
+        add_string(b, "playbook", itk_dbus_execution_get_playbook(execution) ?: "");
+        json_builder_set_member_name(b, "execution");
+        json_builder_add_value(b, bridge_execution_summary(execution));
+        json_builder_end_object(b);
+        broadcast(ws, hex_of_path(path), FALSE, b);
+}
+
+static void
+object_removed_cb(GDBusObjectManager *manager, GDBusObject *object, gpointer user_data)
+{
+        BridgeWs *ws = user_data;
+        ItkDBusExecution *execution = itk_dbus_object_peek_execution(ITK_DBUS_OBJECT(object));
+        const char *path = g_dbus_object_get_object_path(object);
+        g_autoptr(JsonBuilder) b = NULL;
+
+        if (execution == NULL || ws->clients->len == 0)
+                return;
+        b = begin_event("execution_removed", execution, path);
+        add_string(b, "status", itk_dbus_execution_get_status(execution) ?: "");
+        json_builder_end_object(b);
+        broadcast(ws, hex_of_path(path), FALSE, b);
+}
+
+static void
+send_snapshot(WsClient *client)
+{
+        Bridge *bridge = client->ws->bridge;
+        g_autoptr(JsonBuilder) b = json_builder_new();
+        g_autoptr(JsonNode) node = NULL;
+        g_autofree char *text = NULL;
+        GList *objects = g_dbus_object_manager_get_objects(bridge->objects);
+
+        json_builder_begin_object(b);
+        add_string(b, "type", "snapshot");
+        json_builder_set_member_name(b, "executions");
+        json_builder_begin_array(b);
+        for (GList *l = objects; l != NULL; l = l->next) {
+                ItkDBusExecution *execution = itk_dbus_object_peek_execution(l->data);
+
+                if (execution != NULL)
+                        json_builder_add_value(b, bridge_execution_summary(execution));
+        }
+        json_builder_end_array(b);
+        json_builder_end_object(b);
+        g_list_free_full(objects, g_object_unref);
+        node = json_builder_get_root(b);
+        text = bridge_json_to_string(node);
+        send_to(client, text);
+}
+
+static void
+message_cb(SoupWebsocketConnection *conn, gint type, GBytes *message, gpointer user_data)
+{
+        WsClient *client = user_data;
+        g_autoptr(JsonNode) node = NULL;
+        JsonObject *object;
+        JsonNode *id;
+        gsize size;
+        const char *data = g_bytes_get_data(message, &size);
+
+        if (type != SOUP_WEBSOCKET_DATA_TEXT)
+                return;
+        node = bridge_json_parse(data, size, NULL);
+        if (node == NULL || !JSON_NODE_HOLDS_OBJECT(node))
+                return;
+        object = json_node_get_object(node);
+        if (g_strcmp0(json_object_get_string_member_with_default(object, "type", ""),
+                      "subscribe") != 0)
+                return;
+        id = json_object_get_member(object, "execution_id");
+        g_clear_pointer(&client->subscribed, g_free);
+        if (id != NULL && JSON_NODE_HOLDS_VALUE(id) &&
+            json_node_get_value_type(id) == G_TYPE_STRING)
+                client->subscribed = bridge_id_to_hex(json_node_get_string(id));
+}
+
+static gboolean
+free_client_idle_cb(gpointer user_data)
+{
+        ws_client_free(user_data);
+        return G_SOURCE_REMOVE;
+}
+
+static void
+closed_cb(SoupWebsocketConnection *conn, gpointer user_data)
+{
+        WsClient *client = user_data;
+        guint index;
+
+        /* Freed from an idle: we may be inside a send to this very client. */
+        if (g_ptr_array_find(client->ws->clients, client, &index)) {
+                g_ptr_array_steal_index_fast(client->ws->clients, index);
+                g_signal_handlers_disconnect_by_data(conn, client);
+                g_idle_add_full(G_PRIORITY_DEFAULT, free_client_idle_cb, client, NULL);
+        }
+}
+
+/* Events are small frames written one by one: without TCP_NODELAY, Nagle
+ * holds each behind the peer's delayed ACK of the previous one. */
+static void
+set_nodelay(SoupServerMessage *msg)
+{
+        GSocket *socket = soup_server_message_get_socket(msg);
+
+        if (socket != NULL && g_socket_get_family(socket) != G_SOCKET_FAMILY_UNIX)
+                g_socket_set_option(socket, IPPROTO_TCP, TCP_NODELAY, 1, NULL);
+}
+
+void
+bridge_ws_accept(BridgeWs *ws, SoupServerMessage *msg, SoupWebsocketConnection *conn)
+{
+        WsClient *client = g_new0(WsClient, 1);
+
+        set_nodelay(msg);
+
+        client->ws = ws;
+        client->conn = g_object_ref(conn);
+        soup_websocket_connection_set_keepalive_interval(conn, BRIDGE_WS_KEEPALIVE_SECONDS);
+        soup_websocket_connection_set_max_incoming_payload_size(conn, BRIDGE_MAX_WS_MESSAGE);
+        g_signal_connect(conn, "message", G_CALLBACK(message_cb), client);
+        g_signal_connect(conn, "closed", G_CALLBACK(closed_cb), client);
+        g_ptr_array_add(ws->clients, client);
+        send_snapshot(client);
+}
+
+BridgeWs *
+bridge_ws_new(Bridge *bridge)
+{
+        BridgeWs *ws = g_new0(BridgeWs, 1);
+
+        ws->bridge = bridge;
+        ws->clients = g_ptr_array_new_with_free_func((GDestroyNotify)ws_client_free);
+        ws->handlers[0] = g_signal_connect(bridge->objects, "interface-proxy-signal",
+                                           G_CALLBACK(signal_cb), ws);
+        ws->handlers[1] = g_signal_connect(bridge->objects, "interface-proxy-properties-changed",
+                                           G_CALLBACK(properties_cb), ws);
+        ws->handlers[2] =
+                g_signal_connect(bridge->objects, "object-added", G_CALLBACK(object_added_cb), ws);
+        ws->handlers[3] = g_signal_connect(bridge->objects, "object-removed",
+                                           G_CALLBACK(object_removed_cb), ws);
+        return ws;
+}
+
+void
+bridge_ws_free(BridgeWs *ws)
+{
+        if (ws == NULL)
+                return;
+        for (gsize i = 0; i < G_N_ELEMENTS(ws->handlers); i++)
+                g_signal_handler_disconnect(ws->bridge->objects, ws->handlers[i]);
+        g_ptr_array_unref(ws->clients);
+        g_free(ws);
+}

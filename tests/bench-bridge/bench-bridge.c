@@ -1,0 +1,603 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* itk-bench-bridge: WebSocket fan-out latency of ignition-toolkit-bridge.
+ *
+ * Starts a private bus, ignition-toolkitd and the bridge, connects N WebSocket
+ * clients (one process, one loop), runs a playbook of utility.log steps and
+ * measures, for every StatusChanged and StepChanged, the time from the signal's
+ * arrival at a direct D-Bus client in this process (timestamped in GDBus's
+ * worker thread, as it comes off the socket) to its receipt by each WebSocket
+ * client. Prints JSON: latency percentiles and the bridge's memory. */
+#include <gio/gio.h>
+#include <glib-unix.h>
+#include <glib/gstdio.h>
+#include <libsoup/soup.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#ifndef ITK_BENCH_DBUS_CONFIG
+#define ITK_BENCH_DBUS_CONFIG "tests/integration/dbus-test.conf"
+#endif
+
+typedef struct {
+        /* Reference times, written by the GDBus worker thread. */
+        GMutex lock;
+        GHashTable *reference; /* "status:running" / "step:3:completed" -> gint64 usec */
+
+        GMainLoop *loop;
+        GDBusConnection *bus;
+        SoupSession *session;
+        GPtrArray *clients;
+        GArray *receipts;  /* Receipt */
+        GArray *latencies; /* gint64 usec */
+        guint connected;
+        guint snapshots;
+        guint finished;
+        guint failed;
+        guint missing;
+        guint early; /* received over the WebSocket before the reference */
+        guint events;
+        char *execution_hex;
+        int want_clients;
+} Bench;
+
+typedef struct {
+        GQuark key;
+        gint64 usec;
+} Receipt;
+
+typedef struct {
+        Bench *bench;
+        SoupWebsocketConnection *conn;
+        gboolean finished;
+} Client;
+
+static gboolean
+fail_timeout_cb(gpointer user_data)
+{
+        g_printerr("itk-bench-bridge: timed out\n");
+        exit(1);
+}
+
+/* @poll: the condition is not an event of this loop, so do not block on it. */
+static void
+run_until(Bench *bench, gboolean (*done)(Bench *), guint seconds, gboolean poll)
+{
+        guint id = g_timeout_add_seconds(seconds, fail_timeout_cb, NULL);
+
+        while (!done(bench))
+                g_main_context_iteration(NULL, !poll);
+        g_source_remove(id);
+}
+
+/* --- processes ------------------------------------------------------------------ */
+
+static char *
+read_first_line(GSubprocess *proc)
+{
+        GInputStream *out = g_subprocess_get_stdout_pipe(proc);
+        g_autoptr(GDataInputStream) data = g_data_input_stream_new(out);
+        g_autoptr(GError) error = NULL;
+        char *line;
+
+        /* Not closing the pipe: the child keeps writing to it. */
+        g_filter_input_stream_set_close_base_stream(G_FILTER_INPUT_STREAM(data), FALSE);
+        line = g_data_input_stream_read_line(data, NULL, NULL, &error);
+        if (line == NULL) {
+                g_printerr("itk-bench-bridge: child exited early: %s\n",
+                           error != NULL ? error->message : "end of output");
+                exit(1);
+        }
+        return line;
+}
+
+static GSubprocess *
+spawn(GSubprocessFlags flags, GError **error, const char *const *argv)
+{
+        return g_subprocess_newv(argv, flags, error);
+}
+
+static void
+stop(GSubprocess *proc)
+{
+        if (proc == NULL)
+                return;
+        g_subprocess_send_signal(proc, SIGTERM);
+        g_subprocess_wait(proc, NULL, NULL);
+}
+
+static long
+proc_status_kb(GSubprocess *proc, const char *field)
+{
+        g_autofree char *path =
+                g_strdup_printf("/proc/%s/status", g_subprocess_get_identifier(proc));
+        g_autofree char *text = NULL;
+        const char *p;
+
+        if (!g_file_get_contents(path, &text, NULL, NULL))
+                return -1;
+        p = strstr(text, field);
+        if (p == NULL)
+                return -1;
+        return strtol(p + strlen(field) + 1, NULL, 10);
+}
+
+/* utime + stime of a process, in seconds. */
+static double
+proc_cpu_seconds(const char *pid)
+{
+        g_autofree char *path = g_strdup_printf("/proc/%s/stat", pid);
+        g_autofree char *text = NULL;
+        g_auto(GStrv) fields = NULL;
+        const char *p;
+
+        if (!g_file_get_contents(path, &text, NULL, NULL))
+                return -1;
+        /* After the command name in parentheses: state is field 3, utime 14, stime 15. */
+        p = strrchr(text, ')');
+        if (p == NULL)
+                return -1;
+        fields = g_strsplit(p + 2, " ", -1);
+        if (g_strv_length(fields) < 13)
+                return -1;
+        return (g_ascii_strtod(fields[11], NULL) + g_ascii_strtod(fields[12], NULL)) /
+               sysconf(_SC_CLK_TCK);
+}
+
+/* --- the reference: a direct D-Bus client ---------------------------------------- */
+
+static GDBusMessage *
+filter_cb(GDBusConnection *conn, GDBusMessage *message, gboolean incoming, gpointer user_data)
+{
+        Bench *bench = user_data;
+        const char *member;
+        GVariant *body;
+        char *key = NULL;
+        gint64 now;
+
+        if (!incoming || g_dbus_message_get_message_type(message) != G_DBUS_MESSAGE_TYPE_SIGNAL)
+                return message;
+        now = g_get_monotonic_time();
+        member = g_dbus_message_get_member(message);
+        body = g_dbus_message_get_body(message);
+        if (g_strcmp0(member, "StatusChanged") == 0 &&
+            g_variant_is_of_type(body, G_VARIANT_TYPE("(ss)"))) {
+                const char *status;
+
+                g_variant_get(body, "(&ss)", &status, NULL);
+                key = g_strdup_printf("status:%s", status);
+        } else if (g_strcmp0(member, "StepChanged") == 0 &&
+                   g_variant_is_of_type(body, G_VARIANT_TYPE("(isss)"))) {
+                const char *status;
+                gint32 index;
+
+                g_variant_get(body, "(is&ss)", &index, NULL, &status, NULL);
+                key = g_strdup_printf("step:%d:%s", index, status);
+        }
+        if (key != NULL) {
+                g_mutex_lock(&bench->lock);
+                g_hash_table_replace(bench->reference, key, g_memdup2(&now, sizeof(now)));
+                g_mutex_unlock(&bench->lock);
+        }
+        return message;
+}
+
+static void
+ignore_signal_cb(GDBusConnection *conn, const char *sender, const char *path, const char *iface,
+                 const char *signal, GVariant *params, gpointer user_data)
+{
+}
+
+/* --- WebSocket clients ----------------------------------------------------------- */
+
+/* The bridge's JSON is compact and flat for these events: a scan is enough
+ * and keeps the client side cheap, so the numbers are the bridge's. */
+static gboolean
+field_string(const char *text, const char *name, char *out, gsize size)
+{
+        g_autofree char *pattern = g_strdup_printf("\"%s\":\"", name);
+        const char *p = strstr(text, pattern);
+        const char *end;
+
+        if (p == NULL)
+                return FALSE;
+        p += strlen(pattern);
+        end = strchr(p, '"');
+        if (end == NULL || (gsize)(end - p) >= size)
+                return FALSE;
+        memcpy(out, p, end - p);
+        out[end - p] = '\0';
+        return TRUE;
+}
+
+static void
+message_cb(SoupWebsocketConnection *conn, gint type, GBytes *message, gpointer user_data)
+{
+        gint64 now = g_get_monotonic_time();
+        Client *client = user_data;
+        Bench *bench = client->bench;
+        g_autofree char *text =
+                g_strndup(g_bytes_get_data(message, NULL), g_bytes_get_size(message));
+        char kind[32], status[32], key[96];
+        Receipt sample;
+
+        if (!field_string(text, "type", kind, sizeof(kind)))
+                return;
+        if (g_str_equal(kind, "snapshot")) {
+                bench->snapshots++;
+                return;
+        }
+        if (g_str_equal(kind, "finished")) {
+                if (!client->finished)
+                        bench->finished++;
+                client->finished = TRUE;
+                return;
+        }
+        if (g_str_equal(kind, "status") && field_string(text, "status", status, sizeof(status))) {
+                g_snprintf(key, sizeof(key), "status:%s", status);
+        } else if (g_str_equal(kind, "step") &&
+                   field_string(text, "status", status, sizeof(status))) {
+                const char *index = strstr(text, "\"index\":");
+
+                if (index == NULL)
+                        return;
+                g_snprintf(key, sizeof(key), "step:%ld:%s", strtol(index + 8, NULL, 10), status);
+        } else {
+                return;
+        }
+        bench->events++;
+        /* Matched after the run: under load the reference thread may be
+         * scheduled after this one. */
+        sample.key = g_quark_from_string(key);
+        sample.usec = now;
+        g_array_append_val(bench->receipts, sample);
+}
+
+static void
+connected_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+        Client *client = user_data;
+        g_autoptr(GError) error = NULL;
+
+        client->conn = soup_session_websocket_connect_finish(SOUP_SESSION(source), res, &error);
+        if (client->conn == NULL) {
+                g_printerr("itk-bench-bridge: connect: %s\n", error->message);
+                client->bench->failed++;
+                return;
+        }
+        soup_websocket_connection_set_max_incoming_payload_size(client->conn, 0);
+        g_signal_connect(client->conn, "message", G_CALLBACK(message_cb), client);
+        client->bench->connected++;
+}
+
+static gboolean
+all_connected(Bench *bench)
+{
+        return bench->connected + bench->failed >= (guint)bench->want_clients &&
+               bench->snapshots >= bench->connected;
+}
+
+static gboolean
+all_finished(Bench *bench)
+{
+        return bench->finished >= bench->connected;
+}
+
+static gboolean
+started(Bench *bench)
+{
+        return bench->execution_hex != NULL;
+}
+
+static void
+start_done_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+        Bench *bench = user_data;
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GVariant) reply =
+                g_dbus_connection_call_finish(G_DBUS_CONNECTION(source), res, &error);
+        const char *path;
+
+        if (reply == NULL) {
+                g_printerr("itk-bench-bridge: StartExecution: %s\n", error->message);
+                exit(1);
+        }
+        g_variant_get(reply, "(&o)", &path);
+        bench->execution_hex = g_strdup(strrchr(path, '/') + 1);
+}
+
+static gboolean
+name_present(Bench *bench)
+{
+        g_autoptr(GVariant) reply = g_dbus_connection_call_sync(
+                bench->bus, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
+                "NameHasOwner", g_variant_new("(s)", "org.ignition.Toolkit"), G_VARIANT_TYPE("(b)"),
+                G_DBUS_CALL_FLAGS_NONE, -1, NULL, NULL);
+        gboolean has = FALSE;
+
+        if (reply != NULL)
+                g_variant_get(reply, "(b)", &has);
+        if (!has)
+                g_usleep(20000); /* a bench tool waiting for its child; not product code */
+        return has;
+}
+
+static int
+compare_int64(gconstpointer a, gconstpointer b)
+{
+        gint64 x = *(const gint64 *)a, y = *(const gint64 *)b;
+
+        return (x > y) - (x < y);
+}
+
+static double
+percentile_ms(GArray *sorted, double p)
+{
+        guint i;
+
+        if (sorted->len == 0)
+                return 0;
+        i = (guint)(p * (sorted->len - 1) + 0.5);
+        return g_array_index(sorted, gint64, i) / 1000.0;
+}
+
+/* @pace_ms > 0: utility.sleep steps of that length instead of utility.log, so
+ * the event rate stays below what the fan-out can carry. */
+static char *
+write_playbook(guint steps, int pace_ms)
+{
+        GString *s = g_string_new("name: Bridge bench\nversion: \"1.0\"\nsteps:\n");
+
+        for (guint i = 0; i < steps; i++) {
+                if (pace_ms > 0)
+                        g_string_append_printf(s,
+                                               "  - id: s%u\n    name: Step %u\n"
+                                               "    type: utility.sleep\n    parameters:\n"
+                                               "      seconds: %g\n",
+                                               i, i, pace_ms / 1000.0);
+                else
+                        g_string_append_printf(s,
+                                               "  - id: s%u\n    name: Step %u\n"
+                                               "    type: utility.log\n    parameters:\n"
+                                               "      message: \"step %u\"\n",
+                                               i, i, i);
+        }
+        return g_string_free(s, FALSE);
+}
+
+int
+main(int argc, char **argv)
+{
+        g_autofree char *daemon_path = NULL;
+        g_autofree char *bridge_path = NULL;
+        g_autofree char *dbus_config = NULL;
+        gboolean quick = FALSE;
+        int clients = 500;
+        int steps = 200;
+        int pace_ms = 0;
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GOptionContext) context = NULL;
+        g_autofree char *tmp = NULL;
+        g_autofree char *address = NULL;
+        g_autofree char *listen_line = NULL;
+        g_autofree char *token = NULL;
+        g_autoptr(GSubprocess) bus_proc = NULL;
+        g_autoptr(GSubprocess) daemon_proc = NULL;
+        g_autoptr(GSubprocess) bridge_proc = NULL;
+        Bench bench = { 0 };
+        guint port;
+        long rss_idle, rss_connected, rss_end, hwm;
+        gint64 t_start, t_end;
+        struct rlimit rl;
+        double bridge_cpu, self_cpu;
+        int rc;
+        const GOptionEntry entries[] = {
+                { "daemon", 0, 0, G_OPTION_ARG_FILENAME, &daemon_path, "ignition-toolkitd",
+                  "PATH" },
+                { "bridge", 0, 0, G_OPTION_ARG_FILENAME, &bridge_path, "ignition-toolkit-bridge",
+                  "PATH" },
+                { "dbus-config", 0, 0, G_OPTION_ARG_FILENAME, &dbus_config,
+                  "dbus-daemon configuration", "FILE" },
+                { "clients", 0, 0, G_OPTION_ARG_INT, &clients, "WebSocket clients (500)", "N" },
+                { "steps", 0, 0, G_OPTION_ARG_INT, &steps, "utility.log steps (200)", "N" },
+                { "pace-ms", 0, 0, G_OPTION_ARG_INT, &pace_ms,
+                  "Sleep steps of this length instead of log steps", "MS" },
+                { "quick", 0, 0, G_OPTION_ARG_NONE, &quick, "A small run (CI)", NULL },
+                { NULL },
+        };
+
+        context = g_option_context_new("- WebSocket fan-out benchmark of the bridge");
+        g_option_context_add_main_entries(context, entries, NULL);
+        if (!g_option_context_parse(context, &argc, &argv, &error) || daemon_path == NULL ||
+            bridge_path == NULL) {
+                g_printerr("%s\n",
+                           error != NULL ? error->message : "--daemon and --bridge are required");
+                return 2;
+        }
+        if (quick) {
+                clients = 20;
+                steps = 20;
+        }
+        if (clients < 1 || steps < 1)
+                return 2;
+        /* Each client is a socket here and one in the bridge. */
+        if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+                rl.rlim_cur = rl.rlim_max;
+                setrlimit(RLIMIT_NOFILE, &rl);
+        }
+        bench.want_clients = clients;
+        bench.reference = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+        bench.latencies = g_array_new(FALSE, FALSE, sizeof(gint64));
+        bench.receipts = g_array_new(FALSE, FALSE, sizeof(Receipt));
+        bench.clients = g_ptr_array_new_with_free_func(g_free);
+        g_mutex_init(&bench.lock);
+
+        tmp = g_dir_make_tmp("itk-bench-bridge-XXXXXX", &error);
+        g_assert_no_error(error);
+        {
+                g_autofree char *config = g_build_filename(tmp, "config", NULL);
+                g_autofree char *library = g_build_filename(tmp, "library", NULL);
+                g_autofree char *state = g_build_filename(tmp, "state", NULL);
+                g_autofree char *bridge_state = g_build_filename(tmp, "bridge", NULL);
+                g_autofree char *conf = g_build_filename(config, "toolkit.conf", NULL);
+                g_autofree char *book = g_build_filename(library, "bench.yaml", NULL);
+                g_autofree char *text = write_playbook((guint)steps, pace_ms);
+                g_autofree char *token_path = g_build_filename(bridge_state, "bridge-token", NULL);
+                g_autofree char *bus_arg = NULL;
+                g_autofree char *config_arg = NULL;
+                g_autofree char *state_arg = NULL;
+                g_autofree char *library_arg = NULL;
+                g_autofree char *bridge_state_arg = NULL;
+                g_autofree char *dbus_config_arg = g_strdup_printf(
+                        "--config-file=%s", dbus_config ? dbus_config : ITK_BENCH_DBUS_CONFIG);
+
+                g_mkdir_with_parents(config, 0700);
+                g_mkdir_with_parents(library, 0700);
+                g_mkdir_with_parents(state, 0700);
+                g_file_set_contents(conf, "[Daemon]\nMaxConcurrentExecutions=4\n", -1, NULL);
+                g_file_set_contents(book, text, -1, NULL);
+
+                bus_proc = spawn(G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_SILENCE,
+                                 &error,
+                                 (const char *const[]){ "dbus-daemon", dbus_config_arg,
+                                                        "--print-address=1", "--nofork", NULL });
+                g_assert_no_error(error);
+                address = read_first_line(bus_proc);
+                bench.bus = g_dbus_connection_new_for_address_sync(
+                        address,
+                        G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |
+                                G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
+                        NULL, NULL, &error);
+                g_assert_no_error(error);
+                g_dbus_connection_add_filter(bench.bus, filter_cb, &bench, NULL);
+                g_dbus_connection_signal_subscribe(
+                        bench.bus, NULL, "org.ignition.Toolkit.Execution", NULL, NULL, NULL,
+                        G_DBUS_SIGNAL_FLAGS_NONE, ignore_signal_cb, NULL, NULL);
+
+                bus_arg = g_strdup_printf("--bus-address=%s", address);
+                config_arg = g_strdup_printf("--config-dir=%s", config);
+                state_arg = g_strdup_printf("--state-dir=%s", state);
+                library_arg = g_strdup_printf("--playbook-path=%s", library);
+                daemon_proc = spawn(G_SUBPROCESS_FLAGS_STDERR_SILENCE, &error,
+                                    (const char *const[]){ daemon_path, bus_arg, config_arg,
+                                                           state_arg, library_arg, NULL });
+                g_assert_no_error(error);
+                run_until(&bench, name_present, 30, TRUE);
+
+                bridge_state_arg = g_strdup_printf("--state-dir=%s", bridge_state);
+                bridge_proc =
+                        spawn(G_SUBPROCESS_FLAGS_STDOUT_PIPE, &error,
+                              (const char *const[]){ bridge_path, bus_arg, "--listen=127.0.0.1:0",
+                                                     bridge_state_arg, NULL });
+                g_assert_no_error(error);
+                listen_line = read_first_line(bridge_proc);
+                if (sscanf(listen_line, "listening on http://127.0.0.1:%u/", &port) != 1) {
+                        g_printerr("itk-bench-bridge: unexpected bridge output: %s\n", listen_line);
+                        return 1;
+                }
+                g_file_get_contents(token_path, &token, NULL, &error);
+                g_assert_no_error(error);
+                g_strstrip(token);
+        }
+        rss_idle = proc_status_kb(bridge_proc, "VmRSS:");
+
+        bench.session = soup_session_new_with_options("max-conns", clients + 10,
+                                                      "max-conns-per-host", clients + 10, NULL);
+        for (int i = 0; i < clients; i++) {
+                Client *client = g_new0(Client, 1);
+                g_autofree char *url = g_strdup_printf(
+                        "ws://127.0.0.1:%u/ws/executions?access_token=%s", port, token);
+                g_autoptr(SoupMessage) msg = soup_message_new("GET", url);
+
+                client->bench = &bench;
+                g_ptr_array_add(bench.clients, client);
+                soup_session_websocket_connect_async(bench.session, msg, NULL, NULL,
+                                                     G_PRIORITY_DEFAULT, NULL, connected_cb,
+                                                     client);
+        }
+        run_until(&bench, all_connected, 120, FALSE);
+        if (bench.failed > 0)
+                return 1;
+        rss_connected = proc_status_kb(bridge_proc, "VmRSS:");
+
+        bridge_cpu = proc_cpu_seconds(g_subprocess_get_identifier(bridge_proc));
+        self_cpu = proc_cpu_seconds("self");
+        t_start = g_get_monotonic_time();
+        g_dbus_connection_call(bench.bus, "org.ignition.Toolkit", "/org/ignition/Toolkit",
+                               "org.ignition.Toolkit.Manager", "StartExecution",
+                               g_variant_new("(s@a{sv}@a{sv})", "bench.yaml",
+                                             g_variant_new_array(G_VARIANT_TYPE("{sv}"), NULL, 0),
+                                             g_variant_new_array(G_VARIANT_TYPE("{sv}"), NULL, 0)),
+                               G_VARIANT_TYPE("(o)"), G_DBUS_CALL_FLAGS_NONE, -1, NULL,
+                               start_done_cb, &bench);
+        run_until(&bench, started, 30, FALSE);
+        run_until(&bench, all_finished, 300, FALSE);
+        t_end = g_get_monotonic_time();
+        rss_end = proc_status_kb(bridge_proc, "VmRSS:");
+        hwm = proc_status_kb(bridge_proc, "VmHWM:");
+        bridge_cpu = proc_cpu_seconds(g_subprocess_get_identifier(bridge_proc)) - bridge_cpu;
+        self_cpu = proc_cpu_seconds("self") - self_cpu;
+
+        /* Let the last reference signals be recorded, then match. */
+        g_usleep(100000);
+        g_mutex_lock(&bench.lock);
+        for (guint i = 0; i < bench.receipts->len; i++) {
+                Receipt *r = &g_array_index(bench.receipts, Receipt, i);
+                gint64 *reference = g_hash_table_lookup(bench.reference, g_quark_to_string(r->key));
+                gint64 latency;
+
+                if (reference == NULL) {
+                        bench.missing++;
+                        continue;
+                }
+                latency = MAX(r->usec - *reference, 0);
+                if (g_getenv("ITK_BENCH_DEBUG") != NULL)
+                        g_printerr("%s ref %" G_GINT64_FORMAT " got %" G_GINT64_FORMAT "\n",
+                                   g_quark_to_string(r->key), *reference, r->usec);
+                if (r->usec < *reference)
+                        bench.early++;
+                g_array_append_val(bench.latencies, latency);
+        }
+        g_mutex_unlock(&bench.lock);
+        g_array_sort(bench.latencies, compare_int64);
+        g_print("{\"clients\": %u, \"steps\": %d, \"pace_ms\": %d, \"events_received\": %u, "
+                "\"samples\": %u, "
+                "\"unmatched\": %u, \"before_reference\": %u, \"run_ms\": %.1f, "
+                "\"latency_ms\": {\"p50\": %.3f, \"p90\": %.3f, \"p99\": %.3f, \"max\": %.3f}, "
+                "\"bridge_rss_kb\": {\"idle\": %ld, \"connected\": %ld, \"end\": %ld, "
+                "\"peak\": %ld}, \"cpu_s\": {\"bridge\": %.2f, \"clients\": %.2f}, "
+                "\"target_p99_ms\": 20, \"p99_ok\": %s}\n",
+                bench.connected, steps, pace_ms, bench.events, bench.latencies->len, bench.missing,
+                bench.early, (t_end - t_start) / 1000.0, percentile_ms(bench.latencies, 0.50),
+                percentile_ms(bench.latencies, 0.90), percentile_ms(bench.latencies, 0.99),
+                percentile_ms(bench.latencies, 1.0), rss_idle, rss_connected, rss_end, hwm,
+                bridge_cpu, self_cpu,
+                percentile_ms(bench.latencies, 0.99) < 20.0 ? "true" : "false");
+
+        rc = bench.latencies->len > 0 && bench.missing == 0 ? 0 : 1;
+        for (guint i = 0; i < bench.clients->len; i++) {
+                Client *client = g_ptr_array_index(bench.clients, i);
+
+                g_clear_object(&client->conn);
+        }
+        stop(bridge_proc);
+        stop(daemon_proc);
+        stop(bus_proc);
+        g_object_unref(bench.session);
+        g_object_unref(bench.bus);
+        g_free(bench.execution_hex);
+        g_hash_table_unref(bench.reference);
+        g_array_unref(bench.receipts);
+        g_array_unref(bench.latencies);
+        g_ptr_array_unref(bench.clients);
+        {
+                const char *rm[] = { "rm", "-rf", tmp, NULL };
+
+                g_spawn_sync(NULL, (char **)rm, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, NULL, NULL,
+                             NULL, NULL);
+        }
+        return rc;
+}
