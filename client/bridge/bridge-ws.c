@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The WebSocket /ws/executions: a snapshot on connect, then the daemon's
- * execution signals fanned out to every client, each event serialized once. */
+ * execution signals fanned out to every client, each event serialized once
+ * and sent in per-client batches. */
 #include "bridge.h"
 
 #include <netinet/in.h>
@@ -13,12 +14,14 @@ struct _BridgeWs {
         Bridge *bridge;
         GPtrArray *clients; /* WsClient */
         gulong handlers[4];
+        guint flush_id;
 };
 
 typedef struct {
         BridgeWs *ws;
         SoupWebsocketConnection *conn;
-        char *subscribed; /* 32 hex digits, or NULL for every execution */
+        char *subscribed;  /* 32 hex digits, or NULL for every execution */
+        GPtrArray *queued; /* GRefString*: events not sent yet */
 } WsClient;
 
 static void
@@ -30,6 +33,7 @@ ws_client_free(WsClient *client)
                                                 NULL);
         g_object_unref(client->conn);
         g_free(client->subscribed);
+        g_ptr_array_unref(client->queued);
         g_free(client);
 }
 
@@ -46,6 +50,41 @@ send_to(WsClient *client, const char *text)
                 soup_websocket_connection_send_text(client->conn, text);
 }
 
+/* Sends what each client has queued: one event as itself, several as one
+ * {"type":"batch","events":[...]} frame. A burst of daemon signals is
+ * dispatched before this low-priority idle runs, so a fast playbook costs
+ * one frame per client per burst instead of one per event. */
+static gboolean
+flush_cb(gpointer user_data)
+{
+        BridgeWs *ws = user_data;
+
+        ws->flush_id = 0;
+        for (guint i = ws->clients->len; i-- > 0;) {
+                WsClient *client = g_ptr_array_index(ws->clients, i);
+                g_autoptr(GPtrArray) queued = NULL;
+
+                if (client->queued->len == 0)
+                        continue;
+                queued = g_steal_pointer(&client->queued);
+                client->queued =
+                        g_ptr_array_new_with_free_func((GDestroyNotify)g_ref_string_release);
+                if (queued->len == 1) {
+                        send_to(client, g_ptr_array_index(queued, 0));
+                } else {
+                        g_autoptr(GString) frame = g_string_new("{\"type\":\"batch\",\"events\":[");
+                        for (guint j = 0; j < queued->len; j++) {
+                                if (j > 0)
+                                        g_string_append_c(frame, ',');
+                                g_string_append(frame, g_ptr_array_index(queued, j));
+                        }
+                        g_string_append(frame, "]}");
+                        send_to(client, frame->str);
+                }
+        }
+        return G_SOURCE_REMOVE;
+}
+
 /* @hex: the execution the event is about; @filtered: step and log events go
  * only to clients subscribed to it (or to everything). */
 static void
@@ -53,20 +92,24 @@ broadcast(BridgeWs *ws, const char *hex, gboolean filtered, JsonBuilder *b)
 {
         g_autoptr(JsonNode) node = json_builder_get_root(b);
         g_autofree char *text = NULL;
+        char *shared;
 
         if (ws->clients->len == 0)
                 return;
         text = bridge_json_to_string(node);
-        /* Backwards: a client that closes while we send is removed with
-         * remove_fast, which moves an already visited client into its slot. */
-        for (guint i = ws->clients->len; i-- > 0;) {
+        /* Serialized once, shared by every client's queue. */
+        shared = g_ref_string_new(text);
+        for (guint i = 0; i < ws->clients->len; i++) {
                 WsClient *client = g_ptr_array_index(ws->clients, i);
 
                 if (filtered && client->subscribed != NULL && hex != NULL &&
                     !g_str_equal(client->subscribed, hex))
                         continue;
-                send_to(client, text);
+                g_ptr_array_add(client->queued, g_ref_string_acquire(shared));
         }
+        g_ref_string_release(shared);
+        if (ws->flush_id == 0)
+                ws->flush_id = g_idle_add_full(G_PRIORITY_DEFAULT_IDLE, flush_cb, ws, NULL);
 }
 
 static const char *
@@ -321,6 +364,7 @@ bridge_ws_accept(BridgeWs *ws, SoupServerMessage *msg, SoupWebsocketConnection *
 
         client->ws = ws;
         client->conn = g_object_ref(conn);
+        client->queued = g_ptr_array_new_with_free_func((GDestroyNotify)g_ref_string_release);
         soup_websocket_connection_set_keepalive_interval(conn, BRIDGE_WS_KEEPALIVE_SECONDS);
         soup_websocket_connection_set_max_incoming_payload_size(conn, BRIDGE_MAX_WS_MESSAGE);
         g_signal_connect(conn, "message", G_CALLBACK(message_cb), client);
@@ -354,6 +398,7 @@ bridge_ws_free(BridgeWs *ws)
                 return;
         for (gsize i = 0; i < G_N_ELEMENTS(ws->handlers); i++)
                 g_signal_handler_disconnect(ws->bridge->objects, ws->handlers[i]);
+        g_clear_handle_id(&ws->flush_id, g_source_remove);
         g_ptr_array_unref(ws->clients);
         g_free(ws);
 }

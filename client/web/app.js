@@ -448,7 +448,13 @@ function connect() {
                 } catch (e) {
                         return;
                 }
-                applyEvent(msg);
+                // The bridge sends a burst of events as one batch frame.
+                if (msg.type === 'batch') {
+                        for (const e of msg.events || [])
+                                applyEvent(e);
+                } else {
+                        applyEvent(msg);
+                }
         });
         ws.addEventListener('close', () => {
                 if (ws !== socket)

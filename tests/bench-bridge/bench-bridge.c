@@ -213,14 +213,37 @@ field_string(const char *text, const char *name, char *out, gsize size)
         return TRUE;
 }
 
+static void handle_event(Client *client, const char *text, gint64 now);
+
 static void
 message_cb(SoupWebsocketConnection *conn, gint type, GBytes *message, gpointer user_data)
 {
         gint64 now = g_get_monotonic_time();
         Client *client = user_data;
-        Bench *bench = client->bench;
         g_autofree char *text =
                 g_strndup(g_bytes_get_data(message, NULL), g_bytes_get_size(message));
+        const char *batch = "{\"type\":\"batch\",\"events\":[";
+
+        if (!g_str_has_prefix(text, batch)) {
+                handle_event(client, text, now);
+                return;
+        }
+        /* A batch of flat event objects: cut it at each event's start. */
+        for (char *event = strstr(text + strlen(batch), "{\"type\":\""); event != NULL;) {
+                char *next = strstr(event + 1, "{\"type\":\"");
+                if (next != NULL)
+                        next[-1] = '\0';
+                handle_event(client, event, now);
+                if (next != NULL)
+                        next[-1] = ',';
+                event = next;
+        }
+}
+
+static void
+handle_event(Client *client, const char *text, gint64 now)
+{
+        Bench *bench = client->bench;
         char kind[32], status[32], key[96];
         Receipt sample;
 

@@ -121,7 +121,12 @@ class WebSocket:
         test.client.wait_for(lambda: done, what='the WebSocket handshake')
 
     def _on_message(self, conn, kind, data):
-        self.events.append(json.loads(data.get_data().decode()))
+        message = json.loads(data.get_data().decode())
+        # A burst of events arrives as one batch frame.
+        if message.get('type') == 'batch':
+            self.events.extend(message['events'])
+        else:
+            self.events.append(message)
 
     def _on_closed(self, conn):
         self.closed = True
