@@ -820,6 +820,23 @@ itk_gateway_upload_accepted_cb(GObject *source, GAsyncResult *result, gpointer u
 }
 
 /* Accepts what the upload said is not accepted yet, then installs. */
+
+typedef struct {
+        const char *contains; /* output flag: the upload brought one */
+        const char *accepted; /* output flag: it is accepted */
+        const char *param;    /* step parameter that allows accepting it */
+        const char *what;
+        const char *endpoint;
+        const char *action;
+} ItkGatewayAcceptance;
+
+static const ItkGatewayAcceptance acceptances[] = {
+        { "contains_cert", "cert_accepted", "accept_certificate", "certificate",
+          "/modules/certificate", "accept module certificates" },
+        { "contains_eula", "license_accepted", "accept_license", "license", "/modules/eula",
+          "accept module licenses" },
+};
+
 static void
 itk_gateway_upload_next(ItkGatewayOp *op)
 {
@@ -835,37 +852,26 @@ itk_gateway_upload_next(ItkGatewayOp *op)
                 itk_gateway_op_return_error(op, g_steal_pointer(&error));
                 return;
         }
-        if (itk_gateway_output_flag(op, "contains_cert") &&
-            !itk_gateway_output_flag(op, "cert_accepted")) {
-                if (!accept_cert) {
+        /* A module may wait in quarantine for its certificate, then its licence. */
+        for (guint i = 0; i < G_N_ELEMENTS(acceptances); i++) {
+                const ItkGatewayAcceptance *a = &acceptances[i];
+                gboolean allowed = i == 0 ? accept_cert : accept_eula;
+
+                if (!itk_gateway_output_flag(op, a->contains) ||
+                    itk_gateway_output_flag(op, a->accepted))
+                        continue;
+                if (!allowed) {
                         itk_gateway_op_return_error(
                                 op, g_error_new(ITK_ERROR, ITK_ERROR_FAILED,
-                                                "module %s waits in quarantine: its certificate is "
-                                                "not accepted (accept_certificate is false)",
-                                                op->module_id));
+                                                "module %s waits in quarantine: its %s is not "
+                                                "accepted (%s is false)",
+                                                op->module_id, a->what, a->param));
                         return;
                 }
-                json_object_set_boolean_member(op->output, "cert_accepted", TRUE);
-                path = g_strdup_printf(API "/modules/certificate?moduleId=%s", escaped);
+                json_object_set_boolean_member(op->output, a->accepted, TRUE);
+                path = g_strdup_printf(API "%s?moduleId=%s", a->endpoint, escaped);
                 req.path = path;
-                req.action = "accept module certificates";
-                itk_gateway_op_request(op, &req, itk_gateway_upload_accepted_cb);
-                return;
-        }
-        if (itk_gateway_output_flag(op, "contains_eula") &&
-            !itk_gateway_output_flag(op, "license_accepted")) {
-                if (!accept_eula) {
-                        itk_gateway_op_return_error(
-                                op, g_error_new(ITK_ERROR, ITK_ERROR_FAILED,
-                                                "module %s waits in quarantine: its license is not "
-                                                "accepted (accept_license is false)",
-                                                op->module_id));
-                        return;
-                }
-                json_object_set_boolean_member(op->output, "license_accepted", TRUE);
-                path = g_strdup_printf(API "/modules/eula?moduleId=%s", escaped);
-                req.path = path;
-                req.action = "accept module licenses";
+                req.action = a->action;
                 itk_gateway_op_request(op, &req, itk_gateway_upload_accepted_cb);
                 return;
         }
