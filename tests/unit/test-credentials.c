@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "itk-test-util.h"
 #include "itk-credentials.h"
 #include "itk-error.h"
 
@@ -13,42 +14,6 @@
 #define TOKEN_NAME "ops-token"
 #define TOKEN_KEY "k3y-p4rt-0f-th3-t0k3n"
 #define TOKEN TOKEN_NAME ":" TOKEN_KEY
-
-/* A private directory, removed with everything in it. */
-typedef struct {
-        char *dir;
-        char *path; /* dir/credentials.json */
-} TestDir;
-
-static void
-test_dir_free(TestDir *td)
-{
-        g_autoptr(GDir) dir = g_dir_open(td->dir, 0, NULL);
-        const char *name;
-
-        while (dir != NULL && (name = g_dir_read_name(dir)) != NULL) {
-                g_autofree char *file = g_build_filename(td->dir, name, NULL);
-                g_unlink(file);
-        }
-        g_rmdir(td->dir);
-        g_free(td->dir);
-        g_free(td->path);
-        g_free(td);
-}
-
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(TestDir, test_dir_free)
-
-static TestDir *
-test_dir_new(void)
-{
-        g_autoptr(GError) error = NULL;
-        TestDir *td = g_new0(TestDir, 1);
-
-        td->dir = g_dir_make_tmp("itk-test-credentials-XXXXXX", &error);
-        g_assert_no_error(error);
-        td->path = g_build_filename(td->dir, "credentials.json", NULL);
-        return td;
-}
 
 static ItkCredentials *
 open_store(const char *path)
@@ -233,7 +198,8 @@ static const char full_fields[] = "{'username': <'admin'>, 'password': <'" PASSW
 static void
 test_credentials_empty(void)
 {
-        g_autoptr(TestDir) td = test_dir_new();
+        g_autoptr(ItkTestDir) td =
+                itk_test_dir_new("itk-test-credentials-XXXXXX", "credentials.json");
         g_autoptr(ItkCredentials) store = open_store(td->path);
         g_autoptr(GVariant) list = g_variant_ref_sink(itk_credentials_list(store));
         g_autoptr(GError) error = NULL;
@@ -252,7 +218,8 @@ test_credentials_empty(void)
 static void
 test_credentials_set_all(void)
 {
-        g_autoptr(TestDir) td = test_dir_new();
+        g_autoptr(ItkTestDir) td =
+                itk_test_dir_new("itk-test-credentials-XXXXXX", "credentials.json");
         g_autoptr(ItkCredentials) store = open_store(td->path);
         g_autoptr(JsonObject) found = NULL;
         g_autoptr(GVariant) entry = NULL;
@@ -289,7 +256,8 @@ test_credentials_set_all(void)
 static void
 test_credentials_list_hides_secrets(void)
 {
-        g_autoptr(TestDir) td = test_dir_new();
+        g_autoptr(ItkTestDir) td =
+                itk_test_dir_new("itk-test-credentials-XXXXXX", "credentials.json");
         g_autoptr(ItkCredentials) store = open_store(td->path);
         g_autoptr(GVariant) list = NULL;
         g_autoptr(GVariant) entry = NULL;
@@ -338,7 +306,8 @@ test_credentials_list_hides_secrets(void)
 static void
 test_credentials_partial_update(void)
 {
-        g_autoptr(TestDir) td = test_dir_new();
+        g_autoptr(ItkTestDir) td =
+                itk_test_dir_new("itk-test-credentials-XXXXXX", "credentials.json");
         g_autoptr(ItkCredentials) store = open_store(td->path);
         g_autoptr(JsonObject) after_password = NULL;
         g_autoptr(JsonObject) after_description = NULL;
@@ -373,7 +342,8 @@ test_credentials_partial_update(void)
 static void
 test_credentials_delete(void)
 {
-        g_autoptr(TestDir) td = test_dir_new();
+        g_autoptr(ItkTestDir) td =
+                itk_test_dir_new("itk-test-credentials-XXXXXX", "credentials.json");
         g_autoptr(ItkCredentials) store = open_store(td->path);
         g_autoptr(ItkCredentials) reloaded = NULL;
         g_autoptr(GError) error = NULL;
@@ -413,7 +383,8 @@ test_credentials_delete(void)
 static void
 test_credentials_invalid_name(void)
 {
-        g_autoptr(TestDir) td = test_dir_new();
+        g_autoptr(ItkTestDir) td =
+                itk_test_dir_new("itk-test-credentials-XXXXXX", "credentials.json");
         g_autoptr(ItkCredentials) store = open_store(td->path);
         g_autofree char *too_long = g_strnfill(129, 'x');
         g_autofree char *longest = g_strnfill(128, 'y');
@@ -441,7 +412,8 @@ test_credentials_invalid_name(void)
 static void
 test_credentials_unknown_field(void)
 {
-        g_autoptr(TestDir) td = test_dir_new();
+        g_autoptr(ItkTestDir) td =
+                itk_test_dir_new("itk-test-credentials-XXXXXX", "credentials.json");
         g_autoptr(ItkCredentials) store = open_store(td->path);
         g_autoptr(GError) error = NULL;
         g_autoptr(JsonObject) found = NULL;
@@ -468,7 +440,8 @@ test_credentials_unknown_field(void)
 static void
 test_credentials_non_string(void)
 {
-        g_autoptr(TestDir) td = test_dir_new();
+        g_autoptr(ItkTestDir) td =
+                itk_test_dir_new("itk-test-credentials-XXXXXX", "credentials.json");
         g_autoptr(ItkCredentials) store = open_store(td->path);
         const char *const bad[] = {
                 "{'password': <int32 1234>}",
@@ -492,7 +465,8 @@ test_credentials_non_string(void)
 static void
 test_credentials_api_token_format(void)
 {
-        g_autoptr(TestDir) td = test_dir_new();
+        g_autoptr(ItkTestDir) td =
+                itk_test_dir_new("itk-test-credentials-XXXXXX", "credentials.json");
         g_autoptr(ItkCredentials) store = open_store(td->path);
         g_autoptr(JsonObject) found = NULL;
         g_autoptr(GVariant) entry = NULL;
@@ -520,7 +494,8 @@ test_credentials_api_token_format(void)
 static void
 test_credentials_too_long(void)
 {
-        g_autoptr(TestDir) td = test_dir_new();
+        g_autoptr(ItkTestDir) td =
+                itk_test_dir_new("itk-test-credentials-XXXXXX", "credentials.json");
         g_autoptr(ItkCredentials) store = open_store(td->path);
         g_autoptr(GError) error = NULL;
         g_autofree char *huge = g_strnfill(8193, 'p');
@@ -550,7 +525,8 @@ test_credentials_too_long(void)
 static void
 test_credentials_file(void)
 {
-        g_autoptr(TestDir) td = test_dir_new();
+        g_autoptr(ItkTestDir) td =
+                itk_test_dir_new("itk-test-credentials-XXXXXX", "credentials.json");
         g_autoptr(ItkCredentials) store = open_store(td->path);
         g_autoptr(JsonObject) entry = NULL;
         g_autoptr(GDir) dir = NULL;
@@ -588,7 +564,8 @@ test_credentials_file(void)
 static void
 test_credentials_reload(void)
 {
-        g_autoptr(TestDir) td = test_dir_new();
+        g_autoptr(ItkTestDir) td =
+                itk_test_dir_new("itk-test-credentials-XXXXXX", "credentials.json");
         g_autoptr(ItkCredentials) store = open_store(td->path);
         g_autoptr(ItkCredentials) reloaded = NULL;
         g_autoptr(JsonObject) found = NULL;
@@ -612,7 +589,8 @@ test_credentials_reload(void)
 static void
 test_credentials_concurrent(void)
 {
-        g_autoptr(TestDir) td = test_dir_new();
+        g_autoptr(ItkTestDir) td =
+                itk_test_dir_new("itk-test-credentials-XXXXXX", "credentials.json");
         g_autoptr(ItkCredentials) store = open_store(td->path);
         g_autoptr(ItkCredentials) reloaded = NULL;
         g_autoptr(JsonObject) on_disk = NULL;
@@ -691,7 +669,8 @@ test_credentials_concurrent_sanitizer(void)
 static void
 test_credentials_limit(void)
 {
-        g_autoptr(TestDir) td = test_dir_new();
+        g_autoptr(ItkTestDir) td =
+                itk_test_dir_new("itk-test-credentials-XXXXXX", "credentials.json");
         g_autoptr(ItkCredentials) store = open_store(td->path);
         g_autoptr(GVariant) fields =
                 g_variant_ref_sink(g_variant_new_parsed("{'username': <'u'>}"));
@@ -717,7 +696,8 @@ test_credentials_limit(void)
 static char *
 expect_load_error(const char *contents, const char *what)
 {
-        g_autoptr(TestDir) td = test_dir_new();
+        g_autoptr(ItkTestDir) td =
+                itk_test_dir_new("itk-test-credentials-XXXXXX", "credentials.json");
         g_autoptr(GError) error = NULL;
         g_autoptr(ItkCredentials) store = NULL;
 
@@ -766,7 +746,8 @@ test_credentials_corrupt_no_secret(void)
 static void
 test_credentials_unreadable(void)
 {
-        g_autoptr(TestDir) td = test_dir_new();
+        g_autoptr(ItkTestDir) td =
+                itk_test_dir_new("itk-test-credentials-XXXXXX", "credentials.json");
         g_autoptr(GError) error = NULL;
         g_autoptr(ItkCredentials) store = NULL;
 
@@ -809,7 +790,8 @@ test_credentials_bad_entry_child(void)
 static gboolean
 bad_entry_passes(const char *contents)
 {
-        g_autoptr(TestDir) td = test_dir_new();
+        g_autoptr(ItkTestDir) td =
+                itk_test_dir_new("itk-test-credentials-XXXXXX", "credentials.json");
 
         g_test_message("file: %s", contents);
         g_assert_true(g_file_set_contents(td->path, contents, -1, NULL));

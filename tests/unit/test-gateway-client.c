@@ -6,69 +6,15 @@
 #include <string.h>
 #include <sys/prctl.h>
 
+#include "itk-test-util.h"
 #include "itk-error.h"
 #include "itk-gateway-client.h"
 #include "sim-zip.h"
 
-#define KEY "q3Jt0sK8v2m5Yc1xW9pZ4LhN7eR6uA0dF2gH5jK8lMw"
-#define TOKEN "itk:" KEY
-#define RO_TOKEN "ro:readonlykey"
+#define KEY ITK_TEST_SIM_KEY
+#define TOKEN ITK_TEST_SIM_TOKEN
+#define RO_TOKEN ITK_TEST_SIM_RO_TOKEN
 #define API "/data/api/v1"
-
-typedef struct {
-        GSubprocess *proc;
-        char *url;
-} Sim;
-
-static void
-sim_child_setup(gpointer user_data)
-{
-        prctl(PR_SET_PDEATHSIG, SIGTERM);
-}
-
-static Sim *
-sim_start(const char *const *extra)
-{
-        g_autoptr(GSubprocessLauncher) launcher =
-                g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_STDOUT_PIPE);
-        g_autoptr(GPtrArray) argv = g_ptr_array_new();
-        g_autoptr(GDataInputStream) data = NULL;
-        g_autoptr(GError) error = NULL;
-        g_autofree char *line = NULL;
-        const char *bin = g_getenv("ITK_GATEWAY_SIM");
-        Sim *sim = g_new0(Sim, 1);
-
-        g_assert_nonnull(bin);
-        g_ptr_array_add(argv, (gpointer)bin);
-        g_ptr_array_add(argv, "--port=0");
-        g_ptr_array_add(argv, "--token=" TOKEN);
-        g_ptr_array_add(argv, "--readonly-token=" RO_TOKEN);
-        g_ptr_array_add(argv, "--restart-delay=100");
-        g_ptr_array_add(argv, "--startup-time=400");
-        for (guint i = 0; extra != NULL && extra[i] != NULL; i++)
-                g_ptr_array_add(argv, (gpointer)extra[i]);
-        g_ptr_array_add(argv, NULL);
-        g_subprocess_launcher_set_child_setup(launcher, sim_child_setup, NULL, NULL);
-        sim->proc =
-                g_subprocess_launcher_spawnv(launcher, (const char *const *)argv->pdata, &error);
-        g_assert_no_error(error);
-        data = g_data_input_stream_new(g_subprocess_get_stdout_pipe(sim->proc));
-        line = g_data_input_stream_read_line_utf8(data, NULL, NULL, &error);
-        g_assert_no_error(error);
-        g_assert_true(g_str_has_prefix(line, "listening on http://127.0.0.1:"));
-        sim->url = g_strdup(line + strlen("listening on "));
-        return sim;
-}
-
-static void
-sim_stop(Sim *sim)
-{
-        g_subprocess_send_signal(sim->proc, SIGTERM);
-        g_subprocess_wait(sim->proc, NULL, NULL);
-        g_object_unref(sim->proc);
-        g_free(sim->url);
-        g_free(sim);
-}
 
 /* --- running the client to completion -------------------------------------- */
 
@@ -115,7 +61,7 @@ call(ItkGatewayClient *client, const ItkGatewayRequest *req, Result *r)
 }
 
 static JsonNode *
-sim_control(Sim *sim, const char *method, const char *path)
+sim_control(ItkTestSim *sim, const char *method, const char *path)
 {
         g_autoptr(ItkGatewayClient) client = itk_gateway_client_new(sim->url, NULL, NULL);
         ItkGatewayRequest req = { .method = method,
@@ -134,14 +80,14 @@ sim_control(Sim *sim, const char *method, const char *path)
 }
 
 static gint64
-sim_state_int(Sim *sim, const char *member)
+sim_state_int(ItkTestSim *sim, const char *member)
 {
         g_autoptr(JsonNode) state = sim_control(sim, "GET", "/sim/state");
         return json_object_get_int_member(json_node_get_object(state), member);
 }
 
 static gint64
-sim_count(Sim *sim, const char *route)
+sim_count(ItkTestSim *sim, const char *route)
 {
         g_autoptr(JsonNode) state = sim_control(sim, "GET", "/sim/state");
         JsonObject *counts = json_object_get_object_member(json_node_get_object(state), "counts");
@@ -164,7 +110,7 @@ run_for(guint msec)
 }
 
 static ItkGatewayClient *
-client_new(Sim *sim, const char *token)
+client_new(ItkTestSim *sim, const char *token)
 {
         g_autoptr(GError) error = NULL;
         ItkGatewayClient *client = itk_gateway_client_new(sim->url, token, &error);
@@ -205,7 +151,7 @@ test_construct(void)
 static void
 test_json_and_headers(void)
 {
-        Sim *sim = sim_start(NULL);
+        ItkTestSim *sim = itk_test_sim_start(NULL);
         g_autoptr(ItkGatewayClient) client = client_new(sim, TOKEN);
         ItkGatewayRequest ping = { .path = "/StatusPing", .flags = ITK_GATEWAY_REQUEST_NO_AUTH };
         ItkGatewayRequest info = { .path = API "/gateway-info" };
@@ -235,13 +181,13 @@ test_json_and_headers(void)
                 g_assert_nonnull(strstr(dump, "itk:"));
         }
         result_clear(&r);
-        sim_stop(sim);
+        itk_test_sim_stop(sim);
 }
 
 static void
 test_bad_token(void)
 {
-        Sim *sim = sim_start(NULL);
+        ItkTestSim *sim = itk_test_sim_start(NULL);
         g_autoptr(ItkGatewayClient) client = client_new(sim, "itk:wrongkeywrongkey");
         g_autoptr(ItkGatewayClient) none = client_new(sim, NULL);
         ItkGatewayRequest info = { .path = API "/gateway-info" };
@@ -256,13 +202,13 @@ test_bad_token(void)
         g_assert_cmpuint(r.status, ==, 401);
         g_assert_nonnull(strstr(r.error->message, "give the run a gateway API token"));
         result_clear(&r);
-        sim_stop(sim);
+        itk_test_sim_stop(sim);
 }
 
 static void
 test_readonly_token(void)
 {
-        Sim *sim = sim_start(NULL);
+        ItkTestSim *sim = itk_test_sim_start(NULL);
         g_autoptr(ItkGatewayClient) client = client_new(sim, RO_TOKEN);
         ItkGatewayRequest scan = { .method = "POST",
                                    .path = API "/scan/projects",
@@ -278,14 +224,14 @@ test_readonly_token(void)
                 strstr(r.error->message, "the API token is not permitted to scan projects"));
         g_assert_null(strstr(r.error->message, "readonlykey"));
         result_clear(&r);
-        sim_stop(sim);
+        itk_test_sim_stop(sim);
 }
 
 static void
 test_uncommissioned(void)
 {
         const char *args[] = { "--uncommissioned", NULL };
-        Sim *sim = sim_start(args);
+        ItkTestSim *sim = itk_test_sim_start(args);
         g_autoptr(ItkGatewayClient) client = client_new(sim, TOKEN);
         ItkGatewayRequest info = { .path = API "/gateway-info" };
         Result r = { 0 };
@@ -296,14 +242,14 @@ test_uncommissioned(void)
         /* Not followed: the sim saw no request for /welcome. */
         g_assert_cmpint(sim_count(sim, "GET /welcome"), ==, 0);
         result_clear(&r);
-        sim_stop(sim);
+        itk_test_sim_stop(sim);
 }
 
 static void
 test_version_81(void)
 {
         const char *args[] = { "--version=8.1.44", NULL };
-        Sim *sim = sim_start(args);
+        ItkTestSim *sim = itk_test_sim_start(args);
         g_autoptr(ItkGatewayClient) client = client_new(sim, TOKEN);
         ItkGatewayRequest info = { .path = API "/gateway-info" };
         Result r = { 0 };
@@ -312,13 +258,13 @@ test_version_81(void)
         g_assert_error(r.error, ITK_ERROR, ITK_ERROR_NOT_SUPPORTED);
         g_assert_nonnull(strstr(r.error->message, "needs Ignition 8.3+"));
         result_clear(&r);
-        sim_stop(sim);
+        itk_test_sim_stop(sim);
 }
 
 static void
 test_restarting_503(void)
 {
-        Sim *sim = sim_start(NULL);
+        ItkTestSim *sim = itk_test_sim_start(NULL);
         g_autoptr(ItkGatewayClient) client = client_new(sim, TOKEN);
         ItkGatewayRequest restart = { .method = "POST",
                                       .path = API "/restart-tasks/restart?confirm=true" };
@@ -334,14 +280,14 @@ test_restarting_503(void)
         g_assert_nonnull(strstr(r.error->message, "gateway is restarting"));
         g_assert_true(itk_gateway_client_status_is_transient(r.status, r.error));
         result_clear(&r);
-        sim_stop(sim);
+        itk_test_sim_stop(sim);
 }
 
 static void
 test_hung_cancelled(void)
 {
         const char *args[] = { "--fault=" API "/overview=hang", NULL };
-        Sim *sim = sim_start(args);
+        ItkTestSim *sim = itk_test_sim_start(args);
         g_autoptr(ItkGatewayClient) client = client_new(sim, TOKEN);
         g_autoptr(GCancellable) cancellable = g_cancellable_new();
         ItkGatewayRequest overview = { .path = API "/overview" };
@@ -362,14 +308,14 @@ test_hung_cancelled(void)
                 run_for(20);
         g_assert_cmpint(sim_state_int(sim, "heldRequests"), ==, 0);
         result_clear(&r);
-        sim_stop(sim);
+        itk_test_sim_stop(sim);
 }
 
 static void
 test_call_timeout(void)
 {
         const char *args[] = { "--fault=" API "/overview=slow:3000", NULL };
-        Sim *sim = sim_start(args);
+        ItkTestSim *sim = itk_test_sim_start(args);
         g_autoptr(ItkGatewayClient) client = client_new(sim, TOKEN);
         ItkGatewayRequest overview = { .path = API "/overview", .timeout_ms = 300 };
         Result r = { 0 };
@@ -380,7 +326,7 @@ test_call_timeout(void)
         g_assert_cmpint(r.done_at - start, <, 2000000);
         g_assert_true(itk_gateway_client_status_is_transient(r.status, r.error));
         result_clear(&r);
-        sim_stop(sim);
+        itk_test_sim_stop(sim);
 }
 
 static void
@@ -388,7 +334,7 @@ test_dropped_and_html500(void)
 {
         const char *args[] = { "--fault=" API "/overview=drop", "--fault=" API "/trial=html500",
                                NULL };
-        Sim *sim = sim_start(args);
+        ItkTestSim *sim = itk_test_sim_start(args);
         g_autoptr(ItkGatewayClient) client = client_new(sim, TOKEN);
         ItkGatewayRequest overview = { .path = API "/overview" };
         ItkGatewayRequest trial = { .path = API "/trial" };
@@ -405,7 +351,7 @@ test_dropped_and_html500(void)
         g_assert_nonnull(strstr(r.error->message, ": Error 500"));
         g_assert_null(strstr(r.error->message, "<html"));
         result_clear(&r);
-        sim_stop(sim);
+        itk_test_sim_stop(sim);
 }
 
 static void
@@ -437,7 +383,7 @@ make_zip(const char *name, const char *content)
 static void
 test_refusal_in_200(void)
 {
-        Sim *sim = sim_start(NULL);
+        ItkTestSim *sim = itk_test_sim_start(NULL);
         g_autoptr(ItkGatewayClient) client = client_new(sim, TOKEN);
         g_autofree char *dir = g_dir_make_tmp("itk-gw-XXXXXX", NULL);
         g_autofree char *zip = g_build_filename(dir, "demo.zip", NULL);
@@ -465,13 +411,13 @@ test_refusal_in_200(void)
         result_clear(&r);
         g_unlink(zip);
         g_rmdir(dir);
-        sim_stop(sim);
+        itk_test_sim_stop(sim);
 }
 
 static void
 test_stream_upload_download(void)
 {
-        Sim *sim = sim_start(NULL);
+        ItkTestSim *sim = itk_test_sim_start(NULL);
         g_autoptr(ItkGatewayClient) client = client_new(sim, TOKEN);
         g_autofree char *dir = g_dir_make_tmp("itk-gw-XXXXXX", NULL);
         g_autofree char *backup = g_build_filename(dir, "gw.gwbk", NULL);
@@ -525,7 +471,7 @@ test_stream_upload_download(void)
         result_clear(&r);
         g_unlink(backup);
         g_rmdir(dir);
-        sim_stop(sim);
+        itk_test_sim_stop(sim);
 }
 
 /* --- ZIP validation ------------------------------------------------------- */

@@ -7,73 +7,19 @@
 #include <string.h>
 #include <sys/prctl.h>
 
+#include "itk-test-util.h"
 #include "itk-error.h"
 #include "itk-execution.h"
 #include "itk-gateway-client.h"
 #include "itk-step.h"
 #include "sim-zip.h"
 
-#define KEY "q3Jt0sK8v2m5Yc1xW9pZ4LhN7eR6uA0dF2gH5jK8lMw"
-#define TOKEN "itk:" KEY
-#define RO_TOKEN "ro:readonlykey"
+#define KEY ITK_TEST_SIM_KEY
+#define TOKEN ITK_TEST_SIM_TOKEN
+#define RO_TOKEN ITK_TEST_SIM_RO_TOKEN
 #define API "/data/api/v1"
 /* Fast waits for the simulator's short restarts. */
 #define FAST "\"min_wait\": 0.1, \"poll_interval\": 0.1"
-
-typedef struct {
-        GSubprocess *proc;
-        char *url;
-} Sim;
-
-static void
-sim_child_setup(gpointer user_data)
-{
-        prctl(PR_SET_PDEATHSIG, SIGTERM);
-}
-
-static Sim *
-sim_start(const char *const *extra)
-{
-        g_autoptr(GSubprocessLauncher) launcher =
-                g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_STDOUT_PIPE);
-        g_autoptr(GPtrArray) argv = g_ptr_array_new();
-        g_autoptr(GDataInputStream) data = NULL;
-        g_autoptr(GError) error = NULL;
-        g_autofree char *line = NULL;
-        const char *bin = g_getenv("ITK_GATEWAY_SIM");
-        Sim *sim = g_new0(Sim, 1);
-
-        g_assert_nonnull(bin);
-        g_ptr_array_add(argv, (gpointer)bin);
-        g_ptr_array_add(argv, "--port=0");
-        g_ptr_array_add(argv, "--token=" TOKEN);
-        g_ptr_array_add(argv, "--readonly-token=" RO_TOKEN);
-        g_ptr_array_add(argv, "--restart-delay=100");
-        g_ptr_array_add(argv, "--startup-time=400");
-        for (guint i = 0; extra != NULL && extra[i] != NULL; i++)
-                g_ptr_array_add(argv, (gpointer)extra[i]);
-        g_ptr_array_add(argv, NULL);
-        g_subprocess_launcher_set_child_setup(launcher, sim_child_setup, NULL, NULL);
-        sim->proc =
-                g_subprocess_launcher_spawnv(launcher, (const char *const *)argv->pdata, &error);
-        g_assert_no_error(error);
-        data = g_data_input_stream_new(g_subprocess_get_stdout_pipe(sim->proc));
-        line = g_data_input_stream_read_line_utf8(data, NULL, NULL, &error);
-        g_assert_no_error(error);
-        g_assert_true(g_str_has_prefix(line, "listening on http://127.0.0.1:"));
-        sim->url = g_strdup(line + strlen("listening on "));
-        return sim;
-}
-
-static void
-sim_stop(Sim *sim)
-{
-        g_subprocess_send_signal(sim->proc, SIGTERM);
-        g_subprocess_wait(sim->proc, NULL, NULL);
-        g_object_unref(sim->proc);
-        g_free(sim->url);
-        g_free(sim);
-}
 
 static void
 wait_done(gboolean *done)
@@ -126,7 +72,7 @@ client_cb(GObject *source, GAsyncResult *result, gpointer user_data)
 
 /* A /sim/ route, or with @token an API call. */
 static JsonNode *
-sim_call(Sim *sim, const char *method, const char *path, const char *token)
+sim_call(ItkTestSim *sim, const char *method, const char *path, const char *token)
 {
         g_autoptr(ItkGatewayClient) client = itk_gateway_client_new(sim->url, token, NULL);
         ItkGatewayRequest req = { .method = method,
@@ -142,13 +88,13 @@ sim_call(Sim *sim, const char *method, const char *path, const char *token)
 }
 
 static JsonNode *
-sim_control(Sim *sim, const char *method, const char *path)
+sim_control(ItkTestSim *sim, const char *method, const char *path)
 {
         return sim_call(sim, method, path, NULL);
 }
 
 static gint64
-sim_count(Sim *sim, const char *route)
+sim_count(ItkTestSim *sim, const char *route)
 {
         g_autoptr(JsonNode) state = sim_control(sim, "GET", "/sim/state");
         JsonObject *counts = json_object_get_object_member(json_node_get_object(state), "counts");
@@ -160,7 +106,7 @@ sim_count(Sim *sim, const char *route)
 typedef struct {
         ItkTimerGroup *timers;
         char *dir;
-        Sim *sim;
+        ItkTestSim *sim;
 } Fixture;
 
 static void
@@ -168,7 +114,7 @@ fixture_init(Fixture *f, const char *const *sim_args)
 {
         f->timers = itk_timer_group_new();
         f->dir = g_dir_make_tmp("itk-stepgw-XXXXXX", NULL);
-        f->sim = sim_start(sim_args);
+        f->sim = itk_test_sim_start(sim_args);
 }
 
 static void
@@ -190,7 +136,7 @@ rm_rf(const char *path)
 static void
 fixture_clear(Fixture *f)
 {
-        sim_stop(f->sim);
+        itk_test_sim_stop(f->sim);
         rm_rf(f->dir);
         g_free(f->dir);
         itk_timer_group_free(f->timers);

@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "itk-test-util.h"
 #include "itk-error.h"
 #include "itk-store.h"
 
@@ -21,42 +22,6 @@
 #define ID6 "00000000-0000-4000-8000-000000000006"
 #define ID_MISSING "00000000-0000-4000-8000-0000000000ff"
 #define INTERRUPTED "interrupted: the daemon stopped during this run"
-
-/* A private directory, removed with everything in it. */
-typedef struct {
-        char *dir;
-        char *path; /* dir/history.db */
-} TestDir;
-
-static void
-test_dir_free(TestDir *td)
-{
-        g_autoptr(GDir) dir = g_dir_open(td->dir, 0, NULL);
-        const char *name;
-
-        while (dir != NULL && (name = g_dir_read_name(dir)) != NULL) {
-                g_autofree char *file = g_build_filename(td->dir, name, NULL);
-                g_unlink(file);
-        }
-        g_rmdir(td->dir);
-        g_free(td->dir);
-        g_free(td->path);
-        g_free(td);
-}
-
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(TestDir, test_dir_free)
-
-static TestDir *
-test_dir_new(void)
-{
-        g_autoptr(GError) error = NULL;
-        TestDir *td = g_new0(TestDir, 1);
-
-        td->dir = g_dir_make_tmp("itk-test-store-XXXXXX", &error);
-        g_assert_no_error(error);
-        td->path = g_build_filename(td->dir, "history.db", NULL);
-        return td;
-}
 
 static ItkStore *
 open_store(const char *path)
@@ -183,7 +148,7 @@ file_mode(const char *path)
 static void
 test_store_open_schema(void)
 {
-        g_autoptr(TestDir) td = test_dir_new();
+        g_autoptr(ItkTestDir) td = itk_test_dir_new("itk-test-store-XXXXXX", "history.db");
         g_autofree char *wal = g_strconcat(td->path, "-wal", NULL);
         g_autofree char *journal_mode = NULL;
         mode_t old_umask;
@@ -243,7 +208,7 @@ test_store_open_schema(void)
 static void
 test_store_open_missing_dir(void)
 {
-        g_autoptr(TestDir) td = test_dir_new();
+        g_autoptr(ItkTestDir) td = itk_test_dir_new("itk-test-store-XXXXXX", "history.db");
         g_autofree char *subdir = g_build_filename(td->dir, "state", NULL);
         g_autofree char *path = g_build_filename(subdir, "history.db", NULL);
         g_autoptr(GError) error = NULL;
@@ -273,7 +238,7 @@ assert_open_fails(const char *path, const char *expected)
 static void
 test_store_open_corrupt(void)
 {
-        g_autoptr(TestDir) td = test_dir_new();
+        g_autoptr(ItkTestDir) td = itk_test_dir_new("itk-test-store-XXXXXX", "history.db");
         g_autoptr(GError) error = NULL;
         g_autofree char *contents = NULL;
         gsize length = 0;
@@ -326,7 +291,7 @@ test_store_open_corrupt(void)
 static void
 test_store_execution(void)
 {
-        g_autoptr(TestDir) td = test_dir_new();
+        g_autoptr(ItkTestDir) td = itk_test_dir_new("itk-test-store-XXXXXX", "history.db");
         g_autoptr(ItkStore) store = open_store(td->path);
         g_autoptr(GError) error = NULL;
         g_autoptr(GVariant) run = NULL;
@@ -462,7 +427,7 @@ step_field(GVariant *steps, gsize index, const char *key)
 static void
 test_store_steps(void)
 {
-        g_autoptr(TestDir) td = test_dir_new();
+        g_autoptr(ItkTestDir) td = itk_test_dir_new("itk-test-store-XXXXXX", "history.db");
         g_autoptr(ItkStore) store = open_store(td->path);
         g_autoptr(GError) error = NULL;
         g_autoptr(GVariant) steps = NULL;
@@ -601,7 +566,7 @@ assert_log_line(GVariant *log, gsize index, guint64 usec, const char *message)
 static void
 test_store_log(void)
 {
-        g_autoptr(TestDir) td = test_dir_new();
+        g_autoptr(ItkTestDir) td = itk_test_dir_new("itk-test-store-XXXXXX", "history.db");
         g_autoptr(ItkStore) store = open_store(td->path);
         g_autoptr(GError) error = NULL;
         g_autoptr(GVariant) log = NULL;
@@ -656,7 +621,7 @@ test_store_log(void)
 static void
 test_store_invalid_utf8(void)
 {
-        g_autoptr(TestDir) td = test_dir_new();
+        g_autoptr(ItkTestDir) td = itk_test_dir_new("itk-test-store-XXXXXX", "history.db");
         g_autoptr(ItkStore) store = open_store(td->path);
         g_autoptr(GError) error = NULL;
         g_autoptr(GVariant) log = NULL;
@@ -686,7 +651,7 @@ assert_history(GPtrArray *runs, const char *const *ids)
 static void
 test_store_list(void)
 {
-        g_autoptr(TestDir) td = test_dir_new();
+        g_autoptr(ItkTestDir) td = itk_test_dir_new("itk-test-store-XXXXXX", "history.db");
         g_autoptr(ItkStore) store = open_store(td->path);
         g_autoptr(GError) error = NULL;
         g_autoptr(GPtrArray) runs = NULL;
@@ -754,7 +719,7 @@ test_store_list(void)
 static void
 test_store_delete(void)
 {
-        g_autoptr(TestDir) td = test_dir_new();
+        g_autoptr(ItkTestDir) td = itk_test_dir_new("itk-test-store-XXXXXX", "history.db");
         g_autoptr(GError) error = NULL;
         g_autoptr(GVariant) run = NULL;
 
@@ -802,7 +767,7 @@ test_store_delete(void)
 static void
 test_store_mark_interrupted(void)
 {
-        g_autoptr(TestDir) td = test_dir_new();
+        g_autoptr(ItkTestDir) td = itk_test_dir_new("itk-test-store-XXXXXX", "history.db");
         g_autoptr(ItkStore) store = open_store(td->path);
         g_autoptr(GError) error = NULL;
         ItkExecutionRecord done = make_execution(ID4, "failed", 4);
@@ -896,7 +861,7 @@ test_store_mark_interrupted(void)
 static void
 test_store_reopen(void)
 {
-        g_autoptr(TestDir) td = test_dir_new();
+        g_autoptr(ItkTestDir) td = itk_test_dir_new("itk-test-store-XXXXXX", "history.db");
         g_autoptr(GError) error = NULL;
 
         {
@@ -929,7 +894,7 @@ test_store_reopen(void)
 static void
 test_store_transactions(void)
 {
-        g_autoptr(TestDir) td = test_dir_new();
+        g_autoptr(ItkTestDir) td = itk_test_dir_new("itk-test-store-XXXXXX", "history.db");
         g_autoptr(ItkStore) store = open_store(td->path);
         g_autoptr(GError) error = NULL;
         g_autoptr(GVariant) run = NULL;
@@ -985,7 +950,7 @@ static void
 test_store_nested_begin(void)
 {
         if (g_test_subprocess()) {
-                g_autoptr(TestDir) td = test_dir_new();
+                g_autoptr(ItkTestDir) td = itk_test_dir_new("itk-test-store-XXXXXX", "history.db");
                 g_autoptr(ItkStore) store = open_store(td->path);
                 g_autoptr(GError) error = NULL;
 
@@ -1015,7 +980,7 @@ test_store_nested_begin(void)
 static void
 test_store_crash(void)
 {
-        g_autoptr(TestDir) td = test_dir_new();
+        g_autoptr(ItkTestDir) td = itk_test_dir_new("itk-test-store-XXXXXX", "history.db");
         g_autofree char *wal = g_strconcat(td->path, "-wal", NULL);
         g_autoptr(GError) error = NULL;
         int status = 0;
@@ -1087,7 +1052,7 @@ file_size(const char *path)
 static void
 test_store_checkpoint(void)
 {
-        g_autoptr(TestDir) td = test_dir_new();
+        g_autoptr(ItkTestDir) td = itk_test_dir_new("itk-test-store-XXXXXX", "history.db");
         g_autoptr(ItkStore) store = open_store(td->path);
         g_autofree char *wal = g_strconcat(td->path, "-wal", NULL);
         gint64 deadline = g_get_monotonic_time() + 20 * G_TIME_SPAN_SECOND;
@@ -1127,7 +1092,7 @@ test_store_checkpoint(void)
 static void
 run_perf(gboolean grouped)
 {
-        g_autoptr(TestDir) td = test_dir_new();
+        g_autoptr(ItkTestDir) td = itk_test_dir_new("itk-test-store-XXXXXX", "history.db");
         g_autoptr(ItkStore) store = open_store(td->path);
         g_autoptr(GError) error = NULL;
         g_autoptr(GVariant) steps = NULL;
