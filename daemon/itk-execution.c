@@ -925,6 +925,25 @@ itk_execution_frame_setting(ItkExecution *self, Frame *frame, const char *name,
 static void itk_execution_push_frame(ItkExecution *self, Frame *frame, StepState *state,
                                      JsonObject *params);
 
+static ItkStepContext *
+itk_execution_new_context(ItkExecution *self, Frame *frame, StepState *state)
+{
+        ItkStepContext *ctx = itk_step_context_new(state->path);
+
+        itk_step_context_set_log_func(ctx, itk_execution_step_log_cb, self);
+        itk_step_context_set_variables(ctx, frame->variables);
+        itk_step_context_set_timer_group(ctx, self->timers);
+        itk_step_context_set_work_dir(ctx, self->work_dir);
+        itk_step_context_set_playbook_dir(ctx, itk_playbook_get_dir(frame->playbook));
+        itk_step_context_set_gateway_url(
+                ctx, itk_execution_frame_setting(self, frame, "gateway_url", self->gateway_url));
+        itk_step_context_set_gateway_token(
+                ctx,
+                itk_execution_frame_setting(self, frame, "gateway_token", self->gateway_token));
+        itk_step_context_set_python(ctx, self->python);
+        return ctx;
+}
+
 static void
 itk_execution_start_attempt(ItkExecution *self, Frame *frame, StepState *state)
 {
@@ -963,25 +982,25 @@ itk_execution_start_attempt(ItkExecution *self, Frame *frame, StepState *state)
                 return;
         }
 
+        if (handler->run_sync != NULL) {
+                /* A step that never waits: done before this returns. */
+                g_autoptr(ItkStepContext) ctx = itk_execution_new_context(self, frame, state);
+                g_autoptr(JsonNode) output =
+                        handler->run_sync(ctx, json_node_get_object(params), &error);
+                if (output != NULL)
+                        itk_execution_step_succeeded(self, frame, state, g_steal_pointer(&output));
+                else
+                        itk_execution_attempt_failed(self, frame, state, error->message);
+                return;
+        }
+
         attempt = g_new0(Attempt, 1);
         attempt->self = g_object_ref(self);
         attempt->state = state;
         attempt->frame = frame;
         attempt->cancellable = g_cancellable_new();
         attempt->pausable = handler->pausable;
-        attempt->ctx = itk_step_context_new(state->path);
-        itk_step_context_set_log_func(attempt->ctx, itk_execution_step_log_cb, self);
-        itk_step_context_set_variables(attempt->ctx, frame->variables);
-        itk_step_context_set_timer_group(attempt->ctx, self->timers);
-        itk_step_context_set_work_dir(attempt->ctx, self->work_dir);
-        itk_step_context_set_playbook_dir(attempt->ctx, itk_playbook_get_dir(frame->playbook));
-        itk_step_context_set_gateway_url(
-                attempt->ctx,
-                itk_execution_frame_setting(self, frame, "gateway_url", self->gateway_url));
-        itk_step_context_set_gateway_token(
-                attempt->ctx,
-                itk_execution_frame_setting(self, frame, "gateway_token", self->gateway_token));
-        itk_step_context_set_python(attempt->ctx, self->python);
+        attempt->ctx = itk_execution_new_context(self, frame, state);
         timeout = itk_execution_step_timeout(self, state);
         attempt->timeout_seconds = timeout;
         if (timeout > 0)
@@ -1262,8 +1281,10 @@ itk_execution_pause_now(ItkExecution *self)
         itk_execution_transition(self, ITK_STATUS_PAUSED, props);
 }
 
-static void
-itk_execution_advance(ItkExecution *self)
+/* Runs the run's next move. Returns TRUE when that was a step which
+ * completed synchronously and the run may go on at once. */
+static gboolean
+itk_execution_advance_one(ItkExecution *self)
 {
         Frame *frame;
         StepState *state;
@@ -1274,25 +1295,45 @@ itk_execution_advance(ItkExecution *self)
                 itk_execution_update_current(self);
         }
         if (self->status != ITK_STATUS_RUNNING || self->op != NULL || self->retry_timer != NULL)
-                return;
+                return FALSE;
 
         frame = self->top;
         state = frame_current(frame);
         if (state == NULL) {
                 itk_execution_frame_ended(self, frame, frame->in_rollback ? frame->failure : NULL);
-                return;
+                return FALSE;
         }
         if (self->pause_requested) {
                 itk_execution_pause_now(self);
-                return;
+                return FALSE;
         }
         if (self->debug_mode && !self->debug_release) {
                 itk_execution_pause_now(self);
-                return;
+                return FALSE;
         }
         self->debug_release = FALSE;
         self->debug_failed = NULL;
         itk_execution_start_attempt(self, frame, state);
+        return self->op == NULL && self->retry_timer == NULL &&
+               self->status == ITK_STATUS_RUNNING && self->advance_id != 0;
+}
+
+/* Steps that complete synchronously run back to back in the caller's batch
+ * (one store transaction, one main-loop iteration), up to a budget that
+ * keeps the loop responsive to Cancel and to other runs. */
+#define INLINE_STEPS_MAX 256
+#define INLINE_BUDGET_US 1000
+
+static void
+itk_execution_advance(ItkExecution *self)
+{
+        gint64 deadline = g_get_monotonic_time() + INLINE_BUDGET_US;
+
+        for (guint n = 1; itk_execution_advance_one(self); n++) {
+                if (n >= INLINE_STEPS_MAX || g_get_monotonic_time() >= deadline)
+                        return; /* the scheduled idle goes on */
+                g_clear_handle_id(&self->advance_id, g_source_remove);
+        }
 }
 
 static gboolean

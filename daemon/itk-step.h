@@ -42,6 +42,10 @@ typedef struct {
         /* Required parameter names, NULL-terminated; for validation. A "a|b"
          * entry means either name satisfies it (`script` or `code`). */
         const char *const *required;
+        /* Optional: the same step done synchronously, for steps that never
+         * wait (log, set_variable). The engine then runs consecutive such
+         * steps in one batch instead of one main-loop iteration each. */
+        JsonNode *(*run_sync)(ItkStepContext *ctx, JsonObject *params, GError **error);
 } ItkStepHandler;
 
 void itk_step_registry_register(const ItkStepHandler *handler);

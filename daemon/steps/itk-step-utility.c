@@ -230,9 +230,8 @@ itk_utility_sleep_run(ItkStepContext *ctx, JsonObject *params, GCancellable *can
 
 /* --- utility.log ------------------------------------------------------------- */
 
-static void
-itk_utility_log_run(ItkStepContext *ctx, JsonObject *params, GCancellable *cancellable,
-                    GAsyncReadyCallback callback, gpointer user_data)
+static JsonNode *
+itk_utility_log_sync(ItkStepContext *ctx, JsonObject *params, GError **error_out)
 {
         static const struct {
                 const char *name;
@@ -243,7 +242,6 @@ itk_utility_log_run(ItkStepContext *ctx, JsonObject *params, GCancellable *cance
                 { "warning", ITK_LOG_WARNING },
                 { "error", ITK_LOG_ERR },
         };
-        GTask *task = itk_step_task_new(ctx, cancellable, callback, user_data);
         g_autoptr(GError) error = NULL;
         g_autofree char *message = NULL;
         const char *level;
@@ -251,27 +249,25 @@ itk_utility_log_run(ItkStepContext *ctx, JsonObject *params, GCancellable *cance
         JsonObject *output;
         guint i;
 
-        g_task_set_source_tag(task, itk_utility_log_run);
         node = json_object_get_member(params, "message");
         if (node == NULL) {
-                itk_utility_return_error(task, g_error_new(ITK_ERROR, ITK_ERROR_INVALID_PARAMETERS,
-                                                           "parameter 'message' is required"));
-                return;
+                g_propagate_error(error_out, g_error_new(ITK_ERROR, ITK_ERROR_INVALID_PARAMETERS,
+                                                         "parameter 'message' is required"));
+                return NULL;
         }
         if (JSON_NODE_HOLDS_OBJECT(node) || JSON_NODE_HOLDS_ARRAY(node)) {
-                itk_utility_return_error(task,
-                                         g_error_new(ITK_ERROR, ITK_ERROR_INVALID_PARAMETERS,
-                                                     "parameter 'message' must be text, not %s",
-                                                     itk_utility_describe_node(node)));
-                return;
+                g_propagate_error(error_out, g_error_new(ITK_ERROR, ITK_ERROR_INVALID_PARAMETERS,
+                                                         "parameter 'message' must be text, not %s",
+                                                         itk_utility_describe_node(node)));
+                return NULL;
         }
         /* A message that is exactly one reference may be a number or a boolean. */
         message = itk_value_to_text(node);
 
         level = itk_utility_get_string(params, "level", FALSE, &error);
         if (error != NULL) {
-                itk_utility_return_error(task, g_steal_pointer(&error));
-                return;
+                g_propagate_error(error_out, g_steal_pointer(&error));
+                return NULL;
         }
         if (level == NULL)
                 level = "info";
@@ -280,45 +276,57 @@ itk_utility_log_run(ItkStepContext *ctx, JsonObject *params, GCancellable *cance
                         break;
         }
         if (i == G_N_ELEMENTS(levels)) {
-                itk_utility_return_error(
-                        task, g_error_new(ITK_ERROR, ITK_ERROR_INVALID_PARAMETERS,
-                                          "parameter 'level' must be one of debug, info, "
-                                          "warning, error, not '%s'",
-                                          level));
-                return;
+                g_propagate_error(error_out,
+                                  g_error_new(ITK_ERROR, ITK_ERROR_INVALID_PARAMETERS,
+                                              "parameter 'level' must be one of debug, info, "
+                                              "warning, error, not '%s'",
+                                              level));
+                return NULL;
         }
         itk_step_context_log(ctx, levels[i].priority, message);
         output = json_object_new();
         json_object_set_boolean_member(output, "logged", TRUE);
         json_object_set_string_member(output, "level", levels[i].name);
-        itk_utility_return_object(task, output);
+        return json_node_init_object(json_node_alloc(), output);
+}
+
+/* The GTask form of itk_utility_log_sync(), for callers that want an operation. */
+static void
+itk_utility_log_run(ItkStepContext *ctx, JsonObject *params, GCancellable *cancellable,
+                    GAsyncReadyCallback callback, gpointer user_data)
+{
+        g_autoptr(GTask) task = itk_step_task_new(ctx, cancellable, callback, user_data);
+        GError *error = NULL;
+        JsonNode *output = itk_utility_log_sync(ctx, params, &error);
+
+        if (output != NULL)
+                g_task_return_pointer(task, output, (GDestroyNotify)json_node_unref);
+        else
+                g_task_return_error(task, error);
 }
 
 /* --- utility.set_variable ---------------------------------------------------- */
 
-static void
-itk_utility_set_variable_run(ItkStepContext *ctx, JsonObject *params, GCancellable *cancellable,
-                             GAsyncReadyCallback callback, gpointer user_data)
+static JsonNode *
+itk_utility_set_variable_sync(ItkStepContext *ctx, JsonObject *params, GError **error_out)
 {
-        GTask *task = itk_step_task_new(ctx, cancellable, callback, user_data);
         g_autoptr(GError) error = NULL;
         const char *name;
         JsonNode *value;
         JsonObject *output;
 
-        g_task_set_source_tag(task, itk_utility_set_variable_run);
         name = itk_utility_get_string(params, "name", TRUE, &error);
         if (name == NULL) {
-                itk_utility_return_error(task, g_steal_pointer(&error));
-                return;
+                g_propagate_error(error_out, g_steal_pointer(&error));
+                return NULL;
         }
         if (!itk_utility_is_variable_name(name)) {
-                itk_utility_return_error(
-                        task, g_error_new(ITK_ERROR, ITK_ERROR_INVALID_PARAMETERS,
-                                          "parameter 'name' must be a variable name (letters, "
-                                          "digits and '_'), not '%s'",
-                                          name));
-                return;
+                g_propagate_error(error_out,
+                                  g_error_new(ITK_ERROR, ITK_ERROR_INVALID_PARAMETERS,
+                                              "parameter 'name' must be a variable name (letters, "
+                                              "digits and '_'), not '%s'",
+                                              name));
+                return NULL;
         }
         value = json_object_get_member(params, "value");
         if (value == NULL)
@@ -329,7 +337,22 @@ itk_utility_set_variable_run(ItkStepContext *ctx, JsonObject *params, GCancellab
         output = json_object_new();
         json_object_set_string_member(output, "variable", name);
         json_object_set_member(output, "value", value);
-        itk_utility_return_object(task, output);
+        return json_node_init_object(json_node_alloc(), output);
+}
+
+/* The GTask form of itk_utility_set_variable_sync(), for callers that want an operation. */
+static void
+itk_utility_set_variable_run(ItkStepContext *ctx, JsonObject *params, GCancellable *cancellable,
+                             GAsyncReadyCallback callback, gpointer user_data)
+{
+        g_autoptr(GTask) task = itk_step_task_new(ctx, cancellable, callback, user_data);
+        GError *error = NULL;
+        JsonNode *output = itk_utility_set_variable_sync(ctx, params, &error);
+
+        if (output != NULL)
+                g_task_return_pointer(task, output, (GDestroyNotify)json_node_unref);
+        else
+                g_task_return_error(task, error);
 }
 
 /* --- scripts: utility.python and utility.shell --------------------------------- */
@@ -735,8 +758,9 @@ static const char *const shell_required[] = { "command|argv", NULL };
 
 static const ItkStepHandler utility_handlers[] = {
         { "utility.sleep", itk_utility_sleep_run, TRUE, sleep_required },
-        { "utility.log", itk_utility_log_run, FALSE, log_required },
-        { "utility.set_variable", itk_utility_set_variable_run, FALSE, set_variable_required },
+        { "utility.log", itk_utility_log_run, FALSE, log_required, itk_utility_log_sync },
+        { "utility.set_variable", itk_utility_set_variable_run, FALSE, set_variable_required,
+          itk_utility_set_variable_sync },
         { "utility.python", itk_utility_python_run, FALSE, python_required },
         { "utility.shell", itk_utility_shell_run, FALSE, shell_required },
 };
