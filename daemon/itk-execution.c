@@ -947,7 +947,7 @@ itk_execution_new_context(ItkExecution *self, Frame *frame, StepState *state)
 static void
 itk_execution_start_attempt(ItkExecution *self, Frame *frame, StepState *state)
 {
-        const ItkStepHandler *handler = itk_step_registry_lookup(state->def->type);
+        const ItkStepHandler *handler;
         g_autoptr(GError) error = NULL;
         g_autoptr(JsonNode) params = NULL;
         Attempt *attempt;
@@ -974,11 +974,10 @@ itk_execution_start_attempt(ItkExecution *self, Frame *frame, StepState *state)
                 itk_execution_push_frame(self, frame, state, json_node_get_object(params));
                 return;
         }
-        if (handler == NULL || handler->run == NULL) {
-                /* Validation refuses these; a library file changed under us. */
-                g_autofree char *message =
-                        g_strdup_printf("step type '%s' is not supported", state->def->type);
-                itk_execution_attempt_failed(self, frame, state, message);
+        /* Loads the step family's module on its first use. */
+        handler = itk_step_registry_resolve(state->def->type, &error);
+        if (handler == NULL) {
+                itk_execution_attempt_failed(self, frame, state, error->message);
                 return;
         }
 

@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <string.h>
 
+#include <gmodule.h>
+
+#include "config.h"
 #include "itk-step.h"
 #include "itk-error.h"
 
@@ -41,7 +44,7 @@ itk_step_registry_check_type(const char *type, GError **error)
                                              NULL };
         const ItkStepHandler *handler = itk_step_registry_lookup(type);
 
-        if (handler != NULL && handler->run != NULL)
+        if (handler != NULL && (handler->run != NULL || handler->module != NULL))
                 return TRUE;
         if (handler == NULL) {
                 gboolean is_later = FALSE;
@@ -56,6 +59,70 @@ itk_step_registry_check_type(const char *type, GError **error)
         g_set_error(error, ITK_ERROR, ITK_ERROR_NOT_SUPPORTED,
                     "step type '%s' is not supported yet", type);
         return FALSE;
+}
+
+void
+itk_step_registry_set_run(const char *type, ItkStepRunFunc run)
+{
+        /* Handlers with a module are registered from mutable tables. */
+        ItkStepHandler *handler = (ItkStepHandler *)itk_step_registry_lookup(type);
+
+        g_return_if_fail(handler != NULL && handler->module != NULL);
+        handler->run = run;
+}
+
+/* Loads itk-step-<name>.so from $ITK_MODULE_DIR (development trees
+ * and tests) or the installed module folder, and calls its entry point. */
+static gboolean
+itk_step_registry_load_module(const char *name, GError **error)
+{
+        static GHashTable *loaded; /* name -> GModule*, never unloaded */
+        const char *dir = g_getenv("ITK_MODULE_DIR");
+        g_autofree char *file = g_strdup_printf("itk-step-%s.so", name);
+        g_autofree char *symbol = g_strdup_printf("itk_step_%s_module_init", name);
+        g_autofree char *path = NULL;
+        void (*init)(void) = NULL;
+        GModule *module;
+
+        if (loaded == NULL)
+                loaded = g_hash_table_new(g_str_hash, g_str_equal);
+        if (g_hash_table_contains(loaded, name))
+                return TRUE;
+        path = g_build_filename(dir != NULL && *dir != '\0' ? dir : ITK_MODULE_DIR, file, NULL);
+        /* A one-time load on the first step of that kind. */
+        module = g_module_open(path, G_MODULE_BIND_LOCAL);
+        if (module == NULL) {
+                g_set_error(error, ITK_ERROR, ITK_ERROR_NOT_SUPPORTED,
+                            "the %s steps are not available: %s", name, g_module_error());
+                return FALSE;
+        }
+        if (!g_module_symbol(module, symbol, (gpointer *)&init) || init == NULL) {
+                g_set_error(error, ITK_ERROR, ITK_ERROR_NOT_SUPPORTED,
+                            "the %s steps are not available: %s has no %s", name, path, symbol);
+                g_module_close(module);
+                return FALSE;
+        }
+        g_module_make_resident(module);
+        init();
+        g_hash_table_insert(loaded, g_strdup(name), module);
+        return TRUE;
+}
+
+const ItkStepHandler *
+itk_step_registry_resolve(const char *type, GError **error)
+{
+        const ItkStepHandler *handler = itk_step_registry_lookup(type);
+
+        if (handler != NULL && handler->run == NULL && handler->module != NULL &&
+            !itk_step_registry_load_module(handler->module, error))
+                return NULL;
+        if (handler == NULL || handler->run == NULL) {
+                if (error != NULL && *error == NULL)
+                        g_set_error(error, ITK_ERROR, ITK_ERROR_NOT_SUPPORTED,
+                                    "step type '%s' is not supported", type);
+                return NULL;
+        }
+        return handler;
 }
 
 static gint

@@ -46,6 +46,10 @@ typedef struct {
          * wait (log, set_variable). The engine then runs consecutive such
          * steps in one batch instead of one main-loop iteration each. */
         JsonNode *(*run_sync)(ItkStepContext *ctx, JsonObject *params, GError **error);
+        /* Optional: the loadable module ("gateway" for itk-step-gateway.so)
+         * that provides @run; loaded on the first run of such a step, so a
+         * daemon that never talks to a gateway never maps libsoup. */
+        const char *module;
 } ItkStepHandler;
 
 void itk_step_registry_register(const ItkStepHandler *handler);
@@ -58,6 +62,11 @@ const ItkStepHandler *itk_step_registry_lookup(const char *type);
  * any registered without a run function), ITK_ERROR_INVALID_PLAYBOOK
  * "unknown step type 'x'" otherwise. */
 gboolean itk_step_registry_check_type(const char *type, GError **error);
+/* The handler ready to run @type: loads its module first if needed.
+ * ITK_ERROR_NOT_SUPPORTED when the module cannot be loaded. */
+const ItkStepHandler *itk_step_registry_resolve(const char *type, GError **error);
+/* For modules: installs the run function of a registered @type. */
+void itk_step_registry_set_run(const char *type, ItkStepRunFunc run);
 /* Sorted list of registered type names; free with g_strfreev(). */
 char **itk_step_registry_list_types(void);
 
@@ -124,5 +133,7 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(ItkStepContext, itk_step_context_unref)
 void itk_step_utility_register(void);
 void itk_step_playbook_register(void);
 void itk_step_gateway_register(void);
+/* The gateway module's entry point (steps/itk-step-gateway.c). */
+void itk_step_gateway_module_init(void);
 
 G_END_DECLS

@@ -3,6 +3,7 @@
  * handler is a chain of asynchronous calls on one ItkGatewayOp; every wait is
  * an ItkTimer of the execution's group (so Pause freezes it) and every
  * request runs on the op's cancellable (so Cancel ends it at once). */
+#include <gmodule.h>
 #include "config.h"
 
 #include <math.h>
@@ -10,8 +11,6 @@
 
 #include "itk-error.h"
 #include "itk-step.h"
-
-#if ITK_HAVE_SOUP
 
 #include "itk-gateway-client.h"
 
@@ -1555,47 +1554,39 @@ itk_gateway_logout_run(ItkStepContext *ctx, JsonObject *params, GCancellable *ca
         itk_gateway_op_request(op, &req, itk_gateway_login_checked_cb);
 }
 
-#endif /* ITK_HAVE_SOUP */
+/* --- module entry point ------------------------------------------------------------------- */
 
-/* --- registration ---------------------------------------------------------------------- */
-
-#if ITK_HAVE_SOUP
-#define RUN(f) f
-#else
-#define RUN(f) NULL
-#endif
-
-void
-itk_step_gateway_register(void)
+/* Called once when the daemon loads this module (itk_step_registry_resolve())
+ * or directly by tests that link it: installs the run functions of the
+ * gateway.* types registered by steps/itk-step-gateway-types.c. */
+G_MODULE_EXPORT void
+itk_step_gateway_module_init(void)
 {
-        static const char *const req_file[] = { "file|file_path|path", NULL };
-        static const char *const req_project[] = { "project_name|project|name", NULL };
-        static const char *const req_module[] = { "module_id|module_name", NULL };
-        static const char *const req_uninstall[] = { "module_id|module", NULL };
-        static const ItkStepHandler handlers[] = {
-                { "gateway.login", RUN(itk_gateway_login_run), FALSE, NULL },
-                { "gateway.logout", RUN(itk_gateway_logout_run), FALSE, NULL },
-                { "gateway.ping", RUN(itk_gateway_ping_run), FALSE, NULL },
-                { "gateway.get_info", RUN(itk_gateway_get_info_run), FALSE, NULL },
-                { "gateway.get_health", RUN(itk_gateway_get_health_run), FALSE, NULL },
-                { "gateway.list_modules", RUN(itk_gateway_list_modules_run), FALSE, NULL },
-                { "gateway.upload_module", RUN(itk_gateway_upload_module_run), FALSE, req_file },
-                { "gateway.wait_for_module_installation", RUN(itk_gateway_wait_for_module_run),
-                  TRUE, req_module },
-                { "gateway.uninstall_module", RUN(itk_gateway_uninstall_module_run), FALSE,
-                  req_uninstall },
-                { "gateway.list_projects", RUN(itk_gateway_list_projects_run), FALSE, NULL },
-                { "gateway.get_project", RUN(itk_gateway_get_project_run), FALSE, req_project },
-                { "gateway.export_project", RUN(itk_gateway_export_project_run), FALSE,
-                  req_project },
-                { "gateway.import_project", RUN(itk_gateway_import_project_run), FALSE, req_file },
-                { "gateway.scan_projects", RUN(itk_gateway_scan_projects_run), FALSE, NULL },
-                { "gateway.restart", RUN(itk_gateway_restart_run), TRUE, NULL },
-                { "gateway.wait_for_ready", RUN(itk_gateway_wait_for_ready_run), TRUE, NULL },
-                { "gateway.backup", RUN(itk_gateway_backup_run), FALSE, NULL },
-                { "gateway.restore", RUN(itk_gateway_restore_run), FALSE, req_file },
+        static const struct {
+                const char *type;
+                ItkStepRunFunc run;
+        } runs[] = {
+                { "gateway.login", itk_gateway_login_run },
+                { "gateway.logout", itk_gateway_logout_run },
+                { "gateway.ping", itk_gateway_ping_run },
+                { "gateway.get_info", itk_gateway_get_info_run },
+                { "gateway.get_health", itk_gateway_get_health_run },
+                { "gateway.list_modules", itk_gateway_list_modules_run },
+                { "gateway.upload_module", itk_gateway_upload_module_run },
+                { "gateway.wait_for_module_installation", itk_gateway_wait_for_module_run },
+                { "gateway.uninstall_module", itk_gateway_uninstall_module_run },
+                { "gateway.list_projects", itk_gateway_list_projects_run },
+                { "gateway.get_project", itk_gateway_get_project_run },
+                { "gateway.export_project", itk_gateway_export_project_run },
+                { "gateway.import_project", itk_gateway_import_project_run },
+                { "gateway.scan_projects", itk_gateway_scan_projects_run },
+                { "gateway.restart", itk_gateway_restart_run },
+                { "gateway.wait_for_ready", itk_gateway_wait_for_ready_run },
+                { "gateway.backup", itk_gateway_backup_run },
+                { "gateway.restore", itk_gateway_restore_run },
         };
 
-        for (guint i = 0; i < G_N_ELEMENTS(handlers); i++)
-                itk_step_registry_register(&handlers[i]);
+        itk_step_registry_ensure();
+        for (guint i = 0; i < G_N_ELEMENTS(runs); i++)
+                itk_step_registry_set_run(runs[i].type, runs[i].run);
 }

@@ -11,9 +11,11 @@ build=${BUILD_DIR:-$src/build-bench}
 if [ ! -f "$build/build.ninja" ]; then
         meson setup "$build" "$src" --buildtype=release >&2
 fi
-ninja -C "$build" tests/bench/itk-bench daemon/ignition-toolkitd \
+ninja -C "$build" tests/bench/itk-bench daemon/ignition-toolkitd daemon/itk-step-gateway.so \
         tests/gateway-sim/itk-gateway-sim >&2
 
+# The daemon finds its step modules in the build tree.
+export ITK_MODULE_DIR="$build/daemon"
 exec "$build/tests/bench/itk-bench" \
         --daemon="$build/daemon/ignition-toolkitd" \
         --dbus-config="$src/tests/integration/dbus-test.conf" \

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 
+#include "itk-step.h"
 #include "itk-test-util.h"
 #include "itk-error.h"
 #include "itk-gateway-client.h"
@@ -551,6 +552,8 @@ int
 main(int argc, char **argv)
 {
         g_test_init(&argc, &argv, NULL);
+        /* Linked in, not loaded as the daemon does. */
+        itk_step_gateway_module_init();
         g_test_add_func("/gateway-client/construct", test_construct);
         g_test_add_func("/gateway-client/zip-validate", test_zip_validate);
         g_test_add_func("/gateway-client/connection-refused", test_connection_refused);

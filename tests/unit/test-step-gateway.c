@@ -775,6 +775,8 @@ int
 main(int argc, char **argv)
 {
         g_test_init(&argc, &argv, NULL);
+        /* Linked in, not loaded as the daemon does. */
+        itk_step_gateway_module_init();
         g_test_add_func("/step-gateway/registry", test_registry);
         g_test_add_func("/step-gateway/read-steps", test_read_steps);
         g_test_add_func("/step-gateway/auth-failures", test_auth_failures);
