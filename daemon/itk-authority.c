@@ -10,8 +10,18 @@ struct _ItkAuthority {
         sd_bus *bus;
         gboolean have_group;
         gid_t gid;
-        GHashTable *uids; /* unique name -> uid */
+        GHashTable *uids;   /* unique name -> uid */
+        GHashTable *queues; /* unique name -> SenderQueue*, while a call waits */
 };
+
+/* A client's calls wait here, in order, while one of them waits for the
+ * bus (its uid) or for polkit: a later call must never overtake an earlier
+ * one (Pause then Cancel stay Pause then Cancel). */
+typedef struct {
+        char *sender;
+        GQueue calls;     /* Pending*, the head is the one being decided */
+        gboolean waiting; /* the head waits for the bus or polkit */
+} SenderQueue;
 
 typedef struct {
         sd_bus_message *m;
@@ -40,6 +50,7 @@ itk_authority_new(sd_bus *bus, const char *group)
 
         self->bus = sd_bus_ref(bus);
         self->uids = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+        self->queues = g_hash_table_new(g_str_hash, g_str_equal);
         if (group != NULL && *group != '\0') {
                 /* Resolved once at start-up: NSS lookups may block. */
                 struct group *entry = getgrnam(group);
@@ -62,6 +73,8 @@ itk_authority_free(ItkAuthority *self)
                 return;
         sd_bus_unref(self->bus);
         g_hash_table_unref(self->uids);
+        /* Calls still waiting go unanswered: the daemon is exiting. */
+        g_hash_table_unref(self->queues);
         g_free(self);
 }
 
@@ -134,10 +147,36 @@ itk_authority_in_group(ItkAuthority *self, sd_bus_message *m)
         return FALSE;
 }
 
+static void itk_authority_pump(ItkAuthority *self, SenderQueue *queue);
+
+static SenderQueue *
+itk_authority_queue_for(ItkAuthority *self, const char *sender)
+{
+        SenderQueue *queue = g_hash_table_lookup(self->queues, sender);
+
+        if (queue == NULL) {
+                queue = g_new0(SenderQueue, 1);
+                queue->sender = g_strdup(sender);
+                g_queue_init(&queue->calls);
+                g_hash_table_insert(self->queues, queue->sender, queue);
+        }
+        return queue;
+}
+
+/* The head's wait is over: take it off, then go on with the next calls. */
+static void
+itk_authority_head_done(ItkAuthority *self, SenderQueue *queue)
+{
+        pending_free(g_queue_pop_head(&queue->calls));
+        queue->waiting = FALSE;
+        itk_authority_pump(self, queue);
+}
+
 static int
 itk_authority_polkit_cb(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error)
 {
-        Pending *pending = userdata;
+        SenderQueue *queue = userdata;
+        Pending *pending = g_queue_peek_head(&queue->calls);
         const sd_bus_error *error = sd_bus_message_get_error(reply);
         int authorized = 0, challenge = 0;
 
@@ -160,70 +199,82 @@ itk_authority_polkit_cb(sd_bus_message *reply, void *userdata, sd_bus_error *ret
         } else {
                 itk_authority_finish(pending, authorized, challenge);
         }
-        pending_free(pending);
+        itk_authority_head_done(pending->authority, queue);
         return 0;
-}
-
-/* The caller's uid is known: run at once, or ask polkit. Returns what a
- * method handler returns; @pending is consumed. */
-static int
-itk_authority_decide(Pending *pending, guint32 uid, sd_bus_error *error)
-{
-        ItkAuthority *self = pending->authority;
-        sd_bus_message *m = pending->m;
-        int r;
-
-        if (uid == 0 || uid == getuid() || uid == pending->owner_uid) {
-                /* The method reads its arguments from the start. */
-                r = sd_bus_message_rewind(m, 1);
-                if (r >= 0)
-                        r = pending->method(m, pending->user_data, error);
-                pending_free(pending);
-                return r;
-        }
-        /* Subject: the caller's bus name; flags: 1 = AllowUserInteraction. */
-        r = sd_bus_call_method_async(
-                self->bus, NULL, "org.freedesktop.PolicyKit1",
-                "/org/freedesktop/PolicyKit1/Authority", "org.freedesktop.PolicyKit1.Authority",
-                "CheckAuthorization", itk_authority_polkit_cb, pending, "(sa{sv})sa{ss}us",
-                "system-bus-name", 1, "name", "s", sd_bus_message_get_sender(m), pending->action_id,
-                0, (uint32_t)(sd_bus_message_get_allow_interactive_authorization(m) > 0 ? 1 : 0),
-                "");
-        if (r < 0) {
-                pending_free(pending);
-                return sd_bus_error_set_errnof(error, r, "cannot ask polkit: %s", g_strerror(-r));
-        }
-        return 1;
 }
 
 static int
 itk_authority_uid_cb(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error)
 {
-        Pending *pending = userdata;
-        __attribute__((cleanup(sd_bus_error_free))) sd_bus_error error = SD_BUS_ERROR_NULL;
+        SenderQueue *queue = userdata;
+        Pending *pending = g_queue_peek_head(&queue->calls);
+        ItkAuthority *self = pending->authority;
         const sd_bus_error *failure = sd_bus_message_get_error(reply);
-        sd_bus_message *m = sd_bus_message_ref(pending->m);
         uint32_t uid;
+
+        if (failure == NULL && sd_bus_message_read(reply, "u", &uid) >= 0) {
+                g_hash_table_insert(self->uids, g_strdup(queue->sender), GUINT_TO_POINTER(uid));
+                queue->waiting = FALSE;
+                itk_authority_pump(self, queue);
+                return 0;
+        }
+        /* The client left before we knew who it was: nobody to answer, but
+         * its calls are refused in order all the same. */
+        sd_bus_reply_method_errorf(pending->m, SD_BUS_ERROR_ACCESS_DENIED,
+                                   "cannot identify the caller%s%s", failure != NULL ? ": " : "",
+                                   failure != NULL ? failure->message : "");
+        itk_authority_head_done(self, queue);
+        return 0;
+}
+
+/* Decides the calls at the head of @queue for as long as that needs no
+ * wait; a call that needs the bus or polkit stays at the head, waiting. */
+static void
+itk_authority_pump(ItkAuthority *self, SenderQueue *queue)
+{
+        Pending *pending;
         int r;
 
-        if (failure != NULL) {
-                /* The caller left before we knew who it was: nobody to answer. */
-                sd_bus_reply_method_errorf(m, SD_BUS_ERROR_ACCESS_DENIED,
-                                           "cannot identify the caller: %s", failure->message);
-                pending_free(pending);
-        } else if (sd_bus_message_read(reply, "u", &uid) < 0) {
-                sd_bus_reply_method_errorf(m, SD_BUS_ERROR_ACCESS_DENIED,
-                                           "cannot identify the caller");
-                pending_free(pending);
-        } else {
-                g_hash_table_insert(pending->authority->uids,
-                                    g_strdup(sd_bus_message_get_sender(m)), GUINT_TO_POINTER(uid));
-                r = itk_authority_decide(pending, uid, &error);
-                if (r < 0)
-                        sd_bus_reply_method_errno(m, r, &error);
+        while (!queue->waiting && (pending = g_queue_peek_head(&queue->calls)) != NULL) {
+                guint32 uid;
+
+                if (!itk_authority_get_uid(self, queue->sender, &uid)) {
+                        r = sd_bus_call_method_async(
+                                self->bus, NULL, "org.freedesktop.DBus", "/org/freedesktop/DBus",
+                                "org.freedesktop.DBus", "GetConnectionUnixUser",
+                                itk_authority_uid_cb, queue, "s", queue->sender);
+                } else if (uid == 0 || uid == getuid() || uid == pending->owner_uid) {
+                        itk_authority_finish(pending, TRUE, FALSE);
+                        pending_free(g_queue_pop_head(&queue->calls));
+                        continue;
+                } else {
+                        /* Subject: the caller's bus name; flags: 1 = AllowUserInteraction. */
+                        r = sd_bus_call_method_async(
+                                self->bus, NULL, "org.freedesktop.PolicyKit1",
+                                "/org/freedesktop/PolicyKit1/Authority",
+                                "org.freedesktop.PolicyKit1.Authority", "CheckAuthorization",
+                                itk_authority_polkit_cb, queue, "(sa{sv})sa{ss}us",
+                                "system-bus-name", 1, "name", "s", queue->sender,
+                                pending->action_id, 0,
+                                (uint32_t)(sd_bus_message_get_allow_interactive_authorization(
+                                                   pending->m) > 0
+                                                   ? 1
+                                                   : 0),
+                                "");
+                }
+                if (r >= 0) {
+                        queue->waiting = TRUE;
+                        return;
+                }
+                sd_bus_reply_method_errorf(pending->m, SD_BUS_ERROR_ACCESS_DENIED,
+                                           "cannot authorize the call: %s", g_strerror(-r));
+                pending_free(g_queue_pop_head(&queue->calls));
         }
-        sd_bus_message_unref(m);
-        return 0;
+        if (!queue->waiting && g_queue_is_empty(&queue->calls)) {
+                g_hash_table_remove(self->queues, queue->sender);
+                g_free(queue->sender);
+                g_free(queue);
+        }
 }
 
 int
@@ -239,6 +290,15 @@ itk_authority_run(ItkAuthority *self, sd_bus_message *m, const char *action_id, 
         if (sender == NULL)
                 return sd_bus_error_set(error, SD_BUS_ERROR_ACCESS_DENIED,
                                         "calls must come through the bus");
+        /* The common case: a known, trusted caller with nothing queued. */
+        if (!g_hash_table_contains(self->queues, sender) &&
+            itk_authority_get_uid(self, sender, &uid) &&
+            (uid == 0 || uid == getuid() || uid == owner_uid)) {
+                r = sd_bus_message_rewind(m, 1);
+                if (r < 0)
+                        return r;
+                return method(m, user_data, error);
+        }
         pending = g_new0(Pending, 1);
         pending->m = sd_bus_message_ref(m);
         pending->method = method;
@@ -247,16 +307,7 @@ itk_authority_run(ItkAuthority *self, sd_bus_message *m, const char *action_id, 
         pending->action_id = g_strdup(action_id);
         pending->owner_uid = owner_uid;
         pending->authority = self;
-        if (itk_authority_get_uid(self, sender, &uid))
-                return itk_authority_decide(pending, uid, error);
-        r = sd_bus_call_method_async(self->bus, NULL, "org.freedesktop.DBus",
-                                     "/org/freedesktop/DBus", "org.freedesktop.DBus",
-                                     "GetConnectionUnixUser", itk_authority_uid_cb, pending, "s",
-                                     sender);
-        if (r < 0) {
-                pending_free(pending);
-                return sd_bus_error_set_errnof(error, r, "cannot identify the caller: %s",
-                                               g_strerror(-r));
-        }
+        g_queue_push_tail(&itk_authority_queue_for(self, sender)->calls, pending);
+        itk_authority_pump(self, itk_authority_queue_for(self, sender));
         return 1;
 }
