@@ -284,7 +284,6 @@ method_get_log(sd_bus_message *m, void *userdata, sd_bus_error *error)
         log = itk_execution_get_log(userdata, max, &local);
         if (log == NULL)
                 return itk_bus_error_from_gerror(local, error);
-        g_variant_ref_sink(log);
         return itk_execution_dbus_reply_variant(m, log);
 }
 

@@ -1646,7 +1646,7 @@ itk_execution_get_log(ItkExecution *self, guint max, GError **error)
                 g_variant_builder_add(&builder, "(tuss)", (guint64)line->usec, line->priority,
                                       line->step_id, line->message);
         }
-        return g_variant_builder_end(&builder);
+        return g_variant_ref_sink(g_variant_builder_end(&builder));
 }
 
 const char *

@@ -108,7 +108,7 @@ gboolean itk_execution_set_debug_mode(ItkExecution *self, gboolean enabled, GErr
 
 /* aa{sv} as Execution.GetSteps; floating. */
 GVariant *itk_execution_get_steps(ItkExecution *self);
-/* a(tuss), the newest @max lines (0 = all kept); floating. */
+/* a(tuss), the newest @max lines (0 = all kept); transfer full. */
 GVariant *itk_execution_get_log(ItkExecution *self, guint max, GError **error);
 
 /* The run's folder (scripts' working directory, downloads); set before it starts. */

@@ -819,15 +819,13 @@ itk_manager_get_record(ItkManager *self, const char *id, GError **error)
         if (run == NULL)
                 return NULL;
         /* A live run's steps come from the engine, the one source of truth. */
-        steps = g_variant_ref_sink(live != NULL
-                                           ? itk_execution_get_steps(live)
-                                           : itk_store_get_steps(self->store, canonical, error));
+        steps = live != NULL ? g_variant_ref_sink(itk_execution_get_steps(live))
+                             : itk_store_get_steps(self->store, canonical, error);
         if (steps == NULL)
                 return NULL;
         log = itk_store_get_log(self->store, canonical, 1000, error);
         if (log == NULL)
                 return NULL;
-        g_variant_ref_sink(log);
         g_variant_builder_init(&builder, G_VARIANT_TYPE("a{sv}"));
         g_variant_iter_init(&iter, run);
         while (g_variant_iter_next(&iter, "{&sv}", &key, &value)) {

@@ -84,6 +84,7 @@ GPtrArray *itk_store_list_executions(ItkStore *store, guint limit, const char *s
                                      GError **error);
 /* One run (live or finished) in the same a{sv} form, or NULL with
  * ITK_ERROR_NO_SUCH_EXECUTION. */
+/* The getters below return a full reference (not floating). */
 GVariant *itk_store_get_execution(ItkStore *store, const char *id, GError **error);
 /* aa{sv}: step-id s, name s, type s, status s, attempts u, started-at x,
  * finished-at x, error s, output s (JSON text, "" when none), in position order.
