@@ -125,28 +125,6 @@ itk_step_registry_resolve(const char *type, GError **error)
         return handler;
 }
 
-static gint
-compare_strings(gconstpointer a, gconstpointer b)
-{
-        return g_strcmp0(*(const char *const *)a, *(const char *const *)b);
-}
-
-char **
-itk_step_registry_list_types(void)
-{
-        g_autoptr(GPtrArray) types = g_ptr_array_new();
-        GHashTableIter iter;
-        gpointer key;
-
-        itk_step_registry_ensure();
-        g_hash_table_iter_init(&iter, registry);
-        while (g_hash_table_iter_next(&iter, &key, NULL))
-                g_ptr_array_add(types, g_strdup(key));
-        g_ptr_array_sort(types, compare_strings);
-        g_ptr_array_add(types, NULL);
-        return (char **)g_ptr_array_free(g_steal_pointer(&types), FALSE);
-}
-
 GTask *
 itk_step_task_new(ItkStepContext *ctx, GCancellable *cancellable, GAsyncReadyCallback callback,
                   gpointer user_data)
@@ -179,7 +157,6 @@ struct _ItkStepContext {
         char *gateway_url;
         char *gateway_token;
         char *python;
-        gpointer engine_data;
 };
 
 ItkStepContext *
@@ -270,12 +247,6 @@ itk_step_context_set_python(ItkStepContext *ctx, const char *python)
         SET_STRING(python);
 }
 
-void
-itk_step_context_set_engine_data(ItkStepContext *ctx, gpointer data)
-{
-        ctx->engine_data = data;
-}
-
 const char *
 itk_step_context_get_step_id(ItkStepContext *ctx)
 {
@@ -350,12 +321,6 @@ const char *
 itk_step_context_get_python(ItkStepContext *ctx)
 {
         return ctx->python != NULL ? ctx->python : "python3";
-}
-
-gpointer
-itk_step_context_get_engine_data(ItkStepContext *ctx)
-{
-        return ctx->engine_data;
 }
 
 /* --- pausable sleep ---------------------------------------------------------- */

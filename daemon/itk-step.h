@@ -67,8 +67,6 @@ gboolean itk_step_registry_check_type(const char *type, GError **error);
 const ItkStepHandler *itk_step_registry_resolve(const char *type, GError **error);
 /* For modules: installs the run function of a registered @type. */
 void itk_step_registry_set_run(const char *type, ItkStepRunFunc run);
-/* Sorted list of registered type names; free with g_strfreev(). */
-char **itk_step_registry_list_types(void);
 
 /* Helpers for handlers. */
 GTask *itk_step_task_new(ItkStepContext *ctx, GCancellable *cancellable,
@@ -98,9 +96,6 @@ void itk_step_context_set_gateway_url(ItkStepContext *ctx, const char *url);
 /* Secret: never logged; the handler sends it in a header. */
 void itk_step_context_set_gateway_token(ItkStepContext *ctx, const char *token);
 void itk_step_context_set_python(ItkStepContext *ctx, const char *python);
-/* Free-form engine data for handlers that reach back into the engine
- * (playbook.run); not for ordinary handlers. */
-void itk_step_context_set_engine_data(ItkStepContext *ctx, gpointer data);
 
 /* Accessors, for handlers. */
 const char *itk_step_context_get_step_id(ItkStepContext *ctx);
@@ -119,7 +114,6 @@ const char *itk_step_context_get_gateway_url(ItkStepContext *ctx);
 const char *itk_step_context_get_gateway_token(ItkStepContext *ctx);
 /* The interpreter for utility.python ("python3" unless configured). */
 const char *itk_step_context_get_python(ItkStepContext *ctx);
-gpointer itk_step_context_get_engine_data(ItkStepContext *ctx);
 
 /* A pausable, cancellable wait of @msec on the execution's timer group.
  * Completes with TRUE, or FALSE and G_IO_ERROR_CANCELLED. */
