@@ -4,6 +4,7 @@
 #include "bridge.h"
 
 #include <string.h>
+#include <sys/socket.h>
 
 #include "bridge-json.h"
 
@@ -414,6 +415,7 @@ bridge_server_listen(Bridge *bridge, const char *host, guint port, guint *out_po
 {
         g_autoptr(GInetAddress) addr = g_inet_address_new_from_string(host);
         g_autoptr(GSocketAddress) sockaddr = NULL;
+        g_autoptr(GSocket) socket = NULL;
         GSList *listeners;
 
         if (addr == NULL) {
@@ -432,7 +434,16 @@ bridge_server_listen(Bridge *bridge, const char *host, guint port, guint *out_po
         soup_server_add_websocket_handler(bridge->server, "/ws/executions", NULL, NULL, ws_cb,
                                           bridge, NULL);
         sockaddr = g_inet_socket_address_new(addr, (guint16)port);
-        if (!soup_server_listen(bridge->server, sockaddr, 0, error))
+        /* Our own socket for a full listen backlog: soup_server_listen() keeps
+         * GSocket's 10, and every page reconnecting at once after a bridge
+         * restart would otherwise see dropped SYNs and second-long retries. */
+        socket = g_socket_new(g_inet_address_get_family(addr), G_SOCKET_TYPE_STREAM,
+                              G_SOCKET_PROTOCOL_TCP, error);
+        if (socket == NULL)
+                return FALSE;
+        g_socket_set_listen_backlog(socket, SOMAXCONN);
+        if (!g_socket_bind(socket, sockaddr, TRUE, error) || !g_socket_listen(socket, error) ||
+            !soup_server_listen_socket(bridge->server, socket, 0, error))
                 return FALSE;
         listeners = soup_server_get_listeners(bridge->server);
         *out_port = port;
