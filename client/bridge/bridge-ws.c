@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The WebSocket /ws/executions: a snapshot on connect, then the daemon's
  * execution signals fanned out to every client, each event serialized once
- * and sent in per-client batches. */
+ * and each batch frame built once for all the clients it suits. */
 #include "bridge.h"
 
 #include <netinet/in.h>
@@ -14,6 +14,8 @@ struct _BridgeWs {
         Bridge *bridge;
         GPtrArray *clients; /* WsClient */
         gulong handlers[4];
+        GPtrArray *pending; /* WsEvent: not sent yet, in the daemon's order */
+        guint64 next_seq;   /* of the next event */
         guint flush_id;
 };
 
@@ -21,8 +23,24 @@ typedef struct {
         BridgeWs *ws;
         SoupWebsocketConnection *conn;
         char *subscribed;  /* 32 hex digits, or NULL for every execution */
-        GPtrArray *queued; /* GRefString*: events not sent yet */
+        guint64 first_seq; /* events before this one are in its snapshot */
 } WsClient;
+
+/* One event, serialized once for every client. */
+typedef struct {
+        guint64 seq;
+        char *hex;         /* the execution it is about */
+        gboolean filtered; /* a step or log event: only for that execution's subscribers */
+        char *text;
+} WsEvent;
+
+static void
+ws_event_free(WsEvent *event)
+{
+        g_free(event->hex);
+        g_free(event->text);
+        g_free(event);
+}
 
 static void
 ws_client_free(WsClient *client)
@@ -33,7 +51,6 @@ ws_client_free(WsClient *client)
                                                 NULL);
         g_object_unref(client->conn);
         g_free(client->subscribed);
-        g_ptr_array_unref(client->queued);
         g_free(client);
 }
 
@@ -50,37 +67,78 @@ send_to(WsClient *client, const char *text)
                 soup_websocket_connection_send_text(client->conn, text);
 }
 
-/* Sends what each client has queued: one event as itself, several as one
- * {"type":"batch","events":[...]} frame. A burst of daemon signals is
- * dispatched before this low-priority idle runs, so a fast playbook costs
- * one frame per client per burst instead of one per event. */
+static gboolean
+event_is_for(const WsEvent *event, const char *subscribed, guint64 first_seq)
+{
+        if (event->seq < first_seq)
+                return FALSE;
+        return !event->filtered || subscribed == NULL || g_str_equal(event->hex, subscribed);
+}
+
+/* What a client with this subscription is sent of the pending events: one
+ * event as itself, several as one {"type":"batch","events":[...]} frame, none
+ * as NULL. */
+static char *
+build_frame(GPtrArray *pending, const char *subscribed, guint64 first_seq)
+{
+        g_autoptr(GString) frame = NULL;
+        const WsEvent *only = NULL;
+        guint count = 0;
+
+        for (guint i = 0; i < pending->len; i++) {
+                const WsEvent *event = g_ptr_array_index(pending, i);
+
+                if (!event_is_for(event, subscribed, first_seq))
+                        continue;
+                if (count++ == 0) {
+                        only = event;
+                        continue;
+                }
+                if (frame == NULL) {
+                        frame = g_string_new("{\"type\":\"batch\",\"events\":[");
+                        g_string_append(frame, only->text);
+                }
+                g_string_append_c(frame, ',');
+                g_string_append(frame, event->text);
+        }
+        if (frame != NULL) {
+                g_string_append(frame, "]}");
+                return g_string_free(g_steal_pointer(&frame), FALSE);
+        }
+        return only != NULL ? g_strdup(only->text) : NULL;
+}
+
+/* Sends the pending events. Each distinct frame is built once: every client
+ * that follows all executions gets the same bytes, and so does every client
+ * subscribed to the same one. A burst of daemon signals is dispatched before
+ * this idle runs, so under load a flush carries many events and the batches
+ * grow with the load instead of the frame count. */
 static gboolean
 flush_cb(gpointer user_data)
 {
         BridgeWs *ws = user_data;
+        g_autoptr(GPtrArray) pending = g_steal_pointer(&ws->pending);
+        g_autoptr(GHashTable) frames =
+                g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+        guint64 first = ((WsEvent *)g_ptr_array_index(pending, 0))->seq;
 
         ws->flush_id = 0;
+        ws->pending = g_ptr_array_new_with_free_func((GDestroyNotify)ws_event_free);
         for (guint i = ws->clients->len; i-- > 0;) {
                 WsClient *client = g_ptr_array_index(ws->clients, i);
-                g_autoptr(GPtrArray) queued = NULL;
+                const char *key = client->subscribed != NULL ? client->subscribed : "";
+                g_autofree char *own = NULL;
+                const char *frame;
 
-                if (client->queued->len == 0)
-                        continue;
-                queued = g_steal_pointer(&client->queued);
-                client->queued =
-                        g_ptr_array_new_with_free_func((GDestroyNotify)g_ref_string_release);
-                if (queued->len == 1) {
-                        send_to(client, g_ptr_array_index(queued, 0));
-                } else {
-                        g_autoptr(GString) frame = g_string_new("{\"type\":\"batch\",\"events\":[");
-                        for (guint j = 0; j < queued->len; j++) {
-                                if (j > 0)
-                                        g_string_append_c(frame, ',');
-                                g_string_append(frame, g_ptr_array_index(queued, j));
-                        }
-                        g_string_append(frame, "]}");
-                        send_to(client, frame->str);
+                if (client->first_seq > first) {
+                        /* Joined during this burst: its snapshot has the rest. */
+                        frame = own = build_frame(pending, client->subscribed, client->first_seq);
+                } else if (!g_hash_table_lookup_extended(frames, key, NULL, (gpointer *)&frame)) {
+                        frame = build_frame(pending, client->subscribed, 0);
+                        g_hash_table_insert(frames, g_strdup(key), (char *)frame);
                 }
+                if (frame != NULL)
+                        send_to(client, frame);
         }
         return G_SOURCE_REMOVE;
 }
@@ -91,25 +149,18 @@ static void
 broadcast(BridgeWs *ws, const char *hex, gboolean filtered, JsonBuilder *b)
 {
         g_autoptr(JsonNode) node = json_builder_get_root(b);
-        g_autofree char *text = NULL;
-        char *shared;
+        WsEvent *event;
 
         if (ws->clients->len == 0)
                 return;
-        text = bridge_json_to_string(node);
-        /* Serialized once, shared by every client's queue. */
-        shared = g_ref_string_new(text);
-        for (guint i = 0; i < ws->clients->len; i++) {
-                WsClient *client = g_ptr_array_index(ws->clients, i);
-
-                if (filtered && client->subscribed != NULL && hex != NULL &&
-                    !g_str_equal(client->subscribed, hex))
-                        continue;
-                g_ptr_array_add(client->queued, g_ref_string_acquire(shared));
-        }
-        g_ref_string_release(shared);
+        event = g_new0(WsEvent, 1);
+        event->seq = ws->next_seq++;
+        event->hex = g_strdup(hex);
+        event->filtered = filtered;
+        event->text = bridge_json_to_string(node);
+        g_ptr_array_add(ws->pending, event);
         if (ws->flush_id == 0)
-                ws->flush_id = g_idle_add_full(G_PRIORITY_DEFAULT_IDLE, flush_cb, ws, NULL);
+                ws->flush_id = g_idle_add_full(G_PRIORITY_DEFAULT, flush_cb, ws, NULL);
 }
 
 static const char *
@@ -364,7 +415,7 @@ bridge_ws_accept(BridgeWs *ws, SoupServerMessage *msg, SoupWebsocketConnection *
 
         client->ws = ws;
         client->conn = g_object_ref(conn);
-        client->queued = g_ptr_array_new_with_free_func((GDestroyNotify)g_ref_string_release);
+        client->first_seq = ws->next_seq;
         soup_websocket_connection_set_keepalive_interval(conn, BRIDGE_WS_KEEPALIVE_SECONDS);
         soup_websocket_connection_set_max_incoming_payload_size(conn, BRIDGE_MAX_WS_MESSAGE);
         g_signal_connect(conn, "message", G_CALLBACK(message_cb), client);
@@ -380,6 +431,7 @@ bridge_ws_new(Bridge *bridge)
 
         ws->bridge = bridge;
         ws->clients = g_ptr_array_new_with_free_func((GDestroyNotify)ws_client_free);
+        ws->pending = g_ptr_array_new_with_free_func((GDestroyNotify)ws_event_free);
         ws->handlers[0] = g_signal_connect(bridge->objects, "interface-proxy-signal",
                                            G_CALLBACK(signal_cb), ws);
         ws->handlers[1] = g_signal_connect(bridge->objects, "interface-proxy-properties-changed",
@@ -400,5 +452,6 @@ bridge_ws_free(BridgeWs *ws)
                 g_signal_handler_disconnect(ws->bridge->objects, ws->handlers[i]);
         g_clear_handle_id(&ws->flush_id, g_source_remove);
         g_ptr_array_unref(ws->clients);
+        g_ptr_array_unref(ws->pending);
         g_free(ws);
 }

@@ -29,11 +29,13 @@ SLEEPY = h.playbook(h.log_step('hello', 'hello from the bridge test'),
 QUICK = h.playbook(h.log_step('one', 'first'), h.log_step('two', 'second'), name='Quick')
 NEEDS_PARAM = h.playbook(h.log_step('greet', 'hi {{ who }}'), name='Needs a parameter',
                          parameters=[{'name': 'who', 'type': 'string', 'required': True}])
+BURST = h.playbook(*[h.log_step('s%d' % i, 'step %d' % i) for i in range(50)], name='Burst')
 INVALID = 'name: Broken\nsteps:\n  - id: x\n    type: no.such.step\n'
 
 LIBRARY = {
     'sleepy.yaml': SLEEPY,
     'quick.yaml': QUICK,
+    'burst.yaml': BURST,
     'needs_param.yaml': NEEDS_PARAM,
     'broken.yaml': INVALID,
     'nested/inner.yaml': QUICK,
@@ -499,6 +501,36 @@ class TestBridge(BridgeTestCase):
         ws.wait(type='finished', execution_id=c)
         self.assertTrue(ws.find(type='step', execution_id=c))
         self.assertTrue(ws.find(type='step', execution_id=a))
+
+    def test_fan_out_by_subscription(self):
+        # One burst, clients with different subscriptions: the bridge builds
+        # each distinct frame once, and each client must still get exactly
+        # its own events, complete and in the daemon's order.
+        everything, on_a, elsewhere = self.websocket(), self.websocket(), self.websocket()
+        for ws in (everything, on_a, elsewhere):
+            ws.wait(type='snapshot')
+        a = self.start_http('sleepy.yaml')['execution_id']
+        on_a.send({'type': 'subscribe', 'execution_id': a})
+        elsewhere.send({'type': 'subscribe', 'execution_id': 'f' * 32})
+        self.api_ok('GET', '/api/executions')
+        b = self.start_http('burst.yaml')['execution_id']
+        for ws in (everything, on_a, elsewhere):
+            ws.wait(type='finished', execution_id=b)
+        steps = everything.find(type='step', execution_id=b)
+        self.assertEqual([(e['index'], e['status']) for e in steps],
+                         [(i, s) for i in range(50) for s in ('running', 'completed')])
+        self.assertEqual([e['message'] for e in everything.find(type='log', execution_id=b)],
+                         ['step %d' % i for i in range(50)])
+        for ws in (on_a, elsewhere):
+            self.assertEqual(ws.find(type='step', execution_id=b), [])
+            self.assertEqual(ws.find(type='log', execution_id=b), [])
+        for ws in (everything, on_a, elsewhere):
+            mine = [e for e in ws.events if e.get('execution_id') == b]
+            self.assertEqual([e['status'] for e in mine if e['type'] == 'status'],
+                             ['running', 'completed'])
+            self.assertEqual(mine[-1]['type'], 'finished', mine[-3:])
+        self.api_ok('POST', '/api/executions/%s/cancel' % a)
+        on_a.wait(type='finished', execution_id=a)
 
     def test_finished_while_disconnected(self):
         ws = self.websocket()
