@@ -2,20 +2,27 @@
 /* itk-bench-bridge: WebSocket fan-out latency of ignition-toolkit-bridge.
  *
  * Starts a private bus, ignition-toolkitd and the bridge, connects N WebSocket
- * clients (one process, one loop), runs a playbook of utility.log steps and
+ * clients (this process: one epoll thread, or libsoup on the main loop), runs a
+ * playbook of utility.log (or paced utility.sleep) steps and
  * measures, for every StatusChanged and StepChanged, the time from the signal's
  * arrival at a direct D-Bus client in this process (timestamped in GDBus's
  * worker thread, as it comes off the socket) to its receipt by each WebSocket
- * client. Prints JSON: latency percentiles and the bridge's memory. */
+ * client. Prints JSON: latency percentiles, what was delivered, the bridge's
+ * memory and the CPU used. "before_reference" counts receipts that beat the
+ * reference thread (both are on the same busy cores); they count as 0 ms. */
+#define _GNU_SOURCE /* memmem */
 #include <gio/gio.h>
-#include <glib-unix.h>
 #include <glib/gstdio.h>
 #include <libsoup/soup.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <errno.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #ifndef ITK_BENCH_DBUS_CONFIG
@@ -26,6 +33,7 @@ typedef struct {
         /* Reference times, written by the GDBus worker thread. */
         GMutex lock;
         GHashTable *reference; /* "status:running" / "step:3:completed" -> gint64 usec */
+        gint64 first_reference, last_reference;
 
         GMainLoop *loop;
         GDBusConnection *bus;
@@ -33,15 +41,22 @@ typedef struct {
         GPtrArray *clients;
         GArray *receipts;  /* Receipt */
         GArray *latencies; /* gint64 usec */
-        guint connected;
-        guint snapshots;
-        guint finished;
+        gint connected;    /* atomic: raw clients count in their reader thread */
+        gint snapshots;    /* atomic */
+        gint finished;     /* atomic */
         guint failed;
         guint missing;
         guint early; /* received over the WebSocket before the reference */
         guint events;
+        guint frames;
+        guint64 bytes;
+        GArray *frames_in; /* Frame: parsed after the run */
         char *execution_hex;
         int want_clients;
+        int epoll_fd;    /* raw clients */
+        GThread *reader; /* raw clients */
+        gint stop_reader;
+
 } Bench;
 
 typedef struct {
@@ -51,9 +66,20 @@ typedef struct {
 
 typedef struct {
         Bench *bench;
-        SoupWebsocketConnection *conn;
+        SoupWebsocketConnection *conn; /* libsoup clients */
+        GSocketConnection *connection; /* raw clients */
+        GSocket *socket;               /* its socket */
+        GByteArray *in;                /* raw clients: bytes not parsed yet */
+        gboolean upgraded;
         gboolean finished;
 } Client;
+
+/* A frame as received: when, by whom, and its bytes. */
+typedef struct {
+        Client *client;
+        gint64 usec;
+        GBytes *bytes;
+} Frame;
 
 static gboolean
 fail_timeout_cb(gpointer user_data)
@@ -94,10 +120,20 @@ read_first_line(GSubprocess *proc)
         return line;
 }
 
+static void
+die_with_parent(gpointer user_data)
+{
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
+}
+
+/* The children go when the bench does, even when it exits on a failure. */
 static GSubprocess *
 spawn(GSubprocessFlags flags, GError **error, const char *const *argv)
 {
-        return g_subprocess_newv(argv, flags, error);
+        g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new(flags);
+
+        g_subprocess_launcher_set_child_setup(launcher, die_with_parent, NULL, NULL);
+        return g_subprocess_launcher_spawnv(launcher, argv, error);
 }
 
 static void
@@ -180,6 +216,9 @@ filter_cb(GDBusConnection *conn, GDBusMessage *message, gboolean incoming, gpoin
         if (key != NULL) {
                 g_mutex_lock(&bench->lock);
                 g_hash_table_replace(bench->reference, key, g_memdup2(&now, sizeof(now)));
+                if (bench->first_reference == 0)
+                        bench->first_reference = now;
+                bench->last_reference = now;
                 g_mutex_unlock(&bench->lock);
         }
         return message;
@@ -215,17 +254,206 @@ field_string(const char *text, const char *name, char *out, gsize size)
 
 static void handle_event(Client *client, const char *text, gint64 now);
 
+/* Receipt is the moment the frame is handed to the client. Parsing waits
+ * until the run is over: 500 clients share this one process, and their JSON
+ * work done here would delay the frames still queued for the others and be
+ * counted against the bridge. Only the end of the run is looked for now. */
+static void
+frame_received(Client *client, gint64 now, GBytes *bytes)
+{
+        Frame frame = { client, now, g_bytes_ref(bytes) };
+        Bench *bench = client->bench;
+        gsize size, tail;
+        const char *data = g_bytes_get_data(bytes, &size);
+        static const char finished[] = "{\"type\":\"finished\"";
+        static const char snapshot[] = "{\"type\":\"snapshot\"";
+
+        bench->frames++;
+        bench->bytes += size;
+        if (size >= sizeof(snapshot) - 1 && memcmp(data, snapshot, sizeof(snapshot) - 1) == 0) {
+                g_atomic_int_inc(&bench->snapshots);
+                g_main_context_wakeup(NULL);
+                g_bytes_unref(frame.bytes);
+                return;
+        }
+        g_array_append_val(bench->frames_in, frame);
+        g_printerr("%.*s\n", (int)size, data);
+        /* Finished is the execution's last signal: it ends its frame. */
+        tail = size > 512 ? size - 512 : 0;
+        if (!client->finished &&
+            memmem(data + tail, size - tail, finished, sizeof(finished) - 1) != NULL) {
+                client->finished = TRUE;
+                g_atomic_int_inc(&bench->finished);
+                g_main_context_wakeup(NULL);
+        }
+}
+
 static void
 message_cb(SoupWebsocketConnection *conn, gint type, GBytes *message, gpointer user_data)
 {
+        frame_received(user_data, g_get_monotonic_time(), message);
+}
+
+/* --- raw clients -------------------------------------------------------------------
+ *
+ * libsoup's client reads a frame 1 KB per read() and checks its UTF-8 byte by
+ * byte. 500 of them in this one process, on the same two cores as the bridge,
+ * spend more CPU on a fast playbook than the bridge does, and the latency
+ * measured would be the bench's own. The bridge's real clients are browsers,
+ * each on a machine of its own, reading in large chunks. So by default each
+ * client here is a socket read 64 KB at a time, with the framing of RFC 6455
+ * section 5.2 (a server never masks, the bridge never fragments);
+ * --libsoup-clients measures with libsoup's client instead. */
+
+static void
+raw_fail(Client *client, const char *what)
+{
+        g_printerr("itk-bench-bridge: WebSocket client: %s\n", what);
+        exit(1);
+}
+
+/* Parses the complete frames at the start of @client->in; returns the bytes used. */
+static gsize
+raw_parse_frames(Client *client, gint64 now)
+{
+        const guint8 *data = client->in->data;
+        gsize len = client->in->len, at = 0;
+
+        while (len - at >= 2) {
+                guint8 opcode = data[at] & 0x0f;
+                guint64 payload = data[at + 1] & 0x7f;
+                gsize header = 2;
+
+                if (!(data[at] & 0x80) || (data[at + 1] & 0x80))
+                        raw_fail(client, "a fragmented or masked frame from the server");
+                if (payload == 126) {
+                        if (len - at < 4)
+                                break;
+                        payload = (guint64)data[at + 2] << 8 | data[at + 3];
+                        header = 4;
+                } else if (payload == 127) {
+                        if (len - at < 10)
+                                break;
+                        payload = 0;
+                        for (int i = 0; i < 8; i++)
+                                payload = payload << 8 | data[at + 2 + i];
+                        header = 10;
+                }
+                if (len - at - header < payload)
+                        break;
+                if (opcode == 0x1) {
+                        g_autoptr(GBytes) bytes = g_bytes_new(data + at + header, payload);
+
+                        frame_received(client, now, bytes);
+                } else if (opcode == 0x8) {
+                        raw_fail(client, "closed by the bridge");
+                }
+                /* Pings (0x9) need no answer within a run. */
+                at += header + payload;
+        }
+        return at;
+}
+
+static void
+raw_read(Client *client)
+{
+        int fd = g_socket_get_fd(client->socket);
         gint64 now = g_get_monotonic_time();
-        Client *client = user_data;
+        gsize used;
+
+        for (;;) {
+                gsize have = client->in->len;
+                gssize n;
+
+                g_byte_array_set_size(client->in, have + 65536);
+                n = recv(fd, client->in->data + have, 65536, 0);
+                g_byte_array_set_size(client->in, have + MAX(n, 0));
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0 && errno == EAGAIN)
+                        break;
+                if (n <= 0)
+                        raw_fail(client, n == 0 ? "end of stream" : g_strerror(errno));
+                if (n < 65536)
+                        break;
+        }
+        if (!client->upgraded) {
+                const char *end =
+                        g_strstr_len((const char *)client->in->data, client->in->len, "\r\n\r\n");
+
+                if (end == NULL)
+                        return;
+                if (client->in->len < 12 || memcmp(client->in->data, "HTTP/1.1 101", 12) != 0)
+                        raw_fail(client, "the bridge refused the upgrade");
+                g_byte_array_remove_range(client->in, 0, end + 4 - (const char *)client->in->data);
+                client->upgraded = TRUE;
+                g_atomic_int_inc(&client->bench->connected);
+        }
+        used = raw_parse_frames(client, now);
+        if (used > 0)
+                g_byte_array_remove_range(client->in, 0, used);
+}
+
+/* The raw clients' loop: epoll wakes it for the sockets that have data, where
+ * a GLib loop would poll all 500 each time. */
+static gpointer
+raw_reader_thread(gpointer user_data)
+{
+        Bench *bench = user_data;
+        struct epoll_event events[64];
+
+        while (!g_atomic_int_get(&bench->stop_reader)) {
+                int n = epoll_wait(bench->epoll_fd, events, G_N_ELEMENTS(events), 50);
+
+                if (n < 0 && errno != EINTR) {
+                        g_printerr("itk-bench-bridge: epoll_wait: %s\n", g_strerror(errno));
+                        exit(1);
+                }
+                for (int i = 0; i < n; i++)
+                        raw_read(events[i].data.ptr);
+        }
+        return NULL;
+}
+
+static void
+raw_connect(Client *client, guint port, const char *token)
+{
+        g_autoptr(GSocketClient) connector = g_socket_client_new();
+        g_autoptr(GSocketConnection) connection = NULL;
+        g_autoptr(GError) error = NULL;
+        g_autofree char *request = g_strdup_printf(
+                "GET /ws/executions?access_token=%s HTTP/1.1\r\n"
+                "Host: 127.0.0.1:%u\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                "Sec-WebSocket-Key: aXRrLWJlbmNoLWJyaWRnZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+                token, port);
+
+        connection = g_socket_client_connect_to_host(connector, "127.0.0.1", port, NULL, &error);
+        if (connection == NULL)
+                raw_fail(client, error->message);
+        client->connection = g_steal_pointer(&connection);
+        client->socket = g_socket_connection_get_socket(client->connection);
+        if (g_socket_send(client->socket, request, strlen(request), NULL, &error) < 0)
+                raw_fail(client, error->message);
+        g_socket_set_blocking(client->socket, FALSE);
+        client->in = g_byte_array_new();
+        {
+                struct epoll_event event = { .events = EPOLLIN, .data.ptr = client };
+
+                if (epoll_ctl(client->bench->epoll_fd, EPOLL_CTL_ADD,
+                              g_socket_get_fd(client->socket), &event) < 0)
+                        raw_fail(client, g_strerror(errno));
+        }
+}
+
+static void
+parse_frame(Frame *frame)
+{
         g_autofree char *text =
-                g_strndup(g_bytes_get_data(message, NULL), g_bytes_get_size(message));
+                g_strndup(g_bytes_get_data(frame->bytes, NULL), g_bytes_get_size(frame->bytes));
         const char *batch = "{\"type\":\"batch\",\"events\":[";
 
         if (!g_str_has_prefix(text, batch)) {
-                handle_event(client, text, now);
+                handle_event(frame->client, text, frame->usec);
                 return;
         }
         /* A batch of flat event objects: cut it at each event's start. */
@@ -233,7 +461,7 @@ message_cb(SoupWebsocketConnection *conn, gint type, GBytes *message, gpointer u
                 char *next = strstr(event + 1, "{\"type\":\"");
                 if (next != NULL)
                         next[-1] = '\0';
-                handle_event(client, event, now);
+                handle_event(frame->client, event, frame->usec);
                 if (next != NULL)
                         next[-1] = ',';
                 event = next;
@@ -249,16 +477,6 @@ handle_event(Client *client, const char *text, gint64 now)
 
         if (!field_string(text, "type", kind, sizeof(kind)))
                 return;
-        if (g_str_equal(kind, "snapshot")) {
-                bench->snapshots++;
-                return;
-        }
-        if (g_str_equal(kind, "finished")) {
-                if (!client->finished)
-                        bench->finished++;
-                client->finished = TRUE;
-                return;
-        }
         if (g_str_equal(kind, "status") && field_string(text, "status", status, sizeof(status))) {
                 g_snprintf(key, sizeof(key), "status:%s", status);
         } else if (g_str_equal(kind, "step") &&
@@ -293,20 +511,22 @@ connected_cb(GObject *source, GAsyncResult *res, gpointer user_data)
         }
         soup_websocket_connection_set_max_incoming_payload_size(client->conn, 0);
         g_signal_connect(client->conn, "message", G_CALLBACK(message_cb), client);
-        client->bench->connected++;
+        g_atomic_int_inc(&client->bench->connected);
 }
 
 static gboolean
 all_connected(Bench *bench)
 {
-        return bench->connected + bench->failed >= (guint)bench->want_clients &&
-               bench->snapshots >= bench->connected;
+        gint connected = g_atomic_int_get(&bench->connected);
+
+        return (guint)connected + bench->failed >= (guint)bench->want_clients &&
+               g_atomic_int_get(&bench->snapshots) >= connected;
 }
 
 static gboolean
 all_finished(Bench *bench)
 {
-        return bench->finished >= bench->connected;
+        return g_atomic_int_get(&bench->finished) >= g_atomic_int_get(&bench->connected);
 }
 
 static gboolean
@@ -398,6 +618,7 @@ main(int argc, char **argv)
         g_autofree char *bridge_path = NULL;
         g_autofree char *dbus_config = NULL;
         gboolean quick = FALSE;
+        gboolean libsoup_clients = FALSE;
         int clients = 500;
         int steps = 200;
         int pace_ms = 0;
@@ -428,6 +649,8 @@ main(int argc, char **argv)
                 { "steps", 0, 0, G_OPTION_ARG_INT, &steps, "utility.log steps (200)", "N" },
                 { "pace-ms", 0, 0, G_OPTION_ARG_INT, &pace_ms,
                   "Sleep steps of this length instead of log steps", "MS" },
+                { "libsoup-clients", 0, 0, G_OPTION_ARG_NONE, &libsoup_clients,
+                  "Clients use libsoup's WebSocket client (costs this process more)", NULL },
                 { "quick", 0, 0, G_OPTION_ARG_NONE, &quick, "A small run (CI)", NULL },
                 { NULL },
         };
@@ -455,6 +678,7 @@ main(int argc, char **argv)
         bench.reference = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
         bench.latencies = g_array_new(FALSE, FALSE, sizeof(gint64));
         bench.receipts = g_array_new(FALSE, FALSE, sizeof(Receipt));
+        bench.frames_in = g_array_new(FALSE, FALSE, sizeof(Frame));
         bench.clients = g_ptr_array_new_with_free_func(g_free);
         g_mutex_init(&bench.lock);
 
@@ -529,22 +753,39 @@ main(int argc, char **argv)
 
         bench.session = soup_session_new_with_options("max-conns", clients + 10,
                                                       "max-conns-per-host", clients + 10, NULL);
+        if (!libsoup_clients) {
+                bench.epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+                g_assert(bench.epoll_fd >= 0);
+                bench.reader = g_thread_new("raw-clients", raw_reader_thread, &bench);
+        }
         for (int i = 0; i < clients; i++) {
                 Client *client = g_new0(Client, 1);
-                g_autofree char *url = g_strdup_printf(
-                        "ws://127.0.0.1:%u/ws/executions?access_token=%s", port, token);
-                g_autoptr(SoupMessage) msg = soup_message_new("GET", url);
 
                 client->bench = &bench;
                 g_ptr_array_add(bench.clients, client);
-                soup_session_websocket_connect_async(bench.session, msg, NULL, NULL,
-                                                     G_PRIORITY_DEFAULT, NULL, connected_cb,
-                                                     client);
+                if (libsoup_clients) {
+                        g_autofree char *url = g_strdup_printf(
+                                "ws://127.0.0.1:%u/ws/executions?access_token=%s", port, token);
+                        g_autoptr(SoupMessage) msg = soup_message_new("GET", url);
+
+                        soup_session_websocket_connect_async(bench.session, msg, NULL, NULL,
+                                                             G_PRIORITY_DEFAULT, NULL, connected_cb,
+                                                             client);
+                } else {
+                        raw_connect(client, port, token);
+                }
         }
         run_until(&bench, all_connected, 120, FALSE);
         if (bench.failed > 0)
                 return 1;
         rss_connected = proc_status_kb(bridge_proc, "VmRSS:");
+        /* For profiling the run alone: attach a profiler to the printed pid. */
+        if (g_getenv("ITK_BENCH_SETTLE_SECONDS") != NULL) {
+                g_printerr("itk-bench-bridge: bridge pid %s, connected; run starts in %s s\n",
+                           g_subprocess_get_identifier(bridge_proc),
+                           g_getenv("ITK_BENCH_SETTLE_SECONDS"));
+                g_usleep(G_USEC_PER_SEC * atoi(g_getenv("ITK_BENCH_SETTLE_SECONDS")));
+        }
 
         bridge_cpu = proc_cpu_seconds(g_subprocess_get_identifier(bridge_proc));
         self_cpu = proc_cpu_seconds("self");
@@ -564,6 +805,17 @@ main(int argc, char **argv)
         bridge_cpu = proc_cpu_seconds(g_subprocess_get_identifier(bridge_proc)) - bridge_cpu;
         self_cpu = proc_cpu_seconds("self") - self_cpu;
 
+        if (bench.reader != NULL) {
+                g_atomic_int_set(&bench.stop_reader, 1);
+                g_thread_join(g_steal_pointer(&bench.reader));
+                close(bench.epoll_fd);
+        }
+        for (guint i = 0; i < bench.frames_in->len; i++) {
+                Frame *frame = &g_array_index(bench.frames_in, Frame, i);
+
+                parse_frame(frame);
+                g_bytes_unref(frame->bytes);
+        }
         /* Let the last reference signals be recorded, then match. */
         g_usleep(100000);
         g_mutex_lock(&bench.lock);
@@ -587,17 +839,20 @@ main(int argc, char **argv)
         g_mutex_unlock(&bench.lock);
         g_array_sort(bench.latencies, compare_int64);
         g_print("{\"clients\": %u, \"steps\": %d, \"pace_ms\": %d, \"events_received\": %u, "
-                "\"samples\": %u, "
+                "\"frames\": %u, \"bytes\": %" G_GUINT64_FORMAT ", \"samples\": %u, "
                 "\"unmatched\": %u, \"before_reference\": %u, \"run_ms\": %.1f, "
+                "\"daemon_emit_ms\": %.1f, "
                 "\"latency_ms\": {\"p50\": %.3f, \"p90\": %.3f, \"p99\": %.3f, \"max\": %.3f}, "
                 "\"bridge_rss_kb\": {\"idle\": %ld, \"connected\": %ld, \"end\": %ld, "
                 "\"peak\": %ld}, \"cpu_s\": {\"bridge\": %.2f, \"clients\": %.2f}, "
-                "\"target_p99_ms\": 20, \"p99_ok\": %s}\n",
-                bench.connected, steps, pace_ms, bench.events, bench.latencies->len, bench.missing,
-                bench.early, (t_end - t_start) / 1000.0, percentile_ms(bench.latencies, 0.50),
-                percentile_ms(bench.latencies, 0.90), percentile_ms(bench.latencies, 0.99),
-                percentile_ms(bench.latencies, 1.0), rss_idle, rss_connected, rss_end, hwm,
-                bridge_cpu, self_cpu,
+                "\"client\": \"%s\", \"target_p99_ms\": 20, \"p99_ok\": %s}\n",
+                bench.connected, steps, pace_ms, bench.events, bench.frames, bench.bytes,
+                bench.latencies->len, bench.missing, bench.early, (t_end - t_start) / 1000.0,
+                (bench.last_reference - bench.first_reference) / 1000.0,
+                percentile_ms(bench.latencies, 0.50), percentile_ms(bench.latencies, 0.90),
+                percentile_ms(bench.latencies, 0.99), percentile_ms(bench.latencies, 1.0), rss_idle,
+                rss_connected, rss_end, hwm, bridge_cpu, self_cpu,
+                libsoup_clients ? "libsoup" : "raw",
                 percentile_ms(bench.latencies, 0.99) < 20.0 ? "true" : "false");
 
         rc = bench.latencies->len > 0 && bench.missing == 0 ? 0 : 1;
@@ -605,6 +860,8 @@ main(int argc, char **argv)
                 Client *client = g_ptr_array_index(bench.clients, i);
 
                 g_clear_object(&client->conn);
+                g_clear_object(&client->connection);
+                g_clear_pointer(&client->in, g_byte_array_unref);
         }
         stop(bridge_proc);
         stop(daemon_proc);
@@ -614,6 +871,7 @@ main(int argc, char **argv)
         g_free(bench.execution_hex);
         g_hash_table_unref(bench.reference);
         g_array_unref(bench.receipts);
+        g_array_unref(bench.frames_in);
         g_array_unref(bench.latencies);
         g_ptr_array_unref(bench.clients);
         {
