@@ -164,7 +164,7 @@ main(int argc, char **argv)
         g_autoptr(GError) error = NULL;
         g_autoptr(GOptionContext) context = NULL;
         g_autoptr(GMainLoop) loop = NULL;
-        Bridge bridge = { 0 };
+        Bridge bridge = { .ws_max_lag_seconds = BRIDGE_WS_MAX_LAG_SECONDS };
         const GOptionEntry entries[] = {
                 { "listen", 0, 0, G_OPTION_ARG_STRING, &listen,
                   "Address to listen on (default 127.0.0.1:8765)", "HOST:PORT" },
@@ -179,6 +179,8 @@ main(int argc, char **argv)
                   "Print the URL with the access token and exit", NULL },
                 { "allowed-origin", 0, 0, G_OPTION_ARG_STRING_ARRAY, &allowed,
                   "Another Origin allowed to make changes (repeatable)", "ORIGIN" },
+                { "ws-max-lag", 0, 0, G_OPTION_ARG_INT, &bridge.ws_max_lag_seconds,
+                  "Close a WebSocket client that stays this far behind (default 30)", "SECONDS" },
                 { NULL },
         };
 
@@ -186,6 +188,10 @@ main(int argc, char **argv)
         g_option_context_add_main_entries(context, entries, NULL);
         if (!g_option_context_parse(context, &argc, &argv, &error)) {
                 g_printerr("%s\n", error->message);
+                return 2;
+        }
+        if ((gint)bridge.ws_max_lag_seconds < 1) {
+                g_printerr("--ws-max-lag must be at least 1 second\n");
                 return 2;
         }
         if (!parse_listen(listen != NULL ? listen : "127.0.0.1:8765", &host, &port, &error)) {

@@ -5,8 +5,11 @@
 #include "bridge.h"
 
 #include <netinet/in.h>
+#include <linux/sockios.h>
 #include <netinet/tcp.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 
 #include "bridge-json.h"
 
@@ -22,8 +25,10 @@ struct _BridgeWs {
 typedef struct {
         BridgeWs *ws;
         SoupWebsocketConnection *conn;
-        char *subscribed;  /* 32 hex digits, or NULL for every execution */
-        guint64 first_seq; /* events before this one are in its snapshot */
+        GSocket *socket;     /* for its send queue */
+        char *subscribed;    /* 32 hex digits, or NULL for every execution */
+        guint64 first_seq;   /* events before this one are in its snapshot */
+        gint64 behind_since; /* monotonic usec it was first seen behind, or 0 */
 } WsClient;
 
 /* One event, serialized once for every client. */
@@ -50,14 +55,9 @@ ws_client_free(WsClient *client)
                 soup_websocket_connection_close(client->conn, SOUP_WEBSOCKET_CLOSE_GOING_AWAY,
                                                 NULL);
         g_object_unref(client->conn);
+        g_clear_object(&client->socket);
         g_free(client->subscribed);
         g_free(client);
-}
-
-guint
-bridge_ws_count(BridgeWs *ws)
-{
-        return ws->clients->len;
 }
 
 static void
@@ -108,6 +108,34 @@ build_frame(GPtrArray *pending, const char *subscribed, guint64 first_seq)
         return only != NULL ? g_strdup(only->text) : NULL;
 }
 
+/* A client that does not read (a frozen tab, a peer gone without a reset)
+ * would make libsoup queue its frames without end once the kernel's buffer is
+ * full. It counts as behind while the kernel holds 1 MiB for it, or half its
+ * send buffer if that is smaller; behind at a flush and still behind at a
+ * flush --ws-max-lag seconds later, it is closed. Its page reconnects and
+ * gets a snapshot, so nothing it shows stays stale. */
+static gboolean
+client_too_far_behind(WsClient *client, gint64 now)
+{
+        guint max_lag = client->ws->bridge->ws_max_lag_seconds;
+        int queued = 0, sndbuf = 0;
+        socklen_t len = sizeof(sndbuf);
+        int fd;
+
+        if (client->socket == NULL)
+                return FALSE;
+        fd = g_socket_get_fd(client->socket);
+        if (ioctl(fd, SIOCOUTQ, &queued) < 0 ||
+            getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, &len) < 0 ||
+            queued < MIN(sndbuf / 2, BRIDGE_WS_BEHIND_BYTES)) {
+                client->behind_since = 0;
+                return FALSE;
+        }
+        if (client->behind_since == 0)
+                client->behind_since = now;
+        return now - client->behind_since >= (gint64)max_lag * G_USEC_PER_SEC;
+}
+
 /* Sends the pending events. Each distinct frame is built once: every client
  * that follows all executions gets the same bytes, and so does every client
  * subscribed to the same one. A burst of daemon signals is dispatched before
@@ -121,6 +149,7 @@ flush_cb(gpointer user_data)
         g_autoptr(GHashTable) frames =
                 g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
         guint64 first = ((WsEvent *)g_ptr_array_index(pending, 0))->seq;
+        gint64 now = g_get_monotonic_time();
 
         ws->flush_id = 0;
         ws->pending = g_ptr_array_new_with_free_func((GDestroyNotify)ws_event_free);
@@ -130,6 +159,16 @@ flush_cb(gpointer user_data)
                 g_autofree char *own = NULL;
                 const char *frame;
 
+                if (soup_websocket_connection_get_state(client->conn) != SOUP_WEBSOCKET_STATE_OPEN)
+                        continue;
+                if (client_too_far_behind(client, now)) {
+                        g_printerr("closing a WebSocket client more than %u s behind\n",
+                                   ws->bridge->ws_max_lag_seconds);
+                        soup_websocket_connection_close(client->conn,
+                                                        SOUP_WEBSOCKET_CLOSE_POLICY_VIOLATION,
+                                                        "too far behind; reconnect");
+                        continue;
+                }
                 if (client->first_seq > first) {
                         /* Joined during this burst: its snapshot has the rest. */
                         frame = own = build_frame(pending, client->subscribed, client->first_seq);
@@ -398,10 +437,8 @@ closed_cb(SoupWebsocketConnection *conn, gpointer user_data)
 /* Events are small frames written one by one: without TCP_NODELAY, Nagle
  * holds each behind the peer's delayed ACK of the previous one. */
 static void
-set_nodelay(SoupServerMessage *msg)
+set_nodelay(GSocket *socket)
 {
-        GSocket *socket = soup_server_message_get_socket(msg);
-
         if (socket != NULL && g_socket_get_family(socket) != G_SOCKET_FAMILY_UNIX)
                 g_socket_set_option(socket, IPPROTO_TCP, TCP_NODELAY, 1, NULL);
 }
@@ -410,11 +447,13 @@ void
 bridge_ws_accept(BridgeWs *ws, SoupServerMessage *msg, SoupWebsocketConnection *conn)
 {
         WsClient *client = g_new0(WsClient, 1);
+        GSocket *socket = soup_server_message_get_socket(msg);
 
-        set_nodelay(msg);
+        set_nodelay(socket);
 
         client->ws = ws;
         client->conn = g_object_ref(conn);
+        client->socket = socket != NULL ? g_object_ref(socket) : NULL;
         client->first_seq = ws->next_seq;
         soup_websocket_connection_set_keepalive_interval(conn, BRIDGE_WS_KEEPALIVE_SECONDS);
         soup_websocket_connection_set_max_incoming_payload_size(conn, BRIDGE_MAX_WS_MESSAGE);

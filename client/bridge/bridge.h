@@ -14,6 +14,10 @@
 #define BRIDGE_MAX_BODY (1024 * 1024)
 #define BRIDGE_MAX_WS_MESSAGE (64 * 1024)
 #define BRIDGE_WS_KEEPALIVE_SECONDS 15
+/* A WebSocket client this long behind is closed; it reconnects for a fresh snapshot. */
+#define BRIDGE_WS_MAX_LAG_SECONDS 30
+/* Bytes waiting in the kernel for a WebSocket client that mean it is behind. */
+#define BRIDGE_WS_BEHIND_BYTES (1024 * 1024)
 
 typedef struct _BridgeWs BridgeWs;
 
@@ -27,6 +31,7 @@ typedef struct {
         char *token;
         GPtrArray *origins; /* allowed Origin values, the bridge's own first */
         char *web_root;
+        guint ws_max_lag_seconds;
         BridgeWs *ws;
 } Bridge;
 
@@ -47,7 +52,6 @@ void bridge_api_handle(Bridge *bridge, SoupServerMessage *msg, const char *path,
 BridgeWs *bridge_ws_new(Bridge *bridge);
 void bridge_ws_free(BridgeWs *ws);
 void bridge_ws_accept(BridgeWs *ws, SoupServerMessage *msg, SoupWebsocketConnection *conn);
-guint bridge_ws_count(BridgeWs *ws);
 
 /* Execution lookups shared by the API and the WebSocket. */
 char *bridge_id_to_hex(const char *id);

@@ -11,6 +11,7 @@ import json
 import os
 import select
 import subprocess
+import socket
 import time
 import unittest
 
@@ -29,6 +30,10 @@ SLEEPY = h.playbook(h.log_step('hello', 'hello from the bridge test'),
 QUICK = h.playbook(h.log_step('one', 'first'), h.log_step('two', 'second'), name='Quick')
 NEEDS_PARAM = h.playbook(h.log_step('greet', 'hi {{ who }}'), name='Needs a parameter',
                          parameters=[{'name': 'who', 'type': 'string', 'required': True}])
+# About 1.5 MB of log events: more than a client's socket buffers hold.
+CHATTY = h.playbook(*[h.log_step('s%d' % i, '%04d {{ filler }}' % i) for i in range(500)],
+                    name='Chatty',
+                    parameters=[{'name': 'filler', 'type': 'string', 'default': 'x' * 3000}])
 BURST = h.playbook(*[h.log_step('s%d' % i, 'step %d' % i) for i in range(50)], name='Burst')
 INVALID = 'name: Broken\nsteps:\n  - id: x\n    type: no.such.step\n'
 
@@ -36,6 +41,7 @@ LIBRARY = {
     'sleepy.yaml': SLEEPY,
     'quick.yaml': QUICK,
     'burst.yaml': BURST,
+    'chatty.yaml': CHATTY,
     'needs_param.yaml': NEEDS_PARAM,
     'broken.yaml': INVALID,
     'nested/inner.yaml': QUICK,
@@ -67,7 +73,7 @@ class Bridge:
             self.proc = subprocess.Popen(
                 [bridge_path(), '--bus-address=' + address, '--listen=127.0.0.1:0',
                  '--state-dir=' + self.state_dir, '--web-root=' + self.web_root,
-                 '--allowed-origin=http://trusted.example'],
+                 '--allowed-origin=http://trusted.example', '--ws-max-lag=1'],
                 stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL, env=env)
         ready, _, _ = select.select([self.proc.stdout], [], [], h.TIMEOUT)
         line = self.proc.stdout.readline().decode().strip() if ready else ''
@@ -531,6 +537,53 @@ class TestBridge(BridgeTestCase):
             self.assertEqual(mine[-1]['type'], 'finished', mine[-3:])
         self.api_ok('POST', '/api/executions/%s/cancel' % a)
         on_a.wait(type='finished', execution_id=a)
+
+    def stalled_websocket(self):
+        # A client that completes the handshake and then never reads, with a
+        # small receive buffer so that the bridge's send queue fills fast.
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.connect(('127.0.0.1', self.bridge.port))
+        sock.sendall(('GET /ws/executions?access_token=%s HTTP/1.1\r\n'
+                      'Host: 127.0.0.1:%d\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n'
+                      'Sec-WebSocket-Key: c3RhbGxlZC1jbGllbnQtMQ==\r\n'
+                      'Sec-WebSocket-Version: 13\r\n\r\n'
+                      % (self.bridge.token, self.bridge.port)).encode())
+        sock.settimeout(h.TIMEOUT)
+        head = b''
+        while b'\r\n\r\n' not in head:
+            head += sock.recv(1)
+        self.assertTrue(head.startswith(b'HTTP/1.1 101'), head)
+        return sock
+
+    def test_stalled_client_is_closed(self):
+        stalled = self.stalled_websocket()
+        self.addCleanup(stalled.close)
+        watcher = self.websocket()
+        watcher.wait(type='snapshot')
+        first = self.start_http('chatty.yaml')['execution_id']
+        watcher.wait(type='finished', execution_id=first)
+        # Behind at one flush and still behind --ws-max-lag (1 s) later.
+        time.sleep(1.2)
+        second = self.start_http('quick.yaml')['execution_id']
+        watcher.wait(type='finished', execution_id=second)
+        # Reading now drains what was queued, then the close frame and the end.
+        data = b''
+        deadline = time.monotonic() + h.TIMEOUT
+        while True:
+            self.assertLess(time.monotonic(), deadline, 'the bridge never closed the stalled client')
+            chunk = stalled.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        close = b'\x88' + bytes([2 + len(b'too far behind; reconnect')]) + \
+            (1008).to_bytes(2, 'big') + b'too far behind; reconnect'
+        self.assertTrue(data.endswith(close), data[-64:])
+        self.assertNotIn(second.encode(), data)
+        self.assertIn(b'more than 1 s behind', self.bridge.stderr_text().encode())
+        # The others never noticed.
+        self.assertEqual(len(watcher.find(type='log', execution_id=first)), 500)
+        self.assertFalse(watcher.closed)
 
     def test_finished_while_disconnected(self):
         ws = self.websocket()
