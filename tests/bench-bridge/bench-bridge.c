@@ -277,7 +277,6 @@ frame_received(Client *client, gint64 now, GBytes *bytes)
                 return;
         }
         g_array_append_val(bench->frames_in, frame);
-        g_printerr("%.*s\n", (int)size, data);
         /* Finished is the execution's last signal: it ends its frame. */
         tail = size > 512 ? size - 512 : 0;
         if (!client->finished &&
