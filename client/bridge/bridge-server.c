@@ -433,6 +433,11 @@ bridge_server_listen(Bridge *bridge, const char *host, guint port, guint *out_po
         soup_server_add_handler(bridge->server, "/ws/executions", ws_http_cb, bridge, NULL);
         soup_server_add_websocket_handler(bridge->server, "/ws/executions", NULL, NULL, ws_cb,
                                           bridge, NULL);
+        /* No permessage-deflate, which every browser asks for: each client
+         * would compress the same frames again, in its own zlib state of
+         * some 300 KB, and the events are small and mostly go to localhost. */
+        soup_server_remove_websocket_extension(bridge->server,
+                                               SOUP_TYPE_WEBSOCKET_EXTENSION_DEFLATE);
         sockaddr = g_inet_socket_address_new(addr, (guint16)port);
         /* Our own socket for a full listen backlog: soup_server_listen() keeps
          * GSocket's 10, and every page reconnecting at once after a bridge

@@ -538,26 +538,36 @@ class TestBridge(BridgeTestCase):
         self.api_ok('POST', '/api/executions/%s/cancel' % a)
         on_a.wait(type='finished', execution_id=a)
 
-    def stalled_websocket(self):
+    def raw_websocket(self, extra_headers=''):
         # A client that completes the handshake and then never reads, with a
         # small receive buffer so that the bridge's send queue fills fast.
+        # Returns the socket and the response's head.
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         sock.connect(('127.0.0.1', self.bridge.port))
         sock.sendall(('GET /ws/executions?access_token=%s HTTP/1.1\r\n'
                       'Host: 127.0.0.1:%d\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n'
                       'Sec-WebSocket-Key: c3RhbGxlZC1jbGllbnQtMQ==\r\n'
-                      'Sec-WebSocket-Version: 13\r\n\r\n'
-                      % (self.bridge.token, self.bridge.port)).encode())
+                      'Sec-WebSocket-Version: 13\r\n%s\r\n'
+                      % (self.bridge.token, self.bridge.port, extra_headers)).encode())
         sock.settimeout(h.TIMEOUT)
         head = b''
         while b'\r\n\r\n' not in head:
             head += sock.recv(1)
         self.assertTrue(head.startswith(b'HTTP/1.1 101'), head)
-        return sock
+        return sock, head.decode()
+
+    def test_no_compression(self):
+        # What Chrome offers; the bridge declines, so frames go out as built.
+        sock, head = self.raw_websocket('Sec-WebSocket-Extensions: permessage-deflate; '
+                                        'client_max_window_bits\r\n')
+        self.addCleanup(sock.close)
+        self.assertNotIn('sec-websocket-extensions', head.lower())
+        snapshot = sock.recv(2)
+        self.assertEqual(snapshot[0], 0x81, 'an uncompressed, unfragmented text frame')
 
     def test_stalled_client_is_closed(self):
-        stalled = self.stalled_websocket()
+        stalled, _ = self.raw_websocket()
         self.addCleanup(stalled.close)
         # The watcher takes only status events: a Python client reading 1.5 MB
         # of logs could itself fall a second behind.
