@@ -355,9 +355,15 @@ test('the bridge going away and coming back: the page says so, then shows the tr
         // The run ends while nobody watches.
         await new Promise((r) => setTimeout(r, 3500));
         await stack.restartBridge();
-        await waitServer(id, (e) => e.status === 'completed', 20000);
-        await page.click('#conn-retry');
+        // Retry at once. The page's own backoff timer may win the race in the
+        // moment between the restart and the click; either way it must end
+        // connected and showing the truth.
+        await page.click('#conn-retry', { timeout: 2000 }).catch(async (e) => {
+                if (await page.isVisible('#conn-retry'))
+                        throw e;
+        });
         await page.waitForSelector('#conn.conn-connected', { timeout: 10000 });
+        await waitServer(id, (e) => e.status === 'completed', 20000);
         await statusIs('completed', 3000);
         await stepIs('after', 'completed', 3000);
         assert.equal(await page.isVisible('#conn-retry'), false);
