@@ -126,7 +126,8 @@ struct _ItkExecution {
         guint advance_id;
         guint pending_timeout_id;
         guint progress_id;
-        guint pending_props; /* coalesced ItkExecutionProp not yet announced */
+        guint pending_props;       /* coalesced ItkExecutionProp not yet announced */
+        gint64 props_announced_at; /* monotonic usec of their last announcement */
 
         int current_step;
         char *current_step_id;
@@ -177,6 +178,7 @@ static void itk_execution_schedule_advance(ItkExecution *self);
 static void itk_execution_advance(ItkExecution *self);
 static void itk_execution_defer_notify(ItkExecution *self, guint props);
 static guint itk_execution_take_pending_props(ItkExecution *self);
+static gboolean itk_execution_coalesce_cb(gpointer user_data);
 static void itk_execution_finish(ItkExecution *self, ItkStatus status, const char *error);
 static void itk_execution_attempt_failed(ItkExecution *self, Frame *frame, StepState *state,
                                          const char *message);
@@ -481,8 +483,6 @@ itk_execution_batch_end(ItkExecution *self)
                         itk_store_rollback(self->store);
                 }
         }
-        if (self->announcements->len == 0)
-                return;
         pending = g_steal_pointer(&self->announcements);
         self->announcements = g_array_new(FALSE, FALSE, sizeof(Announcement));
         for (guint i = 0; i < pending->len; i++) {
@@ -492,6 +492,12 @@ itk_execution_batch_end(ItkExecution *self)
                 g_free(announcement->s1);
                 g_free(announcement->s2);
         }
+        /* Coalesced properties go out on the leading edge: when a period has
+         * passed since their last announcement, at once, right behind the
+         * step transitions that changed them; within a period, by the timer. */
+        if (self->progress_id != 0 &&
+            g_get_monotonic_time() - self->props_announced_at >= COALESCE_PERIOD_MS * 1000)
+                itk_execution_coalesce_cb(self);
 }
 
 /* --- announcements ----------------------------------------------------------- */
@@ -649,8 +655,10 @@ itk_execution_coalesce_cb(gpointer user_data)
 
         self->progress_id = 0;
         props = itk_execution_take_pending_props(self);
-        if (props != 0)
+        if (props != 0) {
                 itk_execution_notify(self, props);
+                self->props_announced_at = g_get_monotonic_time();
+        }
         return G_SOURCE_REMOVE;
 }
 

@@ -747,6 +747,110 @@ test_history_committed(Fixture *f, gconstpointer data)
         g_assert_cmpuint(f->statuses->len, ==, 2);
 }
 
+/* --- coalesced properties ----------------------------------------------------------- */
+
+typedef struct {
+        GPtrArray *seen; /* "step:ID:STATUS", "props:CURRENT_STEP", "loop" */
+        ItkExecution *execution;
+} PropsWatch;
+
+static gboolean
+loop_mark_cb(gpointer user_data)
+{
+        PropsWatch *w = user_data;
+
+        g_ptr_array_add(w->seen, g_strdup("loop"));
+        return G_SOURCE_REMOVE;
+}
+
+static void
+watch_step_cb(ItkExecution *e, int index, const char *path, int status, const char *message,
+              PropsWatch *w)
+{
+        g_ptr_array_add(w->seen,
+                        g_strdup_printf("step:%s:%s", path, itk_step_status_to_string(status)));
+        /* Runs at the loop's next turn: before any coalescing timer could. */
+        if (g_str_equal(path, "b") && status == ITK_STEP_RUNNING)
+                g_idle_add_full(G_PRIORITY_HIGH, loop_mark_cb, w, NULL);
+}
+
+static void
+watch_props_cb(ItkExecution *e, guint props, PropsWatch *w)
+{
+        if (props & ITK_EXECUTION_PROP_CURRENT_STEP)
+                g_ptr_array_add(w->seen,
+                                g_strdup_printf("props:%d", itk_execution_get_current_step(e)));
+}
+
+static guint
+index_of(GPtrArray *seen, const char *entry)
+{
+        guint index = G_MAXUINT;
+
+        g_assert_true(g_ptr_array_find_with_equal_func(seen, entry, g_str_equal, &index));
+        return index;
+}
+
+/* A step change after a quiet period is announced at once, right behind its
+ * StepChanged (leading edge), not a coalescing period later. */
+static void
+test_properties_leading_edge(Fixture *f, gconstpointer data)
+{
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GPtrArray) seen = g_ptr_array_new_with_free_func(g_free);
+        PropsWatch w = { seen, NULL };
+        ItkExecution *e = fixture_create(f,
+                                         "name: T\nversion: 1\nsteps:\n"
+                                         "  - {id: a, name: A, type: test.hold}\n"
+                                         "  - {id: b, name: B, type: test.hold}\n",
+                                         FALSE);
+
+        w.execution = e;
+        g_signal_connect(e, "step-changed", G_CALLBACK(watch_step_cb), &w);
+        g_signal_connect(e, "properties-changed", G_CALLBACK(watch_props_cb), &w);
+        g_assert_true(itk_execution_start(e, &error));
+        WAIT_UNTIL(holds->len == 1, 2000);
+        run_for(120); /* quiet for more than a period */
+        test_release_holds();
+        WAIT_UNTIL(holds->len == 1, 2000);
+        WAIT_UNTIL(g_ptr_array_find_with_equal_func(seen, "loop", g_str_equal, NULL), 2000);
+        g_assert_cmpuint(index_of(seen, "step:b:running"), <, index_of(seen, "props:1"));
+        g_assert_cmpuint(index_of(seen, "props:1"), <, index_of(seen, "loop"));
+        test_release_holds();
+        WAIT_UNTIL(f->finished == 1, 2000);
+}
+
+/* A fast run still announces CurrentStep at most once per period. */
+static void
+test_properties_rate(Fixture *f, gconstpointer data)
+{
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GPtrArray) seen = g_ptr_array_new_with_free_func(g_free);
+        g_autoptr(GString) yaml = g_string_new("name: T\nversion: 1\nsteps:\n");
+        PropsWatch w = { seen, NULL };
+        ItkExecution *e;
+        gint64 start, elapsed_ms;
+        guint announced = 0;
+
+        for (int i = 0; i < 300; i++)
+                g_string_append_printf(yaml,
+                                       "  - {id: s%d, name: S, type: utility.log, "
+                                       "parameters: {message: m}}\n",
+                                       i);
+        e = fixture_create(f, yaml->str, FALSE);
+        g_signal_connect(e, "properties-changed", G_CALLBACK(watch_props_cb), &w);
+        start = g_get_monotonic_time();
+        g_assert_true(itk_execution_start(e, &error));
+        WAIT_UNTIL(f->finished == 1, 10000);
+        elapsed_ms = (g_get_monotonic_time() - start) / 1000;
+        for (guint i = 0; i < seen->len; i++)
+                if (g_str_has_prefix(g_ptr_array_index(seen, i), "props:"))
+                        announced++;
+        /* One at once, then at most one per 50 ms period, and the final one. */
+        g_assert_cmpuint(announced, <=, 2 + elapsed_ms / 50 + 1);
+        g_assert_cmpuint(f->steps->len, ==, 600);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -758,6 +862,8 @@ main(int argc, char **argv)
 
 #define ADD(name, func, data) g_test_add(name, Fixture, data, fixture_setup, func, fixture_teardown)
         ADD("/execution/complete", test_complete, NULL);
+        ADD("/execution/properties-leading-edge", test_properties_leading_edge, NULL);
+        ADD("/execution/properties-rate", test_properties_rate, NULL);
         ADD("/execution/pending-methods", test_pending_methods, NULL);
         ADD("/execution/cancel-after-start", test_cancel_after_start, NULL);
         ADD("/execution/cancel-running", test_cancel_running, NULL);
