@@ -633,7 +633,8 @@ itk_execution_refresh_progress(ItkExecution *self)
         return TRUE;
 }
 
-/* The coalesced properties that changed; clears them and their timer. */
+/* The coalesced properties that changed; clears them and their timer. Every
+ * caller announces them, so this is when the period starts again. */
 static guint
 itk_execution_take_pending_props(ItkExecution *self)
 {
@@ -644,6 +645,8 @@ itk_execution_take_pending_props(ItkExecution *self)
                 props |= ITK_EXECUTION_PROP_PROGRESS;
         self->pending_props = 0;
         g_clear_handle_id(&self->progress_id, g_source_remove);
+        if (props != 0)
+                self->props_announced_at = g_get_monotonic_time();
         return props;
 }
 
@@ -655,10 +658,8 @@ itk_execution_coalesce_cb(gpointer user_data)
 
         self->progress_id = 0;
         props = itk_execution_take_pending_props(self);
-        if (props != 0) {
+        if (props != 0)
                 itk_execution_notify(self, props);
-                self->props_announced_at = g_get_monotonic_time();
-        }
         return G_SOURCE_REMOVE;
 }
 

@@ -68,7 +68,6 @@ typedef struct {
         Bench *bench;
         SoupWebsocketConnection *conn; /* libsoup clients */
         GSocketConnection *connection; /* raw clients */
-        GSocket *socket;               /* its socket */
         GByteArray *in;                /* raw clients: bytes not parsed yet */
         gboolean upgraded;
         gboolean finished;
@@ -356,7 +355,7 @@ raw_parse_frames(Client *client, gint64 now)
 static void
 raw_read(Client *client)
 {
-        int fd = g_socket_get_fd(client->socket);
+        int fd = g_socket_get_fd(g_socket_connection_get_socket(client->connection));
         gint64 now = g_get_monotonic_time();
         gsize used;
 
@@ -420,6 +419,7 @@ raw_connect(Client *client, guint port, const char *token)
         g_autoptr(GSocketClient) connector = g_socket_client_new();
         g_autoptr(GSocketConnection) connection = NULL;
         g_autoptr(GError) error = NULL;
+        GSocket *socket;
         g_autofree char *request = g_strdup_printf(
                 "GET /ws/executions?access_token=%s HTTP/1.1\r\n"
                 "Host: 127.0.0.1:%u\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
@@ -430,16 +430,16 @@ raw_connect(Client *client, guint port, const char *token)
         if (connection == NULL)
                 raw_fail(client, error->message);
         client->connection = g_steal_pointer(&connection);
-        client->socket = g_socket_connection_get_socket(client->connection);
-        if (g_socket_send(client->socket, request, strlen(request), NULL, &error) < 0)
+        socket = g_socket_connection_get_socket(client->connection);
+        if (g_socket_send(socket, request, strlen(request), NULL, &error) < 0)
                 raw_fail(client, error->message);
-        g_socket_set_blocking(client->socket, FALSE);
+        g_socket_set_blocking(socket, FALSE);
         client->in = g_byte_array_new();
         {
                 struct epoll_event event = { .events = EPOLLIN, .data.ptr = client };
 
-                if (epoll_ctl(client->bench->epoll_fd, EPOLL_CTL_ADD,
-                              g_socket_get_fd(client->socket), &event) < 0)
+                if (epoll_ctl(client->bench->epoll_fd, EPOLL_CTL_ADD, g_socket_get_fd(socket),
+                              &event) < 0)
                         raw_fail(client, g_strerror(errno));
         }
 }

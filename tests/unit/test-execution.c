@@ -751,7 +751,6 @@ test_history_committed(Fixture *f, gconstpointer data)
 
 typedef struct {
         GPtrArray *seen; /* "step:ID:STATUS", "props:CURRENT_STEP", "loop" */
-        ItkExecution *execution;
 } PropsWatch;
 
 static gboolean
@@ -798,14 +797,13 @@ test_properties_leading_edge(Fixture *f, gconstpointer data)
 {
         g_autoptr(GError) error = NULL;
         g_autoptr(GPtrArray) seen = g_ptr_array_new_with_free_func(g_free);
-        PropsWatch w = { seen, NULL };
+        PropsWatch w = { seen };
         ItkExecution *e = fixture_create(f,
                                          "name: T\nversion: 1\nsteps:\n"
                                          "  - {id: a, name: A, type: test.hold}\n"
                                          "  - {id: b, name: B, type: test.hold}\n",
                                          FALSE);
 
-        w.execution = e;
         g_signal_connect(e, "step-changed", G_CALLBACK(watch_step_cb), &w);
         g_signal_connect(e, "properties-changed", G_CALLBACK(watch_props_cb), &w);
         g_assert_true(itk_execution_start(e, &error));
@@ -827,7 +825,7 @@ test_properties_rate(Fixture *f, gconstpointer data)
         g_autoptr(GError) error = NULL;
         g_autoptr(GPtrArray) seen = g_ptr_array_new_with_free_func(g_free);
         g_autoptr(GString) yaml = g_string_new("name: T\nversion: 1\nsteps:\n");
-        PropsWatch w = { seen, NULL };
+        PropsWatch w = { seen };
         ItkExecution *e;
         gint64 start, elapsed_ms;
         guint announced = 0;
