@@ -1,9 +1,13 @@
 #!/bin/sh
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # Builds a release tree (build-bench/ at the top of the source tree unless
-# BUILD_DIR says otherwise) and runs the bridge's WebSocket fan-out benchmark:
-# a burst (200 utility.log steps, as fast as the daemon runs them) and a paced
-# run (30 steps 100 ms apart), 500 clients each. One JSON object per line.
+# BUILD_DIR says otherwise) and runs the bridge's WebSocket fan-out benchmark
+# with 500 clients, one JSON object per line:
+#   1. a fast playbook: 30 utility.log steps as fast as the daemon runs them,
+#      the size of the largest of the old tool's playbooks, 10 runs (the target);
+#   2. a paced run: 30 steps 100 ms apart, 3 runs;
+#   3. a stress burst: 200 log steps, 3 runs, several times the event rate
+#      any real playbook makes.
 # Arguments go to every run, e.g. ./tests/bench/run-bench-bridge.sh --clients=100
 set -eu
 
@@ -23,5 +27,6 @@ bench() {
                 --bridge="$build/client/bridge/ignition-toolkit-bridge" \
                 --dbus-config="$src/tests/integration/dbus-test.conf" "$@"
 }
-bench "$@"
-bench --pace-ms=100 --steps=30 "$@"
+bench --steps=30 --runs=10 "$@"
+bench --steps=30 --pace-ms=100 --runs=3 "$@"
+bench --steps=200 --runs=3 "$@"
