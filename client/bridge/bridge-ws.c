@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The WebSocket /ws/executions: a snapshot on connect, then the daemon's
  * execution signals fanned out to every client, each event serialized once
- * and each batch frame built once for all the clients it suits. */
+ * and each batch frame built once for all the clients it suits. Each client
+ * has a cursor in the stream of events; the fan-out goes round the clients
+ * a few at a time, so events that arrive during it reach the clients not
+ * yet served in the same round. */
 #include "bridge.h"
 
 #include <netinet/in.h>
@@ -17,9 +20,10 @@ struct _BridgeWs {
         Bridge *bridge;
         GPtrArray *clients; /* WsClient */
         gulong handlers[4];
-        GPtrArray *pending; /* WsEvent: not sent yet, in the daemon's order */
+        GPtrArray *pending; /* WsEvent: not yet sent to every client, in the daemon's order */
         guint64 next_seq;   /* of the next event */
         guint flush_id;
+        guint cursor; /* the next client the fan-out visits */
 };
 
 typedef struct {
@@ -27,7 +31,8 @@ typedef struct {
         SoupWebsocketConnection *conn;
         GSocket *socket;     /* for its send queue */
         char *subscribed;    /* 32 hex digits, or NULL for every execution */
-        guint64 first_seq;   /* events before this one are in its snapshot */
+        guint64 next_seq;    /* the first event not sent to it (earlier ones are in
+                              * its snapshot or were sent) */
         gint64 behind_since; /* monotonic usec it was first seen behind, or 0 */
         gint64 checked_at;   /* when its send queue was last looked at */
 } WsClient;
@@ -140,49 +145,80 @@ client_too_far_behind(WsClient *client, gint64 now)
         return now - client->behind_since >= (gint64)max_lag * G_USEC_PER_SEC;
 }
 
-/* Sends the pending events. Each distinct frame is built once: every client
- * that follows all executions gets the same bytes, and so does every client
- * subscribed to the same one. A burst of daemon signals is dispatched before
- * this idle runs, so under load a flush carries many events and the batches
- * grow with the load instead of the frame count. */
+/* Clients written to per turn of the main loop. A fan-out to hundreds of
+ * clients takes milliseconds; between these slices the daemon's signals are
+ * dispatched, and the clients not yet reached get them in the same round
+ * instead of waiting for a whole second one. */
+#define WS_FLUSH_SLICE 64
+
+static void
+drop_events_sent_to_all(BridgeWs *ws)
+{
+        guint64 oldest = ws->next_seq;
+        guint done = 0;
+
+        for (guint i = 0; i < ws->clients->len; i++)
+                oldest = MIN(oldest, ((WsClient *)g_ptr_array_index(ws->clients, i))->next_seq);
+        while (done < ws->pending->len &&
+               ((WsEvent *)g_ptr_array_index(ws->pending, done))->seq < oldest)
+                done++;
+        if (done > 0)
+                g_ptr_array_remove_range(ws->pending, 0, done);
+}
+
+/* Sends each client visited what it has not had yet. A frame is built once
+ * for all the clients at the same point with the same subscription: in a
+ * burst, that is every client following all executions, and every client
+ * subscribed to the same one. Runs until every client has every event. */
 static gboolean
 flush_cb(gpointer user_data)
 {
         BridgeWs *ws = user_data;
-        g_autoptr(GPtrArray) pending = g_steal_pointer(&ws->pending);
         g_autoptr(GHashTable) frames =
                 g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
-        guint64 first = ((WsEvent *)g_ptr_array_index(pending, 0))->seq;
         gint64 now = g_get_monotonic_time();
+        guint written = 0;
 
-        ws->flush_id = 0;
-        ws->pending = g_ptr_array_new_with_free_func((GDestroyNotify)ws_event_free);
-        for (guint i = ws->clients->len; i-- > 0;) {
-                WsClient *client = g_ptr_array_index(ws->clients, i);
-                const char *key = client->subscribed != NULL ? client->subscribed : "";
-                g_autofree char *own = NULL;
+        for (guint visited = 0; visited < ws->clients->len && written < WS_FLUSH_SLICE; visited++) {
+                WsClient *client;
+                g_autofree char *key = NULL;
                 const char *frame;
 
-                if (soup_websocket_connection_get_state(client->conn) != SOUP_WEBSOCKET_STATE_OPEN)
+                if (ws->cursor >= ws->clients->len)
+                        ws->cursor = 0;
+                client = g_ptr_array_index(ws->clients, ws->cursor++);
+                if (client->next_seq == ws->next_seq)
                         continue;
+                if (soup_websocket_connection_get_state(client->conn) !=
+                    SOUP_WEBSOCKET_STATE_OPEN) {
+                        client->next_seq = ws->next_seq;
+                        continue;
+                }
                 if (client_too_far_behind(client, now)) {
                         g_printerr("closing a WebSocket client more than %u s behind\n",
                                    ws->bridge->ws_max_lag_seconds);
+                        client->next_seq = ws->next_seq;
                         soup_websocket_connection_close(client->conn,
                                                         SOUP_WEBSOCKET_CLOSE_POLICY_VIOLATION,
                                                         "too far behind; reconnect");
                         continue;
                 }
-                if (client->first_seq > first) {
-                        /* Joined during this burst: its snapshot has the rest. */
-                        frame = own = build_frame(pending, client->subscribed, client->first_seq);
-                } else if (!g_hash_table_lookup_extended(frames, key, NULL, (gpointer *)&frame)) {
-                        frame = build_frame(pending, client->subscribed, 0);
-                        g_hash_table_insert(frames, g_strdup(key), (char *)frame);
+                key = g_strdup_printf("%s/%" G_GUINT64_FORMAT, client->subscribed ?: "",
+                                      client->next_seq);
+                if (!g_hash_table_lookup_extended(frames, key, NULL, (gpointer *)&frame)) {
+                        frame = build_frame(ws->pending, client->subscribed, client->next_seq);
+                        g_hash_table_insert(frames, g_steal_pointer(&key), (char *)frame);
                 }
-                if (frame != NULL)
+                client->next_seq = ws->next_seq;
+                if (frame != NULL) {
                         send_to(client, frame);
+                        written++;
+                }
         }
+        drop_events_sent_to_all(ws);
+        if (ws->pending->len > 0)
+                return G_SOURCE_CONTINUE;
+        ws->flush_id = 0;
         return G_SOURCE_REMOVE;
 }
 
@@ -458,7 +494,7 @@ bridge_ws_accept(BridgeWs *ws, SoupServerMessage *msg, SoupWebsocketConnection *
         client->ws = ws;
         client->conn = g_object_ref(conn);
         client->socket = socket != NULL ? g_object_ref(socket) : NULL;
-        client->first_seq = ws->next_seq;
+        client->next_seq = ws->next_seq;
         soup_websocket_connection_set_keepalive_interval(conn, BRIDGE_WS_KEEPALIVE_SECONDS);
         soup_websocket_connection_set_max_incoming_payload_size(conn, BRIDGE_MAX_WS_MESSAGE);
         g_signal_connect(conn, "message", G_CALLBACK(message_cb), client);

@@ -538,6 +538,31 @@ class TestBridge(BridgeTestCase):
         self.api_ok('POST', '/api/executions/%s/cancel' % a)
         on_a.wait(type='finished', execution_id=a)
 
+    def test_fan_out_in_slices(self):
+        # More clients than the bridge writes to in one turn of its main loop
+        # (64), so a burst's events keep arriving while the fan-out goes round
+        # them: each client must still get each event once, in order.
+        clients = [self.websocket() for _ in range(150)]
+        for ws in clients:
+            ws.wait(type='snapshot')
+        elsewhere = clients[70]
+        elsewhere.send({'type': 'subscribe', 'execution_id': 'f' * 32})
+        self.api_ok('GET', '/api/executions')
+        b = self.start_http('burst.yaml')['execution_id']
+        for ws in clients:
+            ws.wait(type='finished', execution_id=b)
+        steps = [(i, s) for i in range(50) for s in ('running', 'completed')]
+        for n, ws in enumerate(clients):
+            mine = [e for e in ws.events if e.get('execution_id') == b]
+            self.assertEqual([e['status'] for e in mine if e['type'] == 'status'],
+                             ['running', 'completed'], 'client %d' % n)
+            self.assertEqual(mine[-1]['type'], 'finished', 'client %d' % n)
+            self.assertEqual([(e['index'], e['status']) for e in mine if e['type'] == 'step'],
+                             [] if ws is elsewhere else steps, 'client %d' % n)
+            self.assertEqual([e['message'] for e in mine if e['type'] == 'log'],
+                             [] if ws is elsewhere else ['step %d' % i for i in range(50)],
+                             'client %d' % n)
+
     def raw_websocket(self, extra_headers=''):
         # A client that completes the handshake and then never reads, with a
         # small receive buffer so that the bridge's send queue fills fast.
