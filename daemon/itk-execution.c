@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <string.h>
 
+#include "itk-code-template.h"
 #include "itk-error.h"
 #include "itk-execution.h"
 #include "itk-redactor.h"
@@ -789,7 +790,9 @@ itk_execution_render_params(ItkExecution *self, Frame *frame, StepState *state, 
                 json_node_take_object(empty, json_object_new());
                 return empty;
         }
-        return itk_template_render(&scope, state->def->parameters, error);
+        /* Code parameters get each value escaped for its spot. */
+        return itk_code_template_render_params(&scope, state->def->type, state->def->parameters,
+                                               error);
 }
 
 static double

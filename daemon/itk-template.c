@@ -632,3 +632,33 @@ itk_template_text_has_references(const char *text)
 
         return text != NULL && itk_template_find(text, &m);
 }
+
+gboolean
+itk_template_next_reference(const char *text, gsize *start, gsize *end)
+{
+        ItkRefMatch m;
+
+        if (text == NULL || !itk_template_find(text, &m))
+                return FALSE;
+        *start = (gsize)(m.start - text);
+        *end = (gsize)(m.end - text);
+        return TRUE;
+}
+
+JsonNode *
+itk_template_resolve_reference(const ItkTemplateScope *scope, const char *reference, gsize length,
+                               GError **error)
+{
+        ItkRefMatch m;
+
+        g_return_val_if_fail(scope != NULL, NULL);
+        g_return_val_if_fail(reference != NULL, NULL);
+
+        if (length < 4 || reference[0] != '{' || reference[1] != '{' ||
+            !itk_template_match_at(reference, &m) || m.end != reference + length) {
+                g_set_error(error, ITK_ERROR, ITK_ERROR_REFERENCE, "'%.*s' is not a reference",
+                            (int)length, reference);
+                return NULL;
+        }
+        return itk_template_resolve(scope, &m, FALSE, error);
+}

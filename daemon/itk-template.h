@@ -97,6 +97,18 @@ gboolean itk_template_check(JsonNode *node, GError **error);
 /* TRUE when @text holds at least one well-formed reference. */
 gboolean itk_template_text_has_references(const char *text);
 
+/* For renderers that place each value themselves (itk-code-template.c):
+ * the first well-formed reference at or after @text, as byte offsets from
+ * @text of its "{{" and of the byte after its "}}". */
+gboolean itk_template_next_reference(const char *text, gsize *start, gsize *end);
+
+/* Resolves the one reference @reference (exactly @length bytes, "{{" to
+ * "}}") with its value's type, as a reference inside text would be checked:
+ * a credential-typed parameter referenced whole is an error. Errors as
+ * itk_template_render(). */
+JsonNode *itk_template_resolve_reference(const ItkTemplateScope *scope, const char *reference,
+                                         gsize length, GError **error);
+
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(ItkRef, itk_ref_free)
 
 G_END_DECLS
