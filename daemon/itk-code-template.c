@@ -260,6 +260,8 @@ sh_check_after_dollar(Lexer *lx, Hole *h, gsize from)
 static gsize
 sh_lex_squote(Lexer *lx, gsize p, gsize end, guint flags)
 {
+        gsize open = p;
+
         while (p < end) {
                 Hole *h = lx_hole_at(lx, p);
                 if (h != NULL) {
@@ -279,7 +281,7 @@ sh_lex_squote(Lexer *lx, gsize p, gsize end, guint flags)
                         lx_poison(lx, sh_why_heredoc);
                 p++;
         }
-        lx_poison(lx, "stands after an unterminated quote");
+        lx_refuse_range(lx, open, end, "stands in an unterminated quote");
         return end;
 }
 
@@ -324,9 +326,11 @@ sh_lex_dollar(Lexer *lx, gsize p, gsize end, guint flags, gboolean in_dq)
                 gsize q = p + 2;
                 while (q < end && lx->text[q] != '}') {
                         if (strchr("'\"\\`$", lx->text[q]) != NULL && lx_hole_at(lx, q) == NULL) {
-                                lx_refuse_range(lx, p, end, sh_why_param);
-                                lx_poison(lx, "stands after a ${...} holding quotes or "
-                                              "substitutions");
+                                static const char *const why =
+                                        "stands inside or after a ${...} holding quotes or "
+                                        "substitutions";
+                                lx_refuse_range(lx, p, end, why);
+                                lx_poison(lx, why);
                                 return end;
                         }
                         q++;
@@ -393,7 +397,7 @@ sh_lex_dquote(Lexer *lx, gsize p, gsize end, guint flags)
                         break;
                 }
         }
-        lx_poison(lx, "stands after an unterminated quote");
+        lx_refuse_range(lx, open, end, "stands in an unterminated quote");
         return end;
 }
 
@@ -493,6 +497,7 @@ sh_lex_list(Lexer *lx, gsize p, gsize end, guint flags, int depth)
         g_autoptr(GPtrArray) pending = g_ptr_array_new_with_free_func(heredoc_free);
         gboolean word_start = TRUE;
         gsize word_begin = p;
+        gsize start = p;
 
         while (p < end) {
                 Hole *h = lx_hole_at(lx, p);
@@ -632,7 +637,7 @@ sh_lex_list(Lexer *lx, gsize p, gsize end, guint flags, int depth)
                 }
         }
         if ((flags & SH_CMDSUB) != 0)
-                lx_poison(lx, "stands after an unterminated $(...)");
+                lx_refuse_range(lx, start, end, "stands in an unterminated $(...)");
         if (pending->len > 0) {
                 lx->pending_heredocs -= pending->len;
                 lx_poison(lx, sh_why_heredoc);
@@ -1103,6 +1108,22 @@ itk_code_template_check(ItkCodeLanguage language, const char *text)
         return problems;
 }
 
+/* TRUE when @s can stand in a raw literal as it is: no backslash, no quote
+ * of the literal, no control character (a CR would read as a newline), and
+ * for bytes nothing above 0x7f. */
+static gboolean
+py_raw_safe(const char *s, char quote, gboolean bytes)
+{
+        if (!bytes && !g_utf8_validate(s, -1, NULL))
+                return FALSE;
+        for (const guchar *p = (const guchar *)s; *p != '\0'; p++) {
+                if (*p == '\\' || *p == (guchar)quote || (*p < 0x20 && *p != '\t') || *p == 0x7f ||
+                    (bytes && *p >= 0x80))
+                        return FALSE;
+        }
+        return TRUE;
+}
+
 static gboolean
 render_hole(GString *out, const Hole *h, JsonNode *value, GError **error)
 {
@@ -1128,6 +1149,15 @@ render_hole(GString *out, const Hole *h, JsonNode *value, GError **error)
                 if (!h->raw)
                         return py_append_string_body(out, text, strlen(text), h->bytes, h->fstring,
                                                      error);
+                if (py_raw_safe(text, h->quote, h->bytes)) {
+                        /* Nothing a raw literal would read differently. */
+                        for (const char *c = text; *c != '\0'; c++) {
+                                g_string_append_c(out, *c);
+                                if (h->fstring && (*c == '{' || *c == '}'))
+                                        g_string_append_c(out, *c);
+                        }
+                        return TRUE;
+                }
                 /* r'a{{ x }}b' -> r'a' '<escaped>' r'b': adjacent literals
                  * concatenate, and only the middle one has escapes. */
                 g_string_append(out, quotes);
