@@ -3,6 +3,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "itk-code-template.h"
 #include "itk-error.h"
 #include "itk-playbook.h"
 #include "itk-step.h"
@@ -410,6 +411,7 @@ typedef struct {
 typedef struct {
         char *step_id;
         char *label;
+        char *type; /* which parameters are code */
         ItkYamlNode *parameters;
 } RefCheck;
 
@@ -418,6 +420,7 @@ ref_check_free(RefCheck *check)
 {
         g_free(check->step_id);
         g_free(check->label);
+        g_free(check->type);
         itk_yaml_node_unref(check->parameters);
         g_free(check);
 }
@@ -860,6 +863,7 @@ loader_load_step(ItkLoader *loader, ItkYamlNode *node, guint index, gboolean rol
                 RefCheck *check = g_new0(RefCheck, 1);
                 check->step_id = g_strdup(id);
                 check->label = g_strdup(label);
+                check->type = g_strdup(step->type);
                 check->parameters = itk_yaml_node_ref(params_node);
                 g_ptr_array_add(loader->ref_checks, check);
         }
@@ -954,6 +958,85 @@ loader_check_text_refs(ItkLoader *loader, const ItkYamlNode *scalar, const RefCh
                                      "'{{ step.%s%s%s }}' refers to no step of this playbook",
                                      ref->name, ref->field != NULL ? "." : "",
                                      ref->field != NULL ? ref->field : "");
+        }
+}
+
+/* Where @ref (the @nth occurrence of its text in @scalar's value) stands in
+ * the YAML source: references hold no character YAML escapes, so they read
+ * the same in the source. Falls back to the scalar's own position. */
+static void
+loader_ref_position(ItkLoader *loader, const ItkYamlNode *scalar, const char *ref, gsize ref_len,
+                    guint nth, int *line, int *column)
+{
+        const char *source = loader->playbook->source;
+        const char *p = source;
+        int l = 1;
+
+        *line = scalar->line;
+        *column = scalar->column;
+        if (source == NULL)
+                return;
+        while (l < scalar->line && (p = strchr(p, '\n')) != NULL) {
+                p++;
+                l++;
+        }
+        if (p == NULL)
+                return;
+        for (int c = 1; c < scalar->column && *p != '\0' && *p != '\n'; c++)
+                p = g_utf8_next_char(p);
+        for (guint i = 0; p != NULL; i++) {
+                p = g_strstr_len(p, -1, ref);
+                if (p == NULL || i == nth)
+                        break;
+                p += ref_len;
+        }
+        if (p == NULL)
+                return;
+        *line = 1;
+        *column = 1;
+        for (const char *q = source; q < p; q = g_utf8_next_char(q)) {
+                if (*q == '\n') {
+                        (*line)++;
+                        *column = 1;
+                } else {
+                        (*column)++;
+                }
+        }
+}
+
+/* References in code parameters (a shell command, a Python script) standing
+ * where no value can be made safe (itk-code-template.h). */
+static void
+loader_check_code_refs(ItkLoader *loader, const RefCheck *check)
+{
+        for (guint i = 0; i < itk_yaml_node_get_size(check->parameters); i++) {
+                const ItkYamlNode *key = itk_yaml_node_get_key(check->parameters, i);
+                const ItkYamlNode *value = itk_yaml_node_get_value(check->parameters, i);
+                ItkCodeLanguage language;
+                g_autoptr(GPtrArray) problems = NULL;
+
+                if (key->kind != ITK_YAML_SCALAR || value->kind != ITK_YAML_SCALAR)
+                        continue;
+                language = itk_code_language_for(check->type, key->text);
+                if (language == ITK_CODE_LANGUAGE_NONE || strstr(value->text, "{{") == NULL)
+                        continue;
+                problems = itk_code_template_check(language, value->text);
+                for (guint k = 0; k < problems->len; k++) {
+                        const ItkCodeProblem *problem = g_ptr_array_index(problems, k);
+                        g_autofree char *ref =
+                                g_strndup(value->text + problem->offset, problem->length);
+                        guint nth = 0;
+                        int line, column;
+
+                        for (const char *q = value->text;
+                             (q = strstr(q, ref)) != NULL && q < value->text + problem->offset;
+                             q += problem->length)
+                                nth++;
+                        loader_ref_position(loader, value, ref, problem->length, nth, &line,
+                                            &column);
+                        loader_add(loader, ITK_DIAGNOSTIC_ERROR, line, column, check->step_id,
+                                   check->label, "parameter '%s': %s", key->text, problem->message);
+                }
         }
 }
 
@@ -1085,6 +1168,7 @@ loader_load(ItkLoader *loader, ItkYamlNode *root)
         for (guint i = 0; i < loader->ref_checks->len; i++) {
                 const RefCheck *check = g_ptr_array_index(loader->ref_checks, i);
                 loader_walk_refs(loader, check->parameters, check);
+                loader_check_code_refs(loader, check);
         }
 }
 

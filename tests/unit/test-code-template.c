@@ -729,6 +729,61 @@ test_property(void)
         g_rmdir(dir);
 }
 
+/* --- validation: refused spots are diagnostics at their line and column -------------- */
+
+static void
+test_validate(void)
+{
+        static const char *const yaml = "name: v\n"
+                                        "version: '1'\n"
+                                        "parameters:\n"
+                                        "  - name: x\n"
+                                        "    type: string\n"
+                                        "steps:\n"
+                                        "  - id: sh\n"
+                                        "    name: sh\n"
+                                        "    type: utility.shell\n"
+                                        "    parameters:\n"
+                                        "      command: |\n"
+                                        "        echo {{ x }}\n"
+                                        "        # note {{ x }}\n"
+                                        "      env:\n"
+                                        "        A: '# {{ x }}'\n"
+                                        "  - id: py\n"
+                                        "    name: py\n"
+                                        "    type: utility.python\n"
+                                        "    parameters:\n"
+                                        "      script: \"print(f'{ {{ x }} }')\"\n";
+        g_autoptr(GPtrArray) diagnostics =
+                g_ptr_array_new_with_free_func((GDestroyNotify)itk_diagnostic_free);
+        g_autoptr(GError) error = NULL;
+        g_autoptr(ItkPlaybook) playbook =
+                itk_playbook_new_from_data(yaml, -1, "v.yaml", diagnostics, &error);
+        guint found = 0;
+
+        g_assert_null(playbook);
+        g_assert_error(error, ITK_ERROR, ITK_ERROR_INVALID_PLAYBOOK);
+        for (guint i = 0; i < diagnostics->len; i++) {
+                const ItkDiagnostic *d = diagnostics->pdata[i];
+                if (strstr(d->message, "inside a comment") != NULL) {
+                        /* The reference itself, not the block scalar. */
+                        g_assert_cmpint(d->line, ==, 13);
+                        g_assert_cmpint(d->column, ==, 16);
+                        g_assert_cmpstr(d->step_id, ==, "sh");
+                        g_assert_nonnull(strstr(d->message, "parameter 'command'"));
+                        found++;
+                } else if (strstr(d->message, "f-string replacement field") != NULL) {
+                        g_assert_cmpint(d->line, ==, 20);
+                        g_assert_cmpint(d->column, ==, 26);
+                        found++;
+                } else {
+                        g_error("unexpected diagnostic: %s", d->message);
+                }
+        }
+        /* env is not code: '# {{ x }}' there is fine. */
+        g_assert_cmpuint(found, ==, 2);
+}
+
 /* --- demo/hello.yaml: the shipped playbook runs no injected code ------------------------- */
 
 typedef struct {
@@ -820,6 +875,7 @@ main(int argc, char **argv)
         g_test_add_func("/code-template/python/refused", test_python_refused);
         g_test_add_func("/code-template/python/invalid-utf8", test_python_invalid_utf8);
         g_test_add_func("/code-template/render-params", test_render_params);
+        g_test_add_func("/code-template/validate", test_validate);
         g_test_add_func("/code-template/compat-playbooks", test_compat_playbooks);
         g_test_add_func("/code-template/property", test_property);
         g_test_add_func("/code-template/hello-injection", test_hello_injection);
