@@ -230,10 +230,18 @@ static GStrv
 itk_sandbox_probe_argv(const char *bwrap)
 {
         g_autoptr(GStrvBuilder) builder = g_strv_builder_new();
-        const char *const args[] = { "--unshare-pid", "--die-with-parent", "--new-session",
-                                     "--ro-bind",     "/",                 "/",
-                                     "--dev",         "/dev",              "--proc",
-                                     "/proc",         "--tmpfs",           "/tmp",
+        const char *const args[] = { "--unshare-pid",
+                                     "--die-with-parent",
+                                     "--new-session",
+                                     "--ro-bind",
+                                     "/",
+                                     "/",
+                                     "--dev",
+                                     "/dev",
+                                     "--proc",
+                                     "/proc",
+                                     "--tmpfs",
+                                     "/tmp",
                                      NULL };
 
         g_strv_builder_add(builder, bwrap);
@@ -336,8 +344,7 @@ itk_sandbox_probe_wait(ItkSandboxProbe *probe, GTask *task)
         if (cancellable != NULL) {
                 waiter->cancel_source = g_cancellable_source_new(cancellable);
                 g_source_set_callback(waiter->cancel_source,
-                                      G_SOURCE_FUNC(itk_sandbox_waiter_cancelled_cb), waiter,
-                                      NULL);
+                                      G_SOURCE_FUNC(itk_sandbox_waiter_cancelled_cb), waiter, NULL);
                 g_source_set_static_name(waiter->cancel_source, "itk-sandbox-probe-wait");
                 g_source_attach(waiter->cancel_source, g_main_context_get_thread_default());
         }
@@ -357,8 +364,8 @@ itk_sandbox_probe_done_cb(GObject *source, GAsyncResult *result, gpointer user_d
         if (!g_subprocess_communicate_utf8_finish(proc, result, NULL, &err, &error)) {
                 failure = g_strdup_printf("bubblewrap probe failed: %s", error->message);
         } else {
-                failure = itk_sandbox_probe_describe(TRUE, NULL, g_subprocess_get_status(proc),
-                                                     err);
+                failure =
+                        itk_sandbox_probe_describe(TRUE, NULL, g_subprocess_get_status(proc), err);
         }
         /* A synchronous check may have settled it meanwhile. */
         if (probe != NULL && probe->state == ITK_SANDBOX_PROBE_RUNNING)
