@@ -45,6 +45,10 @@ void itk_sandbox_hide(ItkSandbox *self, const char *path);
 void itk_sandbox_bind(ItkSandbox *self, const char *path, gboolean writable);
 /* Environment for the confined process: bubblewrap's --setenv. */
 void itk_sandbox_setenv(ItkSandbox *self, const char *name, const char *value);
+/* The working directory inside (bubblewrap's --chdir); it must be visible
+ * there, else the process fails to start. */
+void itk_sandbox_set_cwd(ItkSandbox *self, const char *cwd);
+const char *itk_sandbox_get_bwrap(const ItkSandbox *self);
 
 /* TRUE when the sandbox can confine processes here (bwrap found and able to
  * create its namespaces; probed once and cached per binary), or it is
@@ -52,15 +56,27 @@ void itk_sandbox_setenv(ItkSandbox *self, const char *name, const char *value);
  * Debian package and the toolkit.conf opt-out. Blocks only on the first call
  * of a process (a short probe); the daemon calls it at start. */
 gboolean itk_sandbox_check(ItkSandbox *self, GError **error);
+/* The same verdict without blocking: starts the probe (or joins the one
+ * running) and completes when it is known; cancellable at once. The daemon
+ * starts it at start-up, so that later checks find the verdict cached. */
+void itk_sandbox_check_async(ItkSandbox *self, GCancellable *cancellable,
+                             GAsyncReadyCallback callback, gpointer user_data);
+gboolean itk_sandbox_check_finish(GAsyncResult *result, GError **error);
 
 /* The command line that runs @argv inside the sandbox (transfer full), or
  * @argv copied when disabled; NULL with the itk_sandbox_check() error. */
 GStrv itk_sandbox_wrap_argv(ItkSandbox *self, const char *const *argv, GError **error);
 
-/* The daemon-wide template (borrowed; NULL before it is set: tests without
- * a daemon then run unconfined unless they set one). */
+/* The daemon-wide template: set takes ownership of @sandbox (NULL clears);
+ * get is borrowed, NULL before it is set: tests without a daemon then run
+ * unconfined unless they set one. */
 void itk_sandbox_set_default(ItkSandbox *sandbox);
 const ItkSandbox *itk_sandbox_get_default(void);
+
+/* The daemon's template from toolkit.conf's [Sandbox] group: Enabled=
+ * (default true) and Bubblewrap= (default "bwrap"), hiding @state_dir.
+ * A malformed Enabled= is an error (never silently unconfined). */
+ItkSandbox *itk_sandbox_new_from_config(GKeyFile *config, const char *state_dir, GError **error);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(ItkSandbox, itk_sandbox_free)
 

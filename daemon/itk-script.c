@@ -66,6 +66,7 @@ struct _ItkScript {
         gpointer side_data;
         ItkScriptRun *run;
         char *output; /* valid UTF-8 copy of run->output, made on demand */
+        ItkSandbox *sandbox;
 };
 
 G_DEFINE_TYPE(ItkScript, itk_script, G_TYPE_OBJECT)
@@ -397,6 +398,7 @@ itk_script_run_async(ItkScript *self, GCancellable *cancellable, GAsyncReadyCall
 {
         g_autoptr(GError) error = NULL;
         g_auto(GStrv) envp = NULL;
+        g_auto(GStrv) argv = NULL;
         int child_fds[4] = { -1, -1, -1, -1 };
         const int target_fd = 3;
         GSource *watch;
@@ -427,6 +429,21 @@ itk_script_run_async(ItkScript *self, GCancellable *cancellable, GAsyncReadyCall
                 return;
         }
 
+        if (self->sandbox != NULL) {
+                g_autoptr(ItkSandbox) sandbox = itk_sandbox_copy(self->sandbox);
+
+                if (self->cwd != NULL)
+                        itk_sandbox_set_cwd(sandbox, self->cwd);
+                argv = itk_sandbox_wrap_argv(sandbox, (const char *const *)self->argv, &error);
+                if (argv == NULL) {
+                        itk_script_run_return(run, g_steal_pointer(&error));
+                        return;
+                }
+        } else {
+                argv = g_strdupv(self->argv);
+        }
+        /* bubblewrap passes its environment and inherited descriptors (the
+         * side channel's fd 3) on to the process inside. */
         envp = g_get_environ();
         for (guint i = 0; i + 1 < self->env->len; i += 2)
                 envp = g_environ_setenv(envp, self->env->pdata[i], self->env->pdata[i + 1], TRUE);
@@ -435,7 +452,7 @@ itk_script_run_async(ItkScript *self, GCancellable *cancellable, GAsyncReadyCall
          * /dev/null unless a pipe is given. */
         if (itk_script_setup_pipes(self, run, child_fds, &error))
                 spawned = g_spawn_async_with_pipes_and_fds(
-                        self->cwd, (const char *const *)self->argv, (const char *const *)envp,
+                        self->cwd, (const char *const *)argv, (const char *const *)envp,
                         G_SPAWN_SEARCH_PATH | G_SPAWN_SEARCH_PATH_FROM_ENVP |
                                 G_SPAWN_DO_NOT_REAP_CHILD,
                         itk_script_child_setup, NULL, child_fds[0], child_fds[1], child_fds[2],
@@ -541,6 +558,15 @@ itk_script_set_side_channel_func(ItkScript *self, ItkScriptLineFunc func, gpoint
 }
 
 void
+itk_script_set_sandbox(ItkScript *self, const ItkSandbox *sandbox)
+{
+        g_return_if_fail(ITK_IS_SCRIPT(self));
+        g_clear_pointer(&self->sandbox, itk_sandbox_free);
+        if (sandbox != NULL)
+                self->sandbox = itk_sandbox_copy(sandbox);
+}
+
+void
 itk_script_set_max_line_length(ItkScript *self, gsize max)
 {
         g_return_if_fail(ITK_IS_SCRIPT(self));
@@ -627,6 +653,7 @@ itk_script_finalize(GObject *object)
         g_ptr_array_unref(self->env);
         g_clear_pointer(&self->input, g_bytes_unref);
         g_free(self->output);
+        g_clear_pointer(&self->sandbox, itk_sandbox_free);
         G_OBJECT_CLASS(itk_script_parent_class)->finalize(object);
 }
 

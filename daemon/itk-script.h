@@ -3,6 +3,8 @@
 
 #include <gio/gio.h>
 
+#include "itk-sandbox.h"
+
 G_BEGIN_DECLS
 
 /* ItkScript runs one subprocess asynchronously, for utility.python and
@@ -61,6 +63,11 @@ void itk_script_set_line_func(ItkScript *self, ItkScriptLineFunc func, gpointer 
  * @func (stream ITK_SCRIPT_STREAM_SIDE_CHANNEL). */
 void itk_script_set_side_channel_func(ItkScript *self, ItkScriptLineFunc func, gpointer user_data);
 void itk_script_set_max_line_length(ItkScript *self, gsize max);
+/* Runs the process inside a copy of @sandbox (NULL: unconfined), with the
+ * cwd as its --chdir. The pid is then bubblewrap's, leading the group;
+ * killing it ends every process inside (its own PID namespace). Starting
+ * fails with the sandbox's error when it cannot confine. */
+void itk_script_set_sandbox(ItkScript *self, const ItkSandbox *sandbox);
 
 /* Runs the process once. Completes with TRUE whatever the exit status (see
  * the getters), or FALSE with the spawn error or G_IO_ERROR_CANCELLED. The

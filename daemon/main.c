@@ -13,6 +13,7 @@
 #include "itk-journal.h"
 #include "itk-manager-dbus.h"
 #include "itk-manager.h"
+#include "itk-sandbox.h"
 #include "itk-step.h"
 
 /* Grace period for cancelled runs to end before the daemon exits anyway. */
@@ -70,6 +71,18 @@ itk_daemon_bus_lost_cb(gpointer user_data)
         daemon->exit_code = EXIT_FAILURE;
         g_main_loop_quit(daemon->loop);
         return G_SOURCE_REMOVE;
+}
+
+static void
+itk_daemon_sandbox_checked_cb(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+        g_autoptr(GError) error = NULL;
+
+        if (itk_sandbox_check_finish(result, &error))
+                g_message("scripts run confined by bubblewrap (%s)",
+                          itk_sandbox_get_bwrap(itk_sandbox_get_default()));
+        else
+                g_warning("%s; script steps will fail", error->message);
 }
 
 static guint
@@ -221,6 +234,12 @@ main(int argc, char **argv)
         manager_config.require_verified_nested =
                 g_key_file_get_boolean(config, "Daemon", "RequireVerifiedNested", NULL);
 
+        itk_sandbox_set_default(itk_sandbox_new_from_config(config, state_dir, &error));
+        if (itk_sandbox_get_default() == NULL) {
+                g_printerr("ignition-toolkitd: %s: %s\n", config_file, error->message);
+                return 1;
+        }
+
         itk_step_registry_ensure();
         manager = itk_manager_new(&manager_config, &error);
         if (manager == NULL) {
@@ -268,6 +287,12 @@ main(int argc, char **argv)
                   : user_bus          ? "session"
                                       : "system",
                   state_dir);
+        if (!itk_sandbox_get_enabled(itk_sandbox_get_default()))
+                g_warning("[Sandbox] Enabled=false: scripts run unconfined, as this daemon's "
+                          "user, and can read its credentials and history");
+        else
+                itk_sandbox_check_async((ItkSandbox *)itk_sandbox_get_default(), NULL,
+                                        itk_daemon_sandbox_checked_cb, NULL);
         sd_notify(0, "READY=1\nSTATUS=0 executions running");
         g_main_loop_run(loop);
 
@@ -277,5 +302,6 @@ main(int argc, char **argv)
         g_signal_handlers_disconnect_by_data(manager, &daemon);
         g_clear_object(&manager);
         sd_bus_flush_close_unref(bus);
+        itk_sandbox_set_default(NULL);
         return daemon.exit_code;
 }

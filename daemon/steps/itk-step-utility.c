@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "itk-error.h"
+#include "itk-sandbox.h"
 #include "itk-script.h"
 #include "itk-step.h"
 #include "itk-value.h"
@@ -529,11 +530,48 @@ itk_utility_script_done_cb(GObject *source, GAsyncResult *result, gpointer user_
         itk_utility_return_object(task, output);
 }
 
-/* Takes @script; completes @task. */
+static void
+itk_utility_script_run(ItkUtilityScript *step)
+{
+        itk_script_run_async(step->script, g_task_get_cancellable(step->task),
+                             itk_utility_script_done_cb, step);
+        if (itk_script_get_pid(step->script) > 0)
+                itk_step_context_logf(step->ctx, ITK_LOG_DEBUG, "started the %s (pid %d)",
+                                      step->what, (int)itk_script_get_pid(step->script));
+}
+
+static void
+itk_utility_script_checked_cb(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+        ItkUtilityScript *step = user_data;
+        g_autoptr(GError) error = NULL;
+
+        if (!itk_sandbox_check_finish(result, &error)) {
+                GTask *task = g_steal_pointer(&step->task);
+
+                /* The sandbox's message names the package and the opt-out. */
+                if (!g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED)) {
+                        GError *failed = g_error_new(ITK_ERROR, ITK_ERROR_FAILED,
+                                                     "could not start the %s: %s", step->what,
+                                                     error->message);
+                        g_clear_error(&error);
+                        error = failed;
+                }
+                itk_utility_script_free(step);
+                itk_utility_return_error(task, g_steal_pointer(&error));
+                return;
+        }
+        itk_utility_script_run(step);
+}
+
+/* Takes @script; completes @task. Confined by the daemon's sandbox when
+ * one is set (DESIGN.md §5): the run's folder is the only writable place. */
 static void
 itk_utility_script_start(GTask *task, ItkScript *script, const char *what, gboolean side_channel)
 {
         ItkUtilityScript *step = g_new0(ItkUtilityScript, 1);
+        const ItkSandbox *template = itk_sandbox_get_default();
+        g_autoptr(ItkSandbox) sandbox = NULL;
 
         step->task = task;
         step->ctx = g_task_get_task_data(task);
@@ -543,11 +581,16 @@ itk_utility_script_start(GTask *task, ItkScript *script, const char *what, gbool
         itk_script_set_line_func(script, itk_utility_script_line_cb, step);
         if (side_channel)
                 itk_script_set_side_channel_func(script, itk_utility_script_side_channel_cb, step);
-        itk_script_run_async(script, g_task_get_cancellable(task), itk_utility_script_done_cb,
-                             step);
-        if (itk_script_get_pid(script) > 0)
-                itk_step_context_logf(step->ctx, ITK_LOG_DEBUG, "started the %s (pid %d)", what,
-                                      (int)itk_script_get_pid(script));
+        if (template == NULL || !itk_sandbox_get_enabled(template)) {
+                itk_utility_script_run(step);
+                return;
+        }
+        sandbox = itk_sandbox_copy(template);
+        itk_sandbox_bind(sandbox, itk_step_context_get_work_dir(step->ctx), TRUE);
+        itk_script_set_sandbox(script, sandbox);
+        /* Cached after the daemon's probe at start; never blocks the loop. */
+        itk_sandbox_check_async(sandbox, g_task_get_cancellable(task),
+                                itk_utility_script_checked_cb, step);
 }
 
 /* Runs inside the interpreter as `python3 -u -c WRAPPER`: reads the script and

@@ -282,7 +282,7 @@ class Daemon:
     """ignition-toolkitd with temporary state, configuration and library folders."""
 
     def __init__(self, workdir, address, conf=None, retention=None, library=None,
-                 playbook_path=(), config_library=None):
+                 playbook_path=(), config_library=None, sandbox=None):
         self.address = address
         self.state_dir = os.path.join(workdir, 'state')
         self.config_dir = os.path.join(workdir, 'config')
@@ -296,6 +296,10 @@ class Daemon:
             f.write('[Daemon]\n')
             for key, value in settings.items():
                 f.write('%s=%s\n' % (key, value))
+            if sandbox:
+                f.write('[Sandbox]\n')
+                for key, value in sandbox.items():
+                    f.write('%s=%s\n' % (key, value))
         # The library folder (--playbook-path) and CONFIG-DIR/playbooks.
         files = [(os.path.join(self.library_dir, rel), text)
                  for rel, text in (library or {}).items()]
@@ -636,10 +640,17 @@ class DaemonTestCase(unittest.TestCase):
     library = {}
     config_library = {}
     playbook_path = ()
+    # toolkit.conf's [Sandbox] group. Most tests watch their scripts from
+    # outside (pids, pid files and gates in self.tmp), which the script
+    # sandbox hides on purpose, so they run scripts unconfined; test_sandbox.py
+    # covers confinement with the default ({}).
+    sandbox = {'Enabled': 'false'}
+    # Where the class's folders go (default: the system's temporary folder).
+    workdir_parent = None
 
     @classmethod
     def setUpClass(cls):
-        cls.workdir = tempfile.mkdtemp(prefix='itk-integration-')
+        cls.workdir = tempfile.mkdtemp(prefix='itk-integration-', dir=cls.workdir_parent)
         cls.bus = None
         cls.client = None
         cls.daemon = None
@@ -649,7 +660,7 @@ class DaemonTestCase(unittest.TestCase):
             cls.daemon = Daemon(cls.workdir, cls.bus.address, conf=cls.conf,
                                 retention=cls.retention, library=cls.library,
                                 playbook_path=cls.playbook_path,
-                                config_library=cls.config_library)
+                                config_library=cls.config_library, sandbox=cls.sandbox)
             cls.daemon.start(cls.client)
         except BaseException:
             cls._teardown_processes()

@@ -8,6 +8,7 @@
 #include <glib/gstdio.h>
 
 #include "itk-error.h"
+#include "itk-sandbox.h"
 #include "itk-script.h"
 #include "itk-step.h"
 #include "itk-timer.h"
@@ -1043,6 +1044,255 @@ test_script_finalize_kills(void)
         g_main_loop_unref(wait.loop);
 }
 
+/* --- the sandbox (DESIGN.md §5) ------------------------------------------------- */
+
+#define SECRET_CREDENTIAL "credential-secret-77d1"
+#define SECRET_OTHER_RUN "other-run-secret-20b4"
+
+/* A state directory outside /tmp (the sandbox's own /tmp would hide one
+ * there anyway), with a credential store and another run's folder; the
+ * step's work dir is this run's folder and the default sandbox hides the
+ * state directory, as the daemon sets it up. */
+typedef struct {
+        char *root;
+        char *state;
+        char *credentials;
+        char *run;
+        char *other_secret;
+} Confined;
+
+static void
+confined_free(Confined *c)
+{
+        g_autofree char *command = g_strdup_printf("rm -rf '%s'", c->root);
+
+        itk_sandbox_set_default(NULL);
+        g_assert_true(g_spawn_command_line_sync(command, NULL, NULL, NULL, NULL));
+        g_free(c->root);
+        g_free(c->state);
+        g_free(c->credentials);
+        g_free(c->run);
+        g_free(c->other_secret);
+        g_free(c);
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(Confined, confined_free)
+
+/* NULL (test skipped) where bubblewrap cannot work here. */
+static Confined *
+confined_new(Fixture *f, const char *bwrap, gboolean enabled)
+{
+        g_autofree char *cwd = g_get_current_dir();
+        const char *scratch = g_getenv("ITK_TEST_SCRATCH");
+        g_autoptr(GKeyFile) config = g_key_file_new();
+        g_autoptr(GError) error = NULL;
+        g_autofree char *other_run = NULL;
+        Confined *c;
+
+        g_key_file_set_boolean(config, "Sandbox", "Enabled", enabled);
+        if (bwrap != NULL)
+                g_key_file_set_string(config, "Sandbox", "Bubblewrap", bwrap);
+        c = g_new0(Confined, 1);
+        c->root = g_build_filename(scratch != NULL ? scratch : cwd, "utility-XXXXXX", NULL);
+        g_assert_nonnull(g_mkdtemp(c->root));
+        c->state = g_build_filename(c->root, "state", NULL);
+        c->credentials = g_build_filename(c->state, "credentials.json", NULL);
+        c->run = g_build_filename(c->state, "runs", "aaaa", NULL);
+        other_run = g_build_filename(c->state, "runs", "bbbb", NULL);
+        c->other_secret = g_build_filename(other_run, "secret.txt", NULL);
+        g_assert_cmpint(g_mkdir_with_parents(c->run, 0700), ==, 0);
+        g_assert_cmpint(g_mkdir_with_parents(other_run, 0700), ==, 0);
+        g_file_set_contents(c->credentials, SECRET_CREDENTIAL, -1, &error);
+        g_assert_no_error(error);
+        g_file_set_contents(c->other_secret, SECRET_OTHER_RUN, -1, &error);
+        g_assert_no_error(error);
+        itk_step_context_set_work_dir(f->ctx, c->run);
+        itk_sandbox_set_default(itk_sandbox_new_from_config(config, c->state, &error));
+        g_assert_no_error(error);
+        if (bwrap == NULL && enabled &&
+            !itk_sandbox_check((ItkSandbox *)itk_sandbox_get_default(), &error)) {
+                g_test_skip(error->message);
+                confined_free(c);
+                return NULL;
+        }
+        return c;
+}
+
+static void
+test_sandbox_python(void)
+{
+        g_autoptr(Fixture) f = fixture_new();
+        g_autoptr(Confined) c = confined_new(f, NULL, TRUE);
+        g_autofree char *script = NULL;
+        g_autofree char *q_credentials = NULL;
+        g_autofree char *q_secret = NULL;
+        g_autofree char *written = NULL;
+        g_autofree char *written_path = NULL;
+        JsonObject *output;
+
+        if (c == NULL)
+                return;
+        q_credentials = g_shell_quote(c->credentials);
+        q_secret = g_shell_quote(c->other_secret);
+        script = g_strdup_printf("for p in [%s, %s]:\n"
+                                 "    try:\n"
+                                 "        print('READ', open(p).read())\n"
+                                 "    except OSError:\n"
+                                 "        print('DENIED')\n"
+                                 "Path('mine.txt').write_text('mine')\n"
+                                 "set_variable('through_fd3', 'yes')\n",
+                                 q_credentials, q_secret);
+        fixture_start_text(f, "utility.python", "script", script);
+        output = fixture_finish_ok(f);
+        g_assert_null(strstr(member_string(output, "_output"), "READ"));
+        g_assert_null(fixture_find_log(f, SECRET_CREDENTIAL));
+        g_assert_null(fixture_find_log(f, SECRET_OTHER_RUN));
+        g_assert_nonnull(strstr(member_string(output, "_output"), "DENIED\nDENIED"));
+        /* Its own run folder is its cwd and writable. */
+        written_path = g_build_filename(c->run, "mine.txt", NULL);
+        g_assert_true(g_file_get_contents(written_path, &written, NULL, NULL));
+        g_assert_cmpstr(written, ==, "mine");
+        /* The side channel (fd 3) crosses the sandbox. */
+        g_assert_cmpstr(json_node_get_string(json_object_get_member(f->variables, "through_fd3")),
+                        ==, "yes");
+}
+
+static void
+test_sandbox_shell(void)
+{
+        g_autoptr(Fixture) f = fixture_new();
+        g_autoptr(Confined) c = confined_new(f, NULL, TRUE);
+        g_autoptr(GSocket) listener = NULL;
+        g_autoptr(GInetAddress) loopback = g_inet_address_new_loopback(G_SOCKET_FAMILY_IPV4);
+        g_autoptr(GSocketAddress) address = g_inet_socket_address_new(loopback, 0);
+        g_autoptr(GSocketAddress) bound = NULL;
+        g_autoptr(GSocket) accepted = NULL;
+        g_autoptr(GError) error = NULL;
+        g_autofree char *command = NULL;
+        JsonObject *output;
+
+        if (c == NULL)
+                return;
+        listener = g_socket_new(G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP,
+                                &error);
+        g_assert_no_error(error);
+        g_assert_true(g_socket_bind(listener, address, TRUE, &error));
+        g_assert_true(g_socket_listen(listener, &error));
+        bound = g_socket_get_local_address(listener, &error);
+        g_assert_no_error(error);
+        command = g_strdup_printf(
+                "grep -r secret '%s' && echo LEAKED;"
+                "cat '%s' || echo DENIED;"
+                "echo mine > mine.txt && echo WROTE;"
+                "python3 -c \"import socket; socket.create_connection(('127.0.0.1', %u)); "
+                "print('CONNECTED')\"",
+                c->state, c->other_secret,
+                g_inet_socket_address_get_port(G_INET_SOCKET_ADDRESS(bound)));
+        fixture_start_text(f, "utility.shell", "command", command);
+        output = fixture_finish_ok(f);
+        g_assert_null(fixture_find_log(f, "LEAKED"));
+        g_assert_null(fixture_find_log(f, SECRET_CREDENTIAL));
+        g_assert_nonnull(fixture_find_log(f, "DENIED"));
+        g_assert_nonnull(fixture_find_log(f, "WROTE"));
+        /* The network is kept: gateways are reached from scripts. */
+        g_assert_nonnull(strstr(member_string(output, "_output"), "CONNECTED"));
+        accepted = g_socket_accept(listener, NULL, &error);
+        g_assert_no_error(error);
+}
+
+/* Live processes whose command line holds @marker. */
+static guint
+count_marked_processes(const char *marker)
+{
+        g_autoptr(GDir) dir = g_dir_open("/proc", 0, NULL);
+        const char *name;
+        guint n = 0;
+
+        while (dir != NULL && (name = g_dir_read_name(dir)) != NULL) {
+                g_autofree char *path = NULL;
+                g_autofree char *cmdline = NULL;
+                gsize len;
+
+                if (!g_ascii_isdigit(name[0]))
+                        continue;
+                path = g_build_filename("/proc", name, "cmdline", NULL);
+                if (!g_file_get_contents(path, &cmdline, &len, NULL) || len == 0)
+                        continue;
+                for (gsize i = 0; i + 1 < len; i++) {
+                        if (cmdline[i] == '\0')
+                                cmdline[i] = ' ';
+                }
+                if (strstr(cmdline, marker) != NULL &&
+                    !process_is_dead((GPid)g_ascii_strtoll(name, NULL, 10)))
+                        n++;
+        }
+        return n;
+}
+
+static void
+test_sandbox_cancel_kills_all(void)
+{
+        g_autoptr(Fixture) f = fixture_new();
+        g_autoptr(Confined) c = confined_new(f, NULL, TRUE);
+        g_autofree char *marker = g_strdup_printf("1000.%u", g_random_int_range(1, 999999));
+        g_autofree char *command = NULL;
+        g_autofree char *pids_path = NULL;
+        g_autofree char *pids = NULL;
+        gint64 deadline;
+
+        if (c == NULL)
+                return;
+        /* A child in its own session and a double-forked orphan; their pids
+         * (in the sandbox's namespace) recorded in the run folder. */
+        command = g_strdup_printf("setsid sh -c 'exec sleep %s' & echo $! >> pids\n"
+                                  "sh -c 'sleep %s & echo $! >> pids'\n"
+                                  "echo READY\n"
+                                  "wait\n",
+                                  marker, marker);
+        fixture_start_text(f, "utility.shell", "command", command);
+        fixture_wait_for_log(f, "READY");
+        pids_path = g_build_filename(c->run, "pids", NULL);
+        g_assert_true(g_file_get_contents(pids_path, &pids, NULL, NULL));
+        deadline = g_get_monotonic_time() + 5 * G_TIME_SPAN_SECOND;
+        while (count_marked_processes(marker) < 2 && g_get_monotonic_time() < deadline)
+                g_usleep(10 * G_TIME_SPAN_MILLISECOND);
+        g_assert_cmpuint(count_marked_processes(marker), ==, 2);
+
+        fixture_cancel_quickly(f);
+        /* The kernel empties the PID namespace once bwrap died; bounded. */
+        deadline = g_get_monotonic_time() + 5 * G_TIME_SPAN_SECOND;
+        while (count_marked_processes(marker) > 0 && g_get_monotonic_time() < deadline)
+                g_usleep(10 * G_TIME_SPAN_MILLISECOND);
+        if (count_marked_processes(marker) > 0)
+                g_error("processes of a cancelled script survived (pids inside: %s)", pids);
+}
+
+static void
+test_sandbox_missing_bwrap(void)
+{
+        g_autoptr(Fixture) f = fixture_new();
+        g_autoptr(Confined) c = confined_new(f, "/nonexistent/bwrap-step", TRUE);
+
+        /* Never unconfined because confinement is impossible. */
+        fixture_start_text(f, "utility.shell", "command", "echo RAN");
+        fixture_finish_error(f, ITK_ERROR, ITK_ERROR_FAILED, "bubblewrap");
+        g_assert_nonnull(strstr(f->error->message, "Enabled=false"));
+        g_assert_null(fixture_find_log(f, "RAN"));
+}
+
+static void
+test_sandbox_disabled(void)
+{
+        g_autoptr(Fixture) f = fixture_new();
+        g_autoptr(Confined) c = confined_new(f, "/nonexistent/bwrap-disabled", FALSE);
+        g_autofree char *command = g_strdup_printf("cat '%s'", c->credentials);
+
+        /* The admin's opt-out: unconfined, as the journal warned at start. */
+        fixture_start_text(f, "utility.shell", "command", command);
+        fixture_finish_ok(f);
+        g_assert_nonnull(fixture_find_log(f, SECRET_CREDENTIAL));
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1083,6 +1333,11 @@ main(int argc, char **argv)
         g_test_add_func("/step-utility/output/invalid-utf8", test_output_invalid_utf8);
         g_test_add_func("/step-utility/bad-parameters", test_bad_parameters);
         g_test_add_func("/step-utility/script/finalize-kills", test_script_finalize_kills);
+        g_test_add_func("/step-utility/sandbox/python", test_sandbox_python);
+        g_test_add_func("/step-utility/sandbox/shell", test_sandbox_shell);
+        g_test_add_func("/step-utility/sandbox/cancel-kills-all", test_sandbox_cancel_kills_all);
+        g_test_add_func("/step-utility/sandbox/missing-bwrap", test_sandbox_missing_bwrap);
+        g_test_add_func("/step-utility/sandbox/disabled", test_sandbox_disabled);
 
         return g_test_run();
 }
