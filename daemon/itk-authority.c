@@ -26,6 +26,7 @@ typedef struct {
 typedef struct {
         sd_bus_message *m;
         ItkAuthorizedMethod method;
+        ItkDecidedMethod decided; /* instead of method: runs refused too */
         gpointer user_data;
         void (*unref)(gpointer);
         char *action_id;
@@ -101,6 +102,14 @@ itk_authority_finish(Pending *pending, gboolean allowed, gboolean challenge)
         __attribute__((cleanup(sd_bus_error_free))) sd_bus_error error = SD_BUS_ERROR_NULL;
         int r;
 
+        if (pending->decided != NULL) {
+                r = sd_bus_message_rewind(pending->m, 1);
+                if (r >= 0)
+                        r = pending->decided(pending->m, allowed, pending->user_data, &error);
+                if (r < 0)
+                        return sd_bus_reply_method_errno(pending->m, r, &error);
+                return r;
+        }
         if (!allowed) {
                 if (challenge)
                         return sd_bus_reply_method_errorf(
@@ -277,10 +286,11 @@ itk_authority_pump(ItkAuthority *self, SenderQueue *queue)
         }
 }
 
-int
-itk_authority_run(ItkAuthority *self, sd_bus_message *m, const char *action_id, guint32 owner_uid,
-                  ItkAuthorizedMethod method, gpointer user_data, gpointer (*ref)(gpointer),
-                  void (*unref)(gpointer), sd_bus_error *error)
+static int
+itk_authority_enqueue(ItkAuthority *self, sd_bus_message *m, const char *action_id,
+                      guint32 owner_uid, ItkAuthorizedMethod method, ItkDecidedMethod decided,
+                      gpointer user_data, gpointer (*ref)(gpointer), void (*unref)(gpointer),
+                      sd_bus_error *error)
 {
         const char *sender = sd_bus_message_get_sender(m);
         Pending *pending;
@@ -297,11 +307,13 @@ itk_authority_run(ItkAuthority *self, sd_bus_message *m, const char *action_id, 
                 r = sd_bus_message_rewind(m, 1);
                 if (r < 0)
                         return r;
-                return method(m, user_data, error);
+                return decided != NULL ? decided(m, TRUE, user_data, error)
+                                       : method(m, user_data, error);
         }
         pending = g_new0(Pending, 1);
         pending->m = sd_bus_message_ref(m);
         pending->method = method;
+        pending->decided = decided;
         pending->user_data = ref != NULL && user_data != NULL ? ref(user_data) : user_data;
         pending->unref = unref;
         pending->action_id = g_strdup(action_id);
@@ -310,4 +322,22 @@ itk_authority_run(ItkAuthority *self, sd_bus_message *m, const char *action_id, 
         g_queue_push_tail(&itk_authority_queue_for(self, sender)->calls, pending);
         itk_authority_pump(self, itk_authority_queue_for(self, sender));
         return 1;
+}
+
+int
+itk_authority_run(ItkAuthority *self, sd_bus_message *m, const char *action_id, guint32 owner_uid,
+                  ItkAuthorizedMethod method, gpointer user_data, gpointer (*ref)(gpointer),
+                  void (*unref)(gpointer), sd_bus_error *error)
+{
+        return itk_authority_enqueue(self, m, action_id, owner_uid, method, NULL, user_data, ref,
+                                     unref, error);
+}
+
+int
+itk_authority_decide(ItkAuthority *self, sd_bus_message *m, const char *action_id,
+                     guint32 owner_uid, ItkDecidedMethod method, gpointer user_data,
+                     gpointer (*ref)(gpointer), void (*unref)(gpointer), sd_bus_error *error)
+{
+        return itk_authority_enqueue(self, m, action_id, owner_uid, NULL, method, user_data, ref,
+                                     unref, error);
 }

@@ -12,9 +12,15 @@ G_BEGIN_DECLS
  * interactive authorization" header flag; where no polkit is on the bus,
  * members of the configured group pass and everyone else is refused. */
 
+/* The actions (docs/security.md has the table of methods and defaults). */
 #define ITK_ACTION_RUN_PLAYBOOK "org.ignition.toolkit.run-playbook"
+#define ITK_ACTION_RUN_SOURCE "org.ignition.toolkit.run-source"
+#define ITK_ACTION_VIEW "org.ignition.toolkit.view"
 #define ITK_ACTION_CONTROL_EXECUTION "org.ignition.toolkit.control-execution"
 #define ITK_ACTION_MANAGE_CREDENTIALS "org.ignition.toolkit.manage-credentials"
+/* Declared for SavePlaybook/DeletePlaybook and SendInput, which check them. */
+#define ITK_ACTION_MANAGE_LIBRARY "org.ignition.toolkit.manage-library"
+#define ITK_ACTION_STEER_BROWSER "org.ignition.toolkit.steer-browser"
 
 typedef struct _ItkAuthority ItkAuthority;
 
@@ -22,6 +28,10 @@ typedef struct _ItkAuthority ItkAuthority;
  * arguments from @m (rewound to the start) and replies, or returns a
  * negative errno with @error set. */
 typedef int (*ItkAuthorizedMethod)(sd_bus_message *m, gpointer user_data, sd_bus_error *error);
+/* A method body that runs whatever the decision, told it (a read that
+ * shows less to a caller without the right rather than refusing). */
+typedef int (*ItkDecidedMethod)(sd_bus_message *m, gboolean allowed, gpointer user_data,
+                                sd_bus_error *error);
 
 /* @group: the fallback group name, NULL for none. */
 ItkAuthority *itk_authority_new(sd_bus *bus, const char *group);
@@ -40,6 +50,12 @@ void itk_authority_free(ItkAuthority *self);
 int itk_authority_run(ItkAuthority *self, sd_bus_message *m, const char *action_id,
                       guint32 owner_uid, ItkAuthorizedMethod method, gpointer user_data,
                       gpointer (*ref)(gpointer), void (*unref)(gpointer), sd_bus_error *error);
+
+/* As itk_authority_run(), but @method runs in any case and is told whether
+ * the caller may perform @action_id (a challenge counts as no). */
+int itk_authority_decide(ItkAuthority *self, sd_bus_message *m, const char *action_id,
+                         guint32 owner_uid, ItkDecidedMethod method, gpointer user_data,
+                         gpointer (*ref)(gpointer), void (*unref)(gpointer), sd_bus_error *error);
 
 /* The uid of @sender, known once itk_authority_run() checked one of its calls. */
 gboolean itk_authority_get_uid(ItkAuthority *self, const char *sender, guint32 *uid);

@@ -3,6 +3,7 @@
 
 #include "itk-credentials.h"
 #include "itk-error.h"
+#include "itk-redactor.h"
 
 #define MAX_CREDENTIALS 1000
 #define MAX_FIELD_LENGTH 8192
@@ -14,8 +15,11 @@ struct _ItkCredentials {
         GFile *file;
         JsonObject *table; /* name -> {field: string} */
         gboolean saving;
-        GPtrArray *in_flight; /* GTask*, answered when the current write ends */
-        GPtrArray *waiting;   /* GTask*, need another write */
+        GPtrArray *in_flight;  /* GTask*, answered when the current write ends */
+        GPtrArray *waiting;    /* GTask*, need another write */
+        ItkSecretSet *secrets; /* every stored secret, for masking */
+        GFunc changed;
+        gpointer changed_data;
 };
 
 static void
@@ -49,6 +53,7 @@ itk_credentials_free(ItkCredentials *self)
         g_assert(!self->saving);
         itk_credentials_wipe(self->table);
         json_object_unref(self->table);
+        g_clear_pointer(&self->secrets, itk_secret_set_unref);
         g_object_unref(self->file);
         g_ptr_array_unref(self->in_flight);
         g_ptr_array_unref(self->waiting);
@@ -101,6 +106,57 @@ itk_credentials_check_table(JsonObject *table, const char *path, GError **error)
         return TRUE;
 }
 
+static void
+itk_credentials_add_secret(GPtrArray *secrets, const char *value)
+{
+        if (value != NULL && strlen(value) >= ITK_REDACTOR_MIN_SHARED)
+                g_ptr_array_add(secrets, (gpointer)value);
+}
+
+/* Rebuilt on each change rather than patched: a set is immutable, so runs
+ * holding the old one keep a consistent view until they get the new one. */
+static void
+itk_credentials_rebuild_secrets(ItkCredentials *self)
+{
+        g_autoptr(GPtrArray) secrets = g_ptr_array_new();
+        JsonObjectIter iter;
+        const char *name;
+        JsonNode *node;
+
+        json_object_iter_init(&iter, self->table);
+        while (json_object_iter_next(&iter, &name, &node)) {
+                JsonObject *entry = json_node_get_object(node);
+                const char *password =
+                        json_object_get_string_member_with_default(entry, "password", NULL);
+                const char *token =
+                        json_object_get_string_member_with_default(entry, "api_token", NULL);
+
+                itk_credentials_add_secret(secrets, password);
+                itk_credentials_add_secret(secrets, token);
+                /* An Ignition API token is NAME:KEY; the key alone is just as secret. */
+                if (token != NULL && strchr(token, ':') != NULL)
+                        itk_credentials_add_secret(secrets, strchr(token, ':') + 1);
+        }
+        g_ptr_array_add(secrets, NULL);
+        g_clear_pointer(&self->secrets, itk_secret_set_unref);
+        self->secrets = itk_secret_set_new((const char *const *)secrets->pdata);
+        if (self->changed != NULL)
+                self->changed(self, self->changed_data);
+}
+
+ItkSecretSet *
+itk_credentials_get_secret_set(ItkCredentials *self)
+{
+        return self->secrets;
+}
+
+void
+itk_credentials_set_changed_func(ItkCredentials *self, GFunc func, gpointer user_data)
+{
+        self->changed = func;
+        self->changed_data = user_data;
+}
+
 ItkCredentials *
 itk_credentials_new(const char *path, GError **error)
 {
@@ -117,8 +173,10 @@ itk_credentials_new(const char *path, GError **error)
         self->waiting = g_ptr_array_new();
         /* Start-up only: the daemon reads its own small file before serving. */
         if (!g_file_get_contents(path, &contents, &length, &local)) {
-                if (g_error_matches(local, G_FILE_ERROR, G_FILE_ERROR_NOENT))
+                if (g_error_matches(local, G_FILE_ERROR, G_FILE_ERROR_NOENT)) {
+                        itk_credentials_rebuild_secrets(self);
                         return g_steal_pointer(&self);
+                }
                 g_propagate_prefixed_error(error, g_steal_pointer(&local), "%s: ", path);
                 return NULL;
         }
@@ -146,6 +204,7 @@ itk_credentials_new(const char *path, GError **error)
                 return NULL;
         if (contents != NULL)
                 memset(contents, 0, length);
+        itk_credentials_rebuild_secrets(self);
         return g_steal_pointer(&self);
 }
 
@@ -367,6 +426,7 @@ itk_credentials_set_async(ItkCredentials *self, const char *name, GVariant *valu
                 json_object_set_string_member(entry, field, text);
         }
         json_object_set_object_member(self->table, name, g_steal_pointer(&entry));
+        itk_credentials_rebuild_secrets(self);
         itk_credentials_queue_save(self, task);
 }
 
@@ -389,6 +449,7 @@ itk_credentials_delete_async(ItkCredentials *self, const char *name, GAsyncReady
                 return;
         }
         json_object_remove_member(self->table, name);
+        itk_credentials_rebuild_secrets(self);
         itk_credentials_queue_save(self, task);
 }
 

@@ -4,6 +4,8 @@
 #include <gio/gio.h>
 #include <json-glib/json-glib.h>
 
+#include "itk-secret-set.h"
+
 G_BEGIN_DECLS
 
 /* The credential store (DESIGN.md §6): one JSON file in the state
@@ -35,6 +37,14 @@ gboolean itk_credentials_set_finish(GAsyncResult *result, GError **error);
 void itk_credentials_delete_async(ItkCredentials *self, const char *name,
                                   GAsyncReadyCallback callback, gpointer user_data);
 gboolean itk_credentials_delete_finish(GAsyncResult *result, GError **error);
+
+/* Every stored secret (each password, API token and the KEY of each
+ * NAME:KEY token) at least ITK_REDACTOR_MIN_SHARED bytes long, compiled for
+ * masking; replaced by a new set on each change. Borrowed: ref to keep. */
+ItkSecretSet *itk_credentials_get_secret_set(ItkCredentials *self);
+/* Called whenever the stored secrets changed (the table is updated at once
+ * by set/delete, before the file is written). */
+void itk_credentials_set_changed_func(ItkCredentials *self, GFunc func, gpointer user_data);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(ItkCredentials, itk_credentials_free)
 

@@ -264,14 +264,14 @@ itk_execution_dbus_reply_variant(sd_bus_message *m, GVariant *value)
 }
 
 static int
-method_get_steps(sd_bus_message *m, void *userdata, sd_bus_error *error)
+get_steps_authorized(sd_bus_message *m, gpointer userdata, sd_bus_error *error)
 {
         g_autoptr(GVariant) steps = g_variant_ref_sink(itk_execution_get_steps(userdata));
         return itk_execution_dbus_reply_variant(m, steps);
 }
 
 static int
-method_get_log(sd_bus_message *m, void *userdata, sd_bus_error *error)
+get_log_authorized(sd_bus_message *m, gpointer userdata, sd_bus_error *error)
 {
         g_autoptr(GError) local = NULL;
         g_autoptr(GVariant) log = NULL;
@@ -285,6 +285,24 @@ method_get_log(sd_bus_message *m, void *userdata, sd_bus_error *error)
         if (log == NULL)
                 return itk_bus_error_from_gerror(local, error);
         return itk_execution_dbus_reply_variant(m, log);
+}
+
+/* Steps and log lines of someone else's run need the view right; the
+ * starter reads its own without asking. */
+static int
+method_get_steps(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+        return itk_authority_run(authority, m, ITK_ACTION_VIEW,
+                                 itk_execution_get_started_by_uid(userdata), get_steps_authorized,
+                                 userdata, g_object_ref, g_object_unref, error);
+}
+
+static int
+method_get_log(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+        return itk_authority_run(authority, m, ITK_ACTION_VIEW,
+                                 itk_execution_get_started_by_uid(userdata), get_log_authorized,
+                                 userdata, g_object_ref, g_object_unref, error);
 }
 
 /* --- properties ---------------------------------------------------------------------- */

@@ -1913,6 +1913,7 @@ itk_execution_new(const ItkExecutionConfig *config, GError **error)
         self->uid = config->started_by_uid;
         self->created_at = g_get_real_time();
 
+        itk_redactor_set_shared(self->redactor, config->shared_secrets);
         for (guint i = 0; config->secrets != NULL && config->secrets[i] != NULL; i++)
                 itk_execution_add_secret(self, config->secrets[i]);
         if (config->gateway_token != NULL)
@@ -1958,4 +1959,12 @@ itk_execution_new(const ItkExecutionConfig *config, GError **error)
                 }
         }
         return g_steal_pointer(&self);
+}
+
+void
+itk_execution_set_shared_secrets(ItkExecution *self, ItkSecretSet *set)
+{
+        g_return_if_fail(ITK_IS_EXECUTION(self));
+
+        itk_redactor_set_shared(self->redactor, set);
 }

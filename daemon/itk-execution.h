@@ -5,6 +5,7 @@
 #include <json-glib/json-glib.h>
 
 #include "itk-playbook.h"
+#include "itk-secret-set.h"
 #include "itk-store.h"
 #include "itk-template.h"
 
@@ -70,6 +71,8 @@ typedef struct {
         const char *const *secrets;
         /* Gateway API token from a credential; never shown anywhere. */
         const char *gateway_token;
+        /* Every stored secret, masked in this run too (borrowed, may be NULL). */
+        ItkSecretSet *shared_secrets;
 } ItkExecutionConfig;
 
 #define ITK_TYPE_EXECUTION (itk_execution_get_type())
@@ -77,6 +80,9 @@ G_DECLARE_FINAL_TYPE(ItkExecution, itk_execution, ITK, EXECUTION, GObject)
 
 /* Creates a pending execution and records it in the store. */
 ItkExecution *itk_execution_new(const ItkExecutionConfig *config, GError **error);
+/* The store's secrets changed: mask @set's from now on; those no longer in
+ * it stay masked in this run (itk_redactor_set_shared()). */
+void itk_execution_set_shared_secrets(ItkExecution *self, ItkSecretSet *set);
 
 const char *itk_execution_get_id(ItkExecution *self);        /* dashed UUID */
 const char *itk_execution_get_object_id(ItkExecution *self); /* 32 hex digits */

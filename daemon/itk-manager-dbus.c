@@ -217,21 +217,46 @@ start_execution_authorized(sd_bus_message *m, gpointer userdata, sd_bus_error *e
         return 1;
 }
 
+/* Running the installed library's playbooks is one right; running source
+ * text the caller sends is another (it is arbitrary code). */
 static int
 method_start_execution(sd_bus_message *m, void *userdata, sd_bus_error *error)
 {
-        return itk_authority_run(authority, m, ITK_ACTION_RUN_PLAYBOOK, ITK_AUTHORITY_NO_OWNER,
+        g_autoptr(GVariant) options = NULL;
+        g_autoptr(GVariant) source = NULL;
+        const char *playbook;
+        const char *action;
+        int r;
+
+        /* Only a peek: the handler reads and checks the arguments again and
+         * names what is wrong; a message this cannot read needs the
+         * stronger right. */
+        r = sd_bus_message_read(m, "s", &playbook);
+        if (r >= 0)
+                r = sd_bus_message_skip(m, "a{sv}");
+        if (r >= 0)
+                r = itk_bus_message_read_variant(m, &options);
+        if (r >= 0)
+                source = g_variant_lookup_value(options, "source", NULL);
+        action = r < 0 || source != NULL ? ITK_ACTION_RUN_SOURCE : ITK_ACTION_RUN_PLAYBOOK;
+        return itk_authority_run(authority, m, action, ITK_AUTHORITY_NO_OWNER,
                                  start_execution_authorized, userdata, g_object_ref, g_object_unref,
                                  error);
 }
 
+/* Without the view right a caller lists only the runs it started. */
 static int
-method_list_executions(sd_bus_message *m, void *userdata, sd_bus_error *error)
+list_executions_decided(sd_bus_message *m, gboolean allowed, gpointer userdata, sd_bus_error *error)
 {
         ItkManager *manager = userdata;
         g_autoptr(GPtrArray) executions = itk_manager_get_executions(manager);
         _itk_cleanup_bus_message_ sd_bus_message *reply = NULL;
+        guint32 uid = ITK_AUTHORITY_NO_OWNER;
         int r;
+
+        if (!allowed && !itk_authority_get_uid(authority, sd_bus_message_get_sender(m), &uid))
+                return sd_bus_error_set(error, SD_BUS_ERROR_ACCESS_DENIED,
+                                        "cannot identify the caller");
 
         r = sd_bus_message_new_method_return(m, &reply);
         if (r < 0)
@@ -241,9 +266,12 @@ method_list_executions(sd_bus_message *m, void *userdata, sd_bus_error *error)
                 return r;
         for (guint i = 0; i < executions->len; i++) {
                 ItkExecution *execution = g_ptr_array_index(executions, i);
-                g_autofree char *path = itk_execution_dbus_path(execution);
+                g_autofree char *path = NULL;
                 int current = itk_execution_get_current_step(execution);
 
+                if (!allowed && itk_execution_get_started_by_uid(execution) != uid)
+                        continue;
+                path = itk_execution_dbus_path(execution);
                 r = sd_bus_message_append(reply, "(osssuu)", path, itk_execution_get_id(execution),
                                           itk_execution_get_playbook_id(execution),
                                           itk_status_to_string(itk_execution_get_status(execution)),
@@ -259,7 +287,15 @@ method_list_executions(sd_bus_message *m, void *userdata, sd_bus_error *error)
 }
 
 static int
-method_get_history(sd_bus_message *m, void *userdata, sd_bus_error *error)
+method_list_executions(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+        return itk_authority_decide(authority, m, ITK_ACTION_VIEW, ITK_AUTHORITY_NO_OWNER,
+                                    list_executions_decided, userdata, g_object_ref, g_object_unref,
+                                    error);
+}
+
+static int
+get_history_authorized(sd_bus_message *m, void *userdata, sd_bus_error *error)
 {
         g_autoptr(GError) local = NULL;
         g_autoptr(GVariant) runs = NULL;
@@ -278,7 +314,15 @@ method_get_history(sd_bus_message *m, void *userdata, sd_bus_error *error)
 }
 
 static int
-method_get_execution_record(sd_bus_message *m, void *userdata, sd_bus_error *error)
+method_get_history(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+        return itk_authority_run(authority, m, ITK_ACTION_VIEW, ITK_AUTHORITY_NO_OWNER,
+                                 get_history_authorized, userdata, g_object_ref, g_object_unref,
+                                 error);
+}
+
+static int
+get_execution_record_authorized(sd_bus_message *m, void *userdata, sd_bus_error *error)
 {
         g_autoptr(GError) local = NULL;
         g_autoptr(GVariant) record = NULL;
@@ -293,6 +337,26 @@ method_get_execution_record(sd_bus_message *m, void *userdata, sd_bus_error *err
                 return itk_manager_dbus_gerror(local, error);
         g_variant_ref_sink(record);
         return itk_manager_dbus_reply_variant(m, record);
+}
+
+/* The starter of a run reads its record without the view right. */
+static int
+method_get_execution_record(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+        g_autoptr(GVariant) record = NULL;
+        guint32 owner = ITK_AUTHORITY_NO_OWNER;
+        const char *id;
+        int r;
+
+        r = sd_bus_message_read(m, "s", &id);
+        if (r < 0)
+                return r;
+        record = itk_manager_get_record(userdata, id, NULL);
+        if (record != NULL && !g_variant_lookup(record, "started-by-uid", "u", &owner))
+                owner = ITK_AUTHORITY_NO_OWNER;
+        return itk_authority_run(authority, m, ITK_ACTION_VIEW, owner,
+                                 get_execution_record_authorized, userdata, g_object_ref,
+                                 g_object_unref, error);
 }
 
 static int

@@ -482,6 +482,19 @@ itk_manager_get_executions(ItkManager *self)
         return executions;
 }
 
+/* A secret set or changed is masked in live runs from now on. */
+static void
+itk_manager_secrets_changed_cb(gpointer credentials, gpointer user_data)
+{
+        ItkManager *self = user_data;
+        ItkSecretSet *set = itk_credentials_get_secret_set(credentials);
+
+        for (guint i = 0; i < self->entries->len; i++) {
+                Entry *entry = g_ptr_array_index(self->entries, i);
+                itk_execution_set_shared_secrets(entry->execution, set);
+        }
+}
+
 static guint
 itk_manager_count_active(ItkManager *self, gboolean per_uid, guint32 uid)
 {
@@ -700,6 +713,7 @@ itk_manager_create_execution(ItkManager *self, const char *playbook_id, JsonObje
                         json_object_get_string_member_with_default(credential, "api_token", NULL);
         }
         config.secrets = secrets;
+        config.shared_secrets = itk_credentials_get_secret_set(self->credentials);
         config.credential_lookup = itk_manager_credential_lookup_cb;
         config.credential_data = self;
         config.timeout_overrides = options->timeout_overrides;
@@ -957,6 +971,7 @@ itk_manager_new(const ItkManagerConfig *config, GError **error)
         self->credentials = itk_credentials_new(db, error);
         if (self->credentials == NULL)
                 return NULL;
+        itk_credentials_set_changed_func(self->credentials, itk_manager_secrets_changed_cb, self);
         interrupted = itk_store_mark_interrupted(self->store, error);
         if (interrupted < 0)
                 return NULL;

@@ -3,10 +3,10 @@
 
 #include "itk-redactor.h"
 
-#define ITK_REDACTOR_MIN_SECRET 4
-
 struct _ItkRedactor {
-        GPtrArray *secrets; /* char*, distinct, longest first */
+        GPtrArray *own;         /* char*, this run's secrets, distinct */
+        ItkSecretSet *compiled; /* of own; NULL until needed after a change */
+        ItkSecretSet *shared;   /* every stored secret, or NULL */
 };
 
 ItkRedactor *
@@ -14,8 +14,14 @@ itk_redactor_new(void)
 {
         ItkRedactor *redactor = g_new0(ItkRedactor, 1);
 
-        redactor->secrets = g_ptr_array_new_with_free_func(g_free);
+        redactor->own = g_ptr_array_new_with_free_func(g_free);
         return redactor;
+}
+
+static void
+itk_redactor_wipe_cb(gpointer data, gpointer user_data)
+{
+        memset(data, 0, strlen(data));
 }
 
 void
@@ -23,103 +29,123 @@ itk_redactor_free(ItkRedactor *redactor)
 {
         if (redactor == NULL)
                 return;
-        g_ptr_array_unref(redactor->secrets);
+        g_ptr_array_foreach(redactor->own, itk_redactor_wipe_cb, NULL);
+        g_ptr_array_unref(redactor->own);
+        g_clear_pointer(&redactor->compiled, itk_secret_set_unref);
+        g_clear_pointer(&redactor->shared, itk_secret_set_unref);
         g_free(redactor);
-}
-
-static gint
-itk_redactor_compare_length_cb(gconstpointer a, gconstpointer b)
-{
-        gsize la = strlen(*(const char *const *)a);
-        gsize lb = strlen(*(const char *const *)b);
-
-        return la < lb ? 1 : la > lb ? -1 : 0;
-}
-
-static void
-itk_redactor_add_one(ItkRedactor *redactor, const char *secret)
-{
-        for (guint i = 0; i < redactor->secrets->len; i++) {
-                if (g_str_equal(g_ptr_array_index(redactor->secrets, i), secret))
-                        return;
-        }
-        g_ptr_array_add(redactor->secrets, g_strdup(secret));
-        g_ptr_array_sort(redactor->secrets, itk_redactor_compare_length_cb);
-}
-
-/* The secret as it appears inside JSON text ("a\"b"), NULL when the same. */
-static char *
-itk_redactor_json_escape(const char *secret)
-{
-        GString *out = NULL;
-
-        for (const char *p = secret; *p != '\0'; p++) {
-                guchar c = (guchar)*p;
-                if (c >= 0x20 && c != '"' && c != '\\' && c != 0x7f) {
-                        if (out != NULL)
-                                g_string_append_c(out, (char)c);
-                        continue;
-                }
-                if (out == NULL)
-                        out = g_string_new_len(secret, p - secret);
-                switch (c) {
-                case '"':
-                        g_string_append(out, "\\\"");
-                        break;
-                case '\\':
-                        g_string_append(out, "\\\\");
-                        break;
-                case '\n':
-                        g_string_append(out, "\\n");
-                        break;
-                case '\r':
-                        g_string_append(out, "\\r");
-                        break;
-                case '\t':
-                        g_string_append(out, "\\t");
-                        break;
-                case '\b':
-                        g_string_append(out, "\\b");
-                        break;
-                case '\f':
-                        g_string_append(out, "\\f");
-                        break;
-                default:
-                        g_string_append_printf(out, "\\u%04x", c);
-                        break;
-                }
-        }
-        return out != NULL ? g_string_free(out, FALSE) : NULL;
 }
 
 void
 itk_redactor_add_secret(ItkRedactor *redactor, const char *secret)
 {
-        g_autofree char *escaped = NULL;
-
         g_return_if_fail(redactor != NULL);
 
-        if (secret == NULL || strlen(secret) < ITK_REDACTOR_MIN_SECRET)
+        if (secret == NULL || *secret == '\0')
                 return;
-        itk_redactor_add_one(redactor, secret);
-        /* Texts that leave an execution are often JSON (outputs, stored
-         * parameters): mask the escaped form too. */
-        escaped = itk_redactor_json_escape(secret);
-        if (escaped != NULL)
-                itk_redactor_add_one(redactor, escaped);
+        /* Templates report each use: the common case is one already known. */
+        for (guint i = 0; i < redactor->own->len; i++) {
+                if (g_str_equal(g_ptr_array_index(redactor->own, i), secret))
+                        return;
+        }
+        g_ptr_array_add(redactor->own, g_strdup(secret));
+        g_clear_pointer(&redactor->compiled, itk_secret_set_unref);
+}
+
+void
+itk_redactor_set_shared(ItkRedactor *redactor, ItkSecretSet *set)
+{
+        g_return_if_fail(redactor != NULL);
+
+        if (set == redactor->shared)
+                return;
+        /* A secret deleted from the store while this run is live was
+         * already in reach of it: keep masking it here. */
+        if (redactor->shared != NULL) {
+                const char *const *old = itk_secret_set_get_secrets(redactor->shared);
+                for (guint i = 0; old[i] != NULL; i++) {
+                        if (!itk_secret_set_contains(set, old[i]))
+                                itk_redactor_add_secret(redactor, old[i]);
+                }
+        }
+        g_clear_pointer(&redactor->shared, itk_secret_set_unref);
+        if (set != NULL)
+                redactor->shared = itk_secret_set_ref(set);
 }
 
 gboolean
 itk_redactor_is_empty(ItkRedactor *redactor)
 {
-        return redactor == NULL || redactor->secrets->len == 0;
+        return redactor == NULL ||
+               (redactor->own->len == 0 && itk_secret_set_is_empty(redactor->shared));
+}
+
+static void
+itk_redactor_find(ItkRedactor *redactor, const char *text, gsize length, GArray *spans)
+{
+        if (redactor->compiled == NULL && redactor->own->len > 0) {
+                g_ptr_array_add(redactor->own, NULL);
+                redactor->compiled = itk_secret_set_new((const char *const *)redactor->own->pdata);
+                g_ptr_array_set_size(redactor->own, redactor->own->len - 1);
+        }
+        itk_secret_set_find(redactor->compiled, text, length, spans);
+        itk_secret_set_find(redactor->shared, text, length, spans);
+}
+
+static int
+itk_redactor_hex(char c)
+{
+        return g_ascii_isxdigit(c) ? g_ascii_xdigit_value(c) : -1;
+}
+
+/* URL-encoded secrets: search the percent-decoded text ('+' as space) and
+ * map what is found back to the bytes that encode it. Whichever bytes an
+ * encoder escaped, and in which hex case, the decoded view holds the
+ * secret as is. */
+static void
+itk_redactor_find_decoded(ItkRedactor *redactor, const char *text, gsize length, GArray *spans)
+{
+        g_autofree char *decoded = g_malloc(length + 1);
+        g_autofree gsize *origin = g_new(gsize, length + 1);
+        g_autoptr(GArray) found = g_array_new(FALSE, FALSE, sizeof(ItkSecretSpan));
+        gsize n = 0;
+
+        for (gsize i = 0; i < length;) {
+                int hi, lo;
+
+                origin[n] = i;
+                if (text[i] == '%' && i + 2 < length && (hi = itk_redactor_hex(text[i + 1])) >= 0 &&
+                    (lo = itk_redactor_hex(text[i + 2])) >= 0) {
+                        decoded[n++] = (char)(hi << 4 | lo);
+                        i += 3;
+                } else {
+                        decoded[n++] = text[i] == '+' ? ' ' : text[i];
+                        i++;
+                }
+        }
+        origin[n] = length;
+        itk_redactor_find(redactor, decoded, n, found);
+        for (guint i = 0; i < found->len; i++) {
+                const ItkSecretSpan *span = &g_array_index(found, ItkSecretSpan, i);
+                ItkSecretSpan mapped = { origin[span->start], origin[span->end] };
+                g_array_append_val(spans, mapped);
+        }
+        memset(decoded, 0, n);
+}
+
+static gint
+itk_redactor_compare_span_cb(gconstpointer a, gconstpointer b)
+{
+        const ItkSecretSpan *x = a, *y = b;
+
+        return x->start < y->start ? -1 : x->start > y->start ? 1 : 0;
 }
 
 char *
 itk_redactor_apply(ItkRedactor *redactor, const char *text)
 {
-        g_autofree guint8 *covered = NULL;
-        gsize len;
+        g_autoptr(GArray) spans = NULL;
+        gsize len, at = 0, end = 0;
         GString *out;
 
         if (text == NULL)
@@ -127,41 +153,32 @@ itk_redactor_apply(ItkRedactor *redactor, const char *text)
         if (itk_redactor_is_empty(redactor))
                 return g_strdup(text);
 
-        /* Mark every byte inside any occurrence of any secret, overlapping
-         * ones included, then mask each covered run once. Secrets that
-         * overlap in the text ("abcdef" and "defghi" in "abcdefghi") are
-         * masked whole, which replacing one secret after the other would
-         * not do, and the mask itself is never searched. */
+        /* Every range covered by any form of any secret, then each run of
+         * overlapping or touching ranges masked once: secrets that overlap
+         * in the text are masked whole, and the mask itself is never
+         * searched. */
         len = strlen(text);
-        for (guint i = 0; i < redactor->secrets->len; i++) {
-                const char *secret = g_ptr_array_index(redactor->secrets, i);
-                gsize secret_len = strlen(secret);
-                const char *p = text;
-
-                while ((p = strstr(p, secret)) != NULL) {
-                        if (covered == NULL)
-                                covered = g_malloc0(len);
-                        memset(covered + (p - text), 1, secret_len);
-                        p++;
-                }
-        }
-        if (covered == NULL)
+        spans = g_array_new(FALSE, FALSE, sizeof(ItkSecretSpan));
+        itk_redactor_find(redactor, text, len, spans);
+        if (memchr(text, '%', len) != NULL || memchr(text, '+', len) != NULL)
+                itk_redactor_find_decoded(redactor, text, len, spans);
+        if (spans->len == 0)
                 return g_strdup(text);
+        g_array_sort(spans, itk_redactor_compare_span_cb);
 
         out = g_string_sized_new(len);
-        for (gsize i = 0; i < len;) {
-                gsize j = i;
-                if (!covered[i]) {
-                        while (j < len && !covered[j])
-                                j++;
-                        g_string_append_len(out, text + i, (gssize)(j - i));
-                } else {
-                        while (j < len && covered[j])
-                                j++;
-                        g_string_append(out, ITK_REDACTED);
-                }
-                i = j;
+        for (guint i = 0; i < spans->len;) {
+                gsize start = g_array_index(spans, ItkSecretSpan, i).start;
+
+                end = g_array_index(spans, ItkSecretSpan, i).end;
+                for (i++; i < spans->len && g_array_index(spans, ItkSecretSpan, i).start <= end;
+                     i++)
+                        end = MAX(end, g_array_index(spans, ItkSecretSpan, i).end);
+                g_string_append_len(out, text + at, (gssize)(start - at));
+                g_string_append(out, ITK_REDACTED);
+                at = end;
         }
+        g_string_append(out, text + at);
         return g_string_free(out, FALSE);
 }
 

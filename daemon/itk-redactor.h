@@ -4,11 +4,22 @@
 #include <glib.h>
 #include <json-glib/json-glib.h>
 
+#include "itk-secret-set.h"
+
 G_BEGIN_DECLS
 
 /* Masks secret values in every string that leaves an execution (DESIGN.md
- * §5). Secrets shorter than 4 bytes are ignored: masking "a" would mangle
- * every message and a 3-byte secret is not one. */
+ * §5, docs/security.md) in every form ItkSecretSet knows, and URL-encoded
+ * (percent-encoding in either hex case, '+' for space) by also searching a
+ * percent-decoded view of the text.
+ *
+ * Two layers: the run's own secrets (those it references: its credential,
+ * secret parameters, {{ credential }} templates), of any length; and the
+ * shared set of every stored secret (ITK_REDACTOR_MIN_SHARED bytes or
+ * longer), swapped for a new one whenever the store changes. A secret that
+ * leaves the shared set stays masked in this run. */
+
+#define ITK_REDACTOR_MIN_SHARED 4
 
 #define ITK_REDACTED "********"
 
@@ -16,9 +27,12 @@ typedef struct _ItkRedactor ItkRedactor;
 
 ItkRedactor *itk_redactor_new(void);
 void itk_redactor_free(ItkRedactor *redactor);
-/* Adding also covers the secret's JSON-escaped form (a"b as a\"b), so JSON
- * text that carries it is masked too. Adding one twice is harmless. */
+/* A secret this run references, masked from now on in all its forms
+ * whatever its length. Adding one twice is harmless. */
 void itk_redactor_add_secret(ItkRedactor *redactor, const char *secret);
+/* Replaces the shared set (NULL: none); secrets of the old set missing from
+ * @set are kept as this run's own. */
+void itk_redactor_set_shared(ItkRedactor *redactor, ItkSecretSet *set);
 gboolean itk_redactor_is_empty(ItkRedactor *redactor);
 /* New string with each occurrence of each secret replaced by ITK_REDACTED.
  * Occurrences that overlap or touch (one secret inside another, or two

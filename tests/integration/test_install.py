@@ -170,8 +170,12 @@ class InstallTest(unittest.TestCase):
                                               ('allow_any', 'allow_inactive', 'allow_active'))
         self.assertEqual(actions, {
             'org.ignition.toolkit.run-playbook': ('no', 'no', 'auth_admin_keep'),
+            'org.ignition.toolkit.run-source': ('no', 'no', 'auth_admin'),
+            'org.ignition.toolkit.view': ('no', 'auth_admin', 'yes'),
             'org.ignition.toolkit.control-execution': ('no', 'no', 'auth_admin_keep'),
             'org.ignition.toolkit.manage-credentials': ('no', 'no', 'auth_admin'),
+            'org.ignition.toolkit.manage-library': ('no', 'no', 'auth_admin'),
+            'org.ignition.toolkit.steer-browser': ('no', 'no', 'auth_admin_keep'),
         })
 
     def test_default_config(self):

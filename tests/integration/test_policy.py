@@ -189,7 +189,6 @@ class PolicyTest(unittest.TestCase):
             toolkit(h.MANAGER_PATH, h.OBJECT_MANAGER_IFACE, 'GetManagedObjects'),
             manager('ListExecutions'),
             manager('ListPlaybooks'),
-            manager('GetHistory', "GLib.Variant('(us)', (10, ''))"),
         ]
         for reply in call_as('nobody', self.address, calls):
             self.assertIsNone(reply['error'], reply)
@@ -216,6 +215,8 @@ class PolicyTest(unittest.TestCase):
             execution('Start'), execution('Cancel'), execution('Pause'), execution('Resume'),
             execution('Skip'), execution('SkipBack'),
             execution('SetDebugMode', "GLib.Variant('(b)', (True,))"),
+            # Needs org.ignition.toolkit.view (docs/security.md): the daemon decides.
+            manager('GetHistory', "GLib.Variant('(us)', (10, ''))"),
         ]
         replies = call_as('nobody', self.address, calls)
         self.assertEqual(len(replies), len(calls))
@@ -229,6 +230,9 @@ class PolicyTest(unittest.TestCase):
             self.assertNotIn('policy-test', names)
 
     def test_a_live_execution_is_readable_by_others(self):
+        # The bus lets every read through; the daemon answers properties to
+        # anyone, and keeps the steps of someone else's run for the view
+        # right (no polkit and no group here: refused).
         source = h.playbook(h.sleep_step('s1', 30))
         path = self.client.start_execution('policy-test', None,
                                            {'source': source, 'start': False})
@@ -238,9 +242,9 @@ class PolicyTest(unittest.TestCase):
                 toolkit(path, h.PROPERTIES_IFACE, 'Get',
                         "GLib.Variant('(ss)', (%r, 'Status'))" % h.EXECUTION_IFACE),
             ])
-            for reply in replies:
-                self.assertIsNone(reply['error'], reply)
-            self.assertIn("'s1'", replies[0]['body'])
+            self.assertReachedDaemon(replies[0])
+            self.assertEqual(replies[0]['error'], ACCESS_DENIED, replies[0])
+            self.assertIsNone(replies[1]['error'], replies[1])
             self.assertIn('pending', replies[1]['body'])
         finally:
             self.client.call(path, 'Cancel')

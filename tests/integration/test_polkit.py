@@ -26,6 +26,8 @@ from itk_harness import GLib
 ACCESS_DENIED = 'org.freedesktop.DBus.Error.AccessDenied'
 INTERACTIVE = 'org.freedesktop.DBus.Error.InteractiveAuthorizationRequired'
 RUN = 'org.ignition.toolkit.run-playbook'
+SOURCE = 'org.ignition.toolkit.run-source'
+VIEW = 'org.ignition.toolkit.view'
 CONTROL = 'org.ignition.toolkit.control-execution'
 MANAGE = 'org.ignition.toolkit.manage-credentials'
 
@@ -140,6 +142,15 @@ def start_execution(source, label='polkit-test', options=None):
     return [h.MANAGER_PATH, h.MANAGER_IFACE, 'StartExecution', body, False]
 
 
+def start_library(playbook_id):
+    body = 'GLib.Variant("(sa{sv}a{sv})", (%r, {}, {}))' % playbook_id
+    return [h.MANAGER_PATH, h.MANAGER_IFACE, 'StartExecution', body, False]
+
+
+def manager_call(member, body=None):
+    return [h.MANAGER_PATH, h.MANAGER_IFACE, member, body, False]
+
+
 def control(path, member, body=None):
     return [path, h.EXECUTION_IFACE, member, body, False]
 
@@ -160,6 +171,9 @@ def interactive(call):
 
 
 LONG_RUN = h.playbook(h.sleep_step('wait', 600), h.log_step('after', 'done'))
+QUICK_RUN = h.playbook(h.log_step('a', 'x'))
+# The installed library: what run-playbook allows to run.
+LIBRARY = {'long.yaml': LONG_RUN, 'quick.yaml': QUICK_RUN}
 
 
 class AuthorizationTestCase(unittest.TestCase):
@@ -175,7 +189,7 @@ class AuthorizationTestCase(unittest.TestCase):
         try:
             cls.start_bus()
             cls.client = h.Client(cls.address)
-            cls.daemon = h.Daemon(cls.workdir, cls.address)
+            cls.daemon = h.Daemon(cls.workdir, cls.address, library=LIBRARY)
             with open(os.path.join(cls.daemon.config_dir, 'toolkit.conf'), 'a') as f:
                 f.write('[Authorization]\nGroup=%s\n' % (cls.group or ''))
             cls.daemon.start(cls.client)
@@ -259,8 +273,8 @@ class AuthorizationTestCase(unittest.TestCase):
         if action is not None:
             self.assertIn(action, reply['message'])
 
-    def start_as(self, user, source=LONG_RUN, **kwargs):
-        reply, _ = self.call_one(user, start_execution(source), **kwargs)
+    def start_as(self, user, playbook_id='long.yaml', **kwargs):
+        reply, _ = self.call_one(user, start_library(playbook_id), **kwargs)
         path = self.assertAllowed(reply)
         self.assertTrue(path.startswith(h.EXECUTION_PREFIX), path)
         return path
@@ -329,7 +343,7 @@ class TestPolkit(AuthorizationTestCase):
 
     def test_allowed(self):
         self.allow(RUN)
-        reply, name = self.call_one('nobody', start_execution(h.playbook(h.log_step('a', 'x'))))
+        reply, name = self.call_one('nobody', start_library('quick.yaml'))
         path = self.assertAllowed(reply)
         self.assertEqual(self.client.get_prop(path, 'StartedByUid'),
                          pwd.getpwnam('nobody').pw_uid)
@@ -338,13 +352,13 @@ class TestPolkit(AuthorizationTestCase):
 
     def test_denied(self):
         before = self.executions()
-        reply, _ = self.call_one('nobody', start_execution(h.playbook(h.log_step('a', 'x'))))
+        reply, _ = self.call_one('nobody', start_library('quick.yaml'))
         self.assertRefused(reply, ACCESS_DENIED, RUN)
         self.assertEqual(self.executions(), before)
         self.assertEqual([c[2] for c in self.checks()], [RUN])
         # Allowing something else does not help.
         self.allow(CONTROL, MANAGE)
-        reply, _ = self.call_one('nobody', start_execution(h.playbook(h.log_step('a', 'x'))))
+        reply, _ = self.call_one('nobody', start_library('quick.yaml'))
         self.assertRefused(reply, ACCESS_DENIED, RUN)
 
     def test_polkit_error_denies(self):
@@ -353,17 +367,17 @@ class TestPolkit(AuthorizationTestCase):
         self.polkit('SetFailing', GLib.Variant('(b)', (True,)))
         try:
             reply, _ = self.call_one('nobody',
-                                     start_execution(h.playbook(h.log_step('a', 'x'))))
+                                     start_library('quick.yaml'))
         finally:
             self.polkit('SetFailing', GLib.Variant('(b)', (False,)))
         self.assertRefused(reply, ACCESS_DENIED, RUN)
         self.assertIn('the authority is broken', self.daemon.stderr_text())
-        reply, _ = self.call_one('nobody', start_execution(h.playbook(h.log_step('a', 'x'))))
+        reply, _ = self.call_one('nobody', start_library('quick.yaml'))
         self.assertAllowed(reply)
 
     def test_interactive(self):
         self.polkit('SetInteractive', GLib.Variant('(as)', ([RUN],)))
-        call = start_execution(h.playbook(h.log_step('a', 'x')))
+        call = start_library('quick.yaml')
         before = self.executions()
         reply, plain = self.call_one('nobody', call)
         self.assertRefused(reply, INTERACTIVE, RUN)
@@ -400,7 +414,7 @@ class TestPolkit(AuthorizationTestCase):
     # rewind the message as the polkit path does.
     def test_starter_deletes_own_run(self):
         self.allow(RUN)
-        path = self.start_as('nobody', h.playbook(h.log_step('a', 'x')))
+        path = self.start_as('nobody', 'quick.yaml')
         self.client.wait_finished(path)
         self.allow()
         self.polkit('ClearCalls')
@@ -459,23 +473,80 @@ class TestPolkit(AuthorizationTestCase):
         calls = self.polkit('GetMethodCalls', GLib.Variant('(s)', ('CheckAuthorization',)))
         self.assertNotIn(SECRET, repr(calls))
 
-    def test_reading_needs_no_authorization(self):
+    def test_library_but_not_source(self):
+        # May run the installed library's playbooks, not text of its own.
         self.allow(RUN)
-        path = self.start_as('nobody', h.playbook(h.log_step('a', 'x')))
-        self.client.wait_finished(path)
-        self.allow()
-        self.polkit('ClearCalls')
-        replies = self.call_as('daemon', [
-            [h.MANAGER_PATH, h.MANAGER_IFACE, 'ListExecutions', None, False],
-            [h.MANAGER_PATH, h.MANAGER_IFACE, 'ListCredentials', None, False],
-            [h.MANAGER_PATH, h.MANAGER_IFACE, 'GetHistory', 'GLib.Variant("(us)", (1, ""))',
-             False],
+        reply, _ = self.call_one('nobody', start_library('quick.yaml'))
+        self.assertAllowed(reply)
+        reply, _ = self.call_one('nobody', start_execution(QUICK_RUN))
+        self.assertRefused(reply, ACCESS_DENIED, SOURCE)
+        self.assertEqual([c[2] for c in self.checks()], [RUN, SOURCE])
+        # run-source alone does not open the library either.
+        self.allow(SOURCE)
+        reply, _ = self.call_one('nobody', start_library('quick.yaml'))
+        self.assertRefused(reply, ACCESS_DENIED, RUN)
+        reply, _ = self.call_one('nobody', start_execution(QUICK_RUN))
+        self.assertAllowed(reply)
+
+    def reads(self, path, run_id):
+        return [
+            manager_call('ListExecutions'),
+            manager_call('GetHistory', 'GLib.Variant("(us)", (0, ""))'),
+            manager_call('GetExecutionRecord', 'GLib.Variant("(s)", (%r,))' % run_id),
             control(path, 'GetSteps'),
             control(path, 'GetLog', 'GLib.Variant("(u)", (0,))'),
-        ])['replies']
+        ]
+
+    def test_view_but_not_run(self):
+        self.allow(RUN)
+        path = self.start_as('nobody', 'quick.yaml')
+        self.client.wait_finished(path)
+        run_id = self.client.get_prop(path, 'Id')
+        self.allow(VIEW)
+        self.polkit('ClearCalls')
+        replies = self.call_as('daemon', self.reads(path, run_id) +
+                               [start_library('quick.yaml')])['replies']
+        listed, hist, rec, steps, log = [self.assertAllowed(r) for r in replies[:5]]
+        self.assertIn(path, [e[0] for e in listed])
+        self.assertIn(run_id, [r['id'] for r in hist])
+        self.assertEqual(rec['id'], run_id)
+        self.assertEqual([s['step-id'] for s in steps], ['a'])
+        self.assertTrue(any(line[3] == 'x' for line in log), log)
+        self.assertRefused(replies[5], ACCESS_DENIED, RUN)
+        self.assertEqual([c[2] for c in self.checks()], [VIEW] * 5 + [RUN])
+
+    def test_no_view_of_others_runs(self):
+        self.allow(RUN)
+        theirs = self.start_as('nobody', 'quick.yaml')
+        self.client.wait_finished(theirs)
+        mine = self.start_as('daemon', 'quick.yaml')
+        self.client.wait_finished(mine)
+        self.polkit('ClearCalls')
+        replies = self.call_as('daemon',
+                               self.reads(theirs, self.client.get_prop(theirs, 'Id')))['replies']
+        # Listing is never refused: without view, only the caller's own runs.
+        listed = [e[0] for e in self.assertAllowed(replies[0])]
+        self.assertIn(mine, listed)
+        self.assertNotIn(theirs, listed)
+        for reply in replies[1:]:
+            self.assertRefused(reply, ACCESS_DENIED, VIEW)
+        # Logs, steps and the record of its own run need nothing.
+        self.polkit('ClearCalls')
+        replies = self.call_as('daemon',
+                               self.reads(mine, self.client.get_prop(mine, 'Id'))[2:])['replies']
         for reply in replies:
             self.assertAllowed(reply)
         self.assertEqual(self.checks(), [])
+
+    def test_view_interactive(self):
+        # An inactive session's view is auth_admin: the challenge comes back.
+        self.polkit('SetInteractive', GLib.Variant('(as)', ([VIEW],)))
+        reply, _ = self.call_one('daemon', manager_call('GetHistory',
+                                                        'GLib.Variant("(us)", (0, ""))'))
+        self.assertRefused(reply, INTERACTIVE, VIEW)
+        reply, _ = self.call_one('daemon', interactive(
+            manager_call('GetHistory', 'GLib.Variant("(us)", (0, ""))')))
+        self.assertAllowed(reply)
 
     def test_root_needs_no_polkit(self):
         path = self.client.start_execution('root-run', None, {'source': LONG_RUN})
@@ -495,7 +566,7 @@ class TestPolkit(AuthorizationTestCase):
         try:
             child = subprocess.Popen(
                 [h.PYTHON, '-c', CHILD,
-                 json.dumps([start_execution(h.playbook(h.log_step('a', 'x')))]),
+                 json.dumps([start_library('quick.yaml')]),
                  self.address], user=pwd.getpwnam('nobody').pw_uid,
                 group=pwd.getpwnam('nobody').pw_gid, extra_groups=[], cwd='/',
                 env={'PATH': '/usr/bin:/bin'}, stdout=subprocess.DEVNULL,
@@ -510,7 +581,7 @@ class TestPolkit(AuthorizationTestCase):
             self.polkit('ReleaseHangingCalls')
         self.client.idle(0.5)
         self.assertTrue(self.daemon.running(), self.daemon.stderr_text())
-        reply, _ = self.call_one('nobody', start_execution(h.playbook(h.log_step('a', 'x'))))
+        reply, _ = self.call_one('nobody', start_library('quick.yaml'))
         self.assertAllowed(reply)
 
 
@@ -520,24 +591,31 @@ class TestGroupFallback(AuthorizationTestCase):
     group = 'nogroup'
 
     def test_member_by_primary_group(self):
-        reply, _ = self.call_one('nobody', start_execution(h.playbook(h.log_step('a', 'x'))),
+        reply, _ = self.call_one('nobody', start_library('quick.yaml'),
                                  group='nogroup')
         path = self.assertAllowed(reply)
         self.assertEqual(self.client.wait_finished(path).args[0], 'completed')
 
     def test_member_by_supplementary_group(self):
-        reply, _ = self.call_one('daemon', start_execution(h.playbook(h.log_step('a', 'x'))),
+        reply, _ = self.call_one('daemon', start_library('quick.yaml'),
                                  extra_groups=['nogroup'])
         self.assertAllowed(reply)
 
     def test_non_member(self):
         before = self.executions()
-        reply, _ = self.call_one('daemon', start_execution(h.playbook(h.log_step('a', 'x'))))
+        reply, _ = self.call_one('daemon', start_library('quick.yaml'))
         self.assertRefused(reply, ACCESS_DENIED, RUN)
         reply, _ = self.call_one('daemon', set_credential('grp-cred', SECRET))
         self.assertRefused(reply, ACCESS_DENIED, MANAGE)
         self.assertEqual(self.executions(), before)
         self.assertNotIn('grp-cred', [c['name'] for c in self.client.manager('ListCredentials')])
+
+    def test_member_views(self):
+        history = manager_call('GetHistory', 'GLib.Variant("(us)", (0, ""))')
+        reply, _ = self.call_one('daemon', history)
+        self.assertRefused(reply, ACCESS_DENIED, VIEW)
+        reply, _ = self.call_one('daemon', history, extra_groups=['nogroup'])
+        self.assertAllowed(reply)
 
     def test_member_manages_credentials(self):
         reply, _ = self.call_one('nobody', set_credential('grp-cred2', SECRET))
@@ -564,7 +642,7 @@ class TestNoGroupNoPolkit(AuthorizationTestCase):
     group = 'itk-no-such-group-xyz'
 
     def test_everyone_else_refused(self):
-        reply, _ = self.call_one('nobody', start_execution(h.playbook(h.log_step('a', 'x'))))
+        reply, _ = self.call_one('nobody', start_library('quick.yaml'))
         self.assertRefused(reply, ACCESS_DENIED, RUN)
         self.assertIn("'itk-no-such-group-xyz' does not exist", self.daemon.stderr_text())
         path = self.client.start_execution('root-run', None,

@@ -6,6 +6,7 @@
 
 #include "itk-error.h"
 #include "itk-execution.h"
+#include "itk-redactor.h"
 #include "itk-step.h"
 #include "itk-store.h"
 
@@ -90,7 +91,8 @@ typedef struct {
         gboolean signal_after_finished;
         ItkStore *store;
         char *tmpdir;
-        GHashTable *library; /* id -> YAML, for playbook.run */
+        GHashTable *library;  /* id -> YAML, for playbook.run */
+        ItkSecretSet *shared; /* the credential store's secrets, or NULL */
 } Fixture;
 
 static void
@@ -176,6 +178,7 @@ fixture_teardown(Fixture *f, gconstpointer data)
         g_ptr_array_unref(f->steps);
         g_ptr_array_unref(f->logs);
         g_hash_table_unref(f->library);
+        g_clear_pointer(&f->shared, itk_secret_set_unref);
         g_free(f->finished_status);
         g_clear_pointer(&f->store, itk_store_free);
         if (f->tmpdir != NULL) {
@@ -212,6 +215,7 @@ fixture_create(Fixture *f, const char *yaml, gboolean debug)
         config.debug_mode = debug;
         config.resolve = resolve_cb;
         config.resolve_data = f;
+        config.shared_secrets = f->shared;
         f->execution = itk_execution_new(&config, &error);
         g_assert_no_error(error);
         g_signal_connect(f->execution, "status-changed", G_CALLBACK(status_changed_cb), f);
@@ -728,6 +732,57 @@ test_secret_redacted(Fixture *f, gconstpointer data)
         g_assert_null(strstr(itk_execution_get_error(e), "hunter2secret"));
 }
 
+/* Stored secrets the playbook never references (it has them by other ways,
+ * e.g. a gateway echoing one) are masked in every form, including one set
+ * while the run is live, and one deleted from the store meanwhile. */
+static void
+test_stored_secret_redacted(Fixture *f, gconstpointer data)
+{
+        /* U3RyMG5nU3RvcmVkUGFzcw== is base64("Str0ngStoredPass"), and
+         * YWRtaW46U3RyMG5nU3RvcmVkUGFzcw== that of "admin:Str0ngStoredPass". */
+        const char *yaml = "name: S\nversion: 1\n"
+                           "steps:\n"
+                           "  - {id: plain, name: P, type: utility.log, parameters: {message: "
+                           "'pw=Str0ngStoredPass'}}\n"
+                           "  - {id: b64, name: B, type: utility.log, parameters: {message: "
+                           "'b64=U3RyMG5nU3RvcmVkUGFzcw=='}}\n"
+                           "  - {id: basic, name: H, type: utility.log, parameters: {message: "
+                           "'Authorization: Basic YWRtaW46U3RyMG5nU3RvcmVkUGFzcw=='}}\n"
+                           "  - {id: url, name: U, type: utility.log, parameters: {message: "
+                           "'q=Str0ng%53tored%50ass&x'}}\n"
+                           "  - {id: hold, name: Hold, type: test.hold}\n"
+                           "  - {id: later, name: L, type: utility.log, parameters: {message: "
+                           "'old=Str0ngStoredPass new=Fresh+Secret%2f9'}}\n"
+                           "  - {id: boom, name: Boom, type: utility.sleep, parameters: {seconds: "
+                           "'Fresh Secret/9'}}\n";
+        const char *first[] = { "Str0ngStoredPass", NULL };
+        const char *second[] = { "Fresh Secret/9", NULL };
+        g_autoptr(ItkSecretSet) replaced = itk_secret_set_new(second);
+        ItkExecution *e;
+
+        f->shared = itk_secret_set_new(first);
+        e = fixture_create(f, yaml, FALSE);
+        itk_execution_start(e, NULL);
+        WAIT_UNTIL(holds->len == 1, 2000);
+        /* The store changed: a new secret, the old one deleted. */
+        itk_execution_set_shared_secrets(e, replaced);
+        test_release_holds();
+        WAIT_UNTIL(f->finished == 1, 2000);
+        g_assert_cmpuint(f->logs->len, >=, 5);
+        for (guint i = 0; i < f->logs->len; i++) {
+                const char *line = g_ptr_array_index(f->logs, i);
+                g_assert_null(strstr(line, "Str0ng"));
+                g_assert_null(strstr(line, "U3RyMG5nU3RvcmVkUGFzcw"));
+                g_assert_null(strstr(line, "StoredPass"));
+                g_assert_null(strstr(line, "Fresh"));
+                g_assert_null(strstr(line, "Secret"));
+        }
+        g_assert_nonnull(strstr(g_ptr_array_index(f->logs, 0), "pw=" ITK_REDACTED));
+        g_assert_nonnull(strstr(g_ptr_array_index(f->logs, 3), "q=" ITK_REDACTED "&x"));
+        g_assert_cmpstr(f->finished_status, ==, "failed");
+        g_assert_null(strstr(itk_execution_get_error(e), "Fresh"));
+}
+
 static void
 test_history_committed(Fixture *f, gconstpointer data)
 {
@@ -881,6 +936,7 @@ main(int argc, char **argv)
         ADD("/execution/nested-cancel", test_nested_cancel, NULL);
         ADD("/execution/nested-failure", test_nested_failure, NULL);
         ADD("/execution/secret-redacted", test_secret_redacted, NULL);
+        ADD("/execution/stored-secret-redacted", test_stored_secret_redacted, NULL);
         ADD("/execution/history-committed", test_history_committed, "store");
 #undef ADD
         return g_test_run();

@@ -1,4 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <string.h>
+
 #include "itk-redactor.h"
 #include "itk-value.h"
 
@@ -24,12 +26,23 @@ test_redactor_empty(void)
         g_assert_true(out != text);
         g_assert_null(itk_redactor_apply(redactor, NULL));
 
-        /* Too short to be a secret, or none at all. */
+        /* No secret at all. */
         itk_redactor_add_secret(redactor, NULL);
         itk_redactor_add_secret(redactor, "");
-        itk_redactor_add_secret(redactor, "abc");
         g_assert_true(itk_redactor_is_empty(redactor));
-        assert_redacts(redactor, "abc abc", "abc abc");
+}
+
+/* The short-secret rule (docs/security.md): a secret of 1 to 3 bytes is
+ * masked in the runs that reference it (their own choice), never store-wide,
+ * where it would mask every "abc" of every run. */
+static void
+test_redactor_short(void)
+{
+        g_autoptr(ItkRedactor) redactor = itk_redactor_new();
+
+        itk_redactor_add_secret(redactor, "abc");
+        g_assert_false(itk_redactor_is_empty(redactor));
+        assert_redacts(redactor, "x abc y", "x " ITK_REDACTED " y");
 }
 
 static void
@@ -133,12 +146,147 @@ test_redactor_json(void)
         g_assert_null(itk_redactor_apply_json(redactor, NULL));
 }
 
+static void
+test_redactor_base64(void)
+{
+        g_autoptr(ItkRedactor) redactor = itk_redactor_new();
+
+        /* "s3cret?Pass>" has '+' and '/' in base64: both alphabets. */
+        itk_redactor_add_secret(redactor, "s3cret?Pass>");
+        /* Standalone, padded or not, standard and URL-safe. */
+        assert_redacts(redactor, "a czNjcmV0P1Bhc3M+ b", "a " ITK_REDACTED " b");
+        assert_redacts(redactor, "a czNjcmV0P1Bhc3M- b", "a " ITK_REDACTED " b");
+        itk_redactor_add_secret(redactor, "hunter2!");
+        assert_redacts(redactor, "[aHVudGVyMiE=]", "[" ITK_REDACTED "]");
+        assert_redacts(redactor, "[aHVudGVyMiE]", "[" ITK_REDACTED "]");
+}
+
+/* A secret inside a longer base64 text, at each of the three alignments:
+ * what depends on the secret alone is masked, so no run of its characters
+ * is left. */
+static void
+test_redactor_base64_embedded(void)
+{
+        g_autoptr(ItkRedactor) redactor = itk_redactor_new();
+        const char *prefixes[] = { "", "a", "ab", "admin:", "admin2:", "admin23:" };
+
+        itk_redactor_add_secret(redactor, "Tr0ub4dor&3xyz");
+        for (guint i = 0; i < G_N_ELEMENTS(prefixes); i++) {
+                for (guint j = 0; j < 3; j++) {
+                        const char *suffixes[] = { "", "!", "!?" };
+                        g_autofree char *plain =
+                                g_strconcat(prefixes[i], "Tr0ub4dor&3xyz", suffixes[j], NULL);
+                        g_autofree char *std = g_base64_encode((guchar *)plain, strlen(plain));
+                        g_autofree char *url = g_strdup(std);
+                        g_autofree char *text = NULL;
+                        g_autofree char *out = NULL;
+                        gsize off = strlen(prefixes[i]);
+                        gsize first = (8 * off + 5) / 6, end = (8 * off + 8 * 14) / 6;
+
+                        g_strdelimit(url, "+", '-');
+                        g_strdelimit(url, "/", '_');
+                        text = g_strdup_printf("Basic %s url=%s", std, url);
+                        out = itk_redactor_apply(redactor, text);
+                        /* The characters made of the secret's bits alone
+                         * (std[first, end)): no 4 in a row survive, in
+                         * either alphabet. */
+                        for (gsize k = first; k + 4 <= end; k++) {
+                                g_autofree char *piece = g_strndup(std + k, 4);
+                                g_autofree char *url_piece = g_strndup(url + k, 4);
+                                g_assert_null(strstr(out, piece));
+                                g_assert_null(strstr(out, url_piece));
+                        }
+                }
+        }
+}
+
+static void
+test_redactor_url_encoded(void)
+{
+        g_autoptr(ItkRedactor) redactor = itk_redactor_new();
+
+        itk_redactor_add_secret(redactor, "p@ss w/rd&1");
+        /* Upper and lower hex, '+' or %20 for space, any subset escaped. */
+        assert_redacts(redactor, "u=x&p=p%40ss%20w%2Frd%261&z", "u=x&p=" ITK_REDACTED "&z");
+        assert_redacts(redactor, "p=p%40ss+w%2frd%261", "p=" ITK_REDACTED);
+        assert_redacts(redactor, "p=p@ss+w/rd%26%31.", "p=" ITK_REDACTED ".");
+        assert_redacts(redactor, "%70%40%73%73%20%77%2f%72%64%26%31", ITK_REDACTED);
+        /* Not a match: one byte differs once decoded. */
+        assert_redacts(redactor, "p%40ss%20w%2Frd%262", "p%40ss%20w%2Frd%262");
+        /* A '+' that is only a plus is left alone. */
+        assert_redacts(redactor, "1+1=2 100%", "1+1=2 100%");
+}
+
+/* Secrets of the store masked in a run that never referenced them; a set
+ * swapped in later masks the new ones and keeps the deleted ones. */
+static void
+test_redactor_shared(void)
+{
+        g_autoptr(ItkRedactor) redactor = itk_redactor_new();
+        const char *first[] = { "stored-one", "stored-two", NULL };
+        const char *second[] = { "stored-two", "stored-three", NULL };
+        g_autoptr(ItkSecretSet) a = itk_secret_set_new(first);
+        g_autoptr(ItkSecretSet) b = itk_secret_set_new(second);
+        g_autoptr(ItkRedactor) fresh = itk_redactor_new();
+
+        itk_redactor_add_secret(redactor, "own-secret");
+        itk_redactor_set_shared(redactor, a);
+        assert_redacts(redactor, "stored-one own-secret stored-three",
+                       ITK_REDACTED " " ITK_REDACTED " stored-three");
+        itk_redactor_set_shared(redactor, b);
+        assert_redacts(redactor, "stored-one stored-two stored-three",
+                       ITK_REDACTED " " ITK_REDACTED " " ITK_REDACTED);
+        /* A run started after the deletion does not mask it. */
+        itk_redactor_set_shared(fresh, b);
+        assert_redacts(fresh, "stored-one", "stored-one");
+        /* Even an emptied store keeps what this run could see masked. */
+        itk_redactor_set_shared(fresh, NULL);
+        assert_redacts(fresh, "stored-three", ITK_REDACTED);
+}
+
+/* Many secrets, overlapping prefixes and suffixes: the automaton finds
+ * exactly what a naive search finds. */
+static void
+test_redactor_many(void)
+{
+        g_autoptr(GPtrArray) secrets = g_ptr_array_new_with_free_func(g_free);
+        g_autoptr(ItkSecretSet) set = NULL;
+        g_autoptr(ItkRedactor) redactor = itk_redactor_new();
+        g_autoptr(GString) text = g_string_new(NULL);
+        g_autofree char *out = NULL;
+        GRand *rand = g_rand_new_with_seed(42);
+
+        for (guint i = 0; i < 2000; i++)
+                g_ptr_array_add(secrets, g_strdup_printf("sec%05u-%c%c", i * 7919 % 100000,
+                                                         'a' + i % 26, 'a' + i / 26 % 26));
+        g_ptr_array_add(secrets, NULL);
+        set = itk_secret_set_new((const char *const *)secrets->pdata);
+        itk_redactor_set_shared(redactor, set);
+        for (guint i = 0; i < 300; i++) {
+                const char *secret = g_ptr_array_index(secrets, g_rand_int_range(rand, 0, 2000));
+                g_string_append_printf(text, "line %u sec%05u-zz ", i, i);
+                if (i % 3 == 0)
+                        g_string_append(text, secret);
+        }
+        out = itk_redactor_apply(redactor, text->str);
+        for (guint i = 0; i < 2000; i++)
+                g_assert_null(strstr(out, g_ptr_array_index(secrets, i)));
+        g_assert_nonnull(strstr(out, "line 299 sec00299-zz"));
+        g_rand_free(rand);
+}
+
 int
 main(int argc, char **argv)
 {
         g_test_init(&argc, &argv, NULL);
         g_test_add_func("/redactor/empty", test_redactor_empty);
+        g_test_add_func("/redactor/short", test_redactor_short);
         g_test_add_func("/redactor/basic", test_redactor_basic);
+        g_test_add_func("/redactor/base64", test_redactor_base64);
+        g_test_add_func("/redactor/base64-embedded", test_redactor_base64_embedded);
+        g_test_add_func("/redactor/url-encoded", test_redactor_url_encoded);
+        g_test_add_func("/redactor/shared", test_redactor_shared);
+        g_test_add_func("/redactor/many", test_redactor_many);
         g_test_add_func("/redactor/overlapping", test_redactor_overlapping);
         g_test_add_func("/redactor/utf8-and-escaped", test_redactor_utf8_and_escaped);
         g_test_add_func("/redactor/json", test_redactor_json);
