@@ -7,6 +7,7 @@
 
 #include "itk-bus.h"
 #include "itk-error.h"
+#include "itk-value.h"
 
 /* Messages processed per dispatch before yielding to other sources. */
 #define DISPATCH_BATCH 64
@@ -244,8 +245,12 @@ itk_bus_message_append_variant(sd_bus_message *m, GVariant *value)
         }
 }
 
+static int itk_bus_read_value(sd_bus_message *m, ItkValueBudget *budget, GVariant **ret,
+                              GError **error);
+
 static int
-itk_bus_read_container(sd_bus_message *m, char type, const char *contents, GVariant **ret)
+itk_bus_read_container(sd_bus_message *m, char type, const char *contents, ItkValueBudget *budget,
+                       GVariant **ret, GError **error)
 {
         GVariantBuilder builder;
         g_autofree char *full = NULL;
@@ -259,6 +264,9 @@ itk_bus_read_container(sd_bus_message *m, char type, const char *contents, GVari
                 full = g_strconcat("{", contents, "}", NULL);
         if (!g_variant_type_string_is_valid(full))
                 return -EINVAL;
+        /* A dict entry is no value of its own: its key and value are counted. */
+        if (budget != NULL && type != 'e' && !itk_value_budget_enter(budget, error))
+                return -E2BIG;
         r = sd_bus_message_enter_container(m, type, contents);
         if (r < 0)
                 return r;
@@ -272,7 +280,7 @@ itk_bus_read_container(sd_bus_message *m, char type, const char *contents, GVari
                 }
                 if (r == 0)
                         break;
-                r = itk_bus_message_read_variant(m, &child);
+                r = itk_bus_read_value(m, budget, &child, error);
                 if (r < 0) {
                         g_variant_builder_clear(&builder);
                         return r;
@@ -285,12 +293,15 @@ itk_bus_read_container(sd_bus_message *m, char type, const char *contents, GVari
                 g_variant_builder_clear(&builder);
                 return r;
         }
+        if (budget != NULL && type != 'e')
+                itk_value_budget_leave(budget);
         *ret = g_variant_ref_sink(g_variant_builder_end(&builder));
         return 1;
 }
 
-int
-itk_bus_message_read_variant(sd_bus_message *m, GVariant **ret)
+/* Each part is counted against @budget (when given) before it is copied. */
+static int
+itk_bus_read_value(sd_bus_message *m, ItkValueBudget *budget, GVariant **ret, GError **error)
 {
         const char *contents = NULL;
         char type;
@@ -299,6 +310,9 @@ itk_bus_message_read_variant(sd_bus_message *m, GVariant **ret)
         r = sd_bus_message_peek_type(m, &type, &contents);
         if (r <= 0)
                 return r < 0 ? r : -ENXIO;
+        if (budget != NULL && strchr("bynqiuxtd", type) != NULL &&
+            !itk_value_budget_add(budget, 0, error))
+                return -E2BIG;
 
         switch (type) {
         case 'b': {
@@ -332,6 +346,8 @@ itk_bus_message_read_variant(sd_bus_message *m, GVariant **ret)
                 r = sd_bus_message_read_basic(m, type, &v);
                 if (r < 0)
                         return r;
+                if (budget != NULL && !itk_value_budget_add(budget, strlen(v), error))
+                        return -E2BIG;
                 *ret = g_variant_ref_sink(type == 's'   ? g_variant_new_string(v)
                                           : type == 'o' ? g_variant_new_object_path(v)
                                                         : g_variant_new_signature(v));
@@ -339,24 +355,42 @@ itk_bus_message_read_variant(sd_bus_message *m, GVariant **ret)
         }
         case 'v': {
                 g_autoptr(GVariant) inner = NULL;
+                if (budget != NULL && !itk_value_budget_enter(budget, error))
+                        return -E2BIG;
                 r = sd_bus_message_enter_container(m, 'v', contents);
                 if (r < 0)
                         return r;
-                r = itk_bus_message_read_variant(m, &inner);
+                r = itk_bus_read_value(m, budget, &inner, error);
                 if (r < 0)
                         return r;
                 r = sd_bus_message_exit_container(m);
                 if (r < 0)
                         return r;
+                if (budget != NULL)
+                        itk_value_budget_leave(budget);
                 *ret = g_variant_ref_sink(g_variant_new_variant(inner));
                 return 1;
         }
         case 'a':
         case 'r':
         case 'e':
-                return itk_bus_read_container(m, type, contents, ret);
+                return itk_bus_read_container(m, type, contents, budget, ret, error);
         default:
                 /* Unix fds and anything unknown: refused. */
                 return -EINVAL;
         }
+}
+
+int
+itk_bus_message_read_variant(sd_bus_message *m, GVariant **ret)
+{
+        return itk_bus_read_value(m, NULL, ret, NULL);
+}
+
+int
+itk_bus_message_read_bounded(sd_bus_message *m, ItkValueBudget *budget, GVariant **ret,
+                             GError **error)
+{
+        g_return_val_if_fail(budget != NULL, -EINVAL);
+        return itk_bus_read_value(m, budget, ret, error);
 }

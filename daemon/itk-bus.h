@@ -4,6 +4,8 @@
 #include <glib.h>
 #include <systemd/sd-bus.h>
 
+#include "itk-limits.h"
+
 G_BEGIN_DECLS
 
 #define ITK_BUS_NAME "org.ignition.Toolkit"
@@ -28,6 +30,10 @@ int itk_bus_error_from_gerror(const GError *error, sd_bus_error *ret);
 int itk_bus_message_append_variant(sd_bus_message *m, GVariant *value);
 /* Reads the next complete value into a new (non-floating) GVariant. */
 int itk_bus_message_read_variant(sd_bus_message *m, GVariant **ret);
+/* The same, counting every part against @budget before copying it: a bound
+ * met returns -E2BIG with @error set (ITK_ERROR_INVALID_ARGS naming it). */
+int itk_bus_message_read_bounded(sd_bus_message *m, ItkValueBudget *budget, GVariant **ret,
+                                 GError **error);
 
 static inline void
 itk_bus_message_unrefp(sd_bus_message **m)

@@ -4,9 +4,10 @@
 #include "itk-credentials.h"
 #include "itk-error.h"
 #include "itk-redactor.h"
+#include "itk-limits.h"
 
-#define MAX_CREDENTIALS 1000
-#define MAX_FIELD_LENGTH 8192
+#define MAX_CREDENTIALS ITK_LIMIT_CREDENTIALS
+#define MAX_FIELD_LENGTH ITK_LIMIT_CREDENTIAL_FIELD
 
 static const char *const fields[] = { "username",  "password",    "gateway_url",
                                       "api_token", "description", NULL };
@@ -63,7 +64,7 @@ itk_credentials_free(ItkCredentials *self)
 static gboolean
 itk_credentials_valid_name(const char *name)
 {
-        if (name == NULL || *name == '\0' || strlen(name) > 128)
+        if (name == NULL || *name == '\0' || strlen(name) > ITK_LIMIT_CREDENTIAL_NAME)
                 return FALSE;
         for (const char *p = name; *p != '\0'; p++)
                 if (!g_ascii_isalnum(*p) && *p != '_' && *p != '-' && *p != '.')
@@ -410,8 +411,10 @@ itk_credentials_set_async(ItkCredentials *self, const char *name, GVariant *valu
                 }
                 text = g_variant_get_string(value, NULL);
                 if (strlen(text) > MAX_FIELD_LENGTH) {
-                        g_task_return_new_error(task, ITK_ERROR, ITK_ERROR_INVALID_ARGS,
-                                                "credential field '%s' is too long", key);
+                        g_task_return_new_error(
+                                task, ITK_ERROR, ITK_ERROR_INVALID_ARGS,
+                                "credential field '%s' is too long (the limit is %d bytes)", key,
+                                MAX_FIELD_LENGTH);
                         g_object_unref(task);
                         return;
                 }

@@ -281,7 +281,13 @@ get_log_authorized(sd_bus_message *m, gpointer userdata, sd_bus_error *error)
         r = sd_bus_message_read(m, "u", &max);
         if (r < 0)
                 return r;
-        log = itk_execution_get_log(userdata, max, &local);
+        /* A reply must fit a bus message: 0 ("all") means the newest lines
+         * up to the bound. */
+        if (max > ITK_LIMIT_LOG_LINES)
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                         "max %u is above the limit of %d log lines per call",
+                                         (guint)max, ITK_LIMIT_LOG_LINES);
+        log = itk_execution_get_log(userdata, max != 0 ? max : ITK_LIMIT_LOG_LINES, &local);
         if (log == NULL)
                 return itk_bus_error_from_gerror(local, error);
         return itk_execution_dbus_reply_variant(m, log);

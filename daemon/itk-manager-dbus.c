@@ -8,11 +8,10 @@
 #include "itk-bus.h"
 #include "itk-error.h"
 #include "itk-manager-dbus.h"
+#include "itk-limits.h"
 #include "itk-value.h"
 
-/* Bounds on what a caller may send (DESIGN.md §7). */
-#define MAX_PARAMETERS 256
-#define MAX_SOURCE_SIZE (1024 * 1024)
+/* Bounds on what a caller may send: itk-limits.h, docs/limits.md. */
 
 static ItkAuthority *authority;
 
@@ -37,6 +36,21 @@ itk_manager_dbus_gerror(GError *error, sd_bus_error *ret)
         return itk_bus_error_from_gerror(error, ret);
 }
 
+/* Short string arguments (ids, names, labels) are refused by length before
+ * they are looked up or quoted back in an error. */
+static gboolean
+itk_manager_dbus_check_name(const char *what, const char *value, GError **error)
+{
+        gsize length = strlen(value);
+
+        if (length <= ITK_LIMIT_NAME_LENGTH)
+                return TRUE;
+        g_set_error(error, ITK_ERROR, ITK_ERROR_INVALID_ARGS,
+                    "%s is %zu bytes long (the limit is %d bytes)", what, length,
+                    ITK_LIMIT_NAME_LENGTH);
+        return FALSE;
+}
+
 /* Reads StartExecution's options into @options; strings are borrowed from
  * @dict. Unknown keys and wrong types are refused by name. */
 static gboolean
@@ -51,6 +65,8 @@ itk_manager_dbus_parse_options(GVariant *dict, ItkStartOptions *options,
         while (g_variant_iter_loop(&iter, "{&sv}", &key, &value)) {
                 const char *want = NULL;
 
+                if (!itk_manager_dbus_check_name("an option name", key, error))
+                        return FALSE;
                 if (g_str_equal(key, "source") || g_str_equal(key, "credential") ||
                     g_str_equal(key, "gateway-url"))
                         want = "s";
@@ -75,16 +91,22 @@ itk_manager_dbus_parse_options(GVariant *dict, ItkStartOptions *options,
                 if (g_str_equal(key, "source")) {
                         gsize length;
                         options->source = g_variant_get_string(value, &length);
-                        if (length > MAX_SOURCE_SIZE) {
+                        if (length > ITK_LIMIT_SOURCE_BYTES) {
                                 g_set_error(error, ITK_ERROR, ITK_ERROR_INVALID_PLAYBOOK,
                                             "playbook source is %zu bytes; the limit is %d", length,
-                                            MAX_SOURCE_SIZE);
+                                            ITK_LIMIT_SOURCE_BYTES);
                                 return FALSE;
                         }
                 } else if (g_str_equal(key, "credential")) {
                         options->credential = g_variant_get_string(value, NULL);
+                        if (!itk_manager_dbus_check_name("option 'credential'", options->credential,
+                                                         error))
+                                return FALSE;
                 } else if (g_str_equal(key, "gateway-url")) {
                         options->gateway_url = g_variant_get_string(value, NULL);
+                        if (!itk_manager_dbus_check_name("option 'gateway-url'",
+                                                         options->gateway_url, error))
+                                return FALSE;
                 } else if (g_str_equal(key, "debug")) {
                         options->debug = g_variant_get_boolean(value);
                 } else if (g_str_equal(key, "start")) {
@@ -96,23 +118,40 @@ itk_manager_dbus_parse_options(GVariant *dict, ItkStartOptions *options,
                         const char *step;
                         guint32 seconds;
 
+                        if (g_variant_n_children(value) > ITK_LIMIT_TIMEOUT_OVERRIDES) {
+                                g_set_error(error, ITK_ERROR, ITK_ERROR_INVALID_ARGS,
+                                            "option 'timeout-overrides' has %zu steps (the limit "
+                                            "is %d)",
+                                            g_variant_n_children(value),
+                                            ITK_LIMIT_TIMEOUT_OVERRIDES);
+                                return FALSE;
+                        }
+                        g_clear_pointer(timeout_overrides, g_hash_table_unref);
                         *timeout_overrides =
                                 g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
                         g_variant_iter_init(&overrides, value);
-                        while (g_variant_iter_next(&overrides, "{&su}", &step, &seconds))
+                        while (g_variant_iter_next(&overrides, "{&su}", &step, &seconds)) {
+                                if (!itk_manager_dbus_check_name("a timeout-overrides step id",
+                                                                 step, error))
+                                        return FALSE;
                                 g_hash_table_insert(*timeout_overrides, g_strdup(step),
                                                     GUINT_TO_POINTER(seconds));
+                        }
                 }
         }
         return TRUE;
 }
 
 /* Reads the a{sv} of parameters, refusing by name a value whose type has
- * no JSON form (a file descriptor, say) instead of a bare EINVAL. */
+ * no JSON form (a file descriptor, say) instead of a bare EINVAL, and
+ * counting every part against the parameter bounds before copying it. */
 static int
 itk_manager_dbus_read_parameters(sd_bus_message *m, GVariant **ret, sd_bus_error *error)
 {
+        ItkValueBudget budget = ITK_VALUE_BUDGET_INIT("parameters");
+        g_autoptr(GError) local = NULL;
         GVariantBuilder builder;
+        guint count = 0;
         int r;
 
         r = sd_bus_message_enter_container(m, 'a', "{sv}");
@@ -124,7 +163,18 @@ itk_manager_dbus_read_parameters(sd_bus_message *m, GVariant **ret, sd_bus_error
                 const char *name;
                 const char *contents = NULL;
 
+                if (++count > ITK_LIMIT_PARAMETERS) {
+                        g_variant_builder_clear(&builder);
+                        return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                                 "too many parameters (more than %d; the limit "
+                                                 "is %d)",
+                                                 ITK_LIMIT_PARAMETERS, ITK_LIMIT_PARAMETERS);
+                }
                 r = sd_bus_message_read(m, "s", &name);
+                if (r >= 0 && !itk_manager_dbus_check_name("a parameter name", name, &local)) {
+                        g_variant_builder_clear(&builder);
+                        return itk_manager_dbus_gerror(local, error);
+                }
                 if (r >= 0)
                         r = sd_bus_message_peek_type(m, NULL, &contents);
                 if (r < 0)
@@ -136,7 +186,12 @@ itk_manager_dbus_read_parameters(sd_bus_message *m, GVariant **ret, sd_bus_error
                                                  "cannot be playbook values",
                                                  name, contents);
                 }
-                r = itk_bus_message_read_variant(m, &value);
+                r = itk_bus_message_read_bounded(m, &budget, &value, &local);
+                if (r == -E2BIG && local != NULL) {
+                        g_variant_builder_clear(&builder);
+                        g_prefix_error(&local, "parameter '%s': ", name);
+                        return itk_manager_dbus_gerror(local, error);
+                }
                 if (r >= 0)
                         r = sd_bus_message_exit_container(m);
                 if (r < 0)
@@ -178,16 +233,24 @@ start_execution_authorized(sd_bus_message *m, gpointer userdata, sd_bus_error *e
         r = sd_bus_message_read(m, "s", &playbook);
         if (r < 0)
                 return r;
+        if (!itk_manager_dbus_check_name("the playbook id", playbook, &local))
+                return itk_manager_dbus_gerror(local, error);
         r = itk_manager_dbus_read_parameters(m, &params_variant, error);
         if (r < 0)
                 return r;
-        r = itk_bus_message_read_variant(m, &options_variant);
-        if (r < 0)
-                return r;
-        if (g_variant_n_children(params_variant) > MAX_PARAMETERS)
-                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
-                                         "too many parameters (%zu; the limit is %d)",
-                                         g_variant_n_children(params_variant), MAX_PARAMETERS);
+        {
+                /* Strings here are checked one by one below, the source
+                 * against its own bound; the count keeps the copy small. */
+                ItkValueBudget budget = ITK_VALUE_BUDGET_INIT("options");
+                budget.max_values = ITK_LIMIT_OPTION_VALUES;
+                budget.max_string = G_MAXSIZE;
+                budget.max_bytes = G_MAXSIZE;
+                r = itk_bus_message_read_bounded(m, &budget, &options_variant, &local);
+                if (r == -E2BIG && local != NULL)
+                        return itk_manager_dbus_gerror(local, error);
+                if (r < 0)
+                        return r;
+        }
         /* Known: the authorization that let this call through asked for it. */
         if (!itk_authority_get_uid(authority, sd_bus_message_get_sender(m), &uid))
                 return sd_bus_error_set(error, SD_BUS_ERROR_ACCESS_DENIED,
@@ -306,6 +369,13 @@ get_history_authorized(sd_bus_message *m, void *userdata, sd_bus_error *error)
         r = sd_bus_message_read(m, "us", &limit, &status);
         if (r < 0)
                 return r;
+        if (limit > ITK_LIMIT_HISTORY_RUNS)
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                         "limit %u is above the maximum of %d runs per "
+                                         "call",
+                                         (guint)limit, ITK_LIMIT_HISTORY_RUNS);
+        if (!itk_manager_dbus_check_name("the status", status, &local))
+                return itk_manager_dbus_gerror(local, error);
         runs = itk_manager_get_history(userdata, limit, status, &local);
         if (runs == NULL)
                 return itk_manager_dbus_gerror(local, error);
@@ -332,6 +402,8 @@ get_execution_record_authorized(sd_bus_message *m, void *userdata, sd_bus_error 
         r = sd_bus_message_read(m, "s", &id);
         if (r < 0)
                 return r;
+        if (!itk_manager_dbus_check_name("the execution id", id, &local))
+                return itk_manager_dbus_gerror(local, error);
         record = itk_manager_get_record(userdata, id, &local);
         if (record == NULL)
                 return itk_manager_dbus_gerror(local, error);
@@ -378,6 +450,7 @@ static int
 method_delete_execution(sd_bus_message *m, void *userdata, sd_bus_error *error)
 {
         ItkManager *manager = userdata;
+        g_autoptr(GError) local = NULL;
         g_autoptr(GVariant) record = NULL;
         guint32 owner = ITK_AUTHORITY_NO_OWNER;
         const char *id;
@@ -386,6 +459,8 @@ method_delete_execution(sd_bus_message *m, void *userdata, sd_bus_error *error)
         r = sd_bus_message_read(m, "s", &id);
         if (r < 0)
                 return r;
+        if (!itk_manager_dbus_check_name("the execution id", id, &local))
+                return itk_manager_dbus_gerror(local, error);
         /* The starter may forget its own run without asking polkit. */
         record = itk_manager_get_record(manager, id, NULL);
         if (record != NULL && !g_variant_lookup(record, "started-by-uid", "u", &owner))
@@ -413,6 +488,8 @@ method_get_playbook(sd_bus_message *m, void *userdata, sd_bus_error *error)
         r = sd_bus_message_read(m, "s", &id);
         if (r < 0)
                 return r;
+        if (!itk_manager_dbus_check_name("the playbook id", id, &local))
+                return itk_manager_dbus_gerror(local, error);
         playbook = itk_manager_get_playbook(userdata, id, &local);
         if (playbook == NULL)
                 return itk_manager_dbus_gerror(local, error);
@@ -430,10 +507,10 @@ method_validate_playbook(sd_bus_message *m, void *userdata, sd_bus_error *error)
         r = sd_bus_message_read(m, "s", &source);
         if (r < 0)
                 return r;
-        if (strlen(source) > MAX_SOURCE_SIZE)
+        if (strlen(source) > ITK_LIMIT_SOURCE_BYTES)
                 return sd_bus_error_setf(error, "org.ignition.Toolkit.Error.InvalidPlaybook",
                                          "playbook source is %zu bytes; the limit is %d",
-                                         strlen(source), MAX_SOURCE_SIZE);
+                                         strlen(source), ITK_LIMIT_SOURCE_BYTES);
         diagnostics = g_variant_ref_sink(itk_manager_validate_playbook(userdata, source));
         return itk_manager_dbus_reply_variant(m, diagnostics);
 }
@@ -471,6 +548,7 @@ static int
 credentials_authorized(sd_bus_message *m, gpointer userdata, sd_bus_error *error)
 {
         ItkCredentials *credentials = itk_manager_get_credentials(userdata);
+        g_autoptr(GError) local = NULL;
         g_autoptr(GVariant) fields = NULL;
         const char *name;
         int r;
@@ -478,8 +556,19 @@ credentials_authorized(sd_bus_message *m, gpointer userdata, sd_bus_error *error
         r = sd_bus_message_read(m, "s", &name);
         if (r < 0)
                 return r;
+        if (strlen(name) > ITK_LIMIT_CREDENTIAL_NAME)
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                         "credential name is %zu bytes long (the limit is %d)",
+                                         strlen(name), ITK_LIMIT_CREDENTIAL_NAME);
         if (g_str_equal(sd_bus_message_get_member(m), "SetCredential")) {
-                r = itk_bus_message_read_variant(m, &fields);
+                /* Fields are checked by name in itk_credentials_set_async();
+                 * this bounds the copy first. No error quotes a value. */
+                ItkValueBudget budget = ITK_VALUE_BUDGET_INIT("credential fields");
+                budget.max_values = ITK_LIMIT_CREDENTIAL_VALUES;
+                budget.max_string = ITK_LIMIT_CREDENTIAL_FIELD;
+                r = itk_bus_message_read_bounded(m, &budget, &fields, &local);
+                if (r == -E2BIG && local != NULL)
+                        return itk_manager_dbus_gerror(local, error);
                 if (r < 0)
                         return r;
                 itk_credentials_set_async(credentials, name, fields, credentials_saved_cb,

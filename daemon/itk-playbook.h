@@ -4,13 +4,15 @@
 #include <gio/gio.h>
 #include <json-glib/json-glib.h>
 
+#include "itk-limits.h"
+
 G_BEGIN_DECLS
 
-/* Input bounds (DESIGN.md §7). */
-#define ITK_PLAYBOOK_MAX_SIZE (1024 * 1024) /* bytes of YAML text */
-#define ITK_PLAYBOOK_MAX_DEPTH 64           /* YAML collection nesting */
-#define ITK_PLAYBOOK_MAX_NODES 200000       /* nodes after alias expansion */
-#define ITK_PLAYBOOK_MAX_NESTING 3          /* playbook.run depth */
+/* Input bounds: their values live in itk-limits.h. */
+#define ITK_PLAYBOOK_MAX_SIZE ITK_LIMIT_SOURCE_BYTES
+#define ITK_PLAYBOOK_MAX_DEPTH ITK_LIMIT_YAML_DEPTH
+#define ITK_PLAYBOOK_MAX_NODES ITK_LIMIT_YAML_NODES
+#define ITK_PLAYBOOK_MAX_NESTING ITK_LIMIT_PLAYBOOK_NESTING
 
 typedef enum {
         ITK_PARAM_STRING,

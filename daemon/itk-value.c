@@ -496,3 +496,102 @@ itk_value_to_text(JsonNode *node)
         }
         return itk_value_to_json(node);
 }
+
+/* --- bounds ---------------------------------------------------------------- */
+
+static gboolean
+itk_value_budget_count(ItkValueBudget *budget, GError **error)
+{
+        if (budget->values >= budget->max_values) {
+                g_set_error(error, ITK_ERROR, ITK_ERROR_INVALID_ARGS,
+                            "%s hold more than %" G_GSIZE_FORMAT
+                            " values (the limit is %" G_GSIZE_FORMAT ")",
+                            budget->what, budget->max_values, budget->max_values);
+                return FALSE;
+        }
+        budget->values++;
+        return TRUE;
+}
+
+gboolean
+itk_value_budget_enter(ItkValueBudget *budget, GError **error)
+{
+        g_return_val_if_fail(budget != NULL, FALSE);
+
+        if (!itk_value_budget_count(budget, error))
+                return FALSE;
+        if (budget->depth >= budget->max_depth) {
+                g_set_error(error, ITK_ERROR, ITK_ERROR_INVALID_ARGS,
+                            "%s nest containers more than %u deep (the limit is %u)", budget->what,
+                            budget->max_depth, budget->max_depth);
+                return FALSE;
+        }
+        budget->depth++;
+        return TRUE;
+}
+
+void
+itk_value_budget_leave(ItkValueBudget *budget)
+{
+        g_return_if_fail(budget != NULL && budget->depth > 0);
+        budget->depth--;
+}
+
+gboolean
+itk_value_budget_add(ItkValueBudget *budget, gsize string_length, GError **error)
+{
+        g_return_val_if_fail(budget != NULL, FALSE);
+
+        if (!itk_value_budget_count(budget, error))
+                return FALSE;
+        if (string_length > budget->max_string) {
+                g_set_error(error, ITK_ERROR, ITK_ERROR_INVALID_ARGS,
+                            "%s hold a string of %" G_GSIZE_FORMAT
+                            " bytes (the limit is %" G_GSIZE_FORMAT " bytes)",
+                            budget->what, string_length, budget->max_string);
+                return FALSE;
+        }
+        if (string_length > budget->max_bytes - MIN(budget->bytes, budget->max_bytes)) {
+                g_set_error(error, ITK_ERROR, ITK_ERROR_INVALID_ARGS,
+                            "%s hold more than %" G_GSIZE_FORMAT
+                            " bytes of text (the limit is %" G_GSIZE_FORMAT " bytes)",
+                            budget->what, budget->max_bytes, budget->max_bytes);
+                return FALSE;
+        }
+        budget->bytes += string_length;
+        return TRUE;
+}
+
+gboolean
+itk_value_budget_check_variant(ItkValueBudget *budget, GVariant *value, GError **error)
+{
+        g_return_val_if_fail(budget != NULL && value != NULL, FALSE);
+
+        if (g_variant_is_container(value)) {
+                gboolean entry = g_variant_is_of_type(value, G_VARIANT_TYPE_DICT_ENTRY);
+                GVariantIter iter;
+                GVariant *child;
+
+                /* As the bus reader counts: a dict entry is its key and value. */
+                if (!entry && !itk_value_budget_enter(budget, error))
+                        return FALSE;
+                g_variant_iter_init(&iter, value);
+                while ((child = g_variant_iter_next_value(&iter)) != NULL) {
+                        gboolean ok = itk_value_budget_check_variant(budget, child, error);
+                        g_variant_unref(child);
+                        if (!ok)
+                                return FALSE;
+                }
+                if (!entry)
+                        itk_value_budget_leave(budget);
+                return TRUE;
+        }
+        if (g_variant_is_of_type(value, G_VARIANT_TYPE_STRING) ||
+            g_variant_is_of_type(value, G_VARIANT_TYPE_OBJECT_PATH) ||
+            g_variant_is_of_type(value, G_VARIANT_TYPE_SIGNATURE)) {
+                gsize length;
+                g_variant_get_string(value, &length);
+                return itk_value_budget_add(budget, length, error);
+        }
+        return itk_value_budget_add(budget, 0, error);
+}

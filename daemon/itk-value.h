@@ -4,6 +4,8 @@
 #include <glib.h>
 #include <json-glib/json-glib.h>
 
+#include "itk-limits.h"
+
 G_BEGIN_DECLS
 
 /* Values are JSON inside the engine and GVariant at the bus boundary. */
@@ -36,5 +38,17 @@ char *itk_value_to_text(JsonNode *node);
  * as itk_value_to_text() writes them, so they read back as doubles; a
  * non-finite double, which JSON cannot hold, is written as null. */
 char *itk_value_to_json(JsonNode *node);
+
+/* Bounds on a value read from a caller (itk-limits.h), checked before each
+ * part is copied: the bus reader calls these as it meets each value, and
+ * itk_value_budget_check_variant() applies the same rules to a value
+ * already in memory. Errors are ITK_ERROR_INVALID_ARGS naming the bound
+ * and the size met. */
+/* A container opens: one value, one level deeper. */
+gboolean itk_value_budget_enter(ItkValueBudget *budget, GError **error);
+void itk_value_budget_leave(ItkValueBudget *budget);
+/* A basic value; @string_length: bytes of a string, 0 for other types. */
+gboolean itk_value_budget_add(ItkValueBudget *budget, gsize string_length, GError **error);
+gboolean itk_value_budget_check_variant(ItkValueBudget *budget, GVariant *value, GError **error);
 
 G_END_DECLS

@@ -14,6 +14,7 @@ static const ItkYamlLimits default_limits = {
         .max_size = ITK_PLAYBOOK_MAX_SIZE,
         .max_depth = ITK_PLAYBOOK_MAX_DEPTH,
         .max_nodes = ITK_PLAYBOOK_MAX_NODES,
+        .max_bytes = ITK_LIMIT_YAML_EXPANDED_BYTES,
 };
 
 /* --- nodes ----------------------------------------------------------------- */
@@ -125,12 +126,14 @@ typedef struct {
         ItkYamlNode *node;
         char *anchor; /* registered when the collection ends */
         gsize size;   /* nodes of the subtree, aliases expanded */
+        gsize bytes;  /* scalar bytes of the subtree, aliases expanded */
         guint height; /* collection levels of the subtree, aliases expanded */
 } ItkYamlFrame;
 
 typedef struct {
         ItkYamlNode *node;
         gsize size;
+        gsize bytes;
         guint height;
 } ItkYamlAnchor;
 
@@ -139,6 +142,7 @@ typedef struct {
         GArray *stack;       /* ItkYamlFrame */
         GHashTable *anchors; /* name -> ItkYamlAnchor* */
         gsize total;         /* nodes so far, aliases expanded */
+        gsize total_bytes;   /* scalar bytes so far, aliases expanded */
         ItkYamlNode *root;
         gsize root_size;
         guint root_height;
@@ -186,12 +190,13 @@ set_error_at(GError **error, GQuark domain, int code, int line, int column, cons
 
 static void
 register_anchor(ItkYamlBuilder *builder, const char *name, ItkYamlNode *node, gsize size,
-                guint height)
+                gsize bytes, guint height)
 {
         ItkYamlAnchor *anchor = g_new0(ItkYamlAnchor, 1);
 
         anchor->node = itk_yaml_node_ref(node);
         anchor->size = size;
+        anchor->bytes = bytes;
         anchor->height = height;
         /* A redefined anchor replaces the earlier one for later aliases. */
         g_hash_table_replace(builder->anchors, g_strdup(name), anchor);
@@ -199,7 +204,7 @@ register_anchor(ItkYamlBuilder *builder, const char *name, ItkYamlNode *node, gs
 
 /* Takes @node. */
 static void
-builder_add(ItkYamlBuilder *builder, ItkYamlNode *node, gsize size, guint height)
+builder_add(ItkYamlBuilder *builder, ItkYamlNode *node, gsize size, gsize bytes, guint height)
 {
         ItkYamlFrame *parent;
 
@@ -213,6 +218,7 @@ builder_add(ItkYamlBuilder *builder, ItkYamlNode *node, gsize size, guint height
         parent = &g_array_index(builder->stack, ItkYamlFrame, builder->stack->len - 1);
         g_ptr_array_add(parent->node->items, node);
         parent->size += size;
+        parent->bytes += bytes;
         parent->height = MAX(parent->height, height + 1);
 }
 
@@ -333,6 +339,41 @@ count_nodes(ItkYamlBuilder *builder, gsize count, const yaml_mark_t *mark, GErro
         return TRUE;
 }
 
+/* Counted before the scalar is copied or the alias shared, so a document
+ * that would expand past the budget is refused having built only what
+ * fits. @alias: the alias name, NULL for a scalar of the source. */
+static gboolean
+count_bytes(ItkYamlBuilder *builder, gsize bytes, const char *alias, const yaml_mark_t *mark,
+            GError **error)
+{
+        gsize max = builder->limits->max_bytes;
+        g_autofree char *limit = NULL;
+
+        if (max == 0 || (bytes <= max && builder->total_bytes <= max - bytes)) {
+                builder->total_bytes += bytes;
+                return TRUE;
+        }
+        /* Not g_format_size(): it puts a no-break space in the text. */
+        limit = max % (1024 * 1024) == 0
+                        ? g_strdup_printf("%" G_GSIZE_FORMAT " MiB", max / (1024 * 1024))
+                        : g_strdup_printf("%" G_GSIZE_FORMAT " bytes", max);
+        if (alias != NULL)
+                set_error_at(error, G_IO_ERROR, G_IO_ERROR_MESSAGE_TOO_LARGE, (int)mark->line + 1,
+                             (int)mark->column + 1,
+                             "the document expands to more than %s through YAML aliases: alias "
+                             "'*%s' repeats %" G_GSIZE_FORMAT " bytes of text, %" G_GSIZE_FORMAT
+                             " were already expanded (the limit is %" G_GSIZE_FORMAT " bytes)",
+                             limit, alias, bytes, builder->total_bytes, max);
+        else
+                set_error_at(
+                        error, G_IO_ERROR, G_IO_ERROR_MESSAGE_TOO_LARGE, (int)mark->line + 1,
+                        (int)mark->column + 1,
+                        "the document holds more than %s of text (the limit is %" G_GSIZE_FORMAT
+                        " bytes)",
+                        limit, max);
+        return FALSE;
+}
+
 static gboolean
 anchor_is_open(ItkYamlBuilder *builder, const char *name)
 {
@@ -355,7 +396,8 @@ builder_handle_event(ItkYamlBuilder *builder, yaml_event_t *event, GError **erro
         case YAML_SCALAR_EVENT: {
                 ItkYamlNode *node;
 
-                if (!count_nodes(builder, 1, mark, error))
+                if (!count_nodes(builder, 1, mark, error) ||
+                    !count_bytes(builder, event->data.scalar.length, NULL, mark, error))
                         return FALSE;
                 node = itk_yaml_node_new(ITK_YAML_SCALAR, mark, event->data.scalar.tag);
                 node->text = g_strndup((const char *)event->data.scalar.value,
@@ -364,8 +406,8 @@ builder_handle_event(ItkYamlBuilder *builder, yaml_event_t *event, GError **erro
                 node->plain = event->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
                 if (event->data.scalar.anchor != NULL)
                         register_anchor(builder, (const char *)event->data.scalar.anchor, node, 1,
-                                        0);
-                builder_add(builder, node, 1, 0);
+                                        node->length, 0);
+                builder_add(builder, node, 1, node->length, 0);
                 return TRUE;
         }
         case YAML_SEQUENCE_START_EVENT:
@@ -408,9 +450,10 @@ builder_handle_event(ItkYamlBuilder *builder, yaml_event_t *event, GError **erro
                         return FALSE;
                 }
                 if (frame.anchor != NULL)
-                        register_anchor(builder, frame.anchor, frame.node, frame.size,
+                        register_anchor(builder, frame.anchor, frame.node, frame.size, frame.bytes,
                                         frame.height);
-                builder_add(builder, g_steal_pointer(&frame.node), frame.size, frame.height);
+                builder_add(builder, g_steal_pointer(&frame.node), frame.size, frame.bytes,
+                            frame.height);
                 itk_yaml_frame_clear(&frame);
                 return TRUE;
         }
@@ -433,9 +476,11 @@ builder_handle_event(ItkYamlBuilder *builder, yaml_event_t *event, GError **erro
                                      builder->limits->max_depth);
                         return FALSE;
                 }
-                if (!count_nodes(builder, anchor->size, mark, error))
+                if (!count_nodes(builder, anchor->size, mark, error) ||
+                    !count_bytes(builder, anchor->bytes, name, mark, error))
                         return FALSE;
-                builder_add(builder, itk_yaml_node_ref(anchor->node), anchor->size, anchor->height);
+                builder_add(builder, itk_yaml_node_ref(anchor->node), anchor->size, anchor->bytes,
+                            anchor->height);
                 return TRUE;
         }
         case YAML_NO_EVENT:
@@ -510,8 +555,9 @@ itk_yaml_parse(const char *data, gssize length, const ItkYamlLimits *limits, GEr
         size = length < 0 ? strlen(data) : (gsize)length;
         if (size > limits->max_size) {
                 set_error_at(error, G_IO_ERROR, G_IO_ERROR_MESSAGE_TOO_LARGE, 0, 0,
-                             "the document is larger than %" G_GSIZE_FORMAT " bytes",
-                             limits->max_size);
+                             "the document is %" G_GSIZE_FORMAT
+                             " bytes, larger than the limit of %" G_GSIZE_FORMAT " bytes",
+                             size, limits->max_size);
                 return NULL;
         }
 

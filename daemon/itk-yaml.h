@@ -7,7 +7,7 @@
 G_BEGIN_DECLS
 
 /* A small YAML tree built from libyaml's events, with hard input bounds
- * (size, collection depth, nodes after alias expansion). Aliases share the
+ * (size, collection depth, nodes and scalar bytes after alias expansion). Aliases share the
  * anchored node (reference counted) instead of copying it, and "<<" merge
  * keys are applied when their mapping ends, as PyYAML does. */
 
@@ -37,6 +37,7 @@ typedef struct {
         gsize max_size;  /* bytes of input */
         guint max_depth; /* collection nesting, aliases expanded */
         guint max_nodes; /* nodes, aliases expanded */
+        gsize max_bytes; /* scalar text, aliases expanded; 0: no bound */
 } ItkYamlLimits;
 
 /* Parses the first and only document of @data (@length -1: NUL-terminated).

@@ -9,6 +9,8 @@ import os
 import re
 import unittest
 
+import itk_harness as h
+
 from itk_harness import (INVALID_ARGS, INVALID_PARAMETERS, INVALID_PLAYBOOK, NO_SUCH_PLAYBOOK,
                          DaemonTestCase, GLib, compat_playbooks, log_step, main, playbook, step,
                          yaml)
@@ -445,6 +447,176 @@ class TestCompatPlaybooks(DaemonTestCase):
         self.assertIs(listed['designer/launch_designer_linux.yaml']['valid'], True)
         self.assertTrue(any('not supported yet' in e
                             for e in listed['gateway/gateway_login.yaml']['errors']))
+
+
+# --- hostile arguments from an unprivileged caller (docs/limits.md) ---------------
+
+def byte_bomb_expr(levels=4):
+    """A Python expression (evaluated in the caller's process, so the text
+    need not pass through argv) for a ~100 KiB playbook whose aliases re-emit
+    10^levels copies of a 100 KiB scalar: 1 GiB at 4 levels, from ~11,000
+    nodes, far under the node bound."""
+    head = ('name: Bomb\nversion: 1\nsteps:\n' + GOOD_STEP + 'metadata:\n  l0: &l0 "')
+    tail = '"\n' + ''.join('  l%d: &l%d [%s]\n' % (i, i, ', '.join(['*l%d' % (i - 1)] * 10))
+                           for i in range(1, levels + 1))
+    return '%r + "x" * 102400 + %r' % (head, tail)
+
+
+def nested_variant_expr(levels):
+    return ('__import__("functools").reduce(lambda v, _: GLib.Variant("v", v), range(%d), '
+            'GLib.Variant("s", "leaf"))' % levels)
+
+
+def manager_call(member, body):
+    return [h.MANAGER_PATH, h.MANAGER_IFACE, member, body, False]
+
+
+def start_call(params_expr='{}', options_expr=None, label='hostile'):
+    if options_expr is None:
+        options_expr = '{"source": GLib.Variant("s", %r)}' % playbook(log_step('a', 'x'))
+    return manager_call('StartExecution', 'GLib.Variant("(sa{sv}a{sv})", (%r, %s, %s))' %
+                        (label, params_expr, options_expr))
+
+
+GOOD_VALIDATE = manager_call('ValidatePlaybook', 'GLib.Variant("(s)", (%r,))' %
+                             playbook(log_step('a', 'x')))
+
+
+class TestHostileInputUnprivileged(unittest.TestCase):
+    """Every bounded argument, sent by `nobody` (a member of the configured
+    group, so that the state-changing calls get past authorization to the
+    argument checks): a clear error naming the bound, and the daemon serves
+    the next call."""
+
+    @classmethod
+    def setUpClass(cls):
+        # Imported here: the module needs nothing of test_polkit otherwise.
+        import test_polkit
+        case = type('Case', (test_polkit.AuthorizationTestCase,), {'group': 'nogroup'})
+        cls.case = case
+        case.setUpClass()
+        cls.helper = case('executions')
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.case.tearDownClass()
+
+    def tearDown(self):
+        self.helper.tearDown()
+
+    def call(self, *calls):
+        """Runs @calls as nobody, then a good ValidatePlaybook: it must answer."""
+        out = self.helper.call_as('nobody', list(calls) + [GOOD_VALIDATE], group='nogroup')
+        replies = out['replies']
+        self.assertIsNone(replies[-1]['error'], 'the daemon stopped serving: %r' % replies[-1])
+        self.assertEqual(replies[-1]['value'], [])
+        self.assertTrue(self.case.daemon.running(), 'ignition-toolkitd exited')
+        return replies[:-1]
+
+    def assertRefused(self, reply, error, *needles):
+        self.assertEqual(reply['error'], error, reply)
+        for needle in needles:
+            self.assertIn(needle, reply['message'])
+
+    def test_validate_byte_bomb(self):
+        reply, = self.call(manager_call('ValidatePlaybook',
+                                        'GLib.Variant("(s)", (%s,))' % byte_bomb_expr()))
+        self.assertIsNone(reply['error'], reply)
+        errors = [d for d in reply['value'] if d['severity'] == 'error']
+        self.assertEqual(len(errors), 1, reply)
+        self.assertIn('expands to more than 16 MiB through YAML aliases', errors[0]['message'])
+        self.assertEqual((errors[0]['line'], errors[0]['column']), (9, 12))
+
+    def test_start_byte_bomb(self):
+        reply, = self.call(start_call(options_expr='{"source": GLib.Variant("s", %s)}' %
+                                      byte_bomb_expr()))
+        self.assertRefused(reply, INVALID_PLAYBOOK, 'expands to more than 16 MiB')
+
+    def test_huge_source(self):
+        big = '"name: x\\n# " + "x" * (4 << 20)'
+        replies = self.call(
+            manager_call('ValidatePlaybook', 'GLib.Variant("(s)", (%s,))' % big),
+            start_call(options_expr='{"source": GLib.Variant("s", %s)}' % big))
+        for reply in replies:
+            self.assertRefused(reply, INVALID_PLAYBOOK, 'the limit is 1048576')
+
+    def test_deep_parameter_nesting(self):
+        # Deeper than the bound, within what the bus itself carries.
+        replies = self.call(
+            start_call('{"p": %s}' % nested_variant_expr(40)),
+            start_call('{"p": GLib.Variant("av", [%s])}' % nested_variant_expr(40)),
+            start_call('{"p": GLib.Variant("a{sv}", {"k": %s})}' % nested_variant_expr(32)),
+            start_call('{"p": __import__("functools").reduce(lambda v, _: GLib.Variant("v", '
+                       'GLib.Variant("av", [v])), range(20), GLib.Variant("s", "x"))}'))
+        for reply in replies:
+            self.assertRefused(reply, INVALID_ARGS, "parameter 'p'", 'more than 32 deep')
+
+    def test_many_values_and_huge_strings(self):
+        replies = self.call(
+            start_call('{"p": GLib.Variant("as", [""] * 200000)}'),
+            start_call('{"p": GLib.Variant("s", "x" * (2 << 20))}'),
+            start_call('{"p%d" % i: GLib.Variant("s", "x" * (1 << 20)) for i in range(5)}'),
+            start_call('{"p%d" % i: GLib.Variant("i", i) for i in range(10000)}'),
+            start_call('{"x" * 5000: GLib.Variant("i", 1)}'))
+        self.assertRefused(replies[0], INVALID_ARGS, 'more than 65536 values')
+        self.assertRefused(replies[1], INVALID_ARGS, 'string of 2097152 bytes',
+                           'the limit is 1048576')
+        self.assertRefused(replies[2], INVALID_ARGS, 'more than 4194304 bytes of text')
+        self.assertRefused(replies[3], INVALID_ARGS, 'too many parameters', '256')
+        self.assertRefused(replies[4], INVALID_ARGS, 'parameter name is 5000 bytes',
+                           'the limit is 1024')
+
+    def test_timeout_overrides_and_options(self):
+        source = playbook(log_step('a', 'x'))
+        replies = self.call(
+            start_call(options_expr='{"source": GLib.Variant("s", %r), "timeout-overrides": '
+                       'GLib.Variant("a{su}", {"s%%d" %% i: 1 for i in range(5000)})}' % source),
+            start_call(options_expr='{"source": GLib.Variant("s", %r), "timeout-overrides": '
+                       'GLib.Variant("a{su}", {"s%%d" %% i: 1 for i in range(1025)})}' % source),
+            start_call(options_expr='{"source": GLib.Variant("s", %r), "credential": '
+                       'GLib.Variant("s", "c" * 100000)}' % source),
+            start_call(label='L' * 100000))
+        self.assertRefused(replies[0], INVALID_ARGS, 'options hold more than')
+        self.assertRefused(replies[1], INVALID_ARGS, "'timeout-overrides' has 1025 steps",
+                           'the limit is 1024')
+        self.assertRefused(replies[2], INVALID_ARGS, "option 'credential' is 100000 bytes")
+        self.assertRefused(replies[3], INVALID_ARGS, 'playbook id is 100000 bytes')
+
+    def test_history_and_log_limits(self):
+        path = self.helper.start_as('nobody', playbook(log_step('a', 'x')), group='nogroup')
+        client = self.case.client
+        client.wait_for(lambda: client.get_prop(path, 'Status') in h.TERMINAL,
+                        what='the run to finish')
+        replies = self.call(
+            manager_call('GetHistory', 'GLib.Variant("(us)", (4294967295, ""))'),
+            manager_call('GetHistory', 'GLib.Variant("(us)", (1000, ""))'),
+            manager_call('GetHistory', 'GLib.Variant("(us)", (0, "s" * 100000))'),
+            [path, h.EXECUTION_IFACE, 'GetLog', 'GLib.Variant("(u)", (4294967295,))', False],
+            [path, h.EXECUTION_IFACE, 'GetLog', 'GLib.Variant("(u)", (0,))', False],
+            manager_call('GetPlaybook', 'GLib.Variant("(s)", ("p" * 100000,))'),
+            manager_call('GetExecutionRecord', 'GLib.Variant("(s)", ("e" * 100000,))'))
+        self.assertRefused(replies[0], INVALID_ARGS, 'limit 4294967295', 'maximum of 1000')
+        self.assertIsNone(replies[1]['error'], replies[1])
+        self.assertRefused(replies[2], INVALID_ARGS, 'status is 100000 bytes')
+        self.assertRefused(replies[3], INVALID_ARGS, 'max 4294967295', 'limit of 5000')
+        self.assertIsNone(replies[4]['error'], replies[4])
+        self.assertTrue(replies[4]['value'])
+        self.assertRefused(replies[5], INVALID_ARGS, 'playbook id is 100000 bytes')
+        self.assertRefused(replies[6], INVALID_ARGS, 'execution id is 100000 bytes')
+
+    def test_credential_fields(self):
+        set_cred = 'GLib.Variant("(sa{sv})", (%s, %s))'
+        replies = self.call(
+            manager_call('SetCredential', set_cred % ('"n" * 100000', '{}')),
+            manager_call('SetCredential', set_cred % (
+                '"c"', '{"password": GLib.Variant("s", "S" * 100000)}')),
+            manager_call('SetCredential', set_cred % (
+                '"c"', '{"k%d" % i: GLib.Variant("s", "") for i in range(1000)}')))
+        self.assertRefused(replies[0], INVALID_ARGS, 'credential name is 100000 bytes')
+        self.assertRefused(replies[1], INVALID_ARGS, 'string of 100000 bytes', '8192')
+        self.assertRefused(replies[2], INVALID_ARGS, 'credential fields hold more than 64')
+        for reply in replies:
+            self.assertNotIn('SSSS', reply['message'])
 
 
 if __name__ == '__main__':
