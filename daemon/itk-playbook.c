@@ -13,7 +13,7 @@
 #define ITK_STEP_DEFAULT_TIMEOUT 300.0
 #define ITK_STEP_DEFAULT_RETRY_DELAY 5.0
 /* Bounds that keep step timing sane (and its conversion to milliseconds defined). */
-#define ITK_STEP_MAX_SECONDS (30.0 * 24 * 3600)
+#define ITK_STEP_MAX_SECONDS ((double)ITK_DURATION_MAX_SECONDS)
 #define ITK_STEP_MAX_RETRIES 1000
 /* JSON text given for a list or dict parameter: json-glib's parser recurses. */
 #define ITK_PARAM_MAX_JSON_DEPTH ITK_PLAYBOOK_MAX_DEPTH
