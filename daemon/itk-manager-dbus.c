@@ -8,6 +8,7 @@
 #include "itk-bus.h"
 #include "itk-error.h"
 #include "itk-manager-dbus.h"
+#include "itk-timer.h"
 #include "itk-value.h"
 
 /* Bounds on what a caller may send (DESIGN.md §7). */
@@ -99,9 +100,18 @@ itk_manager_dbus_parse_options(GVariant *dict, ItkStartOptions *options,
                         *timeout_overrides =
                                 g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
                         g_variant_iter_init(&overrides, value);
-                        while (g_variant_iter_next(&overrides, "{&su}", &step, &seconds))
+                        while (g_variant_iter_next(&overrides, "{&su}", &step, &seconds)) {
+                                if (seconds == 0 || seconds > ITK_DURATION_MAX_SECONDS) {
+                                        g_set_error(error, ITK_ERROR, ITK_ERROR_INVALID_ARGS,
+                                                    "timeout-overrides: '%s' must be from 1 to "
+                                                    "at most %d seconds (30 days), not %u",
+                                                    step, ITK_DURATION_MAX_SECONDS, seconds);
+                                        g_variant_unref(value); /* leaving the loop early */
+                                        return FALSE;
+                                }
                                 g_hash_table_insert(*timeout_overrides, g_strdup(step),
                                                     GUINT_TO_POINTER(seconds));
+                        }
                 }
         }
         return TRUE;

@@ -263,6 +263,16 @@ class TestBadInput(DaemonTestCase):
             message = self.refused(INVALID_ARGS, source, options=options)
             self.assertIn(key, message)
 
+    def test_timeout_override_out_of_range(self):
+        # Durations are capped at 30 days (and a zero timeout would fire at once).
+        for seconds in (0, 2592001, 4294967295):
+            message = self.refused(INVALID_ARGS, playbook(log_step('a', 'x')),
+                                   options={'timeout-overrides':
+                                            GLib.Variant('a{su}', {'a': seconds})})
+            self.assertIn('timeout-overrides', message)
+            self.assertIn('2592000', message)
+        self.assertDaemonAlive()
+
     # --- the library ---
 
     def test_no_such_playbook(self):
