@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
 #include <string.h>
 
 #include "itk-code-template.h"
@@ -1900,6 +1901,20 @@ itk_execution_new(const ItkExecutionConfig *config, GError **error)
         self->playbook_id = g_strdup(config->playbook->id != NULL ? config->playbook->id : "");
         self->store = config->store;
         self->work_dir = g_strdup(config->work_dir);
+        if (config->runs_dir != NULL) {
+                g_autofree char *run_dir =
+                        g_build_filename(config->runs_dir, self->object_id, NULL);
+
+                if (g_mkdir_with_parents(run_dir, 0700) != 0) {
+                        int errsv = errno;
+                        g_set_error(error, ITK_ERROR, ITK_ERROR_FAILED,
+                                    "cannot create the run's folder %s: %s", run_dir,
+                                    g_strerror(errsv));
+                        return NULL;
+                }
+                g_free(self->work_dir);
+                self->work_dir = g_steal_pointer(&run_dir);
+        }
         self->gateway_url = g_strdup(config->gateway_url);
         self->gateway_token = g_strdup(config->gateway_token);
         self->python = g_strdup(config->python);

@@ -53,10 +53,14 @@ typedef enum {
 
 /* Loads a playbook.run target and binds nothing; borrowed from the manager. */
 typedef struct {
-        ItkPlaybook *playbook;         /* required */
-        JsonObject *parameters;        /* bound (itk_playbook_bind_parameters) */
-        ItkStore *store;               /* NULL: no history (unit tests) */
-        const char *work_dir;          /* the run's folder; NULL: the temp dir */
+        ItkPlaybook *playbook;  /* required */
+        JsonObject *parameters; /* bound (itk_playbook_bind_parameters) */
+        ItkStore *store;        /* NULL: no history (unit tests) */
+        const char *work_dir;   /* the run's folder; NULL: the temp dir */
+        /* When set, the run's folder is made as <runs_dir>/<object id> before its
+         * history row, and becomes work_dir: a run whose folder cannot be made
+         * leaves no row behind. */
+        const char *runs_dir;
         const char *gateway_url;       /* option, NULL when none */
         GHashTable *timeout_overrides; /* step id -> GUINT_TO_POINTER(seconds); borrowed */
         gboolean debug_mode;

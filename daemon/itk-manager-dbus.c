@@ -9,6 +9,7 @@
 #include "itk-error.h"
 #include "itk-manager-dbus.h"
 #include "itk-limits.h"
+#include "itk-timer.h"
 #include "itk-value.h"
 
 /* Bounds on what a caller may send: itk-limits.h, docs/limits.md. */
@@ -59,11 +60,15 @@ itk_manager_dbus_parse_options(GVariant *dict, ItkStartOptions *options,
 {
         GVariantIter iter;
         const char *key;
-        GVariant *value;
 
         g_variant_iter_init(&iter, dict);
-        while (g_variant_iter_loop(&iter, "{&sv}", &key, &value)) {
+        for (;;) {
+                /* Freed on every path out of the body, early returns included. */
+                g_autoptr(GVariant) value = NULL;
                 const char *want = NULL;
+
+                if (!g_variant_iter_next(&iter, "{&sv}", &key, &value))
+                        break;
 
                 if (!itk_manager_dbus_check_name("an option name", key, error))
                         return FALSE;
@@ -134,6 +139,13 @@ itk_manager_dbus_parse_options(GVariant *dict, ItkStartOptions *options,
                                 if (!itk_manager_dbus_check_name("a timeout-overrides step id",
                                                                  step, error))
                                         return FALSE;
+                                if (seconds == 0 || seconds > ITK_DURATION_MAX_SECONDS) {
+                                        g_set_error(error, ITK_ERROR, ITK_ERROR_INVALID_ARGS,
+                                                    "timeout-overrides: '%s' must be from 1 to "
+                                                    "at most %d seconds (30 days), not %u",
+                                                    step, ITK_DURATION_MAX_SECONDS, seconds);
+                                        return FALSE;
+                                }
                                 g_hash_table_insert(*timeout_overrides, g_strdup(step),
                                                     GUINT_TO_POINTER(seconds));
                         }

@@ -638,7 +638,7 @@ itk_manager_create_execution(ItkManager *self, const char *playbook_id, JsonObje
         g_autoptr(JsonObject) bound = NULL;
         g_autoptr(JsonObject) credential = NULL;
         g_autoptr(ItkExecution) execution = NULL;
-        g_autofree char *run_dir = NULL;
+        g_autofree char *runs_dir = NULL;
         const char *secrets[3] = { NULL, NULL, NULL };
         ItkExecutionConfig config = { 0 };
         Entry *entry;
@@ -722,18 +722,11 @@ itk_manager_create_execution(ItkManager *self, const char *playbook_id, JsonObje
         config.python = self->python;
         config.resolve = itk_manager_resolve_cb;
         config.resolve_data = self;
+        runs_dir = g_build_filename(self->state_dir, "runs", NULL);
+        config.runs_dir = runs_dir;
         execution = itk_execution_new(&config, error);
         if (execution == NULL)
                 return NULL;
-        run_dir = g_build_filename(self->state_dir, "runs", itk_execution_get_object_id(execution),
-                                   NULL);
-        if (g_mkdir_with_parents(run_dir, 0700) != 0) {
-                int errsv = errno;
-                g_set_error(error, ITK_ERROR, ITK_ERROR_FAILED, "cannot create %s: %s", run_dir,
-                            g_strerror(errsv));
-                return NULL;
-        }
-        itk_execution_set_work_dir(execution, run_dir);
 
         entry = g_new0(Entry, 1);
         entry->manager = self;

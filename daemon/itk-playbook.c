@@ -14,7 +14,7 @@
 #define ITK_STEP_DEFAULT_TIMEOUT 300.0
 #define ITK_STEP_DEFAULT_RETRY_DELAY 5.0
 /* Bounds that keep step timing sane (and its conversion to milliseconds defined). */
-#define ITK_STEP_MAX_SECONDS (30.0 * 24 * 3600)
+#define ITK_STEP_MAX_SECONDS ((double)ITK_DURATION_MAX_SECONDS)
 #define ITK_STEP_MAX_RETRIES 1000
 /* JSON text given for a list or dict parameter: json-glib's parser recurses. */
 #define ITK_PARAM_MAX_JSON_DEPTH ITK_PLAYBOOK_MAX_DEPTH
@@ -848,7 +848,17 @@ loader_load_step(ItkLoader *loader, ItkYamlNode *node, guint index, gboolean rol
                         static const char *const step_fields[] = { "timeout", "retry_count",
                                                                    "retry_delay" };
                         for (guint i = 0; i < G_N_ELEMENTS(step_fields); i++) {
-                                if (json_object_has_member(params, step_fields[i]))
+                                /* Gateway waits read it as the old name of 'wait_timeout'. */
+                                if (i == 0 && g_str_has_prefix(step->type, "gateway.") &&
+                                    json_object_has_member(params, "timeout"))
+                                        loader_warning(
+                                                loader,
+                                                itk_yaml_node_lookup(params_node, "timeout"), id,
+                                                label,
+                                                "'timeout' inside 'parameters' is deprecated: "
+                                                "write 'wait_timeout' (seconds the gateway wait "
+                                                "may take; the step's own 'timeout' is separate)");
+                                else if (json_object_has_member(params, step_fields[i]))
                                         loader_warning(
                                                 loader,
                                                 itk_yaml_node_lookup(params_node, step_fields[i]),

@@ -112,7 +112,7 @@ itk_timer_new(ItkTimerGroup *group, guint64 msec, ItkTimerFunc func, gpointer us
         timer->group = group;
         timer->func = func;
         timer->user_data = user_data;
-        timer->remaining_us = msec > G_MAXUINT64 / 1000 ? G_MAXUINT64 / 2 : msec * 1000;
+        timer->remaining_us = MIN(msec, ITK_TIMER_MAX_MSEC) * 1000;
         group->timers = g_list_prepend(group->timers, timer);
         timer->link = group->timers;
         if (!group->paused)

@@ -11,6 +11,13 @@ G_BEGIN_DECLS
  * with the time that was left. Timers are GSources on the thread-default
  * main context; nothing here blocks. */
 
+/* The longest duration anything accepts, in seconds: 30 days. Step `timeout`,
+ * `retry_delay`, `utility.sleep` `seconds`, gateway waits and timeout
+ * overrides are validated against it; timers clamp to it, so a deadline
+ * (monotonic µs) can never overflow. */
+#define ITK_DURATION_MAX_SECONDS (30 * 24 * 3600)
+#define ITK_TIMER_MAX_MSEC ((guint64)ITK_DURATION_MAX_SECONDS * 1000)
+
 typedef struct _ItkTimerGroup ItkTimerGroup;
 typedef struct _ItkTimer ItkTimer;
 
@@ -25,7 +32,8 @@ gboolean itk_timer_group_is_paused(ItkTimerGroup *group);
 
 /* Fires @func once after @msec of unpaused time. The timer is owned by the
  * caller: free it with itk_timer_free() (safe from inside @func, and after
- * it fired). A timer added to a paused group starts frozen. */
+ * it fired). A timer added to a paused group starts frozen. @msec beyond
+ * ITK_TIMER_MAX_MSEC is clamped to it (callers validate first). */
 ItkTimer *itk_timer_new(ItkTimerGroup *group, guint64 msec, ItkTimerFunc func, gpointer user_data);
 void itk_timer_free(ItkTimer *timer);
 /* Milliseconds of unpaused time left. */

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* ignitionctl playbooks, show and validate. validate needs no daemon: it
  * uses the daemon's own loader, linked in from the engine library. */
+#include "config.h"
+
 #include <gio/gunixinputstream.h>
 #include <stdio.h>
 #include <string.h>
@@ -202,6 +204,95 @@ ctl_playbooks_read_input(const char *file, gsize *length, GError **error)
         return g_steal_pointer(&buffer);
 }
 
+/* Where playbook.run ids are looked up offline, as the daemon looks them up
+ * in its library: the file's folder and the folders above it (a library
+ * root holds <domain>/<name>.yaml), then the installed library. */
+static GPtrArray *
+ctl_playbooks_library_roots(const char *file)
+{
+        GPtrArray *roots = g_ptr_array_new_with_free_func(g_free);
+        g_autofree char *dir = NULL;
+
+        if (g_str_equal(file, "-")) {
+                dir = g_get_current_dir();
+        } else {
+                g_autofree char *parent = g_path_get_dirname(file);
+                g_autoptr(GFile) gfile = g_file_new_for_commandline_arg(parent);
+                dir = g_file_get_path(gfile);
+        }
+        /* Ids are at most a few folders deep (the daemon scans 4). */
+        for (guint i = 0; dir != NULL && i < 5; i++) {
+                char *up = g_path_get_dirname(dir);
+
+                g_ptr_array_add(roots, g_steal_pointer(&dir));
+                if (g_str_equal(up, roots->pdata[roots->len - 1])) {
+                        g_free(up);
+                        break;
+                }
+                dir = up;
+        }
+        g_ptr_array_add(roots, g_build_filename(ITK_CONFIG_DIR, "playbooks", NULL));
+        g_ptr_array_add(roots, g_strdup(ITK_PLAYBOOK_DIR));
+        return roots;
+}
+
+/* The daemon's verdict on a playbook.run target, with its words. */
+static ItkPlaybook *
+ctl_playbooks_resolve_cb(const char *id, gpointer user_data, GError **error)
+{
+        GPtrArray *roots = user_data;
+        g_auto(GStrv) parts = NULL;
+        gboolean safe;
+
+        safe = id != NULL && *id != '\0' && !g_path_is_absolute(id) &&
+               (g_str_has_suffix(id, ".yaml") || g_str_has_suffix(id, ".yml"));
+        parts = g_strsplit(id != NULL ? id : "", "/", -1);
+        for (guint i = 0; safe && parts[i] != NULL; i++)
+                safe = *parts[i] != '\0' && !g_str_equal(parts[i], ".") &&
+                       !g_str_equal(parts[i], "..");
+        if (!safe) {
+                g_set_error(error, ITK_ERROR, ITK_ERROR_NO_SUCH_PLAYBOOK,
+                            "no playbook '%s' in the library (ids are relative .yaml paths)", id);
+                return NULL;
+        }
+        for (guint i = 0; i < roots->len; i++) {
+                g_autofree char *path = g_build_filename(roots->pdata[i], id, NULL);
+                g_autoptr(GPtrArray) diagnostics = NULL;
+                g_autoptr(GError) local = NULL;
+                ItkPlaybook *playbook;
+                g_autofree char *first = NULL;
+                guint errors = 0;
+
+                if (!g_file_test(path, G_FILE_TEST_IS_REGULAR))
+                        continue;
+                diagnostics = g_ptr_array_new_with_free_func((GDestroyNotify)itk_diagnostic_free);
+                playbook = itk_playbook_new_from_file(path, id, diagnostics, &local);
+                if (playbook != NULL)
+                        return playbook;
+                for (guint j = 0; j < diagnostics->len; j++) {
+                        const ItkDiagnostic *d = g_ptr_array_index(diagnostics, j);
+
+                        if (d->severity == ITK_DIAGNOSTIC_ERROR && errors++ == 0)
+                                first = itk_diagnostic_to_string(d);
+                }
+                if (first == NULL && local != NULL)
+                        first = g_strdup(local->message);
+                if (errors > 1) {
+                        char *more =
+                                g_strdup_printf("%s (and %u more problems)", first, errors - 1);
+                        g_free(first);
+                        first = more;
+                }
+                g_set_error(error, ITK_ERROR, ITK_ERROR_INVALID_PLAYBOOK,
+                            "playbook '%s' is invalid: %s", id,
+                            first != NULL ? first : "unknown problem");
+                return NULL;
+        }
+        g_set_error(error, ITK_ERROR, ITK_ERROR_NO_SUCH_PLAYBOOK, "no playbook '%s' in the library",
+                    id);
+        return NULL;
+}
+
 int
 ctl_verb_validate(CtlContext *ctx, int argc, char **argv)
 {
@@ -234,6 +325,24 @@ ctl_verb_validate(CtlContext *ctx, int argc, char **argv)
                         json_array_add_object_element(list, ctl_playbooks_diagnostic_to_json(d));
                         if (!ctx->json)
                                 ctl_playbooks_print_diagnostic(ctx, file, d);
+                }
+                /* Nested playbooks, checked as the daemon checks them before a start. */
+                if (playbook != NULL && !has_error) {
+                        g_autoptr(GPtrArray) roots = ctl_playbooks_library_roots(file);
+
+                        if (!itk_playbook_check_nesting(playbook, ctl_playbooks_resolve_cb, roots,
+                                                        &error)) {
+                                ItkDiagnostic d = {
+                                        .severity = ITK_DIAGNOSTIC_ERROR,
+                                        .message = error->message,
+                                };
+
+                                json_array_add_object_element(list,
+                                                              ctl_playbooks_diagnostic_to_json(&d));
+                                if (!ctx->json)
+                                        ctl_playbooks_print_diagnostic(ctx, file, &d);
+                                has_error = TRUE;
+                        }
                 }
                 /* A failure the loader did not turn into a diagnostic (unreadable file). */
                 if (playbook == NULL && !has_error) {

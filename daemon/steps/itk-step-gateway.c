@@ -217,9 +217,11 @@ itk_gateway_param_seconds(JsonObject *params, const char *name, guint64 fallback
         } else {
                 value = -1;
         }
-        if (!(value >= 0 && value <= 7 * 24 * 3600)) {
+        if (!(value >= 0 && value <= ITK_DURATION_MAX_SECONDS)) {
                 g_set_error(error, ITK_ERROR, ITK_ERROR_INVALID_PARAMETERS,
-                            "parameter '%s' must be a number of seconds", name);
+                            "parameter '%s' must be a number of seconds from 0 to at most %d "
+                            "(30 days)",
+                            name, ITK_DURATION_MAX_SECONDS);
                 return FALSE;
         }
         *out_ms = (guint64)llround(value * 1000);
@@ -319,11 +321,22 @@ itk_gateway_op_budget_cb(gpointer user_data)
         g_cancellable_cancel(op->cancellable);
 }
 
-/* The wait budget: pausable, from the step's `timeout` (s). */
+/* The wait budget: pausable, from the `wait_timeout` parameter (s). Its old
+ * name `timeout` still works, with a note: it read like the step's own
+ * per-attempt `timeout`, which is a different clock. */
 static gboolean
 itk_gateway_op_start_budget(ItkGatewayOp *op, const char *what, GError **error)
 {
-        if (!itk_gateway_param_seconds(op->params, "timeout", ITK_GW_DEFAULT_WAIT_S * 1000,
+        const char *name = "wait_timeout";
+
+        if (!json_object_has_member(op->params, "wait_timeout") &&
+            json_object_has_member(op->params, "timeout")) {
+                name = "timeout";
+                itk_step_context_log(op->ctx, ITK_LOG_WARNING,
+                                     "parameter 'timeout' of a gateway wait is deprecated: "
+                                     "write 'wait_timeout'");
+        }
+        if (!itk_gateway_param_seconds(op->params, name, ITK_GW_DEFAULT_WAIT_S * 1000,
                                        &op->budget_ms, error))
                 return FALSE;
         g_free(op->timeout_what);

@@ -172,10 +172,12 @@ itk_utility_parse_seconds(JsonObject *params, double *seconds, GError **error)
                             itk_utility_describe_node(node));
                 return FALSE;
         }
-        /* Also guards the conversion to milliseconds against overflow. */
-        if (!isfinite(value) || value < 0 || value > (double)(G_MAXINT64 / 1000)) {
+        /* The documented cap also keeps the timer's deadline from overflowing. */
+        if (!isfinite(value) || value < 0 || value > ITK_DURATION_MAX_SECONDS) {
                 g_set_error(error, ITK_ERROR, ITK_ERROR_INVALID_PARAMETERS,
-                            "parameter 'seconds' must be a finite number >= 0, not %g", value);
+                            "parameter 'seconds' must be a number of seconds from 0 to at most "
+                            "%d (30 days), not %g",
+                            ITK_DURATION_MAX_SECONDS, value);
                 return FALSE;
         }
         *seconds = value;

@@ -1636,7 +1636,7 @@ sim_wait_state(Bench *b, const char *state)
  * Cancel lands 100-300 ms in, in a poll's sleep or its request. */
 static const CancelCase gateway_wait_case = {
         .type = "gateway.wait_for_ready",
-        .parameters = "      timeout: 60\n"
+        .parameters = "      wait_timeout: 60\n"
                       "      poll_interval: 0.1\n",
         .gateway = true,
         .delay_usec = 100 * 1000ULL,

@@ -3,20 +3,16 @@
 """Bad input gets a clear error over the bus and the daemon keeps running (DESIGN.md §7);
 the playbook library: ListPlaybooks, GetPlaybook, ValidatePlaybook."""
 
-import glob
 import json
-import os
 import re
 import unittest
 
 import itk_harness as h
 
 from itk_harness import (INVALID_ARGS, INVALID_PARAMETERS, INVALID_PLAYBOOK, NO_SUCH_PLAYBOOK,
-                         DaemonTestCase, GLib, compat_playbooks, log_step, main, playbook, step,
-                         yaml)
+                         DaemonTestCase, GLib, log_step, main, playbook, step)
 
 LINE_COLUMN = re.compile(r'line (\d+), column (\d+)')
-UNSUPPORTED_PREFIXES = ('browser.', 'perspective.', 'designer.', 'gateway.', 'fat.')
 
 TYPED = playbook(
     log_step('a', '{{ count }} {{ flag }} {{ host }}'),
@@ -269,6 +265,16 @@ class TestBadInput(DaemonTestCase):
             message = self.refused(INVALID_ARGS, source, options=options)
             self.assertIn(key, message)
 
+    def test_timeout_override_out_of_range(self):
+        # Durations are capped at 30 days (and a zero timeout would fire at once).
+        for seconds in (0, 2592001, 4294967295):
+            message = self.refused(INVALID_ARGS, playbook(log_step('a', 'x')),
+                                   options={'timeout-overrides':
+                                            GLib.Variant('a{su}', {'a': seconds})})
+            self.assertIn('timeout-overrides', message)
+            self.assertIn('2592000', message)
+        self.assertDaemonAlive()
+
     # --- the library ---
 
     def test_no_such_playbook(self):
@@ -400,53 +406,6 @@ class TestBadInput(DaemonTestCase):
         self.assertEqual([d for d in diags if d['severity'] == 'error'], [])
         warnings = [d for d in diags if d['severity'] == 'warning']
         self.assertTrue(any('colour' in d['message'] for d in warnings), diags)
-
-
-class TestCompatPlaybooks(DaemonTestCase):
-    """The old tool's playbooks validate; their browser/perspective/... steps are
-    "not supported yet", each naming its step."""
-    playbook_path = (compat_playbooks(),)
-
-    def test_compat_playbooks_validate(self):
-        root = compat_playbooks()
-        files = sorted(glob.glob(os.path.join(root, '**', '*.yaml'), recursive=True))
-        self.assertGreater(len(files), 20, 'no compat playbooks under ' + root)
-        checked_unsupported = 0
-        for path in files:
-            rel = os.path.relpath(path, root)
-            with open(path) as f:
-                source = f.read()
-            doc = yaml.safe_load(source)
-            diags = self.client.manager('ValidatePlaybook', GLib.Variant('(s)', (source,)))
-            errors = [d for d in diags if d['severity'] == 'error']
-            unsupported = [s for s in doc['steps']
-                           if str(s.get('type', '')).startswith(UNSUPPORTED_PREFIXES)]
-            for s in unsupported:
-                mine = [d for d in errors if d['step-id'] == s['id']]
-                self.assertTrue(mine, '%s: step %s (%s) has no error' % (rel, s['id'],
-                                                                        s['type']))
-                self.assertIn('not supported yet', mine[0]['message'], rel)
-                self.assertIn(s['id'], mine[0]['message'], rel)
-                self.assertIn(s['type'], mine[0]['message'], rel)
-                self.assertGreater(mine[0]['line'], 0, rel)
-                checked_unsupported += 1
-            # Nothing else is wrong with them (a nested playbook that has such
-            # steps is the only other accepted complaint).
-            for d in errors:
-                self.assertIn('not supported yet', d['message'], '%s: %r' % (rel, d))
-            if not unsupported and not any(s.get('type') == 'playbook.run'
-                                           for s in doc['steps']):
-                self.assertEqual(errors, [], rel)
-        self.assertGreater(checked_unsupported, 50)
-        self.assertDaemonAlive()
-
-    def test_compat_library_is_listed(self):
-        listed = {p['id']: p for p in self.client.manager('ListPlaybooks')}
-        self.assertIn('gateway/gateway_login.yaml', listed)
-        self.assertIs(listed['gateway/gateway_login.yaml']['valid'], False)
-        self.assertIs(listed['designer/launch_designer_linux.yaml']['valid'], True)
-        self.assertTrue(any('not supported yet' in e
-                            for e in listed['gateway/gateway_login.yaml']['errors']))
 
 
 # --- hostile arguments from an unprivileged caller (docs/limits.md) ---------------

@@ -247,6 +247,32 @@ class TestRestart(HistoryTestCase):
         # The old objects died with the old daemon: no Finished was invented.
         self.runs = [r for r in self.runs if r[1] not in ids]
 
+    def test_run_folder_failure_leaves_no_row(self):
+        # The run's folder is made before its history row: when it cannot be
+        # made the start is refused and nothing is left "pending" (which the
+        # next daemon would report as an interrupted run).
+        runs = os.path.join(self.daemon.state_dir, 'runs')
+        aside = runs + '.aside'
+        if os.path.exists(runs):
+            os.rename(runs, aside)
+        with open(runs, 'w') as f:
+            f.write('not a folder\n')
+        try:
+            try:
+                self.client.start_execution('no-folder', None,
+                                            {'source': playbook(log_step('a', 'x'))})
+                self.fail('StartExecution succeeded without a run folder')
+            except GLib.Error as e:
+                self.assertIn('Not a directory', e.message)
+        finally:
+            os.unlink(runs)
+            if os.path.exists(aside):
+                os.rename(aside, runs)
+        self.daemon.restart(self.client, kill=True)
+        self.assertEqual([r for r in history(self.client) if r['playbook'] == 'no-folder'], [])
+        _, _, status = self.finished_run('folder-again')
+        self.assertEqual(status, 'completed')
+
     def test_sigterm_cancels_active_runs(self):
         path = self.start(playbook(sleep_step('a', LONG)), playbook_id='terminated')
         self.client.wait_step(path, 'a', 'running')

@@ -544,6 +544,58 @@ class TestPlaybooks(CtlTestCase):
         self.assertCtl(empty, EXIT_NOINPUT, 'no secret on stdin')
 
 
+def run_step(step_id, target):
+    return {'id': step_id, 'name': step_id, 'type': 'playbook.run',
+            'parameters': {'playbook': target}}
+
+
+NESTED = {
+    'nest/leaf.yaml': playbook(log_step('a', 'leaf'), name='Leaf'),
+    'nest/ok.yaml': playbook(run_step('go', 'nest/leaf.yaml'), name='Ok'),
+    'nest/broken.yaml': playbook(log_step('a', 'x'),
+                                 {'id': 'b', 'name': 'B', 'type': 'utility.nope'},
+                                 name='Broken'),
+    'nest/bad.yaml': playbook(run_step('go', 'nest/broken.yaml'), name='Bad'),
+    'nest/missing.yaml': playbook(run_step('go', 'nest/none.yaml'), name='Missing'),
+    'nest/c1.yaml': playbook(run_step('go', 'nest/c2.yaml'), name='C1'),
+    'nest/c2.yaml': playbook(run_step('go', 'nest/c1.yaml'), name='C2'),
+    'nest/d1.yaml': playbook(run_step('go', 'nest/d2.yaml'), name='D1'),
+    'nest/d2.yaml': playbook(run_step('go', 'nest/d3.yaml'), name='D2'),
+    'nest/d3.yaml': playbook(run_step('go', 'nest/d4.yaml'), name='D3'),
+    'nest/d4.yaml': playbook(run_step('go', 'nest/leaf.yaml'), name='D4'),
+}
+
+
+class TestValidateNested(CtlTestCase):
+    """validate follows playbook.run as the daemon does before a start: same
+    verdict, same words, without the daemon."""
+    library = dict(CtlTestCase.library, **NESTED)
+
+    def test_validate_follows_nested_playbooks(self):
+        nowhere = 'unix:path=' + os.path.join(self.tmp, 'no-bus-here')
+        # What each refusal is about, in the words of both.
+        why = {'nest/bad.yaml': "unknown step type 'utility.nope'",
+               'nest/broken.yaml': "unknown step type 'utility.nope'",
+               'nest/missing.yaml': "no playbook 'nest/none.yaml' in the library",
+               'nest/c1.yaml': 'runs itself', 'nest/c2.yaml': 'runs itself'}
+        verdicts = {}
+        for pid in sorted(NESTED):
+            path = os.path.join(self.daemon.library_dir, pid)
+            try:
+                self.start(playbook_id=pid, start=False)
+                started, refusal = True, ''
+            except GLib.Error as e:
+                started, refusal = False, e.message
+            verdicts[pid] = started
+            result = run_ctl(nowhere, 'validate', path)
+            self.assertCtl(result, 0 if started else EXIT_FAILURE, 'validate ' + pid)
+            if pid in why:
+                self.assertIn(why[pid], refusal, pid)
+                self.assertIn(why[pid], result.out, pid)
+        self.assertEqual({p for p, ok in verdicts.items() if not ok} & set(why), set(why))
+        self.assertTrue(verdicts['nest/ok.yaml'] and verdicts['nest/leaf.yaml'])
+
+
 class TestWithoutDaemon(CtlTestCase):
 
     def setUp(self):

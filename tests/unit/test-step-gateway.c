@@ -355,9 +355,64 @@ test_uncommissioned(void)
         run_step(&f, "gateway.ping", NULL, &r);
         g_assert_cmpstr(json_object_get_string_member(output(&r), "details"), ==, "COMMISSIONING");
         g_assert_false(json_object_get_boolean_member(output(&r), "ready"));
-        run_step(&f, "gateway.wait_for_ready", "{\"timeout\": 0.5, " FAST "}", &r);
+        run_step(&f, "gateway.wait_for_ready", "{\"wait_timeout\": 0.5, " FAST "}", &r);
         g_assert_error(r.error, ITK_ERROR, ITK_ERROR_TIMED_OUT);
         g_assert_nonnull(strstr(r.error->message, "COMMISSIONING"));
+        result_clear(&r);
+        fixture_clear(&f);
+}
+
+static void
+log_cb(gpointer user_data, ItkLogPriority priority, const char *step_id, const char *message)
+{
+        GPtrArray *lines = user_data;
+
+        g_ptr_array_add(lines, g_strdup_printf("%d %s", priority, message));
+}
+
+/* Gateway waits read `wait_timeout`; the old `timeout` inside parameters
+ * still works with a note in the log; both are capped at 30 days. */
+static void
+test_wait_timeout_names(void)
+{
+        const char *args[] = { "--uncommissioned", NULL };
+        Fixture f = { 0 };
+        Result r = { 0 };
+        g_autoptr(ItkStepContext) ctx = NULL;
+        g_autoptr(GPtrArray) lines = g_ptr_array_new_with_free_func(g_free);
+        gint64 start;
+
+        fixture_init(&f, args);
+        ctx = context_new(&f, TOKEN);
+        itk_step_context_set_log_func(ctx, log_cb, lines);
+
+        step_start(ctx, "gateway.wait_for_ready", "{\"wait_timeout\": 0.3, " FAST "}", NULL, &r);
+        wait_done(&r.done);
+        g_assert_error(r.error, ITK_ERROR, ITK_ERROR_TIMED_OUT);
+        g_assert_cmpuint(lines->len, ==, 0);
+
+        /* The old spelling: same budget, and a deprecation note. */
+        step_start(ctx, "gateway.wait_for_ready", "{\"timeout\": 0.3, " FAST "}", NULL, &r);
+        wait_done(&r.done);
+        g_assert_error(r.error, ITK_ERROR, ITK_ERROR_TIMED_OUT);
+        g_assert_cmpuint(lines->len, ==, 1);
+        g_assert_nonnull(strstr(lines->pdata[0], "deprecated: write 'wait_timeout'"));
+
+        /* Both: wait_timeout decides (the other would wait 100 s). */
+        start = g_get_monotonic_time();
+        step_start(ctx, "gateway.wait_for_ready",
+                   "{\"wait_timeout\": 0.3, \"timeout\": 100, " FAST "}", NULL, &r);
+        wait_done(&r.done);
+        g_assert_error(r.error, ITK_ERROR, ITK_ERROR_TIMED_OUT);
+        g_assert_cmpint(g_get_monotonic_time() - start, <, 10 * G_USEC_PER_SEC);
+
+        /* Over the cap: refused, naming it. */
+        step_start(ctx, "gateway.wait_for_ready", "{\"wait_timeout\": 2592001, " FAST "}", NULL,
+                   &r);
+        wait_done(&r.done);
+        g_assert_error(r.error, ITK_ERROR, ITK_ERROR_INVALID_PARAMETERS);
+        g_assert_nonnull(strstr(r.error->message, "'wait_timeout'"));
+        g_assert_nonnull(strstr(r.error->message, "2592000"));
         result_clear(&r);
         fixture_clear(&f);
 }
@@ -390,7 +445,7 @@ test_restart(void)
         JsonObject *o;
 
         fixture_init(&f, NULL);
-        run_step(&f, "gateway.restart", "{\"timeout\": 10, " FAST "}", &r);
+        run_step(&f, "gateway.restart", "{\"wait_timeout\": 10, " FAST "}", &r);
         o = output(&r);
         g_assert_true(json_object_get_boolean_member(o, "restarted"));
         g_assert_cmpstr(json_object_get_string_member(o, "state"), ==, "RUNNING");
@@ -417,7 +472,7 @@ test_restart_never_returns(void)
         gint64 start = g_get_monotonic_time();
 
         fixture_init(&f, args);
-        run_step(&f, "gateway.restart", "{\"timeout\": 1, " FAST "}", &r);
+        run_step(&f, "gateway.restart", "{\"wait_timeout\": 1, " FAST "}", &r);
         g_assert_error(r.error, ITK_ERROR, ITK_ERROR_TIMED_OUT);
         g_assert_nonnull(strstr(r.error->message, "did not become ready within 1 s"));
         g_assert_nonnull(strstr(r.error->message, "STARTING"));
@@ -443,7 +498,7 @@ test_wait_cancel_and_pause(void)
         run_for(300); /* STARTING now, for good */
 
         /* Pause freezes the budget: 1.5 s of budget outlives 2 s paused. */
-        step_start(ctx, "gateway.wait_for_ready", "{\"timeout\": 1.5, " FAST "}", NULL, &r);
+        step_start(ctx, "gateway.wait_for_ready", "{\"wait_timeout\": 1.5, " FAST "}", NULL, &r);
         run_for(200);
         itk_timer_group_pause(f.timers);
         run_for(2000);
@@ -462,7 +517,8 @@ test_wait_cancel_and_pause(void)
         g_clear_pointer(&st, json_node_unref);
         st = sim_call(f.sim, "POST", API "/restart-tasks/restart?confirm=true", TOKEN);
         run_for(300);
-        step_start(ctx, "gateway.wait_for_ready", "{\"timeout\": 30, " FAST "}", cancellable, &r);
+        step_start(ctx, "gateway.wait_for_ready", "{\"wait_timeout\": 30, " FAST "}", cancellable,
+                   &r);
         run_for(350);
         g_assert_false(r.done);
         cancelled_at = g_get_monotonic_time();
@@ -549,7 +605,8 @@ test_module_install(void)
 
         /* INACTIVE until a restart: the wait times out before it. */
         run_step(&f, "gateway.wait_for_module_installation",
-                 "{\"module_id\": \"com.example.test\", \"timeout\": 0.4, \"poll_interval\": 0.1}",
+                 "{\"module_id\": \"com.example.test\", \"wait_timeout\": 0.4, \"poll_interval\": "
+                 "0.1}",
                  &r);
         g_assert_error(r.error, ITK_ERROR, ITK_ERROR_TIMED_OUT);
         g_assert_nonnull(strstr(r.error->message, "INACTIVE"));
@@ -557,7 +614,8 @@ test_module_install(void)
         run_step(&f, "gateway.restart", "{" FAST "}", &r);
         g_assert_no_error(r.error);
         run_step(&f, "gateway.wait_for_module_installation",
-                 "{\"module_name\": \"Test Module\", \"timeout\": 5, \"poll_interval\": 0.1}", &r);
+                 "{\"module_name\": \"Test Module\", \"wait_timeout\": 5, \"poll_interval\": 0.1}",
+                 &r);
         o = output(&r);
         g_assert_cmpstr(json_object_get_string_member(o, "state"), ==, "ACTIVE");
         g_assert_cmpstr(json_object_get_string_member(o, "module_id"), ==, "com.example.test");
@@ -591,9 +649,10 @@ test_module_quarantined(void)
         g_assert_no_error(r.error);
         run_step(&f, "gateway.restart", "{" FAST "}", &r);
         g_assert_no_error(r.error);
-        run_step(&f, "gateway.wait_for_module_installation",
-                 "{\"module_id\": \"com.example.new\", \"timeout\": 5, \"poll_interval\": 0.1}",
-                 &r);
+        run_step(
+                &f, "gateway.wait_for_module_installation",
+                "{\"module_id\": \"com.example.new\", \"wait_timeout\": 5, \"poll_interval\": 0.1}",
+                &r);
         g_assert_error(r.error, ITK_ERROR, ITK_ERROR_FAILED);
         g_assert_nonnull(strstr(r.error->message, "module com.example.new is quarantined"));
         result_clear(&r);
@@ -660,7 +719,8 @@ test_backup_restore(void)
         run_step(&f, "gateway.backup", "{\"type\": \"some\"}", &r);
         g_assert_error(r.error, ITK_ERROR, ITK_ERROR_INVALID_PARAMETERS);
 
-        run_step(&f, "gateway.restore", "{\"file\": \"gw.gwbk\", \"timeout\": 10, " FAST "}", &r);
+        run_step(&f, "gateway.restore", "{\"file\": \"gw.gwbk\", \"wait_timeout\": 10, " FAST "}",
+                 &r);
         o = output(&r);
         g_assert_true(json_object_get_boolean_member(o, "restored"));
         g_assert_cmpstr(json_object_get_string_member(o, "state"), ==, "RUNNING");
@@ -781,6 +841,7 @@ main(int argc, char **argv)
         g_test_add_func("/step-gateway/read-steps", test_read_steps);
         g_test_add_func("/step-gateway/auth-failures", test_auth_failures);
         g_test_add_func("/step-gateway/uncommissioned", test_uncommissioned);
+        g_test_add_func("/step-gateway/wait-timeout-names", test_wait_timeout_names);
         g_test_add_func("/step-gateway/version-81", test_version_81);
         g_test_add_func("/step-gateway/restart", test_restart);
         g_test_add_func("/step-gateway/restart-never-returns", test_restart_never_returns);

@@ -380,10 +380,17 @@ static void
 test_sleep_bad_seconds(void)
 {
         static const char *const bad[] = {
-                "{\"seconds\": [1]}",   "{\"seconds\": \"abc\"}",
-                "{\"seconds\": -1}",    "{\"seconds\": \"nan\"}",
-                "{\"seconds\": \"\"}",  "{\"seconds\": true}",
-                "{\"seconds\": 1e300}", "{}",
+                "{\"seconds\": [1]}",
+                "{\"seconds\": \"abc\"}",
+                "{\"seconds\": -1}",
+                "{\"seconds\": \"nan\"}",
+                "{\"seconds\": \"\"}",
+                "{\"seconds\": true}",
+                "{\"seconds\": 1e300}",
+                "{}",
+                /* Over the 30-day cap: this one used to overflow the timer and end at once. */
+                "{\"seconds\": 9e15}",
+                "{\"seconds\": 2592001}",
         };
 
         for (guint i = 0; i < G_N_ELEMENTS(bad); i++) {
@@ -393,6 +400,17 @@ test_sleep_bad_seconds(void)
                 fixture_start(f, "utility.sleep", bad[i]);
                 fixture_finish_error(f, ITK_ERROR, ITK_ERROR_INVALID_PARAMETERS, "'seconds'");
         }
+}
+
+/* Exactly the cap is accepted and really waits. */
+static void
+test_sleep_at_cap(void)
+{
+        g_autoptr(Fixture) f = fixture_new();
+
+        fixture_start(f, "utility.sleep", "{\"seconds\": 2592000}");
+        g_assert_false(fixture_run_until(f, is_done, 30));
+        fixture_cancel_quickly(f);
 }
 
 /* --- utility.log ---------------------------------------------------------------- */
@@ -1304,6 +1322,7 @@ main(int argc, char **argv)
         g_test_add_func("/step-utility/sleep/pausable", test_sleep_pausable);
         g_test_add_func("/step-utility/sleep/cancel", test_sleep_cancel);
         g_test_add_func("/step-utility/sleep/bad-seconds", test_sleep_bad_seconds);
+        g_test_add_func("/step-utility/sleep/at-cap", test_sleep_at_cap);
         g_test_add_func("/step-utility/log/levels", test_log_levels);
         g_test_add_func("/step-utility/log/number", test_log_number);
         g_test_add_func("/step-utility/log/bad", test_log_bad);

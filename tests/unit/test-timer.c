@@ -36,6 +36,26 @@ test_timer_fires(void)
         g_assert_cmpuint(itk_timer_get_remaining(timer), ==, 0);
 }
 
+/* A huge duration is clamped to the documented maximum: before, its deadline
+ * overflowed (UBSan) and the timer fired at once. */
+static void
+test_timer_huge_is_clamped(void)
+{
+        g_autoptr(ItkTimerGroup) group = itk_timer_group_new();
+        guint fired = 0;
+        g_autoptr(ItkTimer) timer = itk_timer_new(group, G_MAXUINT64 / 100, fired_cb, &fired);
+
+        run_for(50);
+        g_assert_cmpuint(fired, ==, 0);
+        g_assert_cmpuint(itk_timer_get_remaining(timer), <=, ITK_TIMER_MAX_MSEC);
+        g_assert_cmpuint(itk_timer_get_remaining(timer), >, ITK_TIMER_MAX_MSEC - 1000);
+        /* Frozen and thawed, it still holds (remaining_us round trip). */
+        itk_timer_group_pause(group);
+        itk_timer_group_resume(group);
+        run_for(20);
+        g_assert_cmpuint(fired, ==, 0);
+}
+
 static void
 test_timer_pause_keeps_remaining(void)
 {
@@ -112,6 +132,7 @@ main(int argc, char **argv)
 {
         g_test_init(&argc, &argv, NULL);
         g_test_add_func("/timer/fires", test_timer_fires);
+        g_test_add_func("/timer/huge-is-clamped", test_timer_huge_is_clamped);
         g_test_add_func("/timer/pause-keeps-remaining", test_timer_pause_keeps_remaining);
         g_test_add_func("/timer/added-while-paused", test_timer_added_while_paused);
         g_test_add_func("/timer/free-in-callback", test_timer_free_in_callback);
