@@ -140,6 +140,49 @@ url_host(const char *host)
         return strchr(host, ':') != NULL ? g_strdup_printf("[%s]", host) : g_strdup(host);
 }
 
+/* systemd's socket activation (sd_listen_fds(3)): one listening socket, fd 3,
+ * when LISTEN_PID is ours. NULL without error when there is none. */
+static GSocket *
+inherited_socket(GError **error)
+{
+        const char *pid_text = g_getenv("LISTEN_PID");
+        const char *fds_text = g_getenv("LISTEN_FDS");
+        guint64 pid, fds;
+        GSocket *socket;
+
+        if (pid_text == NULL || fds_text == NULL)
+                return NULL;
+        if (!g_ascii_string_to_unsigned(pid_text, 10, 1, G_MAXINT, &pid, NULL) ||
+            (pid_t)pid != getpid())
+                return NULL;
+        g_unsetenv("LISTEN_PID");
+        g_unsetenv("LISTEN_FDS");
+        g_unsetenv("LISTEN_FDNAMES");
+        if (!g_ascii_string_to_unsigned(fds_text, 10, 0, 64, &fds, NULL) || fds != 1) {
+                g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+                            "socket activation passed %s sockets; the bridge takes exactly one",
+                            fds_text);
+                return NULL;
+        }
+        if (fcntl(3, F_SETFD, FD_CLOEXEC) < 0) {
+                int e = errno;
+
+                g_set_error(error, G_IO_ERROR, g_io_error_from_errno(e),
+                            "the socket from systemd is not usable: %s", g_strerror(e));
+                return NULL;
+        }
+        socket = g_socket_new_from_fd(3, error);
+        if (socket == NULL)
+                return NULL;
+        if (g_socket_get_socket_type(socket) != G_SOCKET_TYPE_STREAM) {
+                g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+                            "the socket from systemd is not a stream socket");
+                g_object_unref(socket);
+                return NULL;
+        }
+        return socket;
+}
+
 static gboolean
 quit_cb(gpointer user_data)
 {
@@ -164,7 +207,12 @@ main(int argc, char **argv)
         g_autoptr(GError) error = NULL;
         g_autoptr(GOptionContext) context = NULL;
         g_autoptr(GMainLoop) loop = NULL;
-        Bridge bridge = { .ws_max_lag_seconds = BRIDGE_WS_MAX_LAG_SECONDS };
+        g_autoptr(GSocket) inherited = NULL;
+        Bridge bridge = {
+                .ws_max_lag_seconds = BRIDGE_WS_MAX_LAG_SECONDS,
+                .header_timeout_seconds = BRIDGE_HEADER_TIMEOUT_SECONDS,
+                .idle_timeout_seconds = BRIDGE_IDLE_TIMEOUT_SECONDS,
+        };
         const GOptionEntry entries[] = {
                 { "listen", 0, 0, G_OPTION_ARG_STRING, &listen,
                   "Address to listen on (default 127.0.0.1:8765)", "HOST:PORT" },
@@ -181,10 +229,20 @@ main(int argc, char **argv)
                   "Another Origin allowed to make changes (repeatable)", "ORIGIN" },
                 { "ws-max-lag", 0, 0, G_OPTION_ARG_INT, &bridge.ws_max_lag_seconds,
                   "Close a WebSocket client that stays this far behind (default 30)", "SECONDS" },
+                { "header-timeout", 0, 0, G_OPTION_ARG_INT, &bridge.header_timeout_seconds,
+                  "Close a connection whose request head takes longer (default 10)", "SECONDS" },
+                { "idle-timeout", 0, 0, G_OPTION_ARG_INT, &bridge.idle_timeout_seconds,
+                  "Close a keep-alive connection idle this long, or a body that stalls "
+                  "(default 60)",
+                  "SECONDS" },
                 { NULL },
         };
 
         context = g_option_context_new("- HTTP and WebSocket bridge to ignition-toolkitd");
+        g_option_context_set_description(
+                context, "Under systemd socket activation (LISTEN_FDS=1), the bridge serves the "
+                         "socket it is given\nand --listen is ignored. Listening beyond loopback "
+                         "is warned about.\n");
         g_option_context_add_main_entries(context, entries, NULL);
         if (!g_option_context_parse(context, &argc, &argv, &error)) {
                 g_printerr("%s\n", error->message);
@@ -193,6 +251,15 @@ main(int argc, char **argv)
         if ((gint)bridge.ws_max_lag_seconds < 1) {
                 g_printerr("--ws-max-lag must be at least 1 second\n");
                 return 2;
+        }
+        if ((gint)bridge.header_timeout_seconds < 1 || (gint)bridge.idle_timeout_seconds < 1) {
+                g_printerr("--header-timeout and --idle-timeout must be at least 1 second\n");
+                return 2;
+        }
+        inherited = inherited_socket(&error);
+        if (error != NULL) {
+                g_printerr("%s\n", error->message);
+                return 1;
         }
         if (!parse_listen(listen != NULL ? listen : "127.0.0.1:8765", &host, &port, &error)) {
                 g_printerr("%s\n", error->message);
@@ -250,7 +317,19 @@ main(int argc, char **argv)
         for (guint i = 0; allowed != NULL && allowed[i] != NULL; i++)
                 g_ptr_array_add(bridge.origins, g_strdup(allowed[i]));
         bridge.ws = bridge_ws_new(&bridge);
-        if (!bridge_server_listen(&bridge, host, port, &bound_port, &error)) {
+        if (inherited != NULL) {
+                g_autoptr(GSocketAddress) local = g_socket_get_local_address(inherited, NULL);
+
+                /* The address systemd bound is the bridge's own origin. */
+                if (local != NULL && G_IS_INET_SOCKET_ADDRESS(local)) {
+                        g_free(host);
+                        host = g_inet_address_to_string(
+                                g_inet_socket_address_get_address(G_INET_SOCKET_ADDRESS(local)));
+                        g_free(shown_host);
+                        shown_host = url_host(host);
+                }
+        }
+        if (!bridge_server_listen(&bridge, host, port, inherited, &bound_port, &error)) {
                 g_printerr("cannot listen on %s: %s\n", listen != NULL ? listen : host,
                            error->message);
                 return 1;
@@ -264,6 +343,7 @@ main(int argc, char **argv)
         g_unix_signal_add(SIGTERM, quit_cb, loop);
         g_main_loop_run(loop);
 
+        bridge_listener_free(bridge.listener);
         soup_server_disconnect(bridge.server);
         bridge_ws_free(bridge.ws);
         g_object_unref(bridge.server);

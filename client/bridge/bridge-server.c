@@ -127,21 +127,28 @@ bridge_reply_gerror(SoupServerMessage *msg, const GError *error)
 
 /* --- auth and origin ---------------------------------------------------------- */
 
-/* Compares without an early exit, so timing does not tell how much matched. */
+/* Compares SHA-256 digests of the two, byte by byte without an early exit: the
+ * time taken tells neither how much of the token matched nor its length. */
 static gboolean
 token_equal(const char *a, const char *b)
 {
-        gsize la, lb;
-        guint diff;
+        guint8 da[32], db[32];
+        gsize la = sizeof(da), lb = sizeof(db);
+        g_autoptr(GChecksum) ca = NULL;
+        g_autoptr(GChecksum) cb = NULL;
+        guint diff = 0;
 
-        if (a == NULL || b == NULL)
+        if (a == NULL || b == NULL || b[0] == '\0')
                 return FALSE;
-        la = strlen(a);
-        lb = strlen(b);
-        diff = la != lb;
-        for (gsize i = 0; i < la; i++)
-                diff |= (guchar)a[i] ^ (guchar)b[i % (lb > 0 ? lb : 1)];
-        return diff == 0 && lb > 0;
+        ca = g_checksum_new(G_CHECKSUM_SHA256);
+        cb = g_checksum_new(G_CHECKSUM_SHA256);
+        g_checksum_update(ca, (const guchar *)a, -1);
+        g_checksum_update(cb, (const guchar *)b, -1);
+        g_checksum_get_digest(ca, da, &la);
+        g_checksum_get_digest(cb, db, &lb);
+        for (gsize i = 0; i < sizeof(da); i++)
+                diff |= da[i] ^ db[i];
+        return diff == 0;
 }
 
 static gboolean
@@ -313,20 +320,72 @@ serve_health(Bridge *bridge, SoupServerMessage *msg, const char *path)
 
 /* --- routing ------------------------------------------------------------------ */
 
-/* Runs when the headers are in: refuse a too large body before reading it. */
+static gboolean
+is_api_path(const char *path)
+{
+        return g_str_equal(path, "/api") || g_str_has_prefix(path, "/api/");
+}
+
+/* One Content-Length of digits only: a repeated or odd one is how request
+ * smuggling starts, and libsoup 3.2 would take the first. */
+static gboolean
+content_length_ok(SoupMessageHeaders *h)
+{
+        const char *list = soup_message_headers_get_list(h, "Content-Length");
+
+        if (list == NULL)
+                return TRUE;
+        if (soup_message_headers_get_list(h, "Transfer-Encoding") != NULL || list[0] == '\0')
+                return FALSE;
+        for (const char *p = list; *p != '\0'; p++) {
+                if (!g_ascii_isdigit(*p))
+                        return FALSE;
+        }
+        return strlen(list) <= 15;
+}
+
+/* Runs when the head is in: whatever is refused here is refused before a
+ * byte of the body is read (see bridge-guard.c). A body may be as large as
+ * BRIDGE_MAX_BODY on an authenticated API call, BRIDGE_MAX_PREAUTH_BODY
+ * anywhere else. */
 static void
 early_cb(SoupServer *server, SoupServerMessage *msg, const char *path, GHashTable *query,
          gpointer user_data)
 {
+        Bridge *bridge = user_data;
         SoupMessageHeaders *h = soup_server_message_get_request_headers(msg);
+        goffset limit = BRIDGE_MAX_PREAUTH_BODY;
+        g_autofree char *too_large = NULL;
 
-        if (soup_message_headers_get_encoding(h) == SOUP_ENCODING_CONTENT_LENGTH &&
-            soup_message_headers_get_content_length(h) > BRIDGE_MAX_BODY) {
-                soup_message_headers_replace(soup_server_message_get_response_headers(msg),
-                                             "Connection", "close");
-                bridge_reply_error(msg, SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE, "PayloadTooLarge",
-                                   "the request body is larger than 1 MiB");
+        if (!content_length_ok(h)) {
+                bridge_guard_refuse(msg, SOUP_STATUS_BAD_REQUEST, "BadRequest",
+                                    "one Content-Length of digits, and no Transfer-Encoding "
+                                    "with it, is required");
+                return;
         }
+        if (is_api_path(path)) {
+                if (is_state_changing(soup_server_message_get_method(msg)) &&
+                    !origin_ok(bridge, msg)) {
+                        bridge_guard_refuse(msg, SOUP_STATUS_FORBIDDEN, "Forbidden",
+                                            "origin not allowed");
+                        return;
+                }
+                if (!bearer_ok(bridge, msg)) {
+                        bridge_guard_refuse(msg, SOUP_STATUS_UNAUTHORIZED, "Unauthorized",
+                                            "a valid bearer token is required");
+                        return;
+                }
+                limit = BRIDGE_MAX_BODY;
+        }
+        too_large = g_strdup_printf("the request body is larger than %" G_GOFFSET_FORMAT " KiB",
+                                    limit / 1024);
+        if (soup_message_headers_get_encoding(h) == SOUP_ENCODING_CONTENT_LENGTH &&
+            soup_message_headers_get_content_length(h) > limit) {
+                bridge_guard_refuse(msg, SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE, "PayloadTooLarge",
+                                    too_large);
+                return;
+        }
+        bridge_guard_limit_body(msg, limit);
 }
 
 static void
@@ -339,10 +398,10 @@ handler_cb(SoupServer *server, SoupServerMessage *msg, const char *path, GHashTa
 
         if (body->length > BRIDGE_MAX_BODY) {
                 bridge_reply_error(msg, SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE, "PayloadTooLarge",
-                                   "the request body is larger than 1 MiB");
+                                   "the request body is larger than 1024 KiB");
                 return;
         }
-        if (g_str_equal(path, "/api") || g_str_has_prefix(path, "/api/")) {
+        if (is_api_path(path)) {
                 if (is_state_changing(method) && !origin_ok(bridge, msg)) {
                         reply_bad_origin(msg);
                         return;
@@ -369,6 +428,7 @@ ws_http_cb(SoupServer *server, SoupServerMessage *msg, const char *path, GHashTa
 {
         Bridge *bridge = user_data;
         const char *token = query != NULL ? g_hash_table_lookup(query, "access_token") : NULL;
+        g_autoptr(GError) error = NULL;
 
         if (!g_str_equal(path, "/ws/executions")) {
                 bridge_reply_error(msg, SOUP_STATUS_NOT_FOUND, "NotFound", "no such resource");
@@ -382,15 +442,11 @@ ws_http_cb(SoupServer *server, SoupServerMessage *msg, const char *path, GHashTa
                 reply_unauthorized(msg);
                 return;
         }
-}
-
-static void
-ws_cb(SoupServer *server, SoupServerMessage *msg, const char *path, SoupWebsocketConnection *conn,
-      gpointer user_data)
-{
-        Bridge *bridge = user_data;
-
-        bridge_ws_accept(bridge->ws, msg, conn);
+        if (!soup_websocket_server_check_handshake(msg, NULL, NULL, NULL, &error)) {
+                bridge_reply_error(msg, SOUP_STATUS_BAD_REQUEST, "BadRequest", error->message);
+                return;
+        }
+        bridge_ws_upgrade(bridge->ws, msg);
 }
 
 void
@@ -411,53 +467,59 @@ bridge_server_add_own_origins(Bridge *bridge, const char *host, guint port)
 }
 
 gboolean
-bridge_server_listen(Bridge *bridge, const char *host, guint port, guint *out_port, GError **error)
+bridge_server_listen(Bridge *bridge, const char *host, guint port, GSocket *inherited,
+                     guint *out_port, GError **error)
 {
-        g_autoptr(GInetAddress) addr = g_inet_address_new_from_string(host);
-        g_autoptr(GSocketAddress) sockaddr = NULL;
         g_autoptr(GSocket) socket = NULL;
-        GSList *listeners;
+        g_autoptr(GSocketAddress) local = NULL;
 
-        if (addr == NULL) {
-                if (g_str_equal(host, "localhost")) {
+        bridge->server = soup_server_new("server-header", "ignition-toolkit-bridge", NULL);
+        soup_server_add_early_handler(bridge->server, NULL, early_cb, bridge, NULL);
+        soup_server_add_handler(bridge->server, NULL, handler_cb, bridge, NULL);
+        /* The WebSocket upgrade is ours (bridge_ws_upgrade), not libsoup's, to
+         * put a message-size check under the connection. It negotiates no
+         * extension: not permessage-deflate, which every browser asks for,
+         * since each client would compress the same frames again, in its own
+         * zlib state of some 300 KB, and the events are small and mostly go to
+         * localhost. */
+        soup_server_add_handler(bridge->server, "/ws/executions", ws_http_cb, bridge, NULL);
+        /* Not matched with the handler at "/ws/executions" otherwise. */
+        soup_server_add_early_handler(bridge->server, "/ws/executions", early_cb, bridge, NULL);
+        bridge->listener = bridge_listener_new(bridge->server, error);
+        if (bridge->listener == NULL)
+                return FALSE;
+        bridge_guard_attach(bridge);
+        if (inherited != NULL) {
+                socket = g_object_ref(inherited);
+        } else {
+                g_autoptr(GInetAddress) addr = g_inet_address_new_from_string(host);
+                g_autoptr(GSocketAddress) sockaddr = NULL;
+
+                if (addr == NULL && g_str_equal(host, "localhost"))
                         addr = g_inet_address_new_loopback(G_SOCKET_FAMILY_IPV4);
-                } else {
+                if (addr == NULL) {
                         g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
                                     "not an IP address: %s", host);
                         return FALSE;
                 }
+                sockaddr = g_inet_socket_address_new(addr, (guint16)port);
+                socket = g_socket_new(g_inet_address_get_family(addr), G_SOCKET_TYPE_STREAM,
+                                      G_SOCKET_PROTOCOL_TCP, error);
+                if (socket == NULL)
+                        return FALSE;
+                /* A full listen backlog: every page reconnecting at once after a
+                 * bridge restart would otherwise see dropped SYNs and second-long
+                 * retries. */
+                g_socket_set_listen_backlog(socket, SOMAXCONN);
+                if (!g_socket_bind(socket, sockaddr, TRUE, error) ||
+                    !g_socket_listen(socket, error))
+                        return FALSE;
         }
-        bridge->server = soup_server_new("server-header", "ignition-toolkit-bridge", NULL);
-        soup_server_add_early_handler(bridge->server, NULL, early_cb, bridge, NULL);
-        soup_server_add_handler(bridge->server, NULL, handler_cb, bridge, NULL);
-        soup_server_add_handler(bridge->server, "/ws/executions", ws_http_cb, bridge, NULL);
-        soup_server_add_websocket_handler(bridge->server, "/ws/executions", NULL, NULL, ws_cb,
-                                          bridge, NULL);
-        /* No permessage-deflate, which every browser asks for: each client
-         * would compress the same frames again, in its own zlib state of
-         * some 300 KB, and the events are small and mostly go to localhost. */
-        soup_server_remove_websocket_extension(bridge->server,
-                                               SOUP_TYPE_WEBSOCKET_EXTENSION_DEFLATE);
-        sockaddr = g_inet_socket_address_new(addr, (guint16)port);
-        /* Our own socket for a full listen backlog: soup_server_listen() keeps
-         * GSocket's 10, and every page reconnecting at once after a bridge
-         * restart would otherwise see dropped SYNs and second-long retries. */
-        socket = g_socket_new(g_inet_address_get_family(addr), G_SOCKET_TYPE_STREAM,
-                              G_SOCKET_PROTOCOL_TCP, error);
-        if (socket == NULL)
+        if (!bridge_listener_add(bridge->listener, socket, error))
                 return FALSE;
-        g_socket_set_listen_backlog(socket, SOMAXCONN);
-        if (!g_socket_bind(socket, sockaddr, TRUE, error) || !g_socket_listen(socket, error) ||
-            !soup_server_listen_socket(bridge->server, socket, 0, error))
-                return FALSE;
-        listeners = soup_server_get_listeners(bridge->server);
+        local = g_socket_get_local_address(socket, NULL);
         *out_port = port;
-        if (listeners != NULL) {
-                g_autoptr(GSocketAddress) local = g_socket_get_local_address(listeners->data, NULL);
-
-                if (local != NULL)
-                        *out_port = g_inet_socket_address_get_port(G_INET_SOCKET_ADDRESS(local));
-        }
-        g_slist_free(listeners);
+        if (local != NULL && G_IS_INET_SOCKET_ADDRESS(local))
+                *out_port = g_inet_socket_address_get_port(G_INET_SOCKET_ADDRESS(local));
         return TRUE;
 }

@@ -13,6 +13,14 @@
 #define BRIDGE_EXECUTION_PREFIX "/org/ignition/Toolkit/execution/"
 #define BRIDGE_MAX_BODY (1024 * 1024)
 #define BRIDGE_MAX_WS_MESSAGE (64 * 1024)
+/* A body sent without a valid token (or to a path that takes none) is refused past this. */
+#define BRIDGE_MAX_PREAUTH_BODY (64 * 1024)
+/* From the start of a request to its complete head (defaults of --header-timeout). */
+#define BRIDGE_HEADER_TIMEOUT_SECONDS 10
+/* A keep-alive connection with no request, or a body that stops arriving (--idle-timeout). */
+#define BRIDGE_IDLE_TIMEOUT_SECONDS 60
+/* While accept() fails (out of descriptors), how long accepting pauses before a retry. */
+#define BRIDGE_ACCEPT_RETRY_MS 250
 #define BRIDGE_WS_KEEPALIVE_SECONDS 15
 /* A WebSocket client this long behind is closed; it reconnects for a fresh snapshot. */
 #define BRIDGE_WS_MAX_LAG_SECONDS 30
@@ -20,6 +28,7 @@
 #define BRIDGE_WS_BEHIND_BYTES (1024 * 1024)
 
 typedef struct _BridgeWs BridgeWs;
+typedef struct _BridgeListener BridgeListener;
 
 /* The bridge keeps no state of its own beyond connections: everything else
  * is asked of the daemon or read from the proxies' property caches. */
@@ -32,12 +41,16 @@ typedef struct {
         GPtrArray *origins; /* allowed Origin values, the bridge's own first */
         char *web_root;
         guint ws_max_lag_seconds;
+        guint header_timeout_seconds;
+        guint idle_timeout_seconds;
         BridgeWs *ws;
+        BridgeListener *listener;
 } Bridge;
 
-/* bridge-server.c */
-gboolean bridge_server_listen(Bridge *bridge, const char *host, guint port, guint *out_port,
-                              GError **error);
+/* bridge-server.c: @inherited, a listening socket from systemd, is used instead of
+ * binding @host:@port when not NULL. */
+gboolean bridge_server_listen(Bridge *bridge, const char *host, guint port, GSocket *inherited,
+                              guint *out_port, GError **error);
 void bridge_server_add_own_origins(Bridge *bridge, const char *host, guint port);
 void bridge_reply_json(SoupServerMessage *msg, guint status, JsonNode *node);
 void bridge_reply_error(SoupServerMessage *msg, guint status, const char *error,
@@ -48,10 +61,34 @@ guint bridge_status_for_gerror(const GError *error, char **out_name);
 /* bridge-api.c: @path is below /api (e.g. "/executions/ID"). */
 void bridge_api_handle(Bridge *bridge, SoupServerMessage *msg, const char *path, GHashTable *query);
 
+/* bridge-listener.c: accepts connections itself, so that running out of
+ * descriptors pauses accepting instead of ending it. */
+BridgeListener *bridge_listener_new(SoupServer *server, GError **error);
+void bridge_listener_free(BridgeListener *listener);
+gboolean bridge_listener_add(BridgeListener *listener, GSocket *socket, GError **error);
+/* Between two requests of a keep-alive connection: closed after @seconds. */
+void bridge_listener_idle(BridgeListener *listener, SoupServerMessage *msg, guint seconds);
+void bridge_listener_busy(BridgeListener *listener, SoupServerMessage *msg);
+/* The connection's socket (borrowed), or NULL. */
+GSocket *bridge_listener_socket_for(BridgeListener *listener, SoupServerMessage *msg);
+
+/* bridge-guard.c: timeouts and refusals that must not wait for a body. */
+void bridge_guard_attach(Bridge *bridge);
+/* Answers @status and closes the connection without reading the body. */
+void bridge_guard_refuse(SoupServerMessage *msg, guint status, const char *error,
+                         const char *message);
+/* Refuses the body (413) once more than @limit bytes of it arrived. */
+void bridge_guard_limit_body(SoupServerMessage *msg, goffset limit);
+
 /* bridge-ws.c */
 BridgeWs *bridge_ws_new(Bridge *bridge);
 void bridge_ws_free(BridgeWs *ws);
-void bridge_ws_accept(BridgeWs *ws, SoupServerMessage *msg, SoupWebsocketConnection *conn);
+/* Takes over @msg's connection once the 101 is written. */
+void bridge_ws_upgrade(BridgeWs *ws, SoupServerMessage *msg);
+
+/* bridge-ws-input.c: counts a WebSocket message's size across its frames. */
+GIOStream *bridge_ws_input_wrap(GIOStream *base, gsize max_message,
+                                void (*too_big_func)(gpointer data), gpointer data);
 
 /* Execution lookups shared by the API and the WebSocket. */
 char *bridge_id_to_hex(const char *id);
