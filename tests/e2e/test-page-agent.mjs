@@ -59,6 +59,17 @@ const INVALID = [
         ['div:has-text()', 13, 'empty argument of :has-text()'],
         ['é[', 2, "unbalanced '['"],
         ['', 0, 'empty selector'],
+        ['   ', 0, 'empty selector'],
+        ['a >>  >> b', 6, "empty selector after '>>'"],
+        ["a[title='x]", 8, 'unterminated single quote'],
+        ['a,', 2, "empty selector in ',' list"],
+        ['text=   ', 5, "empty text after 'text='"],
+        ['css=', 4, "empty selector after 'css='"],
+        ['a > + b', 4, 'two combinators in a row'],
+        ['a(]', 2, "unbalanced ']'"],
+        ['div:has-text(  )', 13, 'empty argument of :has-text()'],
+        ['div:not(:has-text("a") .b)', 3, ':not(:has-text()) must hold only :has-text()'],
+        ['div:is(:has-text("a"))', 6, ':has-text() is not supported inside this pseudo-class'],
 ];
 
 let browser;
