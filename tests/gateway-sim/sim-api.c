@@ -891,3 +891,19 @@ itk_sim_api_dispatch(ItkSimServer *self, SoupServerMessage *msg, const char *pat
         }
         route->func(self, msg, arg, query);
 }
+
+void
+itk_sim_api_call(ItkSimServer *self, SoupServerMessage *msg, const char *method, const char *path,
+                 GHashTable *query)
+{
+        g_autofree char *arg = NULL;
+        gboolean path_known;
+        const ItkSimApiRoute *route = itk_sim_api_find(method, path, &path_known, &arg);
+
+        if (route == NULL || !itk_sim_state_has_rest_api(self->state)) {
+                itk_sim_reply_message(msg, SOUP_STATUS_NOT_FOUND, "No route match for path: %s",
+                                      path);
+                return;
+        }
+        route->func(self, msg, arg, query);
+}

@@ -17,7 +17,7 @@ struct _ItkSimServer {
         char *web_user;
         char *web_password;
         gboolean verbose;
-        GHashTable *sessions; /* JSESSIONID values of logged-in browsers */
+        GHashTable *sessions; /* JSESSIONID -> restart count at login + 1 */
         GPtrArray *held;      /* of ItkSimHeld: paused requests */
         guint pending_writes;
 };
@@ -42,6 +42,11 @@ char *itk_sim_server_save_file(ItkSimServer *self, const char *relpath, GBytes *
 /* /data/...: the 8.3 REST API. */
 void itk_sim_api_dispatch(ItkSimServer *self, SoupServerMessage *msg, const char *path,
                           GHashTable *query);
+/* Runs the REST route @method @path without the token check: the web pages'
+ * own calls, authorised by their login session, so pages and API share one
+ * implementation. */
+void itk_sim_api_call(ItkSimServer *self, SoupServerMessage *msg, const char *method,
+                      const char *path, GHashTable *query);
 /* The route pattern of a request, for the per-route counts; NULL if none. */
 const char *itk_sim_api_route_pattern(const char *method, const char *path);
 /* Everything else: the web pages the browser steps drive. */

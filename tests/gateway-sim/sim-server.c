@@ -466,7 +466,8 @@ itk_sim_server_dispatch(ItkSimServer *self, SoupServerMessage *msg)
                 itk_sim_reply_jetty(msg, SOUP_STATUS_SERVICE_UNAVAILABLE);
                 return;
         }
-        if (g_str_has_prefix(path, "/data/") || g_strcmp0(path, "/data") == 0)
+        if ((g_str_has_prefix(path, "/data/") || g_strcmp0(path, "/data") == 0) &&
+            !g_str_has_prefix(path, "/data/perspective/"))
                 itk_sim_api_dispatch(self, msg, path, query);
         else
                 itk_sim_web_dispatch(self, msg, path, query);

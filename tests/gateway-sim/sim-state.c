@@ -890,6 +890,9 @@ itk_sim_state_uninstall_module(ItkSimState *self, const char *id)
                 g_ptr_array_remove(self->uploads, u);
         if (m == NULL)
                 return u != NULL;
+        /* Gone from the list at once, but the gateway unloads it at the next
+         * restart: the pages show their restart bar. */
+        g_ptr_array_add(self->pending, g_strdup_printf("Module '%s' uninstalled", m->name));
         g_ptr_array_remove(self->modules, m);
         return TRUE;
 }
