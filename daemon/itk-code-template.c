@@ -587,6 +587,12 @@ sh_lex_list(Lexer *lx, gsize p, gsize end, guint flags, int depth)
                                 p = sh_read_heredoc_bodies(lx, p, end, pending);
                         break;
                 case '(':
+                        /* bash reads name=( as an array and, after a syntax
+                         * error in one, goes on at the next line: what
+                         * follows is not read as this scanner reads it. */
+                        if (!word_start && p > 0 && lx->text[p - 1] == '=' &&
+                            lx_hole_at(lx, p) == NULL)
+                                lx_poison(lx, "stands after 'name=(' (a bash array)");
                         if (depth >= 0)
                                 depth++;
                         word_start = TRUE;
