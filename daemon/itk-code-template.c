@@ -184,7 +184,7 @@ static const char *const sh_why_backslash = "stands right after a backslash";
 static const char *const sh_why_dollar = "stands right after '$' or in a variable name";
 static const char *const sh_why_ansi = "stands inside $'...'";
 static const char *const sh_why_param = "stands inside ${...}";
-static const char *const sh_why_arith = "stands inside $((...))";
+static const char *const sh_why_arith = "stands inside $((...)) or another arithmetic";
 static const char *const sh_why_assign = "stands in a name followed by '=' (an assignment)";
 static const char *const sh_why_bq = "stands inside `...` within \"...\" or another `...` "
                                      "(use $(...))";
@@ -338,6 +338,14 @@ sh_lex_dollar(Lexer *lx, gsize p, gsize end, guint flags, gboolean in_dq)
                 lx_refuse_range(lx, p, q, sh_why_param);
                 return MIN(q + 1, end);
         }
+        if (c == '[') {
+                /* bash's old $[...] arithmetic. */
+                gsize q = p + 2;
+                while (q < end && lx->text[q] != ']')
+                        q++;
+                lx_refuse_range(lx, p, q, sh_why_arith);
+                return MIN(q + 1, end);
+        }
         if (c == '\'' && !in_dq) {
                 gsize q = p + 2;
                 while (q < end && lx->text[q] != '\'') {
@@ -488,6 +496,16 @@ sh_read_heredoc_bodies(Lexer *lx, gsize p, gsize end, GPtrArray *pending)
         return p;
 }
 
+/* TRUE when the unquoted word at @p is @word. */
+static gboolean
+sh_word_is(Lexer *lx, gsize p, gsize end, const char *word)
+{
+        gsize len = strlen(word);
+
+        return p + len <= end && memcmp(lx->text + p, word, len) == 0 &&
+               (p + len == end || strchr(" \t\n;&|", lx->text[p + len]) != NULL);
+}
+
 /* A command list from @p up to @end; with SH_CMDSUB it ends after the ')'
  * that closes the substitution (@depth: parentheses already open, -1 for a
  * `...` body). Returns where the caller goes on. */
@@ -587,6 +605,13 @@ sh_lex_list(Lexer *lx, gsize p, gsize end, guint flags, int depth)
                                 p = sh_read_heredoc_bodies(lx, p, end, pending);
                         break;
                 case '(':
+                        if (word_start && lx_peek(lx, p + 1, end) == '(') {
+                                /* bash's (( arithmetic )). */
+                                p = sh_lex_list(lx, p + 2, end,
+                                                (flags & ~SH_CMDSUB) | SH_CMDSUB | SH_NO_REFS, 1);
+                                word_start = TRUE;
+                                break;
+                        }
                         /* bash reads name=( as an array and, after a syntax
                          * error in one, goes on at the next line: what
                          * follows is not read as this scanner reads it. */
@@ -630,11 +655,16 @@ sh_lex_list(Lexer *lx, gsize p, gsize end, guint flags, int depth)
                         p++;
                         break;
                 default:
+                        /* bash evaluates the operands of [[ -eq ]] and let as
+                         * arithmetic, where a[$(cmd)] runs cmd, quoted or not. */
+                        if (word_start &&
+                            (sh_word_is(lx, p, end, "[[") || sh_word_is(lx, p, end, "let")))
+                                lx_poison(lx, "stands after '[[' or 'let' (bash runs code in "
+                                              "their arithmetic operands)");
                         /* case ... in a) ...: the pattern's ')' would end the
                          * substitution for this scanner but not for sh. */
-                        if (word_start && (flags & SH_CMDSUB) != 0 && p + 4 <= end &&
-                            memcmp(lx->text + p, "case", 4) == 0 &&
-                            (p + 4 == end || strchr(" \t\n", lx->text[p + 4]) != NULL))
+                        if (word_start && (flags & SH_CMDSUB) != 0 &&
+                            sh_word_is(lx, p, end, "case"))
                                 lx_poison(lx, "stands after 'case' inside $(...) (use "
                                               "argv or env)");
                         word_start = FALSE;

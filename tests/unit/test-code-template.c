@@ -161,6 +161,11 @@ test_shell_refused(void)
         /* Where bash and dash read $'...' differently, nothing after it. */
         assert_refused(SH, "echo $'a\\' b' {{ x }}", "$'...' holding a backslash");
         assert_refused(SH, "echo $(case a in a) echo ;; esac) {{ x }}", "'case'");
+        /* bash runs a[$(cmd)] in arithmetic, even from a quoted value. */
+        assert_refused(SH, "(( {{ x }} ))", "$((...))");
+        assert_refused(SH, "echo $[ {{ x }} ]", "$((...))");
+        assert_refused(SH, "[[ {{ x }} -eq 1 ]]", "'[['");
+        assert_refused(SH, "let \"{{ x }}\"", "'let'");
         /* Found by the template property test under bash. */
         assert_refused(SH, "a=(x y('\n{{ x }}\n'", "bash array");
         assert_refused(SH, "echo \"${y:-\"}\"}\" {{ x }}", "${...} holding quotes");
@@ -791,11 +796,12 @@ test_validate(void)
 /* Fragments of code, joined at random: the scanner must either refuse a
  * reference or place it where the injection values below stay data. */
 static const char *const shell_fragments[] = {
-        "echo ",    " ",     "\"",    "'",     "$(",      ")",     "`",        "\\`",
-        "\\",       ";",     "\n",    "#",     "<<EOF\n", "EOF\n", "<<-'E'\n", "\tE\n",
-        "$'",       "${",    "}",     "$((",   "))",      "a=",    "=",        "case a in a) ",
-        " ;; esac", "$",     "x",     "(",     "|",       "&&",    "<",        ">/dev/null ",
-        "@REF@",    "@REF@", "@REF@", "@REF@",
+        "echo ",    " ",         "\"",    "'",   "$(",      ")",     "`",        "\\`",
+        "\\",       ";",         "\n",    "#",   "<<EOF\n", "EOF\n", "<<-'E'\n", "\tE\n",
+        "$'",       "${",        "}",     "$((", "))",      "a=",    "=",        "case a in a) ",
+        " ;; esac", "$",         "x",     "(",   "|",       "&&",    "<",        ">/dev/null ",
+        "[[ ",      " -eq 1 ]]", "let ",  "((",  "$[",      "]",     "a[",       "@REF@",
+        "@REF@",    "@REF@",     "@REF@",
 };
 static const char *const python_fragments[] = {
         "x = ",   " ", "'",  "\"", "'''", "\"\"\"", "r",     "b",     "f",     "u",
@@ -805,6 +811,7 @@ static const char *const python_fragments[] = {
 static const char *const injections[] = {
         "$(touch @)",
         "`touch @`",
+        "a[$(touch @)]",
         "'; touch @; '",
         "\"; touch @; \"",
         "\ntouch @\n",
