@@ -1212,19 +1212,41 @@ render_hole(GString *out, const Hole *h, JsonNode *value, GError **error)
         return FALSE;
 }
 
+typedef struct {
+        const ItkTemplateScope *scope;
+        gboolean used;
+} SecretWatch;
+
+/* Forwards, and notes that the value being rendered is a secret. */
+static void
+secret_used_cb(const char *secret, gpointer user_data)
+{
+        SecretWatch *watch = user_data;
+
+        watch->used = TRUE;
+        if (watch->scope->secret_used != NULL)
+                watch->scope->secret_used(secret, watch->scope->secret_data);
+}
+
 char *
 itk_code_template_render_text(const ItkTemplateScope *scope, ItkCodeLanguage language,
                               const char *text, GError **error)
 {
         g_autoptr(GString) out = NULL;
+        SecretWatch secret = { .scope = scope };
+        ItkTemplateScope watched;
         Lexer lx;
         gsize p = 0;
+        gsize before;
         gboolean ok = TRUE;
 
         g_return_val_if_fail(scope != NULL, NULL);
         g_return_val_if_fail(text != NULL, NULL);
         g_return_val_if_fail(language != ITK_CODE_LANGUAGE_NONE, NULL);
 
+        watched = *scope;
+        watched.secret_used = secret_used_cb;
+        watched.secret_data = &secret;
         lexer_init(&lx, text);
         scan(&lx, language);
         out = g_string_sized_new(lx.len + 64);
@@ -1244,13 +1266,23 @@ itk_code_template_render_text(const ItkTemplateScope *scope, ItkCodeLanguage lan
                         ok = FALSE;
                         break;
                 }
-                value = itk_template_resolve_reference(scope, text + h->start, h->end - h->start,
+                secret.used = FALSE;
+                value = itk_template_resolve_reference(&watched, text + h->start, h->end - h->start,
                                                        error);
                 if (value == NULL) {
                         ok = FALSE;
                         break;
                 }
-                if (!render_hole(out, h, value, &error_local)) {
+                before = out->len;
+                if (render_hole(out, h, value, &error_local)) {
+                        /* A secret's escaped form is masked too: a shell's
+                         * syntax error quotes the code. */
+                        if (secret.used && scope->secret_used != NULL && out->len > before) {
+                                g_autofree char *escaped =
+                                        g_strndup(out->str + before, out->len - before);
+                                scope->secret_used(escaped, scope->secret_data);
+                        }
+                } else {
                         g_set_error(error, ITK_ERROR, ITK_ERROR_REFERENCE,
                                     "line %d, column %d of the code: '%.*s': %s", line, column,
                                     (int)(h->end - h->start), text + h->start,

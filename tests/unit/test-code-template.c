@@ -334,6 +334,40 @@ test_render_params(void)
         }
 }
 
+static JsonObject *
+secret_credential_cb(const char *name, gpointer user_data, GError **error)
+{
+        JsonObject *o = json_object_new();
+        json_object_set_string_member(o, "password", "p'w");
+        return o;
+}
+
+static void
+collect_secret_cb(const char *secret, gpointer user_data)
+{
+        g_ptr_array_add(user_data, g_strdup(secret));
+}
+
+static void
+test_secret_escaped_form(void)
+{
+        g_autoptr(GPtrArray) secrets = g_ptr_array_new_with_free_func(g_free);
+        ItkTemplateScope scope = {
+                .credential_lookup = secret_credential_cb,
+                .secret_used = collect_secret_cb,
+                .secret_data = secrets,
+        };
+        g_autoptr(GError) error = NULL;
+        g_autofree char *out = itk_code_template_render_text(
+                &scope, SH, "echo {{ credential.c.password }}", &error);
+
+        g_assert_no_error(error);
+        g_assert_cmpstr(out, ==, "echo 'p'\\''w'");
+        /* The redactor learns the value and the form it has in the code. */
+        g_assert_true(g_ptr_array_find_with_equal_func(secrets, "p'w", g_str_equal, NULL));
+        g_assert_true(g_ptr_array_find_with_equal_func(secrets, "'p'\\''w'", g_str_equal, NULL));
+}
+
 /* --- compat playbooks: ordinary values give the old program text ------------------------- */
 
 static JsonObject *
@@ -1051,6 +1085,7 @@ main(int argc, char **argv)
         g_test_add_func("/code-template/python/refused", test_python_refused);
         g_test_add_func("/code-template/python/invalid-utf8", test_python_invalid_utf8);
         g_test_add_func("/code-template/render-params", test_render_params);
+        g_test_add_func("/code-template/secret-escaped-form", test_secret_escaped_form);
         g_test_add_func("/code-template/validate", test_validate);
         g_test_add_func("/code-template/compat-playbooks", test_compat_playbooks);
         g_test_add_func("/code-template/property", test_property);
