@@ -341,8 +341,18 @@ sh_lex_dollar(Lexer *lx, gsize p, gsize end, guint flags, gboolean in_dq)
         if (c == '[') {
                 /* bash's old $[...] arithmetic. */
                 gsize q = p + 2;
-                while (q < end && lx->text[q] != ']')
+                while (q < end && lx->text[q] != ']') {
+                        /* dash reads $[ as text, so quotes in it are quotes
+                         * there and not in bash: nothing after is certain. */
+                        if (strchr("'\"\\`$", lx->text[q]) != NULL) {
+                                static const char *const why =
+                                        "stands inside or after a $[...] holding quotes";
+                                lx_refuse_range(lx, p, end, why);
+                                lx_poison(lx, why);
+                                return end;
+                        }
                         q++;
+                }
                 lx_refuse_range(lx, p, q, sh_why_arith);
                 return MIN(q + 1, end);
         }

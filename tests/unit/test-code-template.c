@@ -164,6 +164,8 @@ test_shell_refused(void)
         /* bash runs a[$(cmd)] in arithmetic, even from a quoted value. */
         assert_refused(SH, "(( {{ x }} ))", "$((...))");
         assert_refused(SH, "echo $[ {{ x }} ]", "$((...))");
+        /* Found by the template property test: dash reads $[' as a quote. */
+        assert_refused(SH, "$[' ]'\n{{ x }}\n", "$[...] holding quotes");
         assert_refused(SH, "[[ {{ x }} -eq 1 ]]", "'[['");
         assert_refused(SH, "let \"{{ x }}\"", "'let'");
         /* Found by the template property test under bash. */
