@@ -23,12 +23,14 @@ G_BEGIN_DECLS
  *   inside `...`       as inside $(...), then escaped once more for the
  *                      backquotes (\ ` $)
  * Refused: a here-document body or delimiter, a comment, $'...', ${...},
- * $((...)), `...` inside "..." or inside another `...`, right after a
- * backslash or a '$'/'$name', as or in a name followed by '=', after an
- * unterminated quote, and anything after a construct this scanner cannot
- * follow exactly ($'...' holding a backslash, ${...} holding quotes, 'case'
- * inside $(...), '<<<'). A value holding a NUL byte is refused (sh cannot
- * carry one).
+ * arithmetic ($((...)), bash's ((...)) and $[...]), `...` inside "..." or
+ * inside another `...`, right after a backslash or a '$'/'$name', as or in
+ * a name followed by '=', in an unterminated quote or $(...), and anything
+ * after a construct this scanner cannot follow exactly or that dash and
+ * bash read differently ($'...' holding a backslash, ${...} or $[...]
+ * holding quotes, 'case' inside $(...), '<<<', bash's 'name=(', and '[[' or
+ * 'let', whose operands bash evaluates as code). A value holding a NUL byte
+ * is refused (sh cannot carry one).
  *
  * Python (the script's source):
  *   code               a literal of the value's JSON type: 'str', 12,

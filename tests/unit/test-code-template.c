@@ -161,6 +161,15 @@ test_shell_refused(void)
         /* Where bash and dash read $'...' differently, nothing after it. */
         assert_refused(SH, "echo $'a\\' b' {{ x }}", "$'...' holding a backslash");
         assert_refused(SH, "echo $(case a in a) echo ;; esac) {{ x }}", "'case'");
+        /* bash runs a[$(cmd)] in arithmetic, even from a quoted value. */
+        assert_refused(SH, "(( {{ x }} ))", "$((...))");
+        assert_refused(SH, "echo $[ {{ x }} ]", "$((...))");
+        /* Found by the template property test: dash reads $[' as a quote. */
+        assert_refused(SH, "$[' ]'\n{{ x }}\n", "$[...] holding quotes");
+        assert_refused(SH, "[[ {{ x }} -eq 1 ]]", "'[['");
+        assert_refused(SH, "let \"{{ x }}\"", "'let'");
+        /* Found by the template property test under bash. */
+        assert_refused(SH, "a=(x y('\n{{ x }}\n'", "bash array");
         assert_refused(SH, "echo \"${y:-\"}\"}\" {{ x }}", "${...} holding quotes");
         /* After a here-document the command goes on, and so do references. */
         assert_renders(SH, "cat <<EOF\nbody\nEOF\necho {{ x }}", "{\"x\": \"a b\"}",
@@ -325,6 +334,40 @@ test_render_params(void)
                 g_assert_error(error, ITK_ERROR, ITK_ERROR_REFERENCE);
                 g_assert_cmpstr(error->message, ==, "unknown parameter 'y'");
         }
+}
+
+static JsonObject *
+secret_credential_cb(const char *name, gpointer user_data, GError **error)
+{
+        JsonObject *o = json_object_new();
+        json_object_set_string_member(o, "password", "p'w");
+        return o;
+}
+
+static void
+collect_secret_cb(const char *secret, gpointer user_data)
+{
+        g_ptr_array_add(user_data, g_strdup(secret));
+}
+
+static void
+test_secret_escaped_form(void)
+{
+        g_autoptr(GPtrArray) secrets = g_ptr_array_new_with_free_func(g_free);
+        ItkTemplateScope scope = {
+                .credential_lookup = secret_credential_cb,
+                .secret_used = collect_secret_cb,
+                .secret_data = secrets,
+        };
+        g_autoptr(GError) error = NULL;
+        g_autofree char *out = itk_code_template_render_text(
+                &scope, SH, "echo {{ credential.c.password }}", &error);
+
+        g_assert_no_error(error);
+        g_assert_cmpstr(out, ==, "echo 'p'\\''w'");
+        /* The redactor learns the value and the form it has in the code. */
+        g_assert_true(g_ptr_array_find_with_equal_func(secrets, "p'w", g_str_equal, NULL));
+        g_assert_true(g_ptr_array_find_with_equal_func(secrets, "'p'\\''w'", g_str_equal, NULL));
 }
 
 /* --- compat playbooks: ordinary values give the old program text ------------------------- */
@@ -584,16 +627,18 @@ random_value(GRand *rand, const char *canary)
 
 /* One line per context: prints the value as a hex dump. The reference is
  * {{ vN }}; the templates must keep the value byte for byte. */
+/* Each prints its value and an RS (\036), which no value holds: printf is a
+ * builtin, so the whole batch is one process. */
 static const char *const shell_contexts[] = {
-        "printf '%s' @REF@ | od -An -tx1 -v | tr -d ' \\n'; echo",
-        "printf '%s' 'pre@REF@post' | od -An -tx1 -v | tr -d ' \\n'; echo",
-        "printf '%s' \"pre@REF@post\" | od -An -tx1 -v | tr -d ' \\n'; echo",
-        "printf '%s' \"$(printf '%s' @REF@)x\" | od -An -tx1 -v | tr -d ' \\n'; echo",
-        "v=`printf '%s' \"@REF@\"`; printf '%s' \"${v}x\" | od -An -tx1 -v | tr -d ' \\n'; "
-        "echo",
+        "printf '%s\\036' @REF@",
+        "printf '%s\\036' 'pre@REF@post'",
+        "printf '%s\\036' \"pre@REF@post\"",
+        "printf '%s\\036' \"$(printf '%s' @REF@)x\"",
+        "v=`printf '%s' \"@REF@\"`; printf '%s\\036' \"${v}x\"",
+        "printf '%s\\036' \"$(printf '%s' \"@REF@\")x\"",
 };
 static const char *const shell_wrap[][2] = {
-        { "", "" }, { "pre", "post" }, { "pre", "post" }, { "", "x" }, { "", "x" },
+        { "", "" }, { "pre", "post" }, { "pre", "post" }, { "", "x" }, { "", "x" }, { "", "x" },
 };
 
 static const char *const python_contexts[] = {
@@ -638,8 +683,8 @@ run_capture(const char *const *argv, const char *stdin_text, const char *env_nam
         return out;
 }
 
-#define PROPERTY_RUNS 24
-#define PROPERTY_VALUES 120
+#define PROPERTY_RUNS 40
+#define PROPERTY_VALUES 200
 
 static void
 test_property(void)
@@ -692,13 +737,14 @@ test_property(void)
                                         while (len > 0 && v[len - 1] == '\n')
                                                 v[--len] = '\0';
                                 }
-                                hex_append(expected, shell_wrap[context][0]);
-                                hex_append(expected, v);
-                                hex_append(expected, shell_wrap[context][1]);
+                                g_string_append(expected, shell_wrap[context][0]);
+                                g_string_append(expected, v);
+                                g_string_append(expected, shell_wrap[context][1]);
+                                g_string_append_c(expected, '\036');
                         } else {
                                 hex_append(expected, value);
+                                g_string_append_c(expected, '\n');
                         }
-                        g_string_append_c(expected, '\n');
                         cases++;
                 }
                 program = itk_code_template_render_text(
@@ -707,7 +753,8 @@ test_property(void)
                 g_assert_no_error(error);
                 if (shell) {
                         /* As utility.shell runs it: eval of the text. */
-                        const char *argv[] = { "/bin/sh", "-c",
+                        const char *sh = g_getenv("ITK_PROPERTY_SH");
+                        const char *argv[] = { sh != NULL ? sh : "/bin/sh", "-c",
                                                "c=$ITK_SHELL_COMMAND; unset ITK_SHELL_COMMAND; "
                                                "eval \"$c\"",
                                                NULL };
@@ -782,6 +829,175 @@ test_validate(void)
         }
         /* env is not code: '# {{ x }}' there is fine. */
         g_assert_cmpuint(found, ==, 2);
+}
+
+/* --- property test over random templates: what the scanner accepts is safe ------------ */
+
+/* Fragments of code, joined at random: the scanner must either refuse a
+ * reference or place it where the injection values below stay data. */
+static const char *const shell_fragments[] = {
+        "echo ",    " ",         "\"",    "'",   "$(",      ")",     "`",        "\\`",
+        "\\",       ";",         "\n",    "#",   "<<EOF\n", "EOF\n", "<<-'E'\n", "\tE\n",
+        "$'",       "${",        "}",     "$((", "))",      "a=",    "=",        "case a in a) ",
+        " ;; esac", "$",         "x",     "(",   "|",       "&&",    "<",        ">/dev/null ",
+        "[[ ",      " -eq 1 ]]", "let ",  "((",  "$[",      "]",     "a[",       "@REF@",
+        "@REF@",    "@REF@",     "@REF@",
+};
+static const char *const python_fragments[] = {
+        "x = ",   " ", "'",  "\"", "'''", "\"\"\"", "r",     "b",     "f",     "u",
+        "{",      "}", "{{", "}}", "#",   "\n",     "\\",    "(",     ")",     ",",
+        "print(", "1", ".",  "a",  "+",   "@REF@",  "@REF@", "@REF@", "@REF@",
+};
+static const char *const injections[] = {
+        "$(touch @)",
+        "`touch @`",
+        "a[$(touch @)]",
+        "'; touch @; '",
+        "\"; touch @; \"",
+        "\ntouch @\n",
+        "\\\"; touch @; #",
+        "'\"$(touch @)\"'",
+        ")\ntouch @\n(",
+        "\nEOF\ntouch @\n",
+        "'''\nopen('@','w')\n'''",
+        "\"\"\"\nopen('@','w')\n\"\"\"",
+        "'); open('@','w'); ('",
+        "\"); open('@','w'); (\"",
+        "\nopen('@','w')\n",
+        "{open('@','w')}",
+        "\\'); open('@','w') #",
+        "x\\",
+        "\\",
+        "'",
+        "\"",
+};
+
+/* Runs every program of @programs in its own interpreter, from one python3. */
+static void
+run_batch(GPtrArray *programs, gboolean shell, const char *dir)
+{
+        static const char driver[] =
+                "import json, os, subprocess, sys, warnings\n"
+                "warnings.simplefilter('ignore')\n"
+                "progs = json.load(sys.stdin)\n"
+                "for p in progs:\n"
+                "    if SHELL:\n"
+                "        env = dict(os.environ, ITK_SHELL_COMMAND=p)\n"
+                "        cmd = [os.environ.get('ITK_PROPERTY_SH', '/bin/sh'), '-c', "
+                "'c=$ITK_SHELL_COMMAND; unset ITK_SHELL_COMMAND; "
+                "eval \"$c\"']\n"
+                "        try:\n"
+                "            subprocess.run(cmd, env=env, stdin=subprocess.DEVNULL,\n"
+                "                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,\n"
+                "                           timeout=5)\n"
+                "        except subprocess.TimeoutExpired:\n"
+                "            pass\n"
+                "    else:\n"
+                "        try:\n"
+                "            code = compile(p, '<p>', 'exec')\n"
+                "        except (SyntaxError, ValueError):\n"
+                "            continue\n"
+                "        try:\n"
+                "            exec(code, {'print': lambda *a, **k: None})\n"
+                "        except Exception:\n"
+                "            pass\n";
+        g_autoptr(JsonBuilder) builder = json_builder_new();
+        g_autoptr(JsonNode) root = NULL;
+        g_autofree char *json = NULL;
+        g_autofree char *script = subst(driver, "SHELL", shell ? "True" : "False");
+        const char *argv[] = { "python3", "-c", script, NULL };
+        g_autofree char *out = NULL;
+
+        json_builder_begin_array(builder);
+        for (guint i = 0; i < programs->len; i++)
+                json_builder_add_string_value(builder, programs->pdata[i]);
+        json_builder_end_array(builder);
+        root = json_builder_get_root(builder);
+        json = json_to_string(root, FALSE);
+        out = run_capture(argv, json, NULL, NULL, dir);
+        g_assert_cmpstr(out, ==, "");
+}
+
+#define TEMPLATE_RUNS 4
+#define TEMPLATES_PER_RUN 300
+
+static void
+test_property_templates(void)
+{
+        const char *seed_env = g_getenv("ITK_PROPERTY_SEED");
+        guint32 seed = seed_env != NULL ? (guint32)g_ascii_strtoull(seed_env, NULL, 10)
+                                        : (guint32)g_random_int();
+        g_autoptr(GRand) rand = g_rand_new_with_seed(seed);
+        g_autofree char *dir = g_dir_make_tmp("itk-code-tmpl-XXXXXX", NULL);
+        g_autofree char *canary = g_build_filename(dir, "CANARY", NULL);
+        guint scale = MAX(1, (guint)g_ascii_strtoull(g_getenv("ITK_PROPERTY_SCALE")
+                                                             ? g_getenv("ITK_PROPERTY_SCALE")
+                                                             : "1",
+                                                     NULL, 10));
+        guint accepted[2] = { 0, 0 };
+        guint total[2] = { 0, 0 };
+
+        g_test_message("template property seed %u (set ITK_PROPERTY_SEED to replay)", seed);
+        /* ITK_PROPERTY_SCALE=N runs N times as many, to hunt. */
+        for (guint run = 0; run < TEMPLATE_RUNS * scale; run++) {
+                gboolean shell = run % 2 == 0;
+                const char *const *fragments = shell ? shell_fragments : python_fragments;
+                guint n_fragments =
+                        shell ? G_N_ELEMENTS(shell_fragments) : G_N_ELEMENTS(python_fragments);
+                g_autoptr(GPtrArray) programs = g_ptr_array_new_with_free_func(g_free);
+
+                for (guint t = 0; t < TEMPLATES_PER_RUN; t++) {
+                        g_autoptr(JsonObject) params = json_object_new();
+                        ItkTemplateScope scope = { .parameters = params };
+                        g_autoptr(GString) text = g_string_new(NULL);
+                        g_autoptr(GError) error = NULL;
+                        char *program;
+                        guint refs = 0;
+
+                        for (guint f = 0, n = g_rand_int_range(rand, 2, 14); f < n; f++) {
+                                const char *fragment =
+                                        fragments[g_rand_int_range(rand, 0, n_fragments)];
+                                if (g_str_equal(fragment, "@REF@")) {
+                                        g_autofree char *name = g_strdup_printf("v%u", refs++);
+                                        g_autofree char *value =
+                                                subst(injections[g_rand_int_range(
+                                                              rand, 0, G_N_ELEMENTS(injections))],
+                                                      "@", canary);
+                                        g_string_append_printf(text, "{{ %s }}", name);
+                                        json_object_set_string_member(params, name, value);
+                                } else {
+                                        g_string_append(text, fragment);
+                                }
+                        }
+                        total[shell ? 0 : 1]++;
+                        program = itk_code_template_render_text(
+                                &scope, shell ? ITK_CODE_LANGUAGE_SHELL : ITK_CODE_LANGUAGE_PYTHON,
+                                text->str, &error);
+                        if (program == NULL)
+                                continue;
+                        if (refs > 0)
+                                accepted[shell ? 0 : 1]++;
+                        g_ptr_array_add(programs, program);
+                }
+                run_batch(programs, shell, dir);
+                if (g_file_test(canary, G_FILE_TEST_EXISTS)) {
+                        /* Find the culprit for the report. */
+                        for (guint i = 0; i < programs->len; i++) {
+                                g_autoptr(GPtrArray) one = g_ptr_array_new();
+                                g_unlink(canary);
+                                g_ptr_array_add(one, programs->pdata[i]);
+                                run_batch(one, shell, dir);
+                                if (g_file_test(canary, G_FILE_TEST_EXISTS))
+                                        g_error("seed %u: this program ran injected code:\n%s",
+                                                seed, (const char *)programs->pdata[i]);
+                        }
+                        g_error("seed %u: injected code ran", seed);
+                }
+        }
+        g_test_message("%u of %u shell and %u of %u python random templates with references "
+                       "accepted and run without the injection running",
+                       accepted[0], total[0], accepted[1], total[1]);
+        g_rmdir(dir);
 }
 
 /* --- demo/hello.yaml: the shipped playbook runs no injected code ------------------------- */
@@ -875,9 +1091,11 @@ main(int argc, char **argv)
         g_test_add_func("/code-template/python/refused", test_python_refused);
         g_test_add_func("/code-template/python/invalid-utf8", test_python_invalid_utf8);
         g_test_add_func("/code-template/render-params", test_render_params);
+        g_test_add_func("/code-template/secret-escaped-form", test_secret_escaped_form);
         g_test_add_func("/code-template/validate", test_validate);
         g_test_add_func("/code-template/compat-playbooks", test_compat_playbooks);
         g_test_add_func("/code-template/property", test_property);
+        g_test_add_func("/code-template/property-templates", test_property_templates);
         g_test_add_func("/code-template/hello-injection", test_hello_injection);
         return g_test_run();
 }
