@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/pidfd.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -13,6 +14,9 @@
 
 #define READ_CHUNK (16 * 1024)
 #define N_READERS 3
+/* How long a cancelled sandboxed run waits for the kernel to empty its PID
+ * namespace; milliseconds in practice, bounded in case it never says so. */
+#define NAMESPACE_TIMEOUT_MS 1000
 
 typedef struct _ItkScriptRun ItkScriptRun;
 
@@ -42,6 +46,10 @@ struct _ItkScriptRun {
         gboolean exited;
         gboolean killed;
         gboolean returned;
+        gboolean contained; /* under bubblewrap: pid is bwrap, its child the namespace's init */
+        int ns_pidfd;       /* that init, while a cancelled run waits for it; or -1 */
+        GSource *ns_watch;
+        GSource *ns_timeout;
         int exit_status;
         int term_signal;
         GString *output;
@@ -92,6 +100,8 @@ itk_script_run_clear(ItkScriptRun *run)
         g_clear_object(&run->stdin_stream);
         g_string_free(run->output, TRUE);
         g_queue_clear_full(&run->stderr_tail, g_free);
+        if (run->ns_pidfd >= 0)
+                close(run->ns_pidfd);
 }
 
 static ItkScriptRun *
@@ -138,9 +148,84 @@ itk_script_run_return_cancelled_cb(gpointer user_data)
         return G_SOURCE_REMOVE;
 }
 
+static void
+itk_script_run_namespace_done(ItkScriptRun *run)
+{
+        if (run->ns_watch != NULL) {
+                g_source_destroy(run->ns_watch);
+                g_clear_pointer(&run->ns_watch, g_source_unref);
+        }
+        if (run->ns_timeout != NULL) {
+                g_source_destroy(run->ns_timeout);
+                g_clear_pointer(&run->ns_timeout, g_source_unref);
+        }
+        if (run->ns_pidfd >= 0) {
+                close(run->ns_pidfd);
+                run->ns_pidfd = -1;
+        }
+        if (run->exited && !run->returned)
+                itk_script_run_return(run, g_error_new_literal(G_IO_ERROR, G_IO_ERROR_CANCELLED,
+                                                               "the process was killed"));
+}
+
+static gboolean
+itk_script_run_namespace_gone_cb(int fd, GIOCondition condition, gpointer user_data)
+{
+        itk_script_run_namespace_done(user_data);
+        return G_SOURCE_REMOVE;
+}
+
+static gboolean
+itk_script_run_namespace_timeout_cb(gpointer user_data)
+{
+        itk_script_run_namespace_done(user_data);
+        return G_SOURCE_REMOVE;
+}
+
+/* bwrap's child is PID 1 of the script's namespace, in a session of its own
+ * (--new-session), so the group kill misses it: it dies of bwrap's death
+ * (--die-with-parent), and the kernel then kills the rest of the namespace.
+ * Killing it directly skips one step, and its pidfd turns readable only once
+ * the namespace is empty: then every process of the script is gone, which
+ * is when the run may say it was cancelled. Called before bwrap is killed,
+ * so that its child cannot have been reaped and its pid reused. */
+static void
+itk_script_run_watch_namespace(ItkScriptRun *run)
+{
+        g_autofree char *path =
+                g_strdup_printf("/proc/%d/task/%d/children", (int)run->pid, (int)run->pid);
+        g_autofree char *children = NULL;
+        gint64 init;
+        int pidfd;
+
+        /* Not there (no CONFIG_PROC_CHILDREN, or bwrap has not forked yet):
+         * the kernel still empties the namespace, a moment later. */
+        if (!g_file_get_contents(path, &children, NULL, NULL))
+                return;
+        init = g_ascii_strtoll(children, NULL, 10);
+        if (init <= 0 || init > G_MAXINT)
+                return;
+        pidfd = pidfd_open((pid_t)init, 0);
+        if (pidfd < 0)
+                return;
+        (void)pidfd_send_signal(pidfd, SIGKILL, NULL, 0);
+        run->ns_pidfd = pidfd;
+        run->ns_watch = g_unix_fd_source_new(pidfd, G_IO_IN);
+        g_source_set_callback(run->ns_watch, G_SOURCE_FUNC(itk_script_run_namespace_gone_cb),
+                              itk_script_run_ref(run), (GDestroyNotify)itk_script_run_unref);
+        g_source_set_static_name(run->ns_watch, "itk-script-namespace");
+        g_source_attach(run->ns_watch, g_main_context_get_thread_default());
+        run->ns_timeout = g_timeout_source_new(NAMESPACE_TIMEOUT_MS);
+        g_source_set_callback(run->ns_timeout, itk_script_run_namespace_timeout_cb,
+                              itk_script_run_ref(run), (GDestroyNotify)itk_script_run_unref);
+        g_source_set_static_name(run->ns_timeout, "itk-script-namespace-timeout");
+        g_source_attach(run->ns_timeout, g_main_context_get_thread_default());
+}
+
 /* Kills the whole process group and stops delivering lines. The run returns
  * G_IO_ERROR_CANCELLED once the direct child is reaped (at once if it already
- * was). Safe to call from a GCancellable::cancelled handler. */
+ * was), and for a sandboxed run once its PID namespace is empty. Safe to
+ * call from a GCancellable::cancelled handler. */
 static void
 itk_script_run_kill(ItkScriptRun *run)
 {
@@ -148,6 +233,8 @@ itk_script_run_kill(ItkScriptRun *run)
                 return;
         run->killed = TRUE;
         if (run->pid > 0) {
+                if (run->contained && !run->exited)
+                        itk_script_run_watch_namespace(run);
                 /* The group outlives its leader while members remain (they may
                  * hold the pipes), and the kernel does not reuse its number
                  * meanwhile. The leader is killed by pid too, in case it
@@ -284,7 +371,8 @@ itk_script_run_child_exited_cb(GPid pid, int wait_status, gpointer user_data)
                 run->exit_status = WEXITSTATUS(wait_status);
         }
         if (run->killed) {
-                if (!run->returned)
+                /* A sandboxed run waits for its namespace to empty. */
+                if (!run->returned && run->ns_pidfd < 0)
                         itk_script_run_return(run,
                                               g_error_new_literal(G_IO_ERROR, G_IO_ERROR_CANCELLED,
                                                                   "the process was killed"));
@@ -416,6 +504,8 @@ itk_script_run_async(ItkScript *self, GCancellable *cancellable, GAsyncReadyCall
         g_task_set_source_tag(run->task, itk_script_run_async);
         g_task_set_check_cancellable(run->task, FALSE);
         run->io_cancellable = g_cancellable_new();
+        run->ns_pidfd = -1;
+        run->contained = self->sandbox != NULL && itk_sandbox_get_enabled(self->sandbox);
         run->output = g_string_new(NULL);
         g_queue_init(&run->stderr_tail);
         run->line_func = self->line_func;

@@ -18,7 +18,10 @@ G_BEGIN_DECLS
  * script while it runs) sends SIGKILL to the whole process group and completes
  * with G_IO_ERROR_CANCELLED as soon as the direct child has been reaped,
  * without waiting for the pipes: a process that escaped the group could hold
- * them open. */
+ * them open. A sandboxed run (itk_script_set_sandbox()) also kills the init
+ * of its PID namespace and completes once the kernel emptied the namespace
+ * (its pidfd says so; at most a second), so that no process of the script
+ * is left when it reports cancelled. */
 
 #define ITK_TYPE_SCRIPT (itk_script_get_type())
 G_DECLARE_FINAL_TYPE(ItkScript, itk_script, ITK, SCRIPT, GObject)

@@ -13,6 +13,7 @@ packages=(
         libsystemd-dev libglib2.0-dev libglib2.0-bin libjson-glib-dev libyaml-dev
         libsoup-3.0-dev libsqlite3-dev
         dbus dbus-daemon python3 python3-gi
+        bubblewrap
 )
 if [ "${1:-}" = "--tests" ]; then
         packages+=(clang-format python3-dbusmock procps chromium)

@@ -127,6 +127,7 @@ typedef struct {
         guint sections;
         gboolean quick;
         gboolean keep;
+        gboolean no_sandbox; /* scripts unconfined, the way they ran before the sandbox */
         char *daemon_path;
         char *dbus_config;
         char *gateway_sim_path;
@@ -767,10 +768,13 @@ write_config(Bench *b)
         g_autofree char *playbooks = g_build_filename(b->tmpdir, "playbooks", NULL);
         g_autofree char *conf = g_build_filename(config_dir, "toolkit.conf", NULL);
         g_autoptr(GError) error = NULL;
-        const char *text = "# written by itk-bench\n"
-                           "[Daemon]\n"
-                           "MaxConcurrentExecutions=2000\n"
-                           "MaxExecutionsPerCaller=0\n";
+        g_autofree char *text = g_strdup_printf("# written by itk-bench\n"
+                                                "[Daemon]\n"
+                                                "MaxConcurrentExecutions=2000\n"
+                                                "MaxExecutionsPerCaller=0\n"
+                                                "[Sandbox]\n"
+                                                "Enabled=%s\n",
+                                                b->no_sandbox ? "false" : "true");
 
         if (g_mkdir_with_parents(config_dir, 0755) < 0 || g_mkdir_with_parents(playbooks, 0755) < 0)
                 return bench_error(b, "cannot create folders in %s: %s", b->tmpdir,
@@ -1914,6 +1918,7 @@ usage(FILE *out)
                 "(default 100)\n"
                 "  --quick              20 runs, 1000 steps, 100 executions, 20 health checks\n"
                 "  --keep               keep the temporary folder (logs, history)\n"
+                "  --no-sandbox         run scripts unconfined ([Sandbox] Enabled=false)\n"
                 "  --help               show this help\n");
 }
 
@@ -1947,6 +1952,7 @@ parse_options(Bench *b, int argc, char **argv)
                 OPT_STEPS,
                 OPT_EXECUTIONS,
                 OPT_CONCURRENT,
+                OPT_NO_SANDBOX,
         };
         static const struct option options[] = {
                 { "daemon", required_argument, NULL, OPT_DAEMON },
@@ -1958,6 +1964,7 @@ parse_options(Bench *b, int argc, char **argv)
                 { "steps", required_argument, NULL, OPT_STEPS },
                 { "executions", required_argument, NULL, OPT_EXECUTIONS },
                 { "concurrent", required_argument, NULL, OPT_CONCURRENT },
+                { "no-sandbox", no_argument, NULL, OPT_NO_SANDBOX },
                 { "quick", no_argument, NULL, 'q' },
                 { "keep", no_argument, NULL, 'k' },
                 { "help", no_argument, NULL, 'h' },
@@ -1983,6 +1990,9 @@ parse_options(Bench *b, int argc, char **argv)
                 case OPT_HEALTH_PLAYBOOK:
                         g_free(b->health_playbook);
                         b->health_playbook = g_canonicalize_filename(optarg, NULL);
+                        break;
+                case OPT_NO_SANDBOX:
+                        b->no_sandbox = TRUE;
                         break;
                 case OPT_ONLY:
                         if (strcmp(optarg, "cancel") == 0)
