@@ -139,7 +139,7 @@ itk_secret_set_compare_str_cb(gconstpointer a, gconstpointer b)
         return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-static guint32
+static inline guint32
 itk_secret_set_goto(ItkSecretSet *self, guint32 node, guint8 byte)
 {
         const Node *n;
@@ -375,13 +375,22 @@ itk_secret_set_find(ItkSecretSet *self, const char *text, gsize length, GArray *
                 guint8 byte = (guint8)text[i];
                 guint32 cover;
 
-                for (;;) {
-                        guint32 next = itk_secret_set_goto(self, state, byte);
-                        if (next != NO_NODE && (next != 0 || state == 0)) {
-                                state = next;
+                if (state == 0) {
+                        /* Most bytes of most text start no pattern. */
+                        while (self->root[byte] == 0 && ++i < length)
+                                byte = (guint8)text[i];
+                        if (i == length)
                                 break;
+                        state = self->root[byte];
+                } else {
+                        for (;;) {
+                                guint32 next = itk_secret_set_goto(self, state, byte);
+                                if (next != NO_NODE && (next != 0 || state == 0)) {
+                                        state = next;
+                                        break;
+                                }
+                                state = nodes[state].fail;
                         }
-                        state = nodes[state].fail;
                 }
                 cover = nodes[state].cover;
                 if (cover > 0)

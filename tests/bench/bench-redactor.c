@@ -8,14 +8,19 @@
 
 #include "itk-redactor.h"
 
+/* Best of 5: the machine is shared, and noise only ever adds time. */
 static double
 bench_mask(ItkRedactor *redactor, const char *line, guint rounds)
 {
-        gint64 start = g_get_monotonic_time();
+        double best = G_MAXDOUBLE;
 
-        for (guint i = 0; i < rounds; i++)
-                g_free(itk_redactor_apply(redactor, line));
-        return (double)(g_get_monotonic_time() - start) * 1000.0 / rounds; /* ns per line */
+        for (guint k = 0; k < 5; k++) {
+                gint64 start = g_get_monotonic_time();
+                for (guint i = 0; i < rounds; i++)
+                        g_free(itk_redactor_apply(redactor, line));
+                best = MIN(best, (double)(g_get_monotonic_time() - start) * 1000.0 / rounds);
+        }
+        return best; /* ns per line */
 }
 
 /* The baseline the automaton replaces: one strstr() per secret, plain
@@ -53,14 +58,18 @@ main(int argc, char **argv)
                         g_ptr_array_add(secrets,
                                         g_strdup_printf("Pw-%08x-%u!x", g_random_int(), i));
                 g_ptr_array_add(secrets, NULL);
-                start = g_get_monotonic_time();
-                set = itk_secret_set_new((const char *const *)secrets->pdata);
-                build_ms = (double)(g_get_monotonic_time() - start) / 1000.0;
+                build_ms = G_MAXDOUBLE;
+                for (guint k = 0; k < 3; k++) {
+                        g_clear_pointer(&set, itk_secret_set_unref);
+                        start = g_get_monotonic_time();
+                        set = itk_secret_set_new((const char *const *)secrets->pdata);
+                        build_ms = MIN(build_ms, (double)(g_get_monotonic_time() - start) / 1000.0);
+                }
                 itk_redactor_set_shared(redactor, set);
                 for (guint l = 0; l < G_N_ELEMENTS(lengths); l++) {
                         g_autoptr(GString) clean = g_string_new(NULL);
                         g_autoptr(GString) dirty = NULL;
-                        guint rounds = quick ? 2 : (guint)MAX(4, 8000000 / lengths[l]);
+                        guint rounds = quick ? 1 : (guint)MAX(4, 2000000 / lengths[l]);
 
                         while (clean->len < lengths[l])
                                 g_string_append(clean, "step 12 ok: wrote 4096 bytes to "
