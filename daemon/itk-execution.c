@@ -761,7 +761,9 @@ itk_execution_add_secret(ItkExecution *self, const char *secret)
         const char *colon = secret != NULL ? strchr(secret, ':') : NULL;
 
         itk_redactor_add_secret(self->redactor, secret);
-        if (colon != NULL)
+        /* Any secret may hold a ':' ("pw:x"): the part after it is only
+         * masked alone when it is long enough to be one. */
+        if (colon != NULL && strlen(colon + 1) >= ITK_REDACTOR_MIN_SHARED)
                 itk_redactor_add_secret(self->redactor, colon + 1);
 }
 
@@ -1937,7 +1939,9 @@ itk_execution_new(const ItkExecutionConfig *config, GError **error)
         while (json_object_iter_next(&iter, &name, &value)) {
                 if (JSON_NODE_HOLDS_VALUE(value) &&
                     json_node_get_value_type(value) == G_TYPE_STRING &&
-                    itk_execution_is_secret_name(name))
+                    itk_execution_is_secret_name(name) &&
+                    /* A name is only a guess ("bypass: on"): not for short values. */
+                    strlen(json_node_get_string(value)) >= ITK_REDACTOR_MIN_SHARED)
                         itk_execution_add_secret(self, json_node_get_string(value));
         }
 

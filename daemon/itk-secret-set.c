@@ -139,17 +139,7 @@ itk_secret_set_compare_str_cb(gconstpointer a, gconstpointer b)
         return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-static gint
-itk_secret_set_compare_edge_cb(gconstpointer a, gconstpointer b)
-{
-        const Edge *x = a, *y = b;
-
-        if (x->parent != y->parent)
-                return x->parent < y->parent ? -1 : 1;
-        return (int)x->byte - (int)y->byte;
-}
-
-static guint32
+static inline guint32
 itk_secret_set_goto(ItkSecretSet *self, guint32 node, guint8 byte)
 {
         const Node *n;
@@ -180,6 +170,7 @@ itk_secret_set_compile(ItkSecretSet *self, GPtrArray *sorted)
         g_autoptr(GArray) edges = g_array_new(FALSE, FALSE, sizeof(Edge));
         g_autoptr(GArray) path = g_array_new(FALSE, FALSE, sizeof(guint32));
         g_autoptr(GArray) queue = g_array_new(FALSE, FALSE, sizeof(guint32));
+        g_autofree guint32 *fill = NULL;
         const char *previous = "";
         Node root = { 0, 0, 0, 0 };
         guint32 zero = 0;
@@ -208,19 +199,27 @@ itk_secret_set_compile(ItkSecretSet *self, GPtrArray *sorted)
                 previous = pattern;
         }
 
-        g_array_sort(edges, itk_secret_set_compare_edge_cb);
+        /* Grouped by parent with a counting sort, which keeps creation order
+         * within a parent: patterns were inserted in sorted order, so each
+         * node's children were created in increasing byte order. */
         self->edge_bytes = g_new(guint8, MAX(edges->len, 1));
         self->edge_targets = g_new(guint32, MAX(edges->len, 1));
+        fill = g_new0(guint32, self->nodes->len);
+        for (guint i = 0; i < edges->len; i++)
+                g_array_index(self->nodes, Node, g_array_index(edges, Edge, i).parent).n_edges++;
+        for (guint i = 0, offset = 0; i < self->nodes->len; i++) {
+                Node *node = &g_array_index(self->nodes, Node, i);
+                node->edges = offset;
+                offset += node->n_edges;
+        }
         for (guint i = 0; i < 256; i++)
                 self->root[i] = 0;
         for (guint i = 0; i < edges->len; i++) {
                 const Edge *e = &g_array_index(edges, Edge, i);
-                Node *parent = &g_array_index(self->nodes, Node, e->parent);
+                guint32 at = g_array_index(self->nodes, Node, e->parent).edges + fill[e->parent]++;
 
-                self->edge_bytes[i] = e->byte;
-                self->edge_targets[i] = e->child;
-                if (parent->n_edges++ == 0)
-                        parent->edges = i;
+                self->edge_bytes[at] = e->byte;
+                self->edge_targets[at] = e->child;
                 if (e->parent == 0)
                         self->root[e->byte] = e->child;
         }
@@ -229,11 +228,8 @@ itk_secret_set_compile(ItkSecretSet *self, GPtrArray *sorted)
          * of its string that is in the trie; its cover the longest pattern
          * among its suffixes (all patterns ending here are suffixes of the
          * longest, so covering that one covers them all). */
-        for (guint i = 0; i < edges->len; i++) {
-                const Edge *e = &g_array_index(edges, Edge, i);
-                if (e->parent == 0)
-                        g_array_append_val(queue, e->child);
-        }
+        for (guint32 i = 0; i < g_array_index(self->nodes, Node, 0).n_edges; i++)
+                g_array_append_val(queue, self->edge_targets[i]);
         for (guint q = 0; q < queue->len; q++) {
                 guint32 id = g_array_index(queue, guint32, q);
                 Node *node = &g_array_index(self->nodes, Node, id);
@@ -379,13 +375,22 @@ itk_secret_set_find(ItkSecretSet *self, const char *text, gsize length, GArray *
                 guint8 byte = (guint8)text[i];
                 guint32 cover;
 
-                for (;;) {
-                        guint32 next = itk_secret_set_goto(self, state, byte);
-                        if (next != NO_NODE && (next != 0 || state == 0)) {
-                                state = next;
+                if (state == 0) {
+                        /* Most bytes of most text start no pattern. */
+                        while (self->root[byte] == 0 && ++i < length)
+                                byte = (guint8)text[i];
+                        if (i == length)
                                 break;
+                        state = self->root[byte];
+                } else {
+                        for (;;) {
+                                guint32 next = itk_secret_set_goto(self, state, byte);
+                                if (next != NO_NODE && (next != 0 || state == 0)) {
+                                        state = next;
+                                        break;
+                                }
+                                state = nodes[state].fail;
                         }
-                        state = nodes[state].fail;
                 }
                 cover = nodes[state].cover;
                 if (cover > 0)

@@ -650,5 +650,23 @@ class TestNoGroupNoPolkit(AuthorizationTestCase):
         self.assertEqual(self.client.wait_finished(path).args[0], 'completed')
 
 
+class TestActionsDeclared(unittest.TestCase):
+    """Every action the daemon checks, or will check (manage-library,
+    steer-browser), is declared in the policy, and the policy declares
+    nothing else."""
+
+    def test_header_and_policy_agree(self):
+        import re
+        import xml.etree.ElementTree as ET
+        with open(os.path.join(h.source_root(), 'daemon', 'itk-authority.h')) as f:
+            checked = set(re.findall(r'#define ITK_ACTION_\w+ "([^"]+)"', f.read()))
+        policy = os.path.join(h.source_root(), 'data', 'org.ignition.toolkit.policy')
+        declared = {a.get('id') for a in ET.parse(policy).getroot().iter('action')}
+        self.assertEqual(checked, declared)
+        self.assertEqual(checked, {RUN, SOURCE, VIEW, CONTROL, MANAGE,
+                                   'org.ignition.toolkit.manage-library',
+                                   'org.ignition.toolkit.steer-browser'})
+
+
 if __name__ == '__main__':
     unittest.main(verbosity=2)

@@ -340,6 +340,48 @@ test_credentials_partial_update(void)
 }
 
 static void
+secrets_changed_cb(gpointer store, gpointer user_data)
+{
+        (*(guint *)user_data)++;
+}
+
+/* The set every run masks: each password, token and token key of 4 bytes or
+ * more, updated (and announced) at once on each change, loaded at start. */
+static void
+test_credentials_secret_set(void)
+{
+        g_autoptr(ItkTestDir) td =
+                itk_test_dir_new("itk-test-credentials-XXXXXX", "credentials.json");
+        g_autoptr(ItkCredentials) store = open_store(td->path);
+        g_autoptr(ItkCredentials) reloaded = NULL;
+        guint changes = 0;
+        ItkSecretSet *set;
+
+        g_assert_true(itk_secret_set_is_empty(itk_credentials_get_secret_set(store)));
+        itk_credentials_set_changed_func(store, secrets_changed_cb, &changes);
+        set_ok(store, "a", "{'password': <'long-password'>, 'api-token': <'tok:key-part-1'>}");
+        set_ok(store, "short", "{'password': <'abc'>, 'username': <'long-user-name'>}");
+        g_assert_cmpuint(changes, ==, 2);
+        set = itk_credentials_get_secret_set(store);
+        g_assert_true(itk_secret_set_contains(set, "long-password"));
+        g_assert_true(itk_secret_set_contains(set, "tok:key-part-1"));
+        g_assert_true(itk_secret_set_contains(set, "key-part-1"));
+        /* The short-secret rule: masked only where referenced. */
+        g_assert_false(itk_secret_set_contains(set, "abc"));
+        /* Usernames are not secrets. */
+        g_assert_false(itk_secret_set_contains(set, "long-user-name"));
+
+        reloaded = open_store(td->path);
+        g_assert_true(
+                itk_secret_set_contains(itk_credentials_get_secret_set(reloaded), "long-password"));
+
+        g_assert_true(delete_name(store, "a", NULL));
+        g_assert_cmpuint(changes, ==, 3);
+        g_assert_false(
+                itk_secret_set_contains(itk_credentials_get_secret_set(store), "long-password"));
+}
+
+static void
 test_credentials_delete(void)
 {
         g_autoptr(ItkTestDir) td =
@@ -833,6 +875,7 @@ main(int argc, char **argv)
         test_program = argv[0];
         g_test_init(&argc, &argv, NULL);
         g_test_add_func("/credentials/empty", test_credentials_empty);
+        g_test_add_func("/credentials/secret-set", test_credentials_secret_set);
         g_test_add_func("/credentials/set-all", test_credentials_set_all);
         g_test_add_func("/credentials/list-hides-secrets", test_credentials_list_hides_secrets);
         g_test_add_func("/credentials/partial-update", test_credentials_partial_update);
