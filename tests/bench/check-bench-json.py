@@ -21,6 +21,7 @@ BAD_INPUT_CASES = {
     "validate_alias_byte_bomb": "diagnostics:1",
     "validate_max_expanded_bytes": "diagnostics:0",
     "validate_max_nodes": "diagnostics:0",
+    "validate_max_steps": "diagnostics:0",
     "start_max_parameters": "accepted",
     "start_too_many_values": "org.freedesktop.DBus.Error.InvalidArgs",
 }

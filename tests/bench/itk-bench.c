@@ -1616,6 +1616,17 @@ section_bad_input(Bench *b, GString *out)
                 r = validate_case(b, out, "validate_max_expanded_bytes", max_bytes);
         if (r >= 0)
                 r = validate_case(b, out, "validate_max_nodes", max_nodes);
+        if (r >= 0) {
+                /* 1 MiB of valid steps (about 15,000): the most work a
+                 * playbook without aliases can ask of the loader. */
+                g_autoptr(GString) steps = g_string_new("name: bench\nversion: 1\nsteps:\n");
+                for (guint i = 0; steps->len < 1024 * 1024 - 80; i++)
+                        g_string_append_printf(steps,
+                                               "  - {id: s%u, name: n, type: utility.log, "
+                                               "parameters: {message: m}}\n",
+                                               i);
+                r = validate_case(b, out, "validate_max_steps", steps->str);
+        }
         /* 65,536 values (a parameter is its variant and its string), 3.9 MB
          * of text: every bound met, none passed. */
         if (r >= 0)
