@@ -127,6 +127,30 @@ test_yaml_byte_budget_within(void)
         g_assert_cmpuint(strlen(json_array_get_string_element(level, 9)), ==, 100 * 1024);
 }
 
+/* The classic node bomb ("billion laughs"): refused at the alias that
+ * crosses the node budget, naming it and the counts. */
+static void
+test_yaml_node_bomb(void)
+{
+        g_autoptr(GString) text = g_string_new("a0: &a0 [lol]\n");
+        g_autoptr(GError) error = NULL;
+        g_autoptr(ItkYamlNode) node = NULL;
+
+        for (guint level = 1; level <= 9; level++) {
+                g_string_append_printf(text, "a%u: &a%u [", level, level);
+                for (guint i = 0; i < 10; i++)
+                        g_string_append_printf(text, "%s*a%u", i > 0 ? ", " : "", level - 1);
+                g_string_append(text, "]\n");
+        }
+        node = itk_yaml_parse(text->str, -1, NULL, &error);
+        g_assert_null(node);
+        g_test_message("%s", error->message);
+        g_assert_error(error, G_IO_ERROR, G_IO_ERROR_MESSAGE_TOO_LARGE);
+        g_assert_true(g_str_has_prefix(error->message, "line 6, column "));
+        g_assert_nonnull(strstr(error->message, "more than 200000 nodes (aliases expanded): "
+                                                "alias '*a4' repeats 21111 nodes"));
+}
+
 /* The other YAML bounds name themselves and the value. */
 static void
 test_yaml_other_bounds(void)
@@ -239,6 +263,7 @@ main(int argc, char **argv)
         g_test_add_func("/limits/yaml/byte-budget-stops-at-the-alias",
                         test_yaml_byte_budget_stops_at_the_alias);
         g_test_add_func("/limits/yaml/byte-budget-within", test_yaml_byte_budget_within);
+        g_test_add_func("/limits/yaml/node-bomb", test_yaml_node_bomb);
         g_test_add_func("/limits/yaml/other-bounds", test_yaml_other_bounds);
         g_test_add_func("/limits/playbook/byte-bomb", test_playbook_byte_bomb);
         g_test_add_func("/limits/value/depth", test_value_budget_depth);
