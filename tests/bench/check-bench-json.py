@@ -22,6 +22,7 @@ BAD_INPUT_CASES = {
     "validate_max_expanded_bytes": "diagnostics:0",
     "validate_max_nodes": "diagnostics:0",
     "validate_max_steps": "diagnostics:0",
+    "validate_max_problems": "diagnostics:1001",
     "start_max_parameters": "accepted",
     "start_too_many_values": "org.freedesktop.DBus.Error.InvalidArgs",
 }

@@ -15,7 +15,8 @@
  *               shipped health-check playbook;
  *   bad_input   time and peak RSS of the daemon answering the worst inputs
  *               under the input bounds (docs/limits.md): a YAML alias bomb,
- *               the largest accepted alias expansion and node count, and
+ *               the largest accepted alias expansion and node count, 1 MiB
+ *               of steps (valid, then each breaking three rules), and
  *               parameters at and past their bounds.
  *
  * The client is plain sd-bus on a hand-rolled poll() loop so that what is
@@ -1626,6 +1627,13 @@ section_bad_input(Bench *b, GString *out)
                                                "parameters: {message: m}}\n",
                                                i);
                 r = validate_case(b, out, "validate_max_steps", steps->str);
+        }
+        if (r >= 0) {
+                /* 199,000 steps breaking three rules each: 597,000 problems. */
+                g_autoptr(GString) bad = g_string_new("name: bench\nversion: 1\nsteps:\n");
+                for (guint i = 0; i < 199000; i++)
+                        g_string_append(bad, "- {}\n");
+                r = validate_case(b, out, "validate_max_problems", bad->str);
         }
         /* 65,536 values (a parameter is its variant and its string), 3.9 MB
          * of text: every bound met, none passed. */
