@@ -21,6 +21,9 @@ G_BEGIN_DECLS
  * re-emits every byte of the node it names, so "a: &a <100 KiB>" and a few
  * lists of "*a" stay under the node budget while multiplying bytes. */
 #define ITK_LIMIT_YAML_EXPANDED_BYTES (16 * 1024 * 1024)
+/* Diagnostics kept for one playbook (ValidatePlaybook's reply); the rest
+ * are counted in one more. */
+#define ITK_LIMIT_DIAGNOSTICS 1000
 /* playbook.run nesting. */
 #define ITK_LIMIT_PLAYBOOK_NESTING 3
 

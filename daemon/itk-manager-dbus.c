@@ -12,8 +12,6 @@
 #include "itk-timer.h"
 #include "itk-value.h"
 
-/* Bounds on what a caller may send: itk-limits.h, docs/limits.md. */
-
 static ItkAuthority *authority;
 
 static int
@@ -38,7 +36,8 @@ itk_manager_dbus_gerror(GError *error, sd_bus_error *ret)
 }
 
 /* Short string arguments (ids, names, labels) are refused by length before
- * they are looked up or quoted back in an error. */
+ * they are looked up or quoted back in an error. Bounds: itk-limits.h,
+ * docs/limits.md. */
 static gboolean
 itk_manager_dbus_check_name(const char *what, const char *value, GError **error)
 {
@@ -178,9 +177,8 @@ itk_manager_dbus_read_parameters(sd_bus_message *m, GVariant **ret, sd_bus_error
                 if (++count > ITK_LIMIT_PARAMETERS) {
                         g_variant_builder_clear(&builder);
                         return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
-                                                 "too many parameters (more than %d; the limit "
-                                                 "is %d)",
-                                                 ITK_LIMIT_PARAMETERS, ITK_LIMIT_PARAMETERS);
+                                                 "too many parameters (the limit is %d)",
+                                                 ITK_LIMIT_PARAMETERS);
                 }
                 r = sd_bus_message_read(m, "s", &name);
                 if (r >= 0 && !itk_manager_dbus_check_name("a parameter name", name, &local)) {

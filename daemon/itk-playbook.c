@@ -405,6 +405,8 @@ typedef struct {
         GHashTable *step_ids;  /* id -> const ItkYamlNode* of its first definition */
         GPtrArray *ref_checks; /* RefCheck* */
         gboolean has_rollback_on_failure;
+        guint dropped_errors; /* past ITK_LIMIT_DIAGNOSTICS: counted, not kept */
+        guint dropped_warnings;
 } ItkLoader;
 
 /* A step's parameters, walked for references once every step id is known. */
@@ -434,10 +436,20 @@ static void
 loader_add(ItkLoader *loader, ItkDiagnosticSeverity severity, int line, int column,
            const char *step_id, const char *label, const char *format, ...)
 {
-        ItkDiagnostic *diagnostic = g_new0(ItkDiagnostic, 1);
+        ItkDiagnostic *diagnostic;
         g_autofree char *message = NULL;
         va_list args;
 
+        /* A 1 MiB source can hold 600,000 problems: keep the first ones, so
+         * the reply to ValidatePlaybook stays small, and count the rest. */
+        if (loader->diagnostics->len >= ITK_LIMIT_DIAGNOSTICS) {
+                if (severity == ITK_DIAGNOSTIC_ERROR)
+                        loader->dropped_errors++;
+                else
+                        loader->dropped_warnings++;
+                return;
+        }
+        diagnostic = g_new0(ItkDiagnostic, 1);
         va_start(args, format);
         message = g_strdup_vprintf(format, args);
         va_end(args);
@@ -1243,6 +1255,17 @@ itk_playbook_new_from_data(const char *data, gssize length, const char *id, GPtr
 
         /* Stable: same-position diagnostics keep the order they were found in. */
         g_ptr_array_sort(found, diagnostic_compare);
+        if (loader.dropped_errors + loader.dropped_warnings > 0) {
+                ItkDiagnostic *more = g_new0(ItkDiagnostic, 1);
+                guint dropped = loader.dropped_errors + loader.dropped_warnings;
+                more->severity =
+                        loader.dropped_errors > 0 ? ITK_DIAGNOSTIC_ERROR : ITK_DIAGNOSTIC_WARNING;
+                more->message = g_strdup_printf(
+                        "%u more problem%s (%u error%s) not listed: only the first %d are", dropped,
+                        dropped > 1 ? "s" : "", loader.dropped_errors,
+                        loader.dropped_errors == 1 ? "" : "s", ITK_LIMIT_DIAGNOSTICS);
+                g_ptr_array_add(found, more);
+        }
         for (guint i = 0; i < found->len; i++) {
                 const ItkDiagnostic *diagnostic = g_ptr_array_index(found, i);
                 if (diagnostic->severity != ITK_DIAGNOSTIC_ERROR)
@@ -1251,6 +1274,9 @@ itk_playbook_new_from_data(const char *data, gssize length, const char *id, GPtr
                         first_error = diagnostic;
                 n_errors++;
         }
+        /* The summary of dropped diagnostics stands for that many errors. */
+        if (loader.dropped_errors > 0)
+                n_errors += loader.dropped_errors - 1;
         if (first_error != NULL) {
                 g_autofree char *first = itk_diagnostic_to_string(first_error);
                 if (n_errors > 1)

@@ -8,11 +8,12 @@
 #include <unistd.h>
 
 #include "itk-error.h"
+#include "itk-limits.h"
 
 /* "ITKH" in the header's application_id field tells our files from others. */
 #define ITK_STORE_APPLICATION_ID 0x49544b48
 #define ITK_STORE_BUSY_TIMEOUT_MS 5000
-#define ITK_STORE_DEFAULT_LIMIT 100
+#define ITK_STORE_DEFAULT_LIMIT ITK_LIMIT_HISTORY_DEFAULT
 #define ITK_STORE_INTERRUPTED "interrupted: the daemon stopped during this run"
 /* Every transition commits a few pages to the WAL; small pages keep the
  * bytes written per commit (and later synced) small. */

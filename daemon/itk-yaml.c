@@ -324,19 +324,29 @@ apply_merge_keys(ItkYamlNode *mapping, GError **error)
         return TRUE;
 }
 
+/* @alias: the alias name, NULL for a node of the source. */
 static gboolean
-count_nodes(ItkYamlBuilder *builder, gsize count, const yaml_mark_t *mark, GError **error)
+count_nodes(ItkYamlBuilder *builder, gsize count, const char *alias, const yaml_mark_t *mark,
+            GError **error)
 {
-        if (count > builder->limits->max_nodes ||
-            builder->total > builder->limits->max_nodes - count) {
+        if (count <= builder->limits->max_nodes &&
+            builder->total <= builder->limits->max_nodes - count) {
+                builder->total += count;
+                return TRUE;
+        }
+        if (alias != NULL)
+                set_error_at(error, G_IO_ERROR, G_IO_ERROR_MESSAGE_TOO_LARGE, (int)mark->line + 1,
+                             (int)mark->column + 1,
+                             "the document has more than %u nodes (aliases expanded): alias '*%s' "
+                             "repeats %" G_GSIZE_FORMAT " nodes, %" G_GSIZE_FORMAT
+                             " were already counted",
+                             builder->limits->max_nodes, alias, count, builder->total);
+        else
                 set_error_at(error, G_IO_ERROR, G_IO_ERROR_MESSAGE_TOO_LARGE, (int)mark->line + 1,
                              (int)mark->column + 1,
                              "the document has more than %u nodes (aliases expanded)",
                              builder->limits->max_nodes);
-                return FALSE;
-        }
-        builder->total += count;
-        return TRUE;
+        return FALSE;
 }
 
 /* Counted before the scalar is copied or the alias shared, so a document
@@ -396,7 +406,7 @@ builder_handle_event(ItkYamlBuilder *builder, yaml_event_t *event, GError **erro
         case YAML_SCALAR_EVENT: {
                 ItkYamlNode *node;
 
-                if (!count_nodes(builder, 1, mark, error) ||
+                if (!count_nodes(builder, 1, NULL, mark, error) ||
                     !count_bytes(builder, event->data.scalar.length, NULL, mark, error))
                         return FALSE;
                 node = itk_yaml_node_new(ITK_YAML_SCALAR, mark, event->data.scalar.tag);
@@ -425,7 +435,7 @@ builder_handle_event(ItkYamlBuilder *builder, yaml_event_t *event, GError **erro
                                      builder->limits->max_depth);
                         return FALSE;
                 }
-                if (!count_nodes(builder, 1, mark, error))
+                if (!count_nodes(builder, 1, NULL, mark, error))
                         return FALSE;
                 frame.node =
                         itk_yaml_node_new(is_seq ? ITK_YAML_SEQUENCE : ITK_YAML_MAPPING, mark, tag);
@@ -476,7 +486,7 @@ builder_handle_event(ItkYamlBuilder *builder, yaml_event_t *event, GError **erro
                                      builder->limits->max_depth);
                         return FALSE;
                 }
-                if (!count_nodes(builder, anchor->size, mark, error) ||
+                if (!count_nodes(builder, anchor->size, name, mark, error) ||
                     !count_bytes(builder, anchor->bytes, name, mark, error))
                         return FALSE;
                 builder_add(builder, itk_yaml_node_ref(anchor->node), anchor->size, anchor->bytes,

@@ -17,6 +17,8 @@ packages=(
 )
 if [ "${1:-}" = "--tests" ]; then
         packages+=(clang-format python3-dbusmock procps chromium)
+        # tools/run-fuzz.sh: libFuzzer and the sanitizer runtimes for clang.
+        packages+=(clang libclang-rt-14-dev)
 fi
 
 # The web UI's end-to-end tests: playwright-core from npm, pinned by the lock file.

@@ -16,7 +16,18 @@ MEMORY_KEYS = ("executions", "rss_idle_kb", "rss_paused_kb", "per_execution_kb",
 GATEWAY_CANCEL_CASES = ("wait_for_ready", "hung_request")
 GATEWAY_KEYS = ("max_concurrent_executions", "held_requests_in_flight_max", "held_requests_after")
 HEALTH_CHECK_KEYS = ("executions", "completed", "start_all_ms", "seconds", "runs_per_sec", "pass")
-SECTIONS = ("cancel", "throughput", "memory", "gateway")
+BAD_INPUT_CASES = {
+    # case: the answer it must get (the daemon must also have survived it)
+    "validate_alias_byte_bomb": "diagnostics:1",
+    "validate_max_expanded_bytes": "diagnostics:0",
+    "validate_max_nodes": "diagnostics:0",
+    "validate_max_steps": "diagnostics:0",
+    "validate_max_problems": "diagnostics:1001",
+    "start_max_parameters": "accepted",
+    "start_too_many_values": "org.freedesktop.DBus.Error.InvalidArgs",
+}
+BAD_INPUT_KEYS = ("ms", "daemon_cpu_ms", "rss_before_kb", "peak_rss_kb")
+SECTIONS = ("cancel", "throughput", "memory", "gateway", "bad_input")
 
 
 def fail(message):
@@ -112,6 +123,15 @@ def main():
         if health["completed"] != health["executions"] or health["executions"] < 1:
             fail(f"gateway.health_check: {health['completed']} of {health['executions']} "
                  "completed")
+
+    if "bad_input" in sections:
+        bad = doc.get("bad_input")
+        if not isinstance(bad, dict):
+            fail("no bad_input section")
+        for case, answer in BAD_INPUT_CASES.items():
+            check_keys(f"bad_input.{case}", bad.get(case), BAD_INPUT_KEYS)
+            if bad[case].get("answer") != answer:
+                fail(f"bad_input.{case}: answer {bad[case].get('answer')!r}, not {answer!r}")
 
 
 if __name__ == "__main__":

@@ -12,7 +12,12 @@
  *               gateway.wait_for_ready polling a gateway stuck in STARTING and
  *               of gateway.get_health blocked on a request the gateway never
  *               answers, then the wall time of many concurrent runs of the
- *               shipped health-check playbook.
+ *               shipped health-check playbook;
+ *   bad_input   time and peak RSS of the daemon answering the worst inputs
+ *               under the input bounds (docs/limits.md): a YAML alias bomb,
+ *               the largest accepted alias expansion and node count, 1 MiB
+ *               of steps (valid, then each breaking three rules), and
+ *               parameters at and past their bounds.
  *
  * The client is plain sd-bus on a hand-rolled poll() loop so that what is
  * measured is the daemon, not the client. Each section gets a fresh daemon
@@ -98,6 +103,7 @@ typedef enum {
         SECTION_THROUGHPUT = 1 << 1,
         SECTION_MEMORY = 1 << 2,
         SECTION_GATEWAY = 1 << 3,
+        SECTION_BAD_INPUT = 1 << 4,
 } Section;
 
 /* What the signal handler saw of the one execution being watched. */
@@ -1413,6 +1419,239 @@ section_memory(Bench *b, GString *out)
         return b->n_cancel_errors > 0 ? -1 : 0;
 }
 
+/* --- bad input ------------------------------------------------------------------- */
+
+#define BAD_INPUT_STEP "  - {id: a, name: A, type: utility.log, parameters: {message: hi}}\n"
+
+/* A playbook whose metadata is one scalar of @scalar_bytes, then @levels
+ * lists of ten aliases to the level below, then a list of @extra aliases to
+ * the last level. */
+static char *
+alias_playbook(gsize scalar_bytes, guint levels, guint extra)
+{
+        GString *text = g_string_new("name: bench\nversion: 1\nsteps:\n" BAD_INPUT_STEP
+                                     "metadata:\n  l0: &l0 \"");
+
+        for (gsize i = 0; i < scalar_bytes; i++)
+                g_string_append_c(text, 'x');
+        g_string_append(text, "\"\n");
+        for (guint level = 1; level <= levels + (extra > 0 ? 1 : 0); level++) {
+                guint n = level <= levels ? 10 : extra;
+                g_string_append_printf(text, "  l%u: &l%u [", level, level);
+                for (guint i = 0; i < n; i++)
+                        g_string_append_printf(text, "%s*l%u", i > 0 ? ", " : "", level - 1);
+                g_string_append(text, "]\n");
+        }
+        return g_string_free(text, FALSE);
+}
+
+/* Peak RSS from here on: clear_refs 5 resets VmHWM to the current RSS. */
+static void
+reset_peak_rss(pid_t pid)
+{
+        g_autofree char *path = g_strdup_printf("/proc/%d/clear_refs", (int)pid);
+        int fd = open(path, O_WRONLY | O_CLOEXEC);
+
+        if (fd >= 0) {
+                if (write(fd, "5", 1) != 1)
+                        g_printerr("itk-bench: cannot reset the peak RSS: %s\n", g_strerror(errno));
+                close(fd);
+        }
+}
+
+/* Sends @m, waits for the answer; appends {"ms", "rss_before_kb",
+ * "peak_rss_kb", "answer"} as "@name":{...}. @answer: the error name, or
+ * "diagnostics:N" (N errors) for ValidatePlaybook, or "accepted". */
+static int
+bad_input_case(Bench *b, GString *out, const char *name, sd_bus_message *m)
+{
+        _bench_cleanup_bus_error_ sd_bus_error error = SD_BUS_ERROR_NULL;
+        g_autoptr(sd_bus_message) reply = NULL;
+        g_autofree char *answer = NULL;
+        long rss_before, peak;
+        double cpu0, cpu;
+        uint64_t t0, t1;
+        int r;
+
+        reset_peak_rss(b->daemon_pid);
+        cpu0 = read_cpu_seconds(b->daemon_pid);
+        rss_before = read_proc_kb(b->daemon_pid, "status", "VmRSS");
+        t0 = now_usec();
+        r = sd_bus_call(b->bus, m, CALL_TIMEOUT_USEC, &error, &reply);
+        t1 = now_usec();
+        peak = read_proc_kb(b->daemon_pid, "status", "VmHWM");
+        /* The wall time includes moving the message through dbus-daemon. */
+        cpu = read_cpu_seconds(b->daemon_pid) - cpu0;
+        if (daemon_check_alive(b) < 0)
+                return bench_error(b, "bad_input: %s: the daemon died", name);
+        if (r < 0 && error.name == NULL)
+                return bench_error(b, "bad_input: %s: %s", name, g_strerror(-r));
+        if (r < 0) {
+                answer = g_strdup(error.name);
+        } else if (g_str_equal(sd_bus_message_get_member(m), "ValidatePlaybook")) {
+                guint errors = 0;
+                const char *key, *severity;
+                r = sd_bus_message_enter_container(reply, 'a', "a{sv}");
+                while (r >= 0 && (r = sd_bus_message_enter_container(reply, 'a', "{sv}")) > 0) {
+                        while ((r = sd_bus_message_enter_container(reply, 'e', "sv")) > 0) {
+                                r = sd_bus_message_read(reply, "s", &key);
+                                if (r >= 0 && g_str_equal(key, "severity")) {
+                                        r = sd_bus_message_read(reply, "v", "s", &severity);
+                                        if (r >= 0 && g_str_equal(severity, "error"))
+                                                errors++;
+                                } else if (r >= 0) {
+                                        r = sd_bus_message_skip(reply, "v");
+                                }
+                                if (r >= 0)
+                                        r = sd_bus_message_exit_container(reply);
+                        }
+                        if (r >= 0)
+                                r = sd_bus_message_exit_container(reply);
+                }
+                if (r < 0)
+                        return bench_error(b, "bad_input: %s: reading the reply: %s", name,
+                                           g_strerror(-r));
+                answer = g_strdup_printf("diagnostics:%u", errors);
+        } else {
+                answer = g_strdup("accepted");
+        }
+        g_string_append_printf(out, "%s", out->str[out->len - 1] == '{' ? "" : ",");
+        json_append_string(out, name);
+        g_string_append(out, ":{\"ms\":");
+        json_append_double(out, (double)(t1 - t0) / MSEC_PER_SEC, 3);
+        g_string_append(out, ",\"daemon_cpu_ms\":");
+        json_append_double(out, cpu * 1000, 1);
+        g_string_append_printf(
+                out, ",\"rss_before_kb\":%ld,\"peak_rss_kb\":%ld,\"answer\":", rss_before, peak);
+        json_append_string(out, answer);
+        g_string_append_c(out, '}');
+        g_printerr("itk-bench: bad_input %s: %.1f ms (daemon CPU %.1f ms), peak RSS %ld kB "
+                   "(from %ld), %s\n",
+                   name, (double)(t1 - t0) / MSEC_PER_SEC, cpu * 1000, peak, rss_before, answer);
+        return 0;
+}
+
+static int
+validate_case(Bench *b, GString *out, const char *name, const char *source)
+{
+        g_autoptr(sd_bus_message) m = NULL;
+        int r = sd_bus_message_new_method_call(b->bus, &m, ITK_NAME, ITK_PATH, ITK_MANAGER_IFACE,
+                                               "ValidatePlaybook");
+        if (r >= 0)
+                r = sd_bus_message_append(m, "s", source);
+        if (r < 0)
+                return bench_error(b, "bad_input: building %s: %s", name, g_strerror(-r));
+        return bad_input_case(b, out, name, m);
+}
+
+/* 255 short parameters and one list of @values strings of 60 bytes. */
+static int
+parameters_case(Bench *b, GString *out, const char *name, guint values)
+{
+        g_autoptr(sd_bus_message) m = NULL;
+        char text[61];
+        int r;
+
+        memset(text, 'p', 60);
+        text[60] = '\0';
+        r = sd_bus_message_new_method_call(b->bus, &m, ITK_NAME, ITK_PATH, ITK_MANAGER_IFACE,
+                                           "StartExecution");
+        if (r >= 0)
+                r = sd_bus_message_append(m, "s", "bench-bad-input");
+        if (r >= 0)
+                r = sd_bus_message_open_container(m, 'a', "{sv}");
+        for (guint i = 0; r >= 0 && i < 255; i++) {
+                char key[16];
+                g_snprintf(key, sizeof(key), "p%u", i);
+                r = sd_bus_message_append(m, "{sv}", key, "s", text);
+        }
+        if (r >= 0)
+                r = sd_bus_message_open_container(m, 'e', "sv");
+        if (r >= 0)
+                r = sd_bus_message_append(m, "s", "list");
+        if (r >= 0)
+                r = sd_bus_message_open_container(m, 'v', "as");
+        if (r >= 0)
+                r = sd_bus_message_open_container(m, 'a', "s");
+        for (guint i = 0; r >= 0 && i < values; i++)
+                r = sd_bus_message_append(m, "s", text);
+        if (r >= 0)
+                r = sd_bus_message_close_container(m);
+        if (r >= 0)
+                r = sd_bus_message_close_container(m);
+        if (r >= 0)
+                r = sd_bus_message_close_container(m);
+        if (r >= 0)
+                r = sd_bus_message_close_container(m);
+        if (r >= 0)
+                r = sd_bus_message_append(m, "a{sv}", 2, "source", "s",
+                                          "name: bench\nversion: 1\nsteps:\n" BAD_INPUT_STEP,
+                                          "start", "b", 0);
+        if (r < 0)
+                return bench_error(b, "bad_input: building %s: %s", name, g_strerror(-r));
+        return bad_input_case(b, out, name, m);
+}
+
+static int
+section_bad_input(Bench *b, GString *out)
+{
+        /* Would expand to 10^5 x 100 KiB (about 10 GiB) through aliases. */
+        g_autofree char *byte_bomb = alias_playbook(100 * 1024, 5, 0);
+        /* 100 KiB, then 1 MiB, 10 MiB, and 4 x 1 MiB: 15.1 MiB expanded, the
+         * most text under ITK_LIMIT_YAML_EXPANDED_BYTES (16 MiB). */
+        g_autofree char *max_bytes = alias_playbook(100 * 1024, 2, 0);
+        /* 4 levels of ten ([lol] = 2 nodes), then 16 x the last: about
+         * 190,000 nodes, the most under ITK_LIMIT_YAML_NODES (200,000). */
+        g_autofree char *max_nodes = alias_playbook(3, 4, 16);
+        int r = 0;
+
+        {
+                /* max_bytes plus four more aliases to level 1 (1 MiB each). */
+                char *more = g_strconcat(max_bytes, "  l9: [*l1, *l1, *l1, *l1]\n", NULL);
+                g_free(max_bytes);
+                max_bytes = more;
+        }
+        if (daemon_start(b) < 0)
+                return -1;
+        g_printerr("itk-bench: bad input\n");
+        g_string_append(out, "\"bad_input\":{");
+        if (r >= 0)
+                r = validate_case(b, out, "validate_alias_byte_bomb", byte_bomb);
+        if (r >= 0)
+                r = validate_case(b, out, "validate_max_expanded_bytes", max_bytes);
+        if (r >= 0)
+                r = validate_case(b, out, "validate_max_nodes", max_nodes);
+        if (r >= 0) {
+                /* 1 MiB of valid steps (about 15,000): the most work a
+                 * playbook without aliases can ask of the loader. */
+                g_autoptr(GString) steps = g_string_new("name: bench\nversion: 1\nsteps:\n");
+                for (guint i = 0; steps->len < 1024 * 1024 - 80; i++)
+                        g_string_append_printf(steps,
+                                               "  - {id: s%u, name: n, type: utility.log, "
+                                               "parameters: {message: m}}\n",
+                                               i);
+                r = validate_case(b, out, "validate_max_steps", steps->str);
+        }
+        if (r >= 0) {
+                /* 199,000 steps breaking three rules each: 597,000 problems. */
+                g_autoptr(GString) bad = g_string_new("name: bench\nversion: 1\nsteps:\n");
+                for (guint i = 0; i < 199000; i++)
+                        g_string_append(bad, "- {}\n");
+                r = validate_case(b, out, "validate_max_problems", bad->str);
+        }
+        /* 65,536 values (a parameter is its variant and its string), 3.9 MB
+         * of text: every bound met, none passed. */
+        if (r >= 0)
+                r = parameters_case(b, out, "start_max_parameters", 65024);
+        /* 200,000 strings: refused at the 65,537th value. */
+        if (r >= 0)
+                r = parameters_case(b, out, "start_too_many_values", 200000);
+        g_string_append_c(out, '}');
+        if (daemon_stop(b) < 0)
+                return -1;
+        return r;
+}
+
 /* --- the gateway simulator ------------------------------------------------------- */
 
 /* Starts itk-gateway-sim on a free port with the bench's token; returns once
@@ -1910,7 +2149,8 @@ usage(FILE *out)
                 "  --health-playbook=PATH\n"
                 "                       the health-check playbook "
                 "(data/playbooks/gateway/health_check.yaml)\n"
-                "  --only=SECTION       cancel, throughput, memory or gateway (may repeat)\n"
+                "  --only=SECTION       cancel, throughput, memory, gateway or bad_input (may "
+                "repeat)\n"
                 "  --runs=N             cancel runs per step type (default 200)\n"
                 "  --steps=N            steps of the throughput playbook (default 10000)\n"
                 "  --executions=N       paused executions for the memory section (default 1000)\n"
@@ -2003,9 +2243,11 @@ parse_options(Bench *b, int argc, char **argv)
                                 b->sections |= SECTION_MEMORY;
                         else if (strcmp(optarg, "gateway") == 0)
                                 b->sections |= SECTION_GATEWAY;
+                        else if (strcmp(optarg, "bad_input") == 0)
+                                b->sections |= SECTION_BAD_INPUT;
                         else {
                                 fprintf(stderr, "itk-bench: --only wants cancel, throughput, "
-                                                "memory or gateway\n");
+                                                "memory, gateway or bad_input\n");
                                 return -1;
                         }
                         break;
@@ -2048,8 +2290,8 @@ parse_options(Bench *b, int argc, char **argv)
         b->executions = executions > 0 ? executions : b->quick ? 100 : 1000;
         b->concurrent = concurrent > 0 ? concurrent : b->quick ? 20 : 100;
         if (b->sections == 0)
-                b->sections =
-                        SECTION_CANCEL | SECTION_THROUGHPUT | SECTION_MEMORY | SECTION_GATEWAY;
+                b->sections = SECTION_CANCEL | SECTION_THROUGHPUT | SECTION_MEMORY |
+                              SECTION_GATEWAY | SECTION_BAD_INPUT;
         if (b->daemon_path == NULL)
                 b->daemon_path = default_build_path("daemon", "ignition-toolkitd");
         if (b->gateway_sim_path == NULL)
@@ -2113,6 +2355,7 @@ main(int argc, char **argv)
                 { SECTION_THROUGHPUT, section_throughput },
                 { SECTION_MEMORY, section_memory },
                 { SECTION_GATEWAY, section_gateway },
+                { SECTION_BAD_INPUT, section_bad_input },
         };
         int result = 0;
 

@@ -486,6 +486,15 @@ class TestHostileInputUnprivileged(unittest.TestCase):
         self.assertIn('expands to more than 16 MiB through YAML aliases', errors[0]['message'])
         self.assertEqual((errors[0]['line'], errors[0]['column']), (9, 12))
 
+    def test_validate_many_problems(self):
+        # 190,000 steps breaking three rules each, in under 1 MiB.
+        source = '"name: x\\nversion: 1\\nsteps:\\n" + "- {}\\n" * 190000'
+        reply, = self.call(manager_call('ValidatePlaybook', 'GLib.Variant("(s)", (%s,))' % source))
+        self.assertIsNone(reply['error'], reply)
+        self.assertEqual(len(reply['value']), 1001)
+        self.assertEqual(reply['value'][-1]['message'],
+                         '569000 more problems (569000 errors) not listed: only the first 1000 are')
+
     def test_start_byte_bomb(self):
         reply, = self.call(start_call(options_expr='{"source": GLib.Variant("s", %s)}' %
                                       byte_bomb_expr()))

@@ -127,6 +127,30 @@ test_yaml_byte_budget_within(void)
         g_assert_cmpuint(strlen(json_array_get_string_element(level, 9)), ==, 100 * 1024);
 }
 
+/* The classic node bomb ("billion laughs"): refused at the alias that
+ * crosses the node budget, naming it and the counts. */
+static void
+test_yaml_node_bomb(void)
+{
+        g_autoptr(GString) text = g_string_new("a0: &a0 [lol]\n");
+        g_autoptr(GError) error = NULL;
+        g_autoptr(ItkYamlNode) node = NULL;
+
+        for (guint level = 1; level <= 9; level++) {
+                g_string_append_printf(text, "a%u: &a%u [", level, level);
+                for (guint i = 0; i < 10; i++)
+                        g_string_append_printf(text, "%s*a%u", i > 0 ? ", " : "", level - 1);
+                g_string_append(text, "]\n");
+        }
+        node = itk_yaml_parse(text->str, -1, NULL, &error);
+        g_assert_null(node);
+        g_test_message("%s", error->message);
+        g_assert_error(error, G_IO_ERROR, G_IO_ERROR_MESSAGE_TOO_LARGE);
+        g_assert_true(g_str_has_prefix(error->message, "line 6, column "));
+        g_assert_nonnull(strstr(error->message, "more than 200000 nodes (aliases expanded): "
+                                                "alias '*a4' repeats 21111 nodes"));
+}
+
 /* The other YAML bounds name themselves and the value. */
 static void
 test_yaml_other_bounds(void)
@@ -153,6 +177,33 @@ test_yaml_other_bounds(void)
         g_test_message("%s", error->message);
         g_assert_error(error, G_IO_ERROR, G_IO_ERROR_MESSAGE_TOO_LARGE);
         g_assert_nonnull(strstr(error->message, "nested more than 64 deep"));
+}
+
+/* 190,000 steps that each break three rules: the first 1000 problems are
+ * kept and the rest counted in one more, so ValidatePlaybook's reply stays
+ * small whatever the source. */
+static void
+test_playbook_diagnostics_bound(void)
+{
+        g_autoptr(GString) text = g_string_new("name: x\nversion: 1\nsteps:\n");
+        g_autoptr(GPtrArray) diagnostics =
+                g_ptr_array_new_with_free_func((GDestroyNotify)itk_diagnostic_free);
+        g_autoptr(GError) error = NULL;
+        g_autoptr(ItkPlaybook) playbook = NULL;
+        const ItkDiagnostic *last;
+
+        for (guint i = 0; i < 190000; i++)
+                g_string_append(text, "- {}\n");
+        g_assert_cmpuint(text->len, <=, ITK_LIMIT_SOURCE_BYTES);
+        playbook = itk_playbook_new_from_data(text->str, -1, "many.yaml", diagnostics, &error);
+        g_assert_null(playbook);
+        g_assert_error(error, ITK_ERROR, ITK_ERROR_INVALID_PLAYBOOK);
+        g_assert_nonnull(strstr(error->message, "(and 569999 more problems)"));
+        g_assert_cmpuint(diagnostics->len, ==, ITK_LIMIT_DIAGNOSTICS + 1);
+        last = diagnostics->pdata[ITK_LIMIT_DIAGNOSTICS];
+        g_assert_cmpint(last->severity, ==, ITK_DIAGNOSTIC_ERROR);
+        g_assert_cmpstr(last->message, ==,
+                        "569000 more problems (569000 errors) not listed: only the first 1000 are");
 }
 
 /* --- values from callers ------------------------------------------------------ */
@@ -239,8 +290,10 @@ main(int argc, char **argv)
         g_test_add_func("/limits/yaml/byte-budget-stops-at-the-alias",
                         test_yaml_byte_budget_stops_at_the_alias);
         g_test_add_func("/limits/yaml/byte-budget-within", test_yaml_byte_budget_within);
+        g_test_add_func("/limits/yaml/node-bomb", test_yaml_node_bomb);
         g_test_add_func("/limits/yaml/other-bounds", test_yaml_other_bounds);
         g_test_add_func("/limits/playbook/byte-bomb", test_playbook_byte_bomb);
+        g_test_add_func("/limits/playbook/diagnostics", test_playbook_diagnostics_bound);
         g_test_add_func("/limits/value/depth", test_value_budget_depth);
         g_test_add_func("/limits/value/count", test_value_budget_count);
         g_test_add_func("/limits/value/strings", test_value_budget_strings);
