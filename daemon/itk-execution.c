@@ -327,6 +327,8 @@ frame_current(Frame *frame)
 
 /* --- store ----------------------------------------------------------------------- */
 
+static double itk_execution_compute_progress(ItkExecution *self);
+
 static void
 itk_execution_fill_record(ItkExecution *self, ItkExecutionRecord *record)
 {
@@ -345,6 +347,10 @@ itk_execution_fill_record(ItkExecution *self, ItkExecutionRecord *record)
                 .debug_mode = self->debug_mode,
                 .total_steps = (gint32)self->playbook->steps->len,
                 .current_step = self->current_step,
+                /* Computed once at the end; until then, as last announced. */
+                .progress = itk_status_is_terminal(self->status)
+                                    ? itk_execution_compute_progress(self)
+                                    : self->progress,
         };
 }
 
@@ -363,6 +369,8 @@ itk_execution_put_step(ItkExecution *self, StepState *state, GError **error)
                 .started_at = state->started_at,
                 .finished_at = state->finished_at,
                 .error = state->error,
+                .index = state->index,
+                .phase = state->rollback ? "rollback" : "main",
         };
 
         if (state->output != NULL)

@@ -5,12 +5,11 @@ and runs interrupted by a daemon that was killed."""
 
 import json
 import os
-import unittest
 import uuid
 
 from itk_harness import (EXECUTION_IFACE, INVALID_ARGS, INVALID_STATE, MANAGER_PATH,
                          NO_SUCH_EXECUTION, TERMINAL, DaemonTestCase, GLib, log_step, main,
-                         playbook, shell_step, sleep_step)
+                         playbook, python_step, shell_step, sleep_step, step)
 
 LONG = 600
 INTERRUPTED = 'interrupted: the daemon stopped during this run'
@@ -201,6 +200,137 @@ class TestHistory(HistoryTestCase):
     def test_delete_missing_run(self):
         self.assertDBusError(NO_SUCH_EXECUTION, delete, self.client, str(uuid.uuid4()))
         self.assertDaemonAlive()
+
+
+CHILD = playbook(log_step('x', 'child x'), log_step('y', 'child y'), name='Child')
+SECRET = 'fid-s3cret-value'
+
+
+def shell_fail(step_id, **fields):
+    return shell_step(step_id, 'echo failing; exit 3', **fields)
+
+
+class TestFidelity(HistoryTestCase):
+    """A run read back from history after it left the bus is the run that was
+    shown live: the same steps (index, nesting, phase, status, attempts,
+    times, masked outputs), the same progress, status and error."""
+    retention = 2
+    library = {'fid/child.yaml': CHILD}
+
+    def live_then_stored(self, path):
+        """The live view right after Finished, and the stored one once the
+        object left the bus."""
+        fin = self.client.wait_finished(path)
+        run_id = self.client.get_prop(path, 'Id')
+        live = {'steps': self.client.get_steps(path),
+                'progress': self.client.get_prop(path, 'Progress'),
+                'status': self.client.get_prop(path, 'Status'),
+                'error': self.client.get_prop(path, 'Error'),
+                'debug-mode': self.client.get_prop(path, 'DebugMode'),
+                'total-steps': self.client.get_prop(path, 'TotalSteps')}
+        self.assertEqual((live['status'], live['error']), tuple(fin.args))
+        self.client.wait_signal(MANAGER_PATH, 'ExecutionRemoved', lambda a: a[1] == run_id)
+        self.runs = [r for r in self.runs if r[1] != path]
+        rec = record(self.client, run_id)
+        listed = [r for r in history(self.client) if r['id'] == run_id]
+        self.assertEqual(len(listed), 1)
+        for key in ('progress', 'status', 'error', 'debug-mode', 'total-steps'):
+            self.assertEqual(rec[key], live[key], key)
+            self.assertEqual(listed[0][key], live[key], key)
+        self.assertEqual(rec['steps'], live['steps'])
+        self.assertNotIn(SECRET, json.dumps(rec['steps']))
+        return live
+
+    @staticmethod
+    def flat(steps):
+        out = []
+        for s in steps:
+            out.append((s['step-id'], s['index'], s['phase'], s['status']))
+            out.extend(TestFidelity.flat(s['children']))
+        return out
+
+    def test_completed(self):
+        source = playbook(log_step('a', 'pw {{ password }}'), sleep_step('b', 0.05),
+                          python_step('c', 'print("{{ password }}")'),
+                          parameters=[{'name': 'password', 'type': 'string'}])
+        path = self.start(source, params={'password': SECRET})
+        live = self.live_then_stored(path)
+        self.assertEqual(live['progress'], 1.0)
+        self.assertEqual(self.flat(live['steps']), [('a', 0, 'main', 'completed'),
+                                                    ('b', 1, 'main', 'completed'),
+                                                    ('c', 2, 'main', 'completed')])
+
+    def test_failed_with_retries(self):
+        source = playbook(log_step('a', 'a'), shell_fail('b', retry_count=1, retry_delay=0),
+                          log_step('c', 'c'), log_step('d', 'd'), log_step('e', 'e'))
+        live = self.live_then_stored(self.start(source))
+        self.assertEqual(live['status'], 'failed')
+        self.assertEqual(live['steps'][1]['attempts'], 2)
+        self.assertEqual(live['progress'], 0.4)
+
+    def test_cancelled(self):
+        path = self.start(playbook(log_step('a', 'a'), sleep_step('b', LONG), log_step('c', 'c')))
+        self.client.wait_step(path, 'b', 'running')
+        self.call(path, 'Cancel')
+        live = self.live_then_stored(path)
+        self.assertEqual(live['status'], 'cancelled')
+        self.assertEqual(self.flat(live['steps'])[1], ('b', 1, 'main', 'cancelled'))
+
+    def test_skipped(self):
+        path = self.start(playbook(sleep_step('a', LONG), log_step('b', 'b')))
+        self.client.wait_step(path, 'a', 'running')
+        self.call(path, 'Skip')
+        live = self.live_then_stored(path)
+        self.assertEqual([s['status'] for s in live['steps']], ['skipped', 'completed'])
+
+    def test_nested(self):
+        source = playbook(log_step('a', 'a'),
+                          step('run', 'playbook.run', {'playbook': 'fid/child.yaml'}),
+                          log_step('z', 'z'))
+        live = self.live_then_stored(self.start(source))
+        self.assertEqual(self.flat(live['steps']), [('a', 0, 'main', 'completed'),
+                                                    ('run', 1, 'main', 'completed'),
+                                                    ('run/x', 0, 'main', 'completed'),
+                                                    ('run/y', 1, 'main', 'completed'),
+                                                    ('z', 2, 'main', 'completed')])
+
+    def test_rollback(self):
+        source = playbook(log_step('a', 'a'), shell_fail('b', on_failure='rollback'),
+                          log_step('c', 'c'),
+                          rollback=[log_step('r1', 'undo 1'), log_step('r2', 'undo 2')])
+        live = self.live_then_stored(self.start(source))
+        self.assertEqual(live['status'], 'failed')
+        self.assertEqual(self.flat(live['steps'])[3:], [('r1', 3, 'rollback', 'completed'),
+                                                        ('r2', 4, 'rollback', 'completed')])
+
+    def test_debug(self):
+        path = self.start(playbook(log_step('a', 'a'), shell_fail('b'), log_step('c', 'c')),
+                          debug=True)
+        self.drive_debug(path)
+        live = self.live_then_stored(path)
+        self.assertTrue(live['debug-mode'])
+        self.assertEqual([s['status'] for s in live['steps']],
+                         ['completed', 'skipped', 'completed'])
+
+    def drive_debug(self, path):
+        """Resumes each pause before a step; skips the failed step."""
+        def pauses():
+            return len([m for m in self.client.signals(path, 'StatusChanged')
+                        if m.args[0] == 'paused'])
+        handled = 0
+        for _ in range(10):
+            self.client.wait_for(lambda: self.client.finished(path) or pauses() > handled,
+                                 what='the next pause or the end of ' + path)
+            if self.client.finished(path):
+                return
+            handled = pauses()
+            current = self.client.get_prop(path, 'CurrentStepId')
+            failed = [m for m in self.client.signals(path, 'StepChanged')
+                      if m.args[1] == current and m.args[2] == 'failed']
+            if failed:
+                self.call(path, 'Skip')  # stays paused at the next step
+            self.call(path, 'Resume')
+        self.fail('too many pauses')
 
 
 class TestRestart(HistoryTestCase):
