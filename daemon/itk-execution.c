@@ -23,6 +23,7 @@ typedef enum {
         ABANDON_SKIP,
         ABANDON_SKIP_BACK,
         ABANDON_TIMEOUT,
+        ABANDON_STORE, /* the history store failed: the run ends failed */
 } Abandon;
 
 typedef struct _StepState StepState;
@@ -136,7 +137,11 @@ struct _ItkExecution {
         double progress;
 
         GQueue log_ring; /* LogLine*, only without a store */
-        gboolean store_warned;
+        /* Set when a write to the history store failed: from then on nothing
+         * is announced but the run's end, which is failed with this error. */
+        char *store_error;
+        gboolean store_finishing; /* the end is being announced */
+        guint store_fail_id;
 
         /* A batch groups the transitions of one engine callback into one store
          * transaction; their announcements wait until it is committed. */
@@ -379,13 +384,41 @@ itk_execution_put_step(ItkExecution *self, StepState *state, GError **error)
         return itk_store_put_step(self->store, &record, error);
 }
 
+static void itk_execution_finish(ItkExecution *self, ItkStatus status, const char *error);
+
+static gboolean
+itk_execution_store_fail_cb(gpointer user_data)
+{
+        ItkExecution *self = user_data;
+
+        self->store_fail_id = 0;
+        if (itk_status_is_terminal(self->status))
+                return G_SOURCE_REMOVE;
+        if (self->op != NULL) {
+                /* Ends failed once the operation has returned (a Cancel still wins). */
+                if (self->op->abandon != ABANDON_CANCEL)
+                        self->op->abandon = ABANDON_STORE;
+                g_cancellable_cancel(self->op->cancellable);
+                return G_SOURCE_REMOVE;
+        }
+        itk_execution_finish(self, ITK_STATUS_FAILED, self->store_error);
+        return G_SOURCE_REMOVE;
+}
+
+/* What could not be stored is never announced (DESIGN.md §6): the run stops
+ * saying so, instead of going on with a history that tells something else. */
 static void
 itk_execution_store_failed(ItkExecution *self, const GError *error)
 {
-        /* The run goes on: stopping it would lose more than the history row. */
-        if (!self->store_warned)
-                g_warning("execution %s: history store write failed: %s", self->id, error->message);
-        self->store_warned = TRUE;
+        if (self->store_error != NULL)
+                return;
+        self->store_error = g_strdup_printf("the history store failed: %s", error->message);
+        g_warning("execution %s: %s; the run fails, and what could not be stored is not "
+                  "announced",
+                  self->id, error->message);
+        if (!itk_status_is_terminal(self->status))
+                self->store_fail_id =
+                        g_idle_add_full(G_PRIORITY_HIGH, itk_execution_store_fail_cb, self, NULL);
 }
 
 /* Opens the batch's transaction on its first write. */
@@ -445,6 +478,8 @@ itk_execution_announce(ItkExecution *self, AnnounceKind kind, int a, int b, guin
 {
         Announcement announcement = { kind, a, b, t, NULL, NULL };
 
+        if (self->store_error != NULL && !self->store_finishing)
+                return;
         if (self->batch_depth > 0) {
                 announcement.s1 = g_strdup(s1);
                 announcement.s2 = g_strdup(s2);
@@ -471,6 +506,30 @@ itk_execution_announce(ItkExecution *self, AnnounceKind kind, int a, int b, guin
 }
 
 static void
+itk_execution_rewrite_end(ItkExecution *self)
+{
+        self->store_finishing = TRUE;
+        if (self->status == ITK_STATUS_CANCELLED)
+                return;
+        self->status = ITK_STATUS_FAILED;
+        g_free(self->error);
+        self->error = g_strdup(self->store_error);
+        for (guint i = 0; i < self->announcements->len; i++) {
+                Announcement *announcement = &g_array_index(self->announcements, Announcement, i);
+
+                if (announcement->kind == ANNOUNCE_STATUS) {
+                        announcement->a = ITK_STATUS_FAILED;
+                } else if (announcement->kind == ANNOUNCE_FINISHED) {
+                        announcement->a = ITK_STATUS_FAILED;
+                        g_free(announcement->s1);
+                        announcement->s1 = g_strdup(self->store_error);
+                } else if (announcement->kind == ANNOUNCE_PROPERTIES) {
+                        announcement->a |= ITK_EXECUTION_PROP_STATUS | ITK_EXECUTION_PROP_ERROR;
+                }
+        }
+}
+
+static void
 itk_execution_batch_begin(ItkExecution *self)
 {
         self->batch_depth++;
@@ -490,6 +549,11 @@ itk_execution_batch_end(ItkExecution *self)
                 if (!itk_store_commit(self->store, &error)) {
                         itk_execution_store_failed(self, error);
                         itk_store_rollback(self->store);
+                        /* The run ended in this very batch: its end is still
+                         * announced, but as the store's failure (a Cancel stays
+                         * a cancel). */
+                        if (itk_status_is_terminal(self->status))
+                                itk_execution_rewrite_end(self);
                 }
         }
         pending = g_steal_pointer(&self->announcements);
@@ -712,7 +776,17 @@ itk_execution_finish(ItkExecution *self, ItkStatus status, const char *error)
 
         g_clear_handle_id(&self->advance_id, g_source_remove);
         g_clear_handle_id(&self->pending_timeout_id, g_source_remove);
+        g_clear_handle_id(&self->store_fail_id, g_source_remove);
         itk_execution_clear_retry(self);
+        /* The end is announced even when the store cannot take it: clients
+         * must learn that the run is over (the journal has why). */
+        if (self->store_error != NULL) {
+                self->store_finishing = TRUE;
+                if (status != ITK_STATUS_CANCELLED) {
+                        status = ITK_STATUS_FAILED;
+                        error = self->store_error;
+                }
+        }
 
         /* Steps still running (the innermost and the playbook.run steps around
          * it) end with the run. */
@@ -890,9 +964,14 @@ itk_execution_attempt_done_cb(GObject *source, GAsyncResult *result, gpointer us
         attempt_free(attempt);
 
         itk_execution_batch_begin(self);
+        if (self->store_error != NULL && abandon != ABANDON_CANCEL)
+                abandon = ABANDON_STORE;
         switch (abandon) {
         case ABANDON_CANCEL:
                 itk_execution_finish(self, ITK_STATUS_CANCELLED, NULL);
+                break;
+        case ABANDON_STORE:
+                itk_execution_finish(self, ITK_STATUS_FAILED, self->store_error);
                 break;
         case ABANDON_SKIP:
                 itk_execution_mark_skipped(self, frame, state);
@@ -1313,6 +1392,10 @@ itk_execution_advance_one(ItkExecution *self)
         }
         if (self->status != ITK_STATUS_RUNNING || self->op != NULL || self->retry_timer != NULL)
                 return FALSE;
+        if (self->store_error != NULL) {
+                itk_execution_finish(self, ITK_STATUS_FAILED, self->store_error);
+                return FALSE;
+        }
 
         frame = self->top;
         state = frame_current(frame);
@@ -1795,6 +1878,7 @@ itk_execution_dispose(GObject *object)
         g_clear_handle_id(&self->advance_id, g_source_remove);
         g_clear_handle_id(&self->pending_timeout_id, g_source_remove);
         g_clear_handle_id(&self->progress_id, g_source_remove);
+        g_clear_handle_id(&self->store_fail_id, g_source_remove);
         itk_execution_clear_retry(self);
         G_OBJECT_CLASS(itk_execution_parent_class)->dispose(object);
 }
@@ -1826,6 +1910,7 @@ itk_execution_finalize(GObject *object)
         g_free(self->gateway_url);
         g_free(self->python);
         g_free(self->error);
+        g_free(self->store_error);
         g_free(self->current_step_id);
         g_free(self->current_step_name);
         G_OBJECT_CLASS(itk_execution_parent_class)->finalize(object);
@@ -1878,6 +1963,31 @@ static char *
 itk_execution_new_id(void)
 {
         return g_uuid_string_random();
+}
+
+/* The new run's rows, in one transaction. A failure is the store's, said so:
+ * the caller refuses the start with it. */
+static gboolean
+itk_execution_record_new(ItkExecution *self, const ItkExecutionRecord *record, GError **error)
+{
+        g_autoptr(GError) local = NULL;
+
+        if (itk_store_begin(self->store, &local) &&
+            itk_store_insert_execution(self->store, record, &local)) {
+                guint i;
+
+                for (i = 0; i < self->root_states->len; i++)
+                        if (!itk_execution_put_step(self, g_ptr_array_index(self->root_states, i),
+                                                    &local))
+                                break;
+                if (i == self->root_states->len && itk_store_commit(self->store, &local))
+                        return TRUE;
+        }
+        g_set_error(error, ITK_ERROR, ITK_ERROR_STORE_FAILED,
+                    "the history store cannot record a new run, so none is started until it "
+                    "can: %s",
+                    local->message);
+        return FALSE;
 }
 
 ItkExecution *
@@ -1959,20 +2069,7 @@ itk_execution_new(const ItkExecutionConfig *config, GError **error)
                 itk_execution_fill_record(self, &record);
                 record.parameters_json = params_json;
                 /* A run that cannot be recorded does not start: nothing is lost. */
-                if (!itk_store_begin(self->store, error))
-                        return NULL;
-                if (!itk_store_insert_execution(self->store, &record, error)) {
-                        itk_store_rollback(self->store);
-                        return NULL;
-                }
-                for (guint i = 0; i < self->root_states->len; i++) {
-                        if (!itk_execution_put_step(self, g_ptr_array_index(self->root_states, i),
-                                                    error)) {
-                                itk_store_rollback(self->store);
-                                return NULL;
-                        }
-                }
-                if (!itk_store_commit(self->store, error)) {
+                if (!itk_execution_record_new(self, &record, error)) {
                         itk_store_rollback(self->store);
                         return NULL;
                 }

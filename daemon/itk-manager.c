@@ -34,6 +34,7 @@ struct _ItkManager {
         guint max_per_caller;
         guint retention_sec;
         guint pending_timeout_sec;
+        gboolean store_failing; /* the last start was refused for the store */
         char *python;
         gboolean require_verified_nested;
 
@@ -711,8 +712,18 @@ itk_manager_create_execution(ItkManager *self, const char *playbook_id, JsonObje
         runs_dir = g_build_filename(self->state_dir, "runs", NULL);
         config.runs_dir = runs_dir;
         execution = itk_execution_new(&config, error);
-        if (execution == NULL)
+        if (execution == NULL) {
+                /* The journal says so each time a start is refused for it. */
+                if (error != NULL && g_error_matches(*error, ITK_ERROR, ITK_ERROR_STORE_FAILED)) {
+                        g_warning("refusing a new run: %s", (*error)->message);
+                        self->store_failing = TRUE;
+                }
                 return NULL;
+        }
+        if (self->store_failing) {
+                g_message("the history store writes again: new runs are accepted");
+                self->store_failing = FALSE;
+        }
 
         entry = g_new0(Entry, 1);
         entry->manager = self;

@@ -5,11 +5,14 @@ and runs interrupted by a daemon that was killed."""
 
 import json
 import os
+import shutil
+import tempfile
+import unittest
 import uuid
 
 from itk_harness import (EXECUTION_IFACE, INVALID_ARGS, INVALID_STATE, MANAGER_PATH,
-                         NO_SUCH_EXECUTION, TERMINAL, DaemonTestCase, GLib, log_step, main,
-                         playbook, python_step, shell_step, sleep_step, step)
+                         NO_SUCH_EXECUTION, TERMINAL, DaemonTestCase, GLib, gate_shell, log_step,
+                         main, playbook, python_step, shell_step, sleep_step, step)
 
 LONG = 600
 INTERRUPTED = 'interrupted: the daemon stopped during this run'
@@ -331,6 +334,83 @@ class TestFidelity(HistoryTestCase):
                 self.call(path, 'Skip')  # stays paused at the next step
             self.call(path, 'Resume')
         self.fail('too many pauses')
+
+
+STORE_FAILED = 'org.ignition.Toolkit.Error.StoreFailed'
+
+
+class TestStoreFull(HistoryTestCase):
+    """The history store's disk fills up (a test-only LD_PRELOAD shim makes its
+    writes fail with ENOSPC while a flag file exists): what could not be
+    stored is not announced, the run fails saying why, new runs are refused
+    with StoreFailed until the store writes again, and the journal says so."""
+
+    @classmethod
+    def setUpClass(cls):
+        shim = os.environ.get('ITK_TEST_ENOSPC_SHIM')
+        if not shim or not os.path.exists(shim):
+            raise unittest.SkipTest('ITK_TEST_ENOSPC_SHIM (the test-only shim) is not built')
+        cls.flag_dir = tempfile.mkdtemp(prefix='itk-enospc-')
+        cls.flag = os.path.join(cls.flag_dir, 'disk-full')
+        saved = dict(os.environ)
+        os.environ['LD_PRELOAD'] = shim
+        os.environ['ITK_TEST_ENOSPC_FLAG'] = cls.flag
+        # The shim comes before the sanitizer runtime in the load order.
+        os.environ['ASAN_OPTIONS'] = ':'.join(
+            filter(None, [os.environ.get('ASAN_OPTIONS'), 'verify_asan_link_order=0']))
+        try:
+            super().setUpClass()
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+
+    @classmethod
+    def tearDownClass(cls):
+        super().tearDownClass()
+        shutil.rmtree(cls.flag_dir, ignore_errors=True)
+
+    def disk(self, full):
+        if full:
+            open(self.flag, 'w').close()
+        elif os.path.exists(self.flag):
+            os.unlink(self.flag)
+
+    def test_disk_full(self):
+        self.addCleanup(self.disk, False)
+        gate = os.path.join(self.flag_dir, 'gate')
+        path = self.start(playbook(log_step('a', 'a'),
+                                   shell_step('b', gate_shell('waiting', gate)),
+                                   log_step('c', 'never announced')))
+        self.client.wait_log(path, 'waiting')
+        self.disk(True)
+        open(gate, 'w').close()  # the next transition cannot be stored
+        fin = self.client.wait_finished(path)
+        self.assertEqual(fin.args[0], 'failed')
+        self.assertTrue(fin.args[1].startswith('the history store failed: '), fin.args[1])
+        self.assertIn('full', fin.args[1])
+        self.assertEqual(self.client.get_prop(path, 'Error'), fin.args[1])
+        # Nothing that could not be stored was announced.
+        logs = [m.args[3] for m in self.client.signals(path, 'Log')]
+        self.assertNotIn('gate passed', logs)
+        self.assertEqual([m for m in self.client.signals(path, 'StepChanged')
+                          if m.args[1] in ('b', 'c') and m.args[2] == 'completed'], [])
+        self.assertIn('history store failed', self.daemon.stderr_text())
+
+        # New runs are refused, by name, saying why; each refusal is in the journal.
+        for _ in range(2):
+            message = self.assertDBusError(STORE_FAILED, self.client.start_execution,
+                                           'refused', None,
+                                           {'source': playbook(log_step('a', 'x'))})
+            self.assertIn('history store', message)
+            self.assertIn('full', message)
+        self.assertEqual(self.daemon.stderr_text().count('refusing a new run'), 2)
+        self.assertDaemonAlive()
+
+        # The disk has room again: runs start, and the journal says so.
+        self.disk(False)
+        _, _, status = self.finished_run('after-the-disk-full')
+        self.assertEqual(status, 'completed')
+        self.assertIn('the history store writes again', self.daemon.stderr_text())
 
 
 class TestRestart(HistoryTestCase):
