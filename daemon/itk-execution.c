@@ -16,6 +16,9 @@
  * PropertiesChanged per period (StepChanged carries every step transition,
  * and a status transition flushes them first). */
 #define COALESCE_PERIOD_MS 50
+/* A handler returns within milliseconds of its cancellable (DESIGN.md §5);
+ * one that has not after this long is a bug, and Cancel does not wait for it. */
+#define CANCEL_WATCHDOG_MS 1000
 
 typedef enum {
         ABANDON_NONE,
@@ -75,6 +78,8 @@ typedef struct {
         Abandon abandon;
         gboolean pausable;
         double timeout_seconds;
+        guint watchdog_id; /* armed by Cancel */
+        gboolean orphaned; /* the run ended without it: its result is dropped */
 } Attempt;
 
 typedef struct {
@@ -828,6 +833,7 @@ itk_execution_finish(ItkExecution *self, ItkStatus status, const char *error)
 static void
 attempt_free(Attempt *attempt)
 {
+        g_clear_handle_id(&attempt->watchdog_id, g_source_remove);
         g_clear_pointer(&attempt->timeout, itk_timer_free);
         g_clear_object(&attempt->cancellable);
         g_clear_pointer(&attempt->ctx, itk_step_context_unref);
@@ -951,7 +957,7 @@ static void
 itk_execution_attempt_done_cb(GObject *source, GAsyncResult *result, gpointer user_data)
 {
         Attempt *attempt = user_data;
-        ItkExecution *self = g_object_ref(attempt->self);
+        ItkExecution *self = NULL;
         g_autoptr(GError) error = NULL;
         g_autoptr(JsonNode) output = itk_step_run_finish(result, &error);
         Frame *frame = attempt->frame;
@@ -959,6 +965,14 @@ itk_execution_attempt_done_cb(GObject *source, GAsyncResult *result, gpointer us
         Abandon abandon = attempt->abandon;
         double timeout_seconds = attempt->timeout_seconds;
 
+        if (attempt->orphaned) {
+                /* The watchdog ended the run long ago: nothing to say any more. */
+                g_debug("execution %s: step '%s' returned after all; result dropped",
+                        itk_execution_get_id(attempt->self), state->path);
+                attempt_free(attempt);
+                return;
+        }
+        self = g_object_ref(attempt->self);
         g_assert(self->op == attempt);
         self->op = NULL;
         attempt_free(attempt);
@@ -1499,6 +1513,30 @@ itk_execution_start(ItkExecution *self, GError **error)
         return TRUE;
 }
 
+/* The handler ignored its cancellable: the run ends cancelled without it
+ * (promise 1: Cancel always works), and the bug is named in the journal. */
+static gboolean
+itk_execution_cancel_watchdog_cb(gpointer user_data)
+{
+        Attempt *attempt = user_data;
+        ItkExecution *self = attempt->self;
+
+        attempt->watchdog_id = 0;
+        if (self->op != attempt || itk_status_is_terminal(self->status))
+                return G_SOURCE_REMOVE;
+        g_warning("execution %s: step '%s' (type %s) did not return within %d ms of Cancel, a bug "
+                  "in its handler; the run ends cancelled and a late result is dropped",
+                  self->id, attempt->state->path, attempt->state->def->type, CANCEL_WATCHDOG_MS);
+        attempt->orphaned = TRUE;
+        self->op = NULL;
+        g_object_ref(self);
+        itk_execution_batch_begin(self);
+        itk_execution_finish(self, ITK_STATUS_CANCELLED, NULL);
+        itk_execution_batch_end(self);
+        g_object_unref(self);
+        return G_SOURCE_REMOVE;
+}
+
 gboolean
 itk_execution_cancel(ItkExecution *self, GError **error)
 {
@@ -1513,9 +1551,14 @@ itk_execution_cancel(ItkExecution *self, GError **error)
                 return TRUE;
         self->cancel_requested = TRUE;
         if (self->op != NULL) {
-                /* Ends cancelled once the operation has returned: milliseconds. */
-                self->op->abandon = ABANDON_CANCEL;
-                g_cancellable_cancel(self->op->cancellable);
+                Attempt *op = self->op;
+
+                /* Ends cancelled once the operation has returned: milliseconds.
+                 * Armed first: the handler may return inside the cancel. */
+                op->abandon = ABANDON_CANCEL;
+                op->watchdog_id =
+                        g_timeout_add(CANCEL_WATCHDOG_MS, itk_execution_cancel_watchdog_cb, op);
+                g_cancellable_cancel(op->cancellable);
                 return TRUE;
         }
         itk_execution_finish(self, ITK_STATUS_CANCELLED, NULL);
