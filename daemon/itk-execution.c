@@ -146,6 +146,7 @@ struct _ItkExecution {
          * is announced but the run's end, which is failed with this error. */
         char *store_error;
         gboolean store_finishing; /* the end is being announced */
+        gboolean end_saved;       /* ...and later stored (itk_execution_save_end) */
         guint store_fail_id;
 
         /* A batch groups the transitions of one engine callback into one store
@@ -1703,6 +1704,42 @@ itk_execution_pending_timeout_cb(gpointer user_data)
                 itk_execution_finish(self, ITK_STATUS_CANCELLED, NULL);
         }
         return G_SOURCE_REMOVE;
+}
+
+static gboolean
+itk_execution_put_states(ItkExecution *self, GPtrArray *states, GError **error)
+{
+        for (guint i = 0; states != NULL && i < states->len; i++) {
+                StepState *state = g_ptr_array_index(states, i);
+
+                if (!itk_execution_put_step(self, state, error) ||
+                    !itk_execution_put_states(self, state->children, error))
+                        return FALSE;
+        }
+        return TRUE;
+}
+
+gboolean
+itk_execution_save_end(ItkExecution *self, GError **error)
+{
+        ItkExecutionRecord record;
+
+        g_return_val_if_fail(ITK_IS_EXECUTION(self), FALSE);
+
+        if (self->store == NULL || self->store_error == NULL || self->end_saved ||
+            !itk_status_is_terminal(self->status))
+                return TRUE;
+        itk_execution_fill_record(self, &record);
+        if (!itk_store_begin(self->store, error))
+                return FALSE;
+        if (!itk_execution_put_states(self, self->root_states, error) ||
+            !itk_store_update_execution(self->store, &record, error) ||
+            !itk_store_commit(self->store, error)) {
+                itk_store_rollback(self->store);
+                return FALSE;
+        }
+        self->end_saved = TRUE;
+        return TRUE;
 }
 
 void

@@ -537,12 +537,32 @@ itk_manager_remove_entry(ItkManager *self, Entry *entry)
         g_rmdir(run_dir);
 }
 
+/* Runs that ended because the store failed get their end stored, now that
+ * it writes again (until then, their rows still say they are running). */
+static void
+itk_manager_save_ends(ItkManager *self)
+{
+        for (guint i = 0; i < self->entries->len; i++) {
+                Entry *entry = g_ptr_array_index(self->entries, i);
+                g_autoptr(GError) error = NULL;
+
+                if (!itk_execution_save_end(entry->execution, &error))
+                        g_warning("execution %s: its end is still not in the history store: %s",
+                                  itk_execution_get_id(entry->execution), error->message);
+        }
+}
+
 static gboolean
 itk_manager_retention_cb(gpointer user_data)
 {
         Entry *entry = user_data;
+        g_autoptr(GError) error = NULL;
 
         entry->retention_id = 0;
+        /* The last chance while it is in memory; after a restart it reads "interrupted". */
+        if (!itk_execution_save_end(entry->execution, &error))
+                g_warning("execution %s: its end could not be stored: %s",
+                          itk_execution_get_id(entry->execution), error->message);
         itk_manager_remove_entry(entry->manager, entry);
         return G_SOURCE_REMOVE;
 }
@@ -723,6 +743,7 @@ itk_manager_create_execution(ItkManager *self, const char *playbook_id, JsonObje
         if (self->store_failing) {
                 g_message("the history store writes again: new runs are accepted");
                 self->store_failing = FALSE;
+                itk_manager_save_ends(self);
         }
 
         entry = g_new0(Entry, 1);

@@ -6,6 +6,7 @@ and runs interrupted by a daemon that was killed."""
 import json
 import os
 import shutil
+import sqlite3
 import tempfile
 import unittest
 import uuid
@@ -369,6 +370,17 @@ class TestStoreFull(HistoryTestCase):
         super().tearDownClass()
         shutil.rmtree(cls.flag_dir, ignore_errors=True)
 
+    def stored(self, run_id):
+        """The run's row as the store has it (GetExecutionRecord shows a live
+        run's status from the engine)."""
+        db = sqlite3.connect('file:%s?mode=ro' % os.path.join(self.daemon.state_dir,
+                                                              'history.db'), uri=True)
+        try:
+            return db.execute('SELECT status, error FROM executions WHERE id = ?',
+                              (run_id,)).fetchone()
+        finally:
+            db.close()
+
     def disk(self, full):
         if full:
             open(self.flag, 'w').close()
@@ -406,11 +418,17 @@ class TestStoreFull(HistoryTestCase):
         self.assertEqual(self.daemon.stderr_text().count('refusing a new run'), 2)
         self.assertDaemonAlive()
 
+        # Until then the store has the run as it last could: running.
+        run_id = self.client.get_prop(path, 'Id')
+        self.assertEqual(self.stored(run_id), ('running', ''))
+
         # The disk has room again: runs start, and the journal says so.
         self.disk(False)
         _, _, status = self.finished_run('after-the-disk-full')
         self.assertEqual(status, 'completed')
         self.assertIn('the history store writes again', self.daemon.stderr_text())
+        # ...and the failed run's end is stored at last, as it was announced.
+        self.assertEqual(self.stored(run_id), tuple(fin.args))
 
 
 class TestRestart(HistoryTestCase):
