@@ -145,8 +145,9 @@ struct _ItkExecution {
         /* Set when a write to the history store failed: from then on nothing
          * is announced but the run's end, which is failed with this error. */
         char *store_error;
-        gboolean store_finishing; /* the end is being announced */
-        gboolean end_saved;       /* ...and later stored (itk_execution_save_end) */
+        gboolean store_finishing;   /* the end is being announced */
+        gboolean end_saved;         /* ...and later stored (itk_execution_save_end) */
+        ItkStatus announced_status; /* the last StatusChanged that went out */
         guint store_fail_id;
 
         /* A batch groups the transitions of one engine callback into one store
@@ -494,6 +495,7 @@ itk_execution_announce(ItkExecution *self, AnnounceKind kind, int a, int b, guin
         }
         switch (kind) {
         case ANNOUNCE_STATUS:
+                self->announced_status = (ItkStatus)a;
                 g_signal_emit(self, signals[SIGNAL_STATUS_CHANGED], 0, a, b);
                 break;
         case ANNOUNCE_STEP:
@@ -787,6 +789,18 @@ itk_execution_finish(ItkExecution *self, ItkStatus status, const char *error)
         /* The end is announced even when the store cannot take it: clients
          * must learn that the run is over (the journal has why). */
         if (self->store_error != NULL) {
+                /* Announcements still queued belong to the transaction that
+                 * failed: they go, and the end follows what clients saw. */
+                if (!self->store_finishing) {
+                        for (guint i = 0; i < self->announcements->len; i++) {
+                                Announcement *a =
+                                        &g_array_index(self->announcements, Announcement, i);
+                                g_free(a->s1);
+                                g_free(a->s2);
+                        }
+                        g_array_set_size(self->announcements, 0);
+                }
+                previous = self->announced_status;
                 self->store_finishing = TRUE;
                 if (status != ITK_STATUS_CANCELLED) {
                         status = ITK_STATUS_FAILED;

@@ -431,6 +431,23 @@ class TestStoreFull(HistoryTestCase):
         self.assertEqual(self.stored(run_id), tuple(fin.args))
 
 
+    def test_pause_that_cannot_be_stored(self):
+        self.addCleanup(self.disk, False)
+        path = self.start(playbook(sleep_step('a', LONG)))
+        self.client.wait_step(path, 'a', 'running')
+        self.disk(True)
+        self.call(path, 'Pause')
+        fin = self.client.wait_finished(path)
+        self.assertEqual(fin.args[0], 'failed')
+        self.assertIn('the history store failed', fin.args[1])
+        # "paused" was never stored, so never announced, not even as "previous".
+        self.assertEqual(self.client.statuses(path), [('running', 'pending'),
+                                                      ('failed', 'running')])
+        self.disk(False)
+        _, _, status = self.finished_run('after-the-pause')
+        self.assertEqual(status, 'completed')
+
+
 class TestRestart(HistoryTestCase):
 
     def test_kill9_marks_live_runs_interrupted(self):
