@@ -218,7 +218,7 @@ class TestFidelity(HistoryTestCase):
     """A run read back from history after it left the bus is the run that was
     shown live: the same steps (index, nesting, phase, status, attempts,
     times, masked outputs), the same progress, status and error."""
-    retention = 2
+    retention = 3  # long enough to read the live view, short enough to wait for
     library = {'fid/child.yaml': CHILD}
 
     def live_then_stored(self, path):
