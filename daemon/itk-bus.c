@@ -148,6 +148,7 @@ itk_bus_error_from_gerror(const GError *error, sd_bus_error *ret)
                 { ITK_ERROR_LIMITS_EXCEEDED, SD_BUS_ERROR_LIMITS_EXCEEDED },
                 { ITK_ERROR_NOT_SUPPORTED, SD_BUS_ERROR_NOT_SUPPORTED },
                 { ITK_ERROR_TIMED_OUT, SD_BUS_ERROR_TIMEOUT },
+                { ITK_ERROR_STORE_FAILED, "org.ignition.Toolkit.Error.StoreFailed" },
         };
         const char *name = SD_BUS_ERROR_FAILED;
 

@@ -25,6 +25,7 @@ typedef enum {
         ITK_ERROR_NOT_SUPPORTED, /* step type of later work, unsupported call */
         ITK_ERROR_TIMED_OUT,     /* step attempt exceeded its timeout */
         ITK_ERROR_REFERENCE,     /* {{ }} reference could not be resolved */
+        ITK_ERROR_STORE_FAILED,  /* the history store cannot write: no run starts */
 } ItkError;
 
 GQuark itk_error_quark(void);

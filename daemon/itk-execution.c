@@ -17,6 +17,9 @@
  * PropertiesChanged per period (StepChanged carries every step transition,
  * and a status transition flushes them first). */
 #define COALESCE_PERIOD_MS 50
+/* A handler returns within milliseconds of its cancellable (DESIGN.md §5);
+ * one that has not after this long is a bug, and Cancel does not wait for it. */
+#define CANCEL_WATCHDOG_MS 1000
 
 typedef enum {
         ABANDON_NONE,
@@ -24,6 +27,7 @@ typedef enum {
         ABANDON_SKIP,
         ABANDON_SKIP_BACK,
         ABANDON_TIMEOUT,
+        ABANDON_STORE, /* the history store failed: the run ends failed */
 } Abandon;
 
 typedef struct _StepState StepState;
@@ -75,6 +79,8 @@ typedef struct {
         Abandon abandon;
         gboolean pausable;
         double timeout_seconds;
+        guint watchdog_id; /* armed by Cancel */
+        gboolean orphaned; /* the run ended without it: its result is dropped */
 } Attempt;
 
 typedef struct {
@@ -137,7 +143,13 @@ struct _ItkExecution {
         double progress;
 
         GQueue log_ring; /* LogLine*, only without a store */
-        gboolean store_warned;
+        /* Set when a write to the history store failed: from then on nothing
+         * is announced but the run's end, which is failed with this error. */
+        char *store_error;
+        gboolean store_finishing;   /* the end is being announced */
+        gboolean end_saved;         /* ...and later stored (itk_execution_save_end) */
+        ItkStatus announced_status; /* the last StatusChanged that went out */
+        guint store_fail_id;
 
         /* A batch groups the transitions of one engine callback into one store
          * transaction; their announcements wait until it is committed. */
@@ -328,6 +340,8 @@ frame_current(Frame *frame)
 
 /* --- store ----------------------------------------------------------------------- */
 
+static double itk_execution_compute_progress(ItkExecution *self);
+
 static void
 itk_execution_fill_record(ItkExecution *self, ItkExecutionRecord *record)
 {
@@ -346,6 +360,10 @@ itk_execution_fill_record(ItkExecution *self, ItkExecutionRecord *record)
                 .debug_mode = self->debug_mode,
                 .total_steps = (gint32)self->playbook->steps->len,
                 .current_step = self->current_step,
+                /* Computed once at the end; until then, as last announced. */
+                .progress = itk_status_is_terminal(self->status)
+                                    ? itk_execution_compute_progress(self)
+                                    : self->progress,
         };
 }
 
@@ -364,6 +382,8 @@ itk_execution_put_step(ItkExecution *self, StepState *state, GError **error)
                 .started_at = state->started_at,
                 .finished_at = state->finished_at,
                 .error = state->error,
+                .index = state->index,
+                .phase = state->rollback ? "rollback" : "main",
         };
 
         if (state->output != NULL)
@@ -372,13 +392,41 @@ itk_execution_put_step(ItkExecution *self, StepState *state, GError **error)
         return itk_store_put_step(self->store, &record, error);
 }
 
+static void itk_execution_finish(ItkExecution *self, ItkStatus status, const char *error);
+
+static gboolean
+itk_execution_store_fail_cb(gpointer user_data)
+{
+        ItkExecution *self = user_data;
+
+        self->store_fail_id = 0;
+        if (itk_status_is_terminal(self->status))
+                return G_SOURCE_REMOVE;
+        if (self->op != NULL) {
+                /* Ends failed once the operation has returned (a Cancel still wins). */
+                if (self->op->abandon != ABANDON_CANCEL)
+                        self->op->abandon = ABANDON_STORE;
+                g_cancellable_cancel(self->op->cancellable);
+                return G_SOURCE_REMOVE;
+        }
+        itk_execution_finish(self, ITK_STATUS_FAILED, self->store_error);
+        return G_SOURCE_REMOVE;
+}
+
+/* What could not be stored is never announced (DESIGN.md §6): the run stops
+ * saying so, instead of going on with a history that tells something else. */
 static void
 itk_execution_store_failed(ItkExecution *self, const GError *error)
 {
-        /* The run goes on: stopping it would lose more than the history row. */
-        if (!self->store_warned)
-                g_warning("execution %s: history store write failed: %s", self->id, error->message);
-        self->store_warned = TRUE;
+        if (self->store_error != NULL)
+                return;
+        self->store_error = g_strdup_printf("the history store failed: %s", error->message);
+        g_warning("execution %s: %s; the run fails, and what could not be stored is not "
+                  "announced",
+                  self->id, error->message);
+        if (!itk_status_is_terminal(self->status))
+                self->store_fail_id =
+                        g_idle_add_full(G_PRIORITY_HIGH, itk_execution_store_fail_cb, self, NULL);
 }
 
 /* Opens the batch's transaction on its first write. */
@@ -438,6 +486,8 @@ itk_execution_announce(ItkExecution *self, AnnounceKind kind, int a, int b, guin
 {
         Announcement announcement = { kind, a, b, t, NULL, NULL };
 
+        if (self->store_error != NULL && !self->store_finishing)
+                return;
         if (self->batch_depth > 0) {
                 announcement.s1 = g_strdup(s1);
                 announcement.s2 = g_strdup(s2);
@@ -446,6 +496,7 @@ itk_execution_announce(ItkExecution *self, AnnounceKind kind, int a, int b, guin
         }
         switch (kind) {
         case ANNOUNCE_STATUS:
+                self->announced_status = (ItkStatus)a;
                 g_signal_emit(self, signals[SIGNAL_STATUS_CHANGED], 0, a, b);
                 break;
         case ANNOUNCE_STEP:
@@ -460,6 +511,30 @@ itk_execution_announce(ItkExecution *self, AnnounceKind kind, int a, int b, guin
         case ANNOUNCE_PROPERTIES:
                 g_signal_emit(self, signals[SIGNAL_PROPERTIES_CHANGED], 0, (guint)a);
                 break;
+        }
+}
+
+static void
+itk_execution_rewrite_end(ItkExecution *self)
+{
+        self->store_finishing = TRUE;
+        if (self->status == ITK_STATUS_CANCELLED)
+                return;
+        self->status = ITK_STATUS_FAILED;
+        g_free(self->error);
+        self->error = g_strdup(self->store_error);
+        for (guint i = 0; i < self->announcements->len; i++) {
+                Announcement *announcement = &g_array_index(self->announcements, Announcement, i);
+
+                if (announcement->kind == ANNOUNCE_STATUS) {
+                        announcement->a = ITK_STATUS_FAILED;
+                } else if (announcement->kind == ANNOUNCE_FINISHED) {
+                        announcement->a = ITK_STATUS_FAILED;
+                        g_free(announcement->s1);
+                        announcement->s1 = g_strdup(self->store_error);
+                } else if (announcement->kind == ANNOUNCE_PROPERTIES) {
+                        announcement->a |= ITK_EXECUTION_PROP_STATUS | ITK_EXECUTION_PROP_ERROR;
+                }
         }
 }
 
@@ -483,6 +558,11 @@ itk_execution_batch_end(ItkExecution *self)
                 if (!itk_store_commit(self->store, &error)) {
                         itk_execution_store_failed(self, error);
                         itk_store_rollback(self->store);
+                        /* The run ended in this very batch: its end is still
+                         * announced, but as the store's failure (a Cancel stays
+                         * a cancel). */
+                        if (itk_status_is_terminal(self->status))
+                                itk_execution_rewrite_end(self);
                 }
         }
         pending = g_steal_pointer(&self->announcements);
@@ -705,7 +785,29 @@ itk_execution_finish(ItkExecution *self, ItkStatus status, const char *error)
 
         g_clear_handle_id(&self->advance_id, g_source_remove);
         g_clear_handle_id(&self->pending_timeout_id, g_source_remove);
+        g_clear_handle_id(&self->store_fail_id, g_source_remove);
         itk_execution_clear_retry(self);
+        /* The end is announced even when the store cannot take it: clients
+         * must learn that the run is over (the journal has why). */
+        if (self->store_error != NULL) {
+                /* Announcements still queued belong to the transaction that
+                 * failed: they go, and the end follows what clients saw. */
+                if (!self->store_finishing) {
+                        for (guint i = 0; i < self->announcements->len; i++) {
+                                Announcement *a =
+                                        &g_array_index(self->announcements, Announcement, i);
+                                g_free(a->s1);
+                                g_free(a->s2);
+                        }
+                        g_array_set_size(self->announcements, 0);
+                }
+                previous = self->announced_status;
+                self->store_finishing = TRUE;
+                if (status != ITK_STATUS_CANCELLED) {
+                        status = ITK_STATUS_FAILED;
+                        error = self->store_error;
+                }
+        }
 
         /* Steps still running (the innermost and the playbook.run steps around
          * it) end with the run. */
@@ -747,6 +849,7 @@ itk_execution_finish(ItkExecution *self, ItkStatus status, const char *error)
 static void
 attempt_free(Attempt *attempt)
 {
+        g_clear_handle_id(&attempt->watchdog_id, g_source_remove);
         g_clear_pointer(&attempt->timeout, itk_timer_free);
         g_clear_object(&attempt->cancellable);
         g_clear_pointer(&attempt->ctx, itk_step_context_unref);
@@ -874,7 +977,7 @@ static void
 itk_execution_attempt_done_cb(GObject *source, GAsyncResult *result, gpointer user_data)
 {
         Attempt *attempt = user_data;
-        ItkExecution *self = g_object_ref(attempt->self);
+        ItkExecution *self = NULL;
         g_autoptr(GError) error = NULL;
         g_autoptr(JsonNode) output = itk_step_run_finish(result, &error);
         Frame *frame = attempt->frame;
@@ -882,14 +985,27 @@ itk_execution_attempt_done_cb(GObject *source, GAsyncResult *result, gpointer us
         Abandon abandon = attempt->abandon;
         double timeout_seconds = attempt->timeout_seconds;
 
+        if (attempt->orphaned) {
+                /* The watchdog ended the run long ago: nothing to say any more. */
+                g_debug("execution %s: step '%s' returned after all; result dropped",
+                        itk_execution_get_id(attempt->self), state->path);
+                attempt_free(attempt);
+                return;
+        }
+        self = g_object_ref(attempt->self);
         g_assert(self->op == attempt);
         self->op = NULL;
         attempt_free(attempt);
 
         itk_execution_batch_begin(self);
+        if (self->store_error != NULL && abandon != ABANDON_CANCEL)
+                abandon = ABANDON_STORE;
         switch (abandon) {
         case ABANDON_CANCEL:
                 itk_execution_finish(self, ITK_STATUS_CANCELLED, NULL);
+                break;
+        case ABANDON_STORE:
+                itk_execution_finish(self, ITK_STATUS_FAILED, self->store_error);
                 break;
         case ABANDON_SKIP:
                 itk_execution_mark_skipped(self, frame, state);
@@ -1310,6 +1426,10 @@ itk_execution_advance_one(ItkExecution *self)
         }
         if (self->status != ITK_STATUS_RUNNING || self->op != NULL || self->retry_timer != NULL)
                 return FALSE;
+        if (self->store_error != NULL) {
+                itk_execution_finish(self, ITK_STATUS_FAILED, self->store_error);
+                return FALSE;
+        }
 
         frame = self->top;
         state = frame_current(frame);
@@ -1413,6 +1533,30 @@ itk_execution_start(ItkExecution *self, GError **error)
         return TRUE;
 }
 
+/* The handler ignored its cancellable: the run ends cancelled without it
+ * (promise 1: Cancel always works), and the bug is named in the journal. */
+static gboolean
+itk_execution_cancel_watchdog_cb(gpointer user_data)
+{
+        Attempt *attempt = user_data;
+        ItkExecution *self = attempt->self;
+
+        attempt->watchdog_id = 0;
+        if (self->op != attempt || itk_status_is_terminal(self->status))
+                return G_SOURCE_REMOVE;
+        g_warning("execution %s: step '%s' (type %s) did not return within %d ms of Cancel, a bug "
+                  "in its handler; the run ends cancelled and a late result is dropped",
+                  self->id, attempt->state->path, attempt->state->def->type, CANCEL_WATCHDOG_MS);
+        attempt->orphaned = TRUE;
+        self->op = NULL;
+        g_object_ref(self);
+        itk_execution_batch_begin(self);
+        itk_execution_finish(self, ITK_STATUS_CANCELLED, NULL);
+        itk_execution_batch_end(self);
+        g_object_unref(self);
+        return G_SOURCE_REMOVE;
+}
+
 gboolean
 itk_execution_cancel(ItkExecution *self, GError **error)
 {
@@ -1427,9 +1571,14 @@ itk_execution_cancel(ItkExecution *self, GError **error)
                 return TRUE;
         self->cancel_requested = TRUE;
         if (self->op != NULL) {
-                /* Ends cancelled once the operation has returned: milliseconds. */
-                self->op->abandon = ABANDON_CANCEL;
-                g_cancellable_cancel(self->op->cancellable);
+                Attempt *op = self->op;
+
+                /* Ends cancelled once the operation has returned: milliseconds.
+                 * Armed first: the handler may return inside the cancel. */
+                op->abandon = ABANDON_CANCEL;
+                op->watchdog_id =
+                        g_timeout_add(CANCEL_WATCHDOG_MS, itk_execution_cancel_watchdog_cb, op);
+                g_cancellable_cancel(op->cancellable);
                 return TRUE;
         }
         itk_execution_finish(self, ITK_STATUS_CANCELLED, NULL);
@@ -1574,6 +1723,42 @@ itk_execution_pending_timeout_cb(gpointer user_data)
                 itk_execution_finish(self, ITK_STATUS_CANCELLED, NULL);
         }
         return G_SOURCE_REMOVE;
+}
+
+static gboolean
+itk_execution_put_states(ItkExecution *self, GPtrArray *states, GError **error)
+{
+        for (guint i = 0; states != NULL && i < states->len; i++) {
+                StepState *state = g_ptr_array_index(states, i);
+
+                if (!itk_execution_put_step(self, state, error) ||
+                    !itk_execution_put_states(self, state->children, error))
+                        return FALSE;
+        }
+        return TRUE;
+}
+
+gboolean
+itk_execution_save_end(ItkExecution *self, GError **error)
+{
+        ItkExecutionRecord record;
+
+        g_return_val_if_fail(ITK_IS_EXECUTION(self), FALSE);
+
+        if (self->store == NULL || self->store_error == NULL || self->end_saved ||
+            !itk_status_is_terminal(self->status))
+                return TRUE;
+        itk_execution_fill_record(self, &record);
+        if (!itk_store_begin(self->store, error))
+                return FALSE;
+        if (!itk_execution_put_states(self, self->root_states, error) ||
+            !itk_store_update_execution(self->store, &record, error) ||
+            !itk_store_commit(self->store, error)) {
+                itk_store_rollback(self->store);
+                return FALSE;
+        }
+        self->end_saved = TRUE;
+        return TRUE;
 }
 
 void
@@ -1792,6 +1977,7 @@ itk_execution_dispose(GObject *object)
         g_clear_handle_id(&self->advance_id, g_source_remove);
         g_clear_handle_id(&self->pending_timeout_id, g_source_remove);
         g_clear_handle_id(&self->progress_id, g_source_remove);
+        g_clear_handle_id(&self->store_fail_id, g_source_remove);
         itk_execution_clear_retry(self);
         G_OBJECT_CLASS(itk_execution_parent_class)->dispose(object);
 }
@@ -1823,6 +2009,7 @@ itk_execution_finalize(GObject *object)
         g_free(self->gateway_url);
         g_free(self->python);
         g_free(self->error);
+        g_free(self->store_error);
         g_free(self->current_step_id);
         g_free(self->current_step_name);
         G_OBJECT_CLASS(itk_execution_parent_class)->finalize(object);
@@ -1875,6 +2062,31 @@ static char *
 itk_execution_new_id(void)
 {
         return g_uuid_string_random();
+}
+
+/* The new run's rows, in one transaction. A failure is the store's, said so:
+ * the caller refuses the start with it. */
+static gboolean
+itk_execution_record_new(ItkExecution *self, const ItkExecutionRecord *record, GError **error)
+{
+        g_autoptr(GError) local = NULL;
+
+        if (itk_store_begin(self->store, &local) &&
+            itk_store_insert_execution(self->store, record, &local)) {
+                guint i;
+
+                for (i = 0; i < self->root_states->len; i++)
+                        if (!itk_execution_put_step(self, g_ptr_array_index(self->root_states, i),
+                                                    &local))
+                                break;
+                if (i == self->root_states->len && itk_store_commit(self->store, &local))
+                        return TRUE;
+        }
+        g_set_error(error, ITK_ERROR, ITK_ERROR_STORE_FAILED,
+                    "the history store cannot record a new run, so none is started until it "
+                    "can: %s",
+                    local->message);
+        return FALSE;
 }
 
 ItkExecution *
@@ -1959,20 +2171,7 @@ itk_execution_new(const ItkExecutionConfig *config, GError **error)
                 itk_execution_fill_record(self, &record);
                 record.parameters_json = params_json;
                 /* A run that cannot be recorded does not start: nothing is lost. */
-                if (!itk_store_begin(self->store, error))
-                        return NULL;
-                if (!itk_store_insert_execution(self->store, &record, error)) {
-                        itk_store_rollback(self->store);
-                        return NULL;
-                }
-                for (guint i = 0; i < self->root_states->len; i++) {
-                        if (!itk_execution_put_step(self, g_ptr_array_index(self->root_states, i),
-                                                    error)) {
-                                itk_store_rollback(self->store);
-                                return NULL;
-                        }
-                }
-                if (!itk_store_commit(self->store, error)) {
+                if (!itk_execution_record_new(self, &record, error)) {
                         itk_store_rollback(self->store);
                         return NULL;
                 }

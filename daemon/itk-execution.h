@@ -126,5 +126,9 @@ void itk_execution_set_work_dir(ItkExecution *self, const char *dir);
 
 /* A pending run ends cancelled after this many ms unless started (0 = never). */
 void itk_execution_set_pending_timeout(ItkExecution *self, guint msec);
+/* A run that ended because the history store failed: stores its end (all
+ * steps and the run's row) once the store writes again. TRUE when there is
+ * nothing (more) to store. */
+gboolean itk_execution_save_end(ItkExecution *self, GError **error);
 
 G_END_DECLS

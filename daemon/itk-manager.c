@@ -34,6 +34,7 @@ struct _ItkManager {
         guint max_per_caller;
         guint retention_sec;
         guint pending_timeout_sec;
+        gboolean store_failing; /* the last start was refused for the store */
         char *python;
         gboolean require_verified_nested;
 
@@ -549,12 +550,32 @@ itk_manager_remove_entry(ItkManager *self, Entry *entry)
         g_rmdir(run_dir);
 }
 
+/* Runs that ended because the store failed get their end stored, now that
+ * it writes again (until then, their rows still say they are running). */
+static void
+itk_manager_save_ends(ItkManager *self)
+{
+        for (guint i = 0; i < self->entries->len; i++) {
+                Entry *entry = g_ptr_array_index(self->entries, i);
+                g_autoptr(GError) error = NULL;
+
+                if (!itk_execution_save_end(entry->execution, &error))
+                        g_warning("execution %s: its end is still not in the history store: %s",
+                                  itk_execution_get_id(entry->execution), error->message);
+        }
+}
+
 static gboolean
 itk_manager_retention_cb(gpointer user_data)
 {
         Entry *entry = user_data;
+        g_autoptr(GError) error = NULL;
 
         entry->retention_id = 0;
+        /* The last chance while it is in memory; after a restart it reads "interrupted". */
+        if (!itk_execution_save_end(entry->execution, &error))
+                g_warning("execution %s: its end could not be stored: %s",
+                          itk_execution_get_id(entry->execution), error->message);
         itk_manager_remove_entry(entry->manager, entry);
         return G_SOURCE_REMOVE;
 }
@@ -725,8 +746,19 @@ itk_manager_create_execution(ItkManager *self, const char *playbook_id, JsonObje
         runs_dir = g_build_filename(self->state_dir, "runs", NULL);
         config.runs_dir = runs_dir;
         execution = itk_execution_new(&config, error);
-        if (execution == NULL)
+        if (execution == NULL) {
+                /* The journal says so each time a start is refused for it. */
+                if (error != NULL && g_error_matches(*error, ITK_ERROR, ITK_ERROR_STORE_FAILED)) {
+                        g_warning("refusing a new run: %s", (*error)->message);
+                        self->store_failing = TRUE;
+                }
                 return NULL;
+        }
+        if (self->store_failing) {
+                g_message("the history store writes again: new runs are accepted");
+                self->store_failing = FALSE;
+                itk_manager_save_ends(self);
+        }
 
         entry = g_new0(Entry, 1);
         entry->manager = self;

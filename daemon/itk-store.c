@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sqlite3.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -80,6 +81,12 @@ static const char *const itk_store_migrations[] = {
         "  message TEXT NOT NULL DEFAULT '',"
         "  PRIMARY KEY (execution_id, seq)"
         ") WITHOUT ROWID;",
+        /* 1 -> 2: what GetSteps and Progress show live, so that a run read
+         * back from history is the run that was shown: a step's index within
+         * its playbook and its phase; the run's progress (-1: not recorded). */
+        "ALTER TABLE steps ADD COLUMN step_index INTEGER NOT NULL DEFAULT -1;"
+        "ALTER TABLE steps ADD COLUMN phase TEXT NOT NULL DEFAULT 'main';"
+        "ALTER TABLE executions ADD COLUMN progress REAL NOT NULL DEFAULT -1;",
 };
 
 #define ITK_STORE_SCHEMA_VERSION ((gint64)G_N_ELEMENTS(itk_store_migrations))
@@ -87,7 +94,7 @@ static const char *const itk_store_migrations[] = {
 #define ITK_STORE_EXECUTION_COLUMNS                                                                \
         "id, playbook, playbook_name, playbook_version, domain, status, error, parameters, "       \
         "created_at, started_at, finished_at, started_by_uid, debug_mode, total_steps, "           \
-        "current_step"
+        "current_step, progress"
 
 #define ITK_STORE_FINISHED "('completed', 'failed', 'cancelled')"
 #define ITK_STORE_LIVE "('pending', 'running', 'paused')"
@@ -121,26 +128,27 @@ static const char *const itk_store_sql[ITK_STORE_N_STMTS] = {
         [ITK_STORE_STMT_ROLLBACK] = "ROLLBACK",
         [ITK_STORE_STMT_INSERT_EXECUTION] =
                 "INSERT INTO executions (" ITK_STORE_EXECUTION_COLUMNS ") "
-                "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+                "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
         /* SQLite rewrites the status index entry whenever status is in the
          * SET list, changed or not: most updates (the current step moves)
          * keep the status, and leaving it out saves a page per commit. */
         [ITK_STORE_STMT_UPDATE_EXECUTION_SAME_STATUS] =
                 "UPDATE executions SET error = ?3, started_at = ?4, finished_at = ?5, "
-                "debug_mode = ?6, current_step = ?7 WHERE id = ?1 AND status = ?2",
+                "debug_mode = ?6, current_step = ?7, progress = ?8 WHERE id = ?1 AND status = ?2",
         [ITK_STORE_STMT_UPDATE_EXECUTION] =
                 "UPDATE executions SET status = ?2, error = ?3, started_at = ?4, "
-                "finished_at = ?5, debug_mode = ?6, current_step = ?7 WHERE id = ?1",
+                "finished_at = ?5, debug_mode = ?6, current_step = ?7, progress = ?8 WHERE id = ?1",
         /* The position stays that of the first appearance. */
         [ITK_STORE_STMT_PUT_STEP] =
                 "INSERT INTO steps (execution_id, step_path, position, name, type, status, "
-                "attempts, started_at, finished_at, error, output) "
-                "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) "
+                "attempts, started_at, finished_at, error, output, step_index, phase) "
+                "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) "
                 "ON CONFLICT (execution_id, step_path) DO UPDATE SET "
                 "name = excluded.name, type = excluded.type, status = excluded.status, "
                 "attempts = excluded.attempts, started_at = excluded.started_at, "
                 "finished_at = excluded.finished_at, error = excluded.error, "
-                "output = excluded.output",
+                "output = excluded.output, step_index = excluded.step_index, "
+                "phase = excluded.phase",
         /* The max() is a seek to the end of the run's key range. */
         [ITK_STORE_STMT_APPEND_LOG] =
                 "INSERT INTO log_lines (execution_id, seq, usec, priority, step_id, message) "
@@ -166,7 +174,8 @@ static const char *const itk_store_sql[ITK_STORE_N_STMTS] = {
                 "SELECT " ITK_STORE_EXECUTION_COLUMNS " FROM executions WHERE id = ?1",
         [ITK_STORE_STMT_HAS_EXECUTION] = "SELECT 1 FROM executions WHERE id = ?1",
         [ITK_STORE_STMT_GET_STEPS] = "SELECT step_path, name, type, status, attempts, "
-                                     "started_at, finished_at, error, output FROM steps "
+                                     "started_at, finished_at, error, output, step_index, "
+                                     "phase FROM steps "
                                      "WHERE execution_id = ?1 ORDER BY position, step_path",
         [ITK_STORE_STMT_GET_LOG] = "SELECT usec, priority, step_id, message FROM "
                                    "(SELECT seq, usec, priority, step_id, message FROM log_lines "
@@ -316,6 +325,8 @@ itk_store_execution_variant(ItkStoreStmt *stmt)
                               g_variant_new_int32(sqlite3_column_int(stmt, 13)));
         g_variant_builder_add(&builder, "{sv}", "current-step",
                               g_variant_new_int32(sqlite3_column_int(stmt, 14)));
+        g_variant_builder_add(&builder, "{sv}", "progress",
+                              g_variant_new_double(sqlite3_column_double(stmt, 15)));
         return g_variant_builder_end(&builder);
 }
 
@@ -800,7 +811,8 @@ itk_store_insert_execution(ItkStore *store, const ItkExecutionRecord *record, GE
             sqlite3_bind_int64(stmt, 12, record->started_by_uid) != SQLITE_OK ||
             sqlite3_bind_int(stmt, 13, record->debug_mode ? 1 : 0) != SQLITE_OK ||
             sqlite3_bind_int(stmt, 14, record->total_steps) != SQLITE_OK ||
-            sqlite3_bind_int(stmt, 15, record->current_step) != SQLITE_OK) {
+            sqlite3_bind_int(stmt, 15, record->current_step) != SQLITE_OK ||
+            sqlite3_bind_double(stmt, 16, record->progress) != SQLITE_OK) {
                 itk_store_set_error(store, error, "insert an execution");
                 return FALSE;
         }
@@ -817,7 +829,8 @@ itk_store_bind_update(ItkStore *store, ItkStoreStmt *stmt, const ItkExecutionRec
             sqlite3_bind_int64(stmt, 4, record->started_at) != SQLITE_OK ||
             sqlite3_bind_int64(stmt, 5, record->finished_at) != SQLITE_OK ||
             sqlite3_bind_int(stmt, 6, record->debug_mode ? 1 : 0) != SQLITE_OK ||
-            sqlite3_bind_int(stmt, 7, record->current_step) != SQLITE_OK) {
+            sqlite3_bind_int(stmt, 7, record->current_step) != SQLITE_OK ||
+            sqlite3_bind_double(stmt, 8, record->progress) != SQLITE_OK) {
                 itk_store_set_error(store, error, "update an execution");
                 return FALSE;
         }
@@ -873,7 +886,10 @@ itk_store_put_step(ItkStore *store, const ItkStepRecord *record, GError **error)
             sqlite3_bind_int64(stmt, 8, record->started_at) != SQLITE_OK ||
             sqlite3_bind_int64(stmt, 9, record->finished_at) != SQLITE_OK ||
             itk_store_bind_text(stmt, 10, record->error) != SQLITE_OK ||
-            itk_store_bind_text_or_null(stmt, 11, record->output_json) != SQLITE_OK) {
+            itk_store_bind_text_or_null(stmt, 11, record->output_json) != SQLITE_OK ||
+            sqlite3_bind_int(stmt, 12, record->index) != SQLITE_OK ||
+            itk_store_bind_text(stmt, 13, record->phase != NULL ? record->phase : "main") !=
+                    SQLITE_OK) {
                 itk_store_set_error(store, error, "store a step");
                 return FALSE;
         }
@@ -1022,12 +1038,84 @@ itk_store_check_execution(ItkStore *store, const char *id, GError **error)
         return FALSE;
 }
 
+/* One stored step, its fields in the order the live GetSteps gives them. */
+typedef struct {
+        char *path;
+        GVariant *fields; /* a{sv} without "children" */
+} ItkStoreStepRow;
+
+static void
+itk_store_step_row_free(ItkStoreStepRow *row)
+{
+        g_free(row->path);
+        g_variant_unref(row->fields);
+        g_free(row);
+}
+
+static ItkStoreStepRow *
+itk_store_step_row_new(ItkStoreStmt *stmt)
+{
+        ItkStoreStepRow *row = g_new0(ItkStoreStepRow, 1);
+        GVariantBuilder builder;
+
+        row->path = g_strdup((const char *)sqlite3_column_text(stmt, 0));
+        if (row->path == NULL)
+                row->path = g_strdup("");
+        g_variant_builder_init(&builder, G_VARIANT_TYPE_VARDICT);
+        g_variant_builder_add(&builder, "{sv}", "index",
+                              g_variant_new_int32(sqlite3_column_int(stmt, 9)));
+        g_variant_builder_add(&builder, "{sv}", "step-id", itk_store_column_string(stmt, 0));
+        g_variant_builder_add(&builder, "{sv}", "name", itk_store_column_string(stmt, 1));
+        g_variant_builder_add(&builder, "{sv}", "type", itk_store_column_string(stmt, 2));
+        g_variant_builder_add(&builder, "{sv}", "status", itk_store_column_string(stmt, 3));
+        g_variant_builder_add(&builder, "{sv}", "attempts",
+                              g_variant_new_uint32((guint32)sqlite3_column_int64(stmt, 4)));
+        g_variant_builder_add(&builder, "{sv}", "started-at",
+                              g_variant_new_int64(sqlite3_column_int64(stmt, 5)));
+        g_variant_builder_add(&builder, "{sv}", "finished-at",
+                              g_variant_new_int64(sqlite3_column_int64(stmt, 6)));
+        g_variant_builder_add(&builder, "{sv}", "error", itk_store_column_string(stmt, 7));
+        g_variant_builder_add(&builder, "{sv}", "output", itk_store_column_string(stmt, 8));
+        g_variant_builder_add(&builder, "{sv}", "phase", itk_store_column_string(stmt, 10));
+        row->fields = g_variant_ref_sink(g_variant_builder_end(&builder));
+        return row;
+}
+
+/* The rows under @parent ("" for the top), each with its "children": the
+ * same tree the live GetSteps builds from its nested frames. */
+static GVariant *
+itk_store_steps_tree(GHashTable *by_parent, const char *parent)
+{
+        GPtrArray *rows = g_hash_table_lookup(by_parent, parent);
+        GVariantBuilder builder;
+
+        g_variant_builder_init(&builder, G_VARIANT_TYPE("aa{sv}"));
+        for (guint i = 0; rows != NULL && i < rows->len; i++) {
+                ItkStoreStepRow *row = g_ptr_array_index(rows, i);
+                GVariantIter iter;
+                const char *key;
+                GVariant *value;
+
+                g_variant_builder_open(&builder, G_VARIANT_TYPE_VARDICT);
+                g_variant_iter_init(&iter, row->fields);
+                while (g_variant_iter_next(&iter, "{&sv}", &key, &value)) {
+                        g_variant_builder_add(&builder, "{sv}", key, value);
+                        g_variant_unref(value);
+                }
+                g_variant_builder_add(&builder, "{sv}", "children",
+                                      itk_store_steps_tree(by_parent, row->path));
+                g_variant_builder_close(&builder);
+        }
+        return g_variant_builder_end(&builder);
+}
+
 GVariant *
 itk_store_get_steps(ItkStore *store, const char *id, GError **error)
 {
-        g_auto(GVariantBuilder) builder = G_VARIANT_BUILDER_INIT(G_VARIANT_TYPE("aa{sv}"));
         g_autoptr(ItkStoreStmt) stmt = NULL;
-        guint n = 0;
+        g_autoptr(GPtrArray) rows =
+                g_ptr_array_new_with_free_func((GDestroyNotify)itk_store_step_row_free);
+        g_autoptr(GHashTable) by_parent = NULL;
         int rc;
 
         g_return_val_if_fail(store != NULL, NULL);
@@ -1038,34 +1126,37 @@ itk_store_get_steps(ItkStore *store, const char *id, GError **error)
                 itk_store_set_error(store, error, "read steps");
                 return NULL;
         }
-        while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-                g_variant_builder_open(&builder, G_VARIANT_TYPE_VARDICT);
-                g_variant_builder_add(&builder, "{sv}", "step-id",
-                                      itk_store_column_string(stmt, 0));
-                g_variant_builder_add(&builder, "{sv}", "name", itk_store_column_string(stmt, 1));
-                g_variant_builder_add(&builder, "{sv}", "type", itk_store_column_string(stmt, 2));
-                g_variant_builder_add(&builder, "{sv}", "status", itk_store_column_string(stmt, 3));
-                g_variant_builder_add(&builder, "{sv}", "attempts",
-                                      g_variant_new_uint32((guint32)sqlite3_column_int64(stmt, 4)));
-                g_variant_builder_add(&builder, "{sv}", "started-at",
-                                      g_variant_new_int64(sqlite3_column_int64(stmt, 5)));
-                g_variant_builder_add(&builder, "{sv}", "finished-at",
-                                      g_variant_new_int64(sqlite3_column_int64(stmt, 6)));
-                g_variant_builder_add(&builder, "{sv}", "error", itk_store_column_string(stmt, 7));
-                g_variant_builder_add(&builder, "{sv}", "output", itk_store_column_string(stmt, 8));
-                g_variant_builder_close(&builder);
-                n++;
-        }
+        while ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
+                g_ptr_array_add(rows, itk_store_step_row_new(stmt));
         if (rc != SQLITE_DONE) {
                 itk_store_set_error(store, error, "read steps");
                 return NULL;
         }
-        if (n == 0) {
+        if (rows->len == 0) {
                 g_clear_pointer(&stmt, itk_store_stmt_release);
                 if (!itk_store_check_execution(store, id, error))
                         return NULL;
         }
-        return g_variant_ref_sink(g_variant_builder_end(&builder));
+        /* Rows come in order of creation, so each parent's children are in
+         * their playbook's order. A child's parent is its path up to the last
+         * '/' (step ids hold no '/'). */
+        by_parent = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+                                          (GDestroyNotify)g_ptr_array_unref);
+        for (guint i = 0; i < rows->len; i++) {
+                ItkStoreStepRow *row = g_ptr_array_index(rows, i);
+                const char *slash = strrchr(row->path, '/');
+                g_autofree char *parent = slash != NULL
+                                                  ? g_strndup(row->path, (gsize)(slash - row->path))
+                                                  : g_strdup("");
+                GPtrArray *siblings = g_hash_table_lookup(by_parent, parent);
+
+                if (siblings == NULL) {
+                        siblings = g_ptr_array_new();
+                        g_hash_table_insert(by_parent, g_steal_pointer(&parent), siblings);
+                }
+                g_ptr_array_add(siblings, row);
+        }
+        return g_variant_ref_sink(itk_store_steps_tree(by_parent, ""));
 }
 
 GVariant *

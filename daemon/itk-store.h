@@ -29,6 +29,7 @@ typedef struct {
         gboolean debug_mode;
         gint32 total_steps;
         gint32 current_step;
+        double progress; /* 0..1, as the Progress property */
 } ItkExecutionRecord;
 
 typedef struct {
@@ -43,6 +44,8 @@ typedef struct {
         gint64 finished_at;
         const char *error;
         const char *output_json; /* NULL when none */
+        gint32 index;            /* within its playbook, as GetSteps' "index" */
+        const char *phase;       /* "main" or "rollback"; NULL = "main" */
 } ItkStepRecord;
 
 ItkStore *itk_store_open(const char *path, GError **error);
@@ -77,7 +80,8 @@ gint itk_store_mark_interrupted(ItkStore *store, GError **error);
  * @status NULL or "" for any. Each element is a GVariant a{sv} with keys:
  * id s, playbook s, playbook-name s, playbook-version s, domain s, status s,
  * error s, created-at x, started-at x, finished-at x, started-by-uid u,
- * debug-mode b, total-steps i, current-step i, parameters s (JSON, "" when
+ * debug-mode b, total-steps i, current-step i, progress d (as the Progress
+ * property last was; -1 when not recorded), parameters s (JSON, "" when
  * none). Runs that are not finished are not history: a live @status
  * matches nothing. */
 GPtrArray *itk_store_list_executions(ItkStore *store, guint limit, const char *status,
@@ -86,8 +90,10 @@ GPtrArray *itk_store_list_executions(ItkStore *store, guint limit, const char *s
  * ITK_ERROR_NO_SUCH_EXECUTION. */
 /* The getters below return a full reference (not floating). */
 GVariant *itk_store_get_execution(ItkStore *store, const char *id, GError **error);
-/* aa{sv}: step-id s, name s, type s, status s, attempts u, started-at x,
- * finished-at x, error s, output s (JSON text, "" when none), in position order.
+/* aa{sv} in the live GetSteps' shape: index i, step-id s, name s, type s,
+ * status s, attempts u, started-at x, finished-at x, error s, output s (JSON
+ * text, "" when none), phase s, children aa{sv} (steps of a playbook.run,
+ * nested by their "parent/child" path), each level in position order.
  * Empty for a run without steps; ITK_ERROR_NO_SUCH_EXECUTION for no run. */
 GVariant *itk_store_get_steps(ItkStore *store, const char *id, GError **error);
 /* a(tuss) of (usec, priority, step_id, message), oldest first, the last

@@ -233,14 +233,20 @@ record_summary(GVariant *record, gboolean with_steps)
         const char *status = lookup_s(record, "status");
         gint64 total = lookup_int(record, "total-steps", 0);
         gint64 current = lookup_int(record, "current-step", -1);
-        double progress;
+        double progress = -1;
+        gboolean debug_mode = FALSE;
 
-        if (g_str_equal(status, "completed"))
-                progress = 1.0;
-        else if (total > 0 && current > 0)
-                progress = MIN(1.0, (double)current / (double)total);
-        else
-                progress = 0.0;
+        /* The Progress the run had on the bus, as stored; a guess only for
+         * runs recorded before the store kept it. */
+        if (!g_variant_lookup(record, "progress", "d", &progress) || progress < 0) {
+                if (g_str_equal(status, "completed"))
+                        progress = 1.0;
+                else if (total > 0 && current > 0)
+                        progress = MIN(1.0, (double)current / (double)total);
+                else
+                        progress = 0.0;
+        }
+        g_variant_lookup(record, "debug-mode", "b", &debug_mode);
         json_builder_begin_object(b);
         set_string(b, "execution_id", dashed);
         json_builder_set_member_name(b, "path");
@@ -251,7 +257,7 @@ record_summary(GVariant *record, gboolean with_steps)
         set_string(b, "domain", lookup_s(record, "domain"));
         set_string(b, "status", status);
         set_bool(b, "pause_requested", FALSE);
-        set_bool(b, "debug_mode", FALSE);
+        set_bool(b, "debug_mode", debug_mode);
         set_int(b, "current_step", current);
         set_string(b, "current_step_id", "");
         set_string(b, "current_step_name", "");

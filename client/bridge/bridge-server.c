@@ -69,6 +69,8 @@ static const struct {
         { "InvalidParameters", SOUP_STATUS_BAD_REQUEST },
         { "InvalidPlaybook", SOUP_STATUS_UNPROCESSABLE_ENTITY },
         { "LimitsExceeded", 429 },
+        /* The history store cannot write: no run starts until it can. */
+        { "StoreFailed", SOUP_STATUS_SERVICE_UNAVAILABLE },
         { "AccessDenied", SOUP_STATUS_FORBIDDEN },
         { "InteractiveAuthorizationRequired", SOUP_STATUS_FORBIDDEN },
         { "NotSupported", SOUP_STATUS_NOT_IMPLEMENTED },

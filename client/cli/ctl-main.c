@@ -127,6 +127,7 @@ ctl_main_exit_status_for_error(const char *name)
                 { SD_BUS_ERROR_ACCESS_DENIED, CTL_EXIT_NOPERM },
                 { SD_BUS_ERROR_INTERACTIVE_AUTHORIZATION_REQUIRED, CTL_EXIT_NOPERM },
                 { SD_BUS_ERROR_LIMITS_EXCEEDED, CTL_EXIT_TEMPFAIL },
+                { CTL_ERROR_PREFIX "StoreFailed", CTL_EXIT_TEMPFAIL },
                 { SD_BUS_ERROR_SERVICE_UNKNOWN, CTL_EXIT_UNAVAILABLE },
                 { SD_BUS_ERROR_NAME_HAS_NO_OWNER, CTL_EXIT_UNAVAILABLE },
                 { SD_BUS_ERROR_NO_REPLY, CTL_EXIT_UNAVAILABLE },

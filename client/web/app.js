@@ -1025,7 +1025,7 @@ function renderSteps(d) {
                 return h('li', { class: `step step-${s.status}${s.phase === 'rollback' ? ' rollback' : ''}`,
                                  'data-step': fullId, 'data-status': s.status },
                          h('div', { class: 'step-row' },
-                           h('span', { class: 'step-index', text: depth === 0 ? `${s.index + 1}.` : '↳' }),
+                           h('span', { class: 'step-index', text: depth !== 0 ? '↳' : s.index >= 0 ? `${s.index + 1}.` : '·' }), // -1: stored before index was kept
                            h('span', { class: 'step-name' }, s.name || s.step_id,
                              h('span', { class: 'step-type', text: ` ${s.type || ''}` })),
                            h('span', { class: 'step-meta' },

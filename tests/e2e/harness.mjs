@@ -213,6 +213,42 @@ steps:
     parameters:
       message: unreachable
 `,
+        'e2e/fidelity.yaml': `name: Fidelity
+version: "1.0"
+description: Nested steps, a retried failure and rollback steps, for history.
+domain: gateway
+group: E2E tests
+steps:
+  - id: first
+    name: First line
+    type: utility.log
+    parameters:
+      message: first
+  - id: nested
+    name: Nested playbook
+    type: playbook.run
+    parameters:
+      playbook: e2e/child.yaml
+  - id: broken
+    name: Broken script
+    type: utility.shell
+    retry_count: 1
+    retry_delay: 0
+    on_failure: rollback
+    parameters:
+      command: echo about to fail; exit 3
+  - id: never
+    name: Never reached
+    type: utility.log
+    parameters:
+      message: unreachable
+rollback:
+  - id: undo
+    name: Undo
+    type: utility.log
+    parameters:
+      message: undone
+`,
         'e2e/child.yaml': `name: Child
 version: "1.0"
 domain: perspective
@@ -232,6 +268,11 @@ steps:
 };
 
 export class Stack {
+        // @retention: seconds a finished run stays on the bus (the daemon's default if unset).
+        constructor({ retention } = {}) {
+                this.retention = retention;
+        }
+
         async start() {
                 const cfg = config();
                 mkdirSync(ARTIFACTS, { recursive: true });
@@ -259,7 +300,8 @@ export class Stack {
                 writeFileSync(path.join(configDir, 'toolkit.conf'), '[Daemon]\nPython=/usr/bin/python3\n');
                 const daemon = spawn(cfg.daemon, [`--bus-address=${this.busAddress}`,
                                                    `--state-dir=${path.join(this.dir, 'state')}`,
-                                                   `--config-dir=${configDir}`, `--playbook-path=${library}`],
+                                                   `--config-dir=${configDir}`, `--playbook-path=${library}`,
+                                                   ...(this.retention !== undefined ? [`--retention=${this.retention}`] : [])],
                                      { stdio: ['ignore', 'pipe', 'pipe'] });
                 daemon.stdout.pipe(log('daemon.stdout.log'));
                 daemon.stderr.pipe(log('daemon.log'));

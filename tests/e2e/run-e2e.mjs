@@ -385,6 +385,52 @@ test('a failing step shows failed, its error and its attempts', async () => {
         await shot('failed-1');
 });
 
+test('a finished run reads the same after it left the bus', async () => {
+        // A daemon of its own that drops finished runs from the bus after a few seconds.
+        const short = await new Stack({ retention: 4 }).start();
+        try {
+                await page.goto(`${short.base}/#token=${encodeURIComponent(short.token)}`);
+                await page.waitForSelector('#conn.conn-connected', { timeout: 10000 });
+                await page.click(`a[href="#/run/${encodeURIComponent('e2e/fidelity.yaml')}"]`);
+                await page.waitForSelector('#run-submit');
+                await page.click('#run-submit');
+                await page.waitForURL(/#\/execution\/[0-9a-f-]+$/, { timeout: 10000 });
+                const id = /#\/execution\/([0-9a-f-]+)$/.exec(page.url())[1];
+                await statusIs('failed', 15000);
+                await stepIs('undo', 'completed');
+                const shown = () => page.evaluate(() => ({
+                        status: document.querySelector('#detail-status').textContent,
+                        progress: document.querySelector('#detail-progress').value,
+                        progressText: document.querySelector('.progress-text').textContent,
+                        steps: document.querySelector('#steps').innerText,
+                        nested: [...document.querySelectorAll('#steps li[data-step]')]
+                                .map((li) => `${li.dataset.step}:${li.dataset.status}:${li.closest('ol.nested') ? 'nested' : 'top'}`),
+                }));
+                const live = await shown();
+                const r = await short.api('GET', `/api/executions/${id}`);
+                assert.ok(r.body.path, 'still on the bus when the live view was read');
+                await shot('fidelity-1-live');
+
+                // Gone from the bus: the bridge answers from history.
+                const deadline = Date.now() + 20000;
+                while ((await short.api('GET', `/api/executions/${id}`)).body.path) {
+                        assert.ok(Date.now() < deadline, 'the run never left the bus');
+                        await new Promise((res) => setTimeout(res, 200));
+                }
+                await page.reload();
+                await page.waitForSelector('#detail-status[data-status="failed"]', { timeout: 10000 });
+                await page.waitForSelector('li[data-step="undo"][data-status="completed"]', { timeout: 10000 });
+                const stored = await shown();
+                await shot('fidelity-2-history');
+                assert.doesNotMatch(stored.steps, /NaN/);
+                assert.deepEqual(stored, live);
+                assert.ok(live.nested.includes('nested/inner:completed:nested'), live.nested.join(' '));
+                assert.match(live.steps, /rollback/);
+        } finally {
+                await short.stop();
+        }
+});
+
 test('the token is required', async () => {
         // No token at all.
         await page.goto(`${stack.base}/`);

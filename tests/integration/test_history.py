@@ -5,12 +5,15 @@ and runs interrupted by a daemon that was killed."""
 
 import json
 import os
+import shutil
+import sqlite3
+import tempfile
 import unittest
 import uuid
 
 from itk_harness import (EXECUTION_IFACE, INVALID_ARGS, INVALID_STATE, MANAGER_PATH,
-                         NO_SUCH_EXECUTION, TERMINAL, DaemonTestCase, GLib, log_step, main,
-                         playbook, shell_step, sleep_step)
+                         NO_SUCH_EXECUTION, TERMINAL, DaemonTestCase, GLib, gate_shell, log_step,
+                         main, playbook, python_step, shell_step, sleep_step, step)
 
 LONG = 600
 INTERRUPTED = 'interrupted: the daemon stopped during this run'
@@ -201,6 +204,248 @@ class TestHistory(HistoryTestCase):
     def test_delete_missing_run(self):
         self.assertDBusError(NO_SUCH_EXECUTION, delete, self.client, str(uuid.uuid4()))
         self.assertDaemonAlive()
+
+
+CHILD = playbook(log_step('x', 'child x'), log_step('y', 'child y'), name='Child')
+SECRET = 'fid-s3cret-value'
+
+
+def shell_fail(step_id, **fields):
+    return shell_step(step_id, 'echo failing; exit 3', **fields)
+
+
+class TestFidelity(HistoryTestCase):
+    """A run read back from history after it left the bus is the run that was
+    shown live: the same steps (index, nesting, phase, status, attempts,
+    times, masked outputs), the same progress, status and error."""
+    retention = 3  # long enough to read the live view, short enough to wait for
+    library = {'fid/child.yaml': CHILD}
+
+    def live_then_stored(self, path):
+        """The live view right after Finished, and the stored one once the
+        object left the bus."""
+        fin = self.client.wait_finished(path)
+        run_id = self.client.get_prop(path, 'Id')
+        live = {'steps': self.client.get_steps(path),
+                'progress': self.client.get_prop(path, 'Progress'),
+                'status': self.client.get_prop(path, 'Status'),
+                'error': self.client.get_prop(path, 'Error'),
+                'debug-mode': self.client.get_prop(path, 'DebugMode'),
+                'total-steps': self.client.get_prop(path, 'TotalSteps')}
+        self.assertEqual((live['status'], live['error']), tuple(fin.args))
+        self.client.wait_signal(MANAGER_PATH, 'ExecutionRemoved', lambda a: a[1] == run_id)
+        self.runs = [r for r in self.runs if r[1] != path]
+        rec = record(self.client, run_id)
+        listed = [r for r in history(self.client) if r['id'] == run_id]
+        self.assertEqual(len(listed), 1)
+        for key in ('progress', 'status', 'error', 'debug-mode', 'total-steps'):
+            self.assertEqual(rec[key], live[key], key)
+            self.assertEqual(listed[0][key], live[key], key)
+        self.assertEqual(rec['steps'], live['steps'])
+        self.assertNotIn(SECRET, json.dumps(rec['steps']))
+        return live
+
+    @staticmethod
+    def flat(steps):
+        out = []
+        for s in steps:
+            out.append((s['step-id'], s['index'], s['phase'], s['status']))
+            out.extend(TestFidelity.flat(s['children']))
+        return out
+
+    def test_completed(self):
+        source = playbook(log_step('a', 'pw {{ password }}'), sleep_step('b', 0.05),
+                          python_step('c', 'print("{{ password }}")'),
+                          parameters=[{'name': 'password', 'type': 'string'}])
+        path = self.start(source, params={'password': SECRET})
+        live = self.live_then_stored(path)
+        self.assertEqual(live['progress'], 1.0)
+        self.assertEqual(self.flat(live['steps']), [('a', 0, 'main', 'completed'),
+                                                    ('b', 1, 'main', 'completed'),
+                                                    ('c', 2, 'main', 'completed')])
+
+    def test_failed_with_retries(self):
+        source = playbook(log_step('a', 'a'), shell_fail('b', retry_count=1, retry_delay=0),
+                          log_step('c', 'c'), log_step('d', 'd'), log_step('e', 'e'))
+        live = self.live_then_stored(self.start(source))
+        self.assertEqual(live['status'], 'failed')
+        self.assertEqual(live['steps'][1]['attempts'], 2)
+        self.assertEqual(live['progress'], 0.4)
+
+    def test_cancelled(self):
+        path = self.start(playbook(log_step('a', 'a'), sleep_step('b', LONG), log_step('c', 'c')))
+        self.client.wait_step(path, 'b', 'running')
+        self.call(path, 'Cancel')
+        live = self.live_then_stored(path)
+        self.assertEqual(live['status'], 'cancelled')
+        self.assertEqual(self.flat(live['steps'])[1], ('b', 1, 'main', 'cancelled'))
+
+    def test_skipped(self):
+        path = self.start(playbook(sleep_step('a', LONG), log_step('b', 'b')))
+        self.client.wait_step(path, 'a', 'running')
+        self.call(path, 'Skip')
+        live = self.live_then_stored(path)
+        self.assertEqual([s['status'] for s in live['steps']], ['skipped', 'completed'])
+
+    def test_nested(self):
+        source = playbook(log_step('a', 'a'),
+                          step('run', 'playbook.run', {'playbook': 'fid/child.yaml'}),
+                          log_step('z', 'z'))
+        live = self.live_then_stored(self.start(source))
+        self.assertEqual(self.flat(live['steps']), [('a', 0, 'main', 'completed'),
+                                                    ('run', 1, 'main', 'completed'),
+                                                    ('run/x', 0, 'main', 'completed'),
+                                                    ('run/y', 1, 'main', 'completed'),
+                                                    ('z', 2, 'main', 'completed')])
+
+    def test_rollback(self):
+        source = playbook(log_step('a', 'a'), shell_fail('b', on_failure='rollback'),
+                          log_step('c', 'c'),
+                          rollback=[log_step('r1', 'undo 1'), log_step('r2', 'undo 2')])
+        live = self.live_then_stored(self.start(source))
+        self.assertEqual(live['status'], 'failed')
+        self.assertEqual(self.flat(live['steps'])[3:], [('r1', 3, 'rollback', 'completed'),
+                                                        ('r2', 4, 'rollback', 'completed')])
+
+    def test_debug(self):
+        path = self.start(playbook(log_step('a', 'a'), shell_fail('b'), log_step('c', 'c')),
+                          debug=True)
+        self.drive_debug(path)
+        live = self.live_then_stored(path)
+        self.assertTrue(live['debug-mode'])
+        self.assertEqual([s['status'] for s in live['steps']],
+                         ['completed', 'skipped', 'completed'])
+
+    def drive_debug(self, path):
+        """Resumes each pause before a step; skips the failed step."""
+        def pauses():
+            return len([m for m in self.client.signals(path, 'StatusChanged')
+                        if m.args[0] == 'paused'])
+        handled = 0
+        for _ in range(10):
+            self.client.wait_for(lambda: self.client.finished(path) or pauses() > handled,
+                                 what='the next pause or the end of ' + path)
+            if self.client.finished(path):
+                return
+            handled = pauses()
+            current = self.client.get_prop(path, 'CurrentStepId')
+            failed = [m for m in self.client.signals(path, 'StepChanged')
+                      if m.args[1] == current and m.args[2] == 'failed']
+            if failed:
+                self.call(path, 'Skip')  # stays paused at the next step
+            self.call(path, 'Resume')
+        self.fail('too many pauses')
+
+
+STORE_FAILED = 'org.ignition.Toolkit.Error.StoreFailed'
+
+
+class TestStoreFull(HistoryTestCase):
+    """The history store's disk fills up (a test-only LD_PRELOAD shim makes its
+    writes fail with ENOSPC while a flag file exists): what could not be
+    stored is not announced, the run fails saying why, new runs are refused
+    with StoreFailed until the store writes again, and the journal says so."""
+
+    @classmethod
+    def setUpClass(cls):
+        shim = os.environ.get('ITK_TEST_ENOSPC_SHIM')
+        if not shim or not os.path.exists(shim):
+            raise unittest.SkipTest('ITK_TEST_ENOSPC_SHIM (the test-only shim) is not built')
+        cls.flag_dir = tempfile.mkdtemp(prefix='itk-enospc-')
+        cls.flag = os.path.join(cls.flag_dir, 'disk-full')
+        saved = dict(os.environ)
+        os.environ['LD_PRELOAD'] = shim
+        os.environ['ITK_TEST_ENOSPC_FLAG'] = cls.flag
+        # The shim comes before the sanitizer runtime in the load order.
+        os.environ['ASAN_OPTIONS'] = ':'.join(
+            filter(None, [os.environ.get('ASAN_OPTIONS'), 'verify_asan_link_order=0']))
+        try:
+            super().setUpClass()
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+
+    @classmethod
+    def tearDownClass(cls):
+        super().tearDownClass()
+        shutil.rmtree(cls.flag_dir, ignore_errors=True)
+
+    def stored(self, run_id):
+        """The run's row as the store has it (GetExecutionRecord shows a live
+        run's status from the engine)."""
+        db = sqlite3.connect('file:%s?mode=ro' % os.path.join(self.daemon.state_dir,
+                                                              'history.db'), uri=True)
+        try:
+            return db.execute('SELECT status, error FROM executions WHERE id = ?',
+                              (run_id,)).fetchone()
+        finally:
+            db.close()
+
+    def disk(self, full):
+        if full:
+            open(self.flag, 'w').close()
+        elif os.path.exists(self.flag):
+            os.unlink(self.flag)
+
+    def test_disk_full(self):
+        self.addCleanup(self.disk, False)
+        gate = os.path.join(self.flag_dir, 'gate')
+        path = self.start(playbook(log_step('a', 'a'),
+                                   shell_step('b', gate_shell('waiting', gate)),
+                                   log_step('c', 'never announced')))
+        self.client.wait_log(path, 'waiting')
+        self.disk(True)
+        open(gate, 'w').close()  # the next transition cannot be stored
+        fin = self.client.wait_finished(path)
+        self.assertEqual(fin.args[0], 'failed')
+        self.assertTrue(fin.args[1].startswith('the history store failed: '), fin.args[1])
+        self.assertIn('full', fin.args[1])
+        self.assertEqual(self.client.get_prop(path, 'Error'), fin.args[1])
+        # Nothing that could not be stored was announced.
+        logs = [m.args[3] for m in self.client.signals(path, 'Log')]
+        self.assertNotIn('gate passed', logs)
+        self.assertEqual([m for m in self.client.signals(path, 'StepChanged')
+                          if m.args[1] in ('b', 'c') and m.args[2] == 'completed'], [])
+        self.assertIn('history store failed', self.daemon.stderr_text())
+
+        # New runs are refused, by name, saying why; each refusal is in the journal.
+        for _ in range(2):
+            message = self.assertDBusError(STORE_FAILED, self.client.start_execution,
+                                           'refused', None,
+                                           {'source': playbook(log_step('a', 'x'))})
+            self.assertIn('history store', message)
+            self.assertIn('full', message)
+        self.assertEqual(self.daemon.stderr_text().count('refusing a new run'), 2)
+        self.assertDaemonAlive()
+
+        # Until then the store has the run as it last could: running.
+        run_id = self.client.get_prop(path, 'Id')
+        self.assertEqual(self.stored(run_id), ('running', ''))
+
+        # The disk has room again: runs start, and the journal says so.
+        self.disk(False)
+        _, _, status = self.finished_run('after-the-disk-full')
+        self.assertEqual(status, 'completed')
+        self.assertIn('the history store writes again', self.daemon.stderr_text())
+        # ...and the failed run's end is stored at last, as it was announced.
+        self.assertEqual(self.stored(run_id), tuple(fin.args))
+
+
+    def test_pause_that_cannot_be_stored(self):
+        self.addCleanup(self.disk, False)
+        path = self.start(playbook(sleep_step('a', LONG)))
+        self.client.wait_step(path, 'a', 'running')
+        self.disk(True)
+        self.call(path, 'Pause')
+        fin = self.client.wait_finished(path)
+        self.assertEqual(fin.args[0], 'failed')
+        self.assertIn('the history store failed', fin.args[1])
+        # "paused" was never stored, so never announced, not even as "previous".
+        self.assertEqual(self.client.statuses(path), [('running', 'pending'),
+                                                      ('failed', 'running')])
+        self.disk(False)
+        _, _, status = self.finished_run('after-the-pause')
+        self.assertEqual(status, 'completed')
 
 
 class TestRestart(HistoryTestCase):

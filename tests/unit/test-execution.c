@@ -76,6 +76,34 @@ test_fail_run(ItkStepContext *ctx, JsonObject *params, GCancellable *cancellable
                               (GDestroyNotify)json_node_unref);
 }
 
+/* test.deaf: ignores its cancellable (a buggy handler); completes only when
+ * the test releases it. */
+static GPtrArray *deaf;
+
+static void
+test_deaf_run(ItkStepContext *ctx, JsonObject *params, GCancellable *cancellable,
+              GAsyncReadyCallback callback, gpointer user_data)
+{
+        g_ptr_array_add(deaf, itk_step_task_new(ctx, cancellable, callback, user_data));
+}
+
+static const ItkStepHandler test_deaf = { .type = "test.deaf", .run = test_deaf_run };
+
+/* Warnings a test expects go here instead of aborting it (structured logging
+ * bypasses g_test_expect_message). */
+static GPtrArray *journal;
+
+static GLogWriterOutput
+journal_writer(GLogLevelFlags level, const GLogField *fields, gsize n, gpointer user_data)
+{
+        if ((level & G_LOG_LEVEL_WARNING) && journal != NULL) {
+                for (gsize i = 0; i < n; i++)
+                        if (g_str_equal(fields[i].key, "MESSAGE"))
+                                g_ptr_array_add(journal, g_strdup(fields[i].value));
+                return G_LOG_WRITER_HANDLED;
+        }
+        return g_log_writer_default(level, fields, n, user_data);
+}
 static const ItkStepHandler test_hold = { .type = "test.hold", .run = test_hold_run };
 static const ItkStepHandler test_fail = { .type = "test.fail", .run = test_fail_run };
 
@@ -371,6 +399,50 @@ test_cancel_running(Fixture *f, gconstpointer data)
         g_assert_false(has_step(f, "c:running"));
         run_for(50);
         g_assert_cmpuint(f->finished, ==, 1);
+        g_assert_false(f->signal_after_finished);
+}
+
+/* The engine's Cancel watchdog: a handler that ignores its cancellable does
+ * not hold the run; it ends cancelled, the journal names the step type, and
+ * the late result changes nothing. */
+static void
+test_cancel_watchdog(Fixture *f, gconstpointer data)
+{
+        ItkExecution *e = fixture_create(f,
+                                         "name: D\n"
+                                         "version: 1\n"
+                                         "steps:\n"
+                                         "  - {id: deaf, name: Deaf, type: test.deaf}\n"
+                                         "  - {id: after, name: After, type: utility.log, "
+                                         "parameters: {message: never}}\n",
+                                         FALSE);
+        GTask *task;
+
+        itk_execution_start(e, NULL);
+        WAIT_UNTIL(deaf->len == 1, 2000);
+        journal = g_ptr_array_new_with_free_func(g_free);
+        g_assert_true(itk_execution_cancel(e, NULL));
+        WAIT_UNTIL(f->finished == 1, 3000);
+        /* The journal names the step and its type. */
+        g_assert_cmpuint(journal->len, ==, 1);
+        g_assert_true(g_pattern_match_simple(
+                "*step 'deaf' (type test.deaf) did not return within*Cancel*",
+                g_ptr_array_index(journal, 0)));
+        g_clear_pointer(&journal, g_ptr_array_unref);
+        g_assert_cmpstr(f->finished_status, ==, "cancelled");
+        g_assert_cmpstr(STATUS(f), ==, "cancelled");
+        g_assert_true(has_step(f, "deaf:cancelled"));
+
+        /* The handler returns at last, with a result: it is dropped. */
+        task = g_ptr_array_steal_index(deaf, 0);
+        g_task_return_pointer(task, json_from_string("{\"late\": true}", NULL),
+                              (GDestroyNotify)json_node_unref);
+        g_object_unref(task);
+        run_for(50);
+        g_assert_cmpuint(f->finished, ==, 1);
+        g_assert_cmpstr(STATUS(f), ==, "cancelled");
+        g_assert_false(has_step(f, "deaf:completed"));
+        g_assert_false(has_step(f, "after:running"));
         g_assert_false(f->signal_after_finished);
 }
 
@@ -908,10 +980,13 @@ int
 main(int argc, char **argv)
 {
         g_test_init(&argc, &argv, NULL);
+        g_log_set_writer_func(journal_writer, NULL, NULL);
         holds = g_ptr_array_new();
+        deaf = g_ptr_array_new();
         itk_step_registry_ensure();
         itk_step_registry_register(&test_hold);
         itk_step_registry_register(&test_fail);
+        itk_step_registry_register(&test_deaf);
 
 #define ADD(name, func, data) g_test_add(name, Fixture, data, fixture_setup, func, fixture_teardown)
         ADD("/execution/complete", test_complete, NULL);
@@ -920,6 +995,8 @@ main(int argc, char **argv)
         ADD("/execution/pending-methods", test_pending_methods, NULL);
         ADD("/execution/cancel-after-start", test_cancel_after_start, NULL);
         ADD("/execution/cancel-running", test_cancel_running, NULL);
+        ADD("/execution/cancel-watchdog", test_cancel_watchdog, NULL);
+        ADD("/execution/cancel-watchdog-stored", test_cancel_watchdog, "store");
         ADD("/execution/cancel-paused", test_cancel_paused, NULL);
         ADD("/execution/pause-pausable", test_pause_pausable, NULL);
         ADD("/execution/pause-at-boundary", test_pause_at_boundary, NULL);

@@ -467,7 +467,8 @@ test_store_steps(void)
         g_assert_no_error(error);
 
         steps = get_steps(store, ID1);
-        g_assert_cmpuint(g_variant_n_children(steps), ==, 4);
+        /* Nested as live: "wait/poll" is a child of "wait", not a fourth step. */
+        g_assert_cmpuint(g_variant_n_children(steps), ==, 3);
         s = step_field(steps, 0, "step-id");
         g_assert_cmpstr(s, ==, "login");
         g_clear_pointer(&s, g_free);
@@ -477,12 +478,20 @@ test_store_steps(void)
         s = step_field(steps, 2, "step-id");
         g_assert_cmpstr(s, ==, "restart");
         g_clear_pointer(&s, g_free);
-        s = step_field(steps, 3, "step-id");
-        g_assert_cmpstr(s, ==, "wait/poll");
-        g_clear_pointer(&s, g_free);
-        s = step_field(steps, 3, "output");
-        g_assert_cmpstr(s, ==, "");
-        g_clear_pointer(&s, g_free);
+        {
+                g_autoptr(GVariant) wait = g_variant_get_child_value(steps, 1);
+                g_autoptr(GVariant) children =
+                        g_variant_lookup_value(wait, "children", G_VARIANT_TYPE("aa{sv}"));
+
+                g_assert_nonnull(children);
+                g_assert_cmpuint(g_variant_n_children(children), ==, 1);
+                s = step_field(children, 0, "step-id");
+                g_assert_cmpstr(s, ==, "wait/poll");
+                g_clear_pointer(&s, g_free);
+                s = step_field(children, 0, "output");
+                g_assert_cmpstr(s, ==, "");
+                g_clear_pointer(&s, g_free);
+        }
 
         step = g_variant_get_child_value(steps, 0);
         s = lookup_string(step, "name");
@@ -1196,6 +1205,78 @@ test_store_perf_grouped(void)
         run_perf(TRUE);
 }
 
+/* What a run shows live survives the store: each step's index and phase,
+ * and the run's progress; a database of schema 1 gains them on open. */
+static void
+test_store_live_fields(void)
+{
+        g_autoptr(ItkTestDir) td = itk_test_dir_new("itk-test-store-XXXXXX", "history.db");
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GVariant) steps = NULL;
+        g_autoptr(GVariant) step = NULL;
+        g_autoptr(GVariant) run = NULL;
+        g_autofree char *phase = NULL;
+        ItkExecutionRecord record = make_execution(ID1, "running", 1);
+        ItkStepRecord undo = {
+                .execution_id = ID1,
+                .step_path = "undo",
+                .position = 3,
+                .name = "Undo",
+                .type = "utility.log",
+                .status = "completed",
+                .index = 2,
+                .phase = "rollback",
+        };
+        gint32 index = -9;
+        double progress = -9;
+
+        {
+                g_autoptr(ItkStore) store = open_store(td->path);
+
+                insert_execution(store, ID1, "running", 1);
+                put_step(store, ID1, "a", 0, "completed");
+                g_assert_true(itk_store_put_step(store, &undo, &error));
+                g_assert_no_error(error);
+                record.status = "failed";
+                record.progress = 0.5;
+                g_assert_true(itk_store_update_execution(store, &record, &error));
+                g_assert_no_error(error);
+
+                steps = get_steps(store, ID1);
+                step = g_variant_get_child_value(steps, 1);
+                g_assert_true(g_variant_lookup(step, "index", "i", &index));
+                g_assert_cmpint(index, ==, 2);
+                phase = lookup_string(step, "phase");
+                g_assert_cmpstr(phase, ==, "rollback");
+                g_clear_pointer(&phase, g_free);
+                g_clear_pointer(&step, g_variant_unref);
+                step = g_variant_get_child_value(steps, 0);
+                phase = lookup_string(step, "phase");
+                g_assert_cmpstr(phase, ==, "main");
+                run = itk_store_get_execution(store, ID1, &error);
+                g_assert_no_error(error);
+                g_assert_true(g_variant_lookup(run, "progress", "d", &progress));
+                g_assert_cmpfloat(progress, ==, 0.5);
+        }
+
+        /* Back to schema 1 (as an older daemon left it): reopening migrates,
+         * and rows from before say "not recorded". */
+        sql_exec(td->path, "ALTER TABLE steps DROP COLUMN step_index;"
+                           "ALTER TABLE steps DROP COLUMN phase;"
+                           "ALTER TABLE executions DROP COLUMN progress;"
+                           "PRAGMA user_version = 1;");
+        {
+                g_autoptr(ItkStore) store = open_store(td->path);
+
+                g_clear_pointer(&run, g_variant_unref);
+                run = itk_store_get_execution(store, ID1, &error);
+                g_assert_no_error(error);
+                g_assert_true(g_variant_lookup(run, "progress", "d", &progress));
+                g_assert_cmpfloat(progress, ==, -1);
+        }
+        g_assert_cmpint(sql_int(td->path, "PRAGMA user_version"), ==, 2);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1206,6 +1287,7 @@ main(int argc, char **argv)
         g_test_add_func("/store/open/corrupt", test_store_open_corrupt);
         g_test_add_func("/store/execution", test_store_execution);
         g_test_add_func("/store/steps", test_store_steps);
+        g_test_add_func("/store/live-fields", test_store_live_fields);
         g_test_add_func("/store/log", test_store_log);
         g_test_add_func("/store/invalid-utf8", test_store_invalid_utf8);
         g_test_add_func("/store/list", test_store_list);
