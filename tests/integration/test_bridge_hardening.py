@@ -153,6 +153,9 @@ class WsSocket:
             return data
         return self.sock.recv(n)
 
+    def settimeout(self, timeout):
+        self.sock.settimeout(timeout)
+
     def close(self):
         self.sock.close()
 
@@ -403,6 +406,8 @@ class HardeningTest(unittest.TestCase):
         except (BrokenPipeError, ConnectionResetError):
             pass
         self.assertEqual(self.ws_close_code(s), 1009)
+        s.sendall(ws_frame(8, struct.pack('!H', 1009)))
+        self.assertTrue(closed_by_peer(s, h.TIMEOUT))
         s.close()
         self.assert_alive()
 
@@ -421,12 +426,17 @@ class HardeningTest(unittest.TestCase):
         self.assertEqual((opcode, payload), (10, b'hi'))
         s.sendall(ws_frame(8, struct.pack('!H', 1000)))
         self.assertEqual(self.ws_close_code(s), 1000)
+        self.assertTrue(closed_by_peer(s, h.TIMEOUT))
         s.close()
 
     def test_ws_single_frame_over_limit(self):
         s = self.ws_connect()
         s.sendall(ws_frame(2, b'y' * (MAX_WS_MESSAGE + 1)))
         self.assertEqual(self.ws_close_code(s), 1009)
+        # Frames after the refusal are dropped; the close handshake still ends it.
+        s.sendall(ws_frame(1, b'{"type":"subscribe"}'))
+        s.sendall(ws_frame(8, struct.pack('!H', 1009)))
+        self.assertTrue(closed_by_peer(s, h.TIMEOUT))
         s.close()
 
     # --- where it listens -------------------------------------------------------------
