@@ -321,6 +321,20 @@ class HardeningTest(unittest.TestCase):
         self.assertLess(time.monotonic() - started, h.TIMEOUT)
         s.close()
 
+    def test_slow_headers_on_kept_alive_connection_time_out(self):
+        # The head timeout applies to every request of a connection, not only its first.
+        s = self.bridge.connect()
+        s.sendall(b'GET /health HTTP/1.1\r\nHost: x\r\n\r\n')
+        self.assertEqual(read_response(s)[0], 200)
+        s.sendall(b'GET /health HTTP/1.1\r\nHost: x\r\n')
+        started = time.monotonic()
+        status, _, _ = read_response(s)
+        self.assertEqual(status, 408)
+        # 2 s of --header-timeout, well before the 3 s of --idle-timeout.
+        self.assertTrue(closed_by_peer(s, h.TIMEOUT))
+        self.assertLess(time.monotonic() - started, h.TIMEOUT)
+        s.close()
+
     def test_silent_connection_times_out(self):
         s = self.bridge.connect()
         self.assertTrue(closed_by_peer(s, h.TIMEOUT))
