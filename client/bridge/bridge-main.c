@@ -174,9 +174,11 @@ inherited_socket(GError **error)
         socket = g_socket_new_from_fd(3, error);
         if (socket == NULL)
                 return NULL;
-        if (g_socket_get_socket_type(socket) != G_SOCKET_TYPE_STREAM) {
+        if (g_socket_get_socket_type(socket) != G_SOCKET_TYPE_STREAM ||
+            (g_socket_get_family(socket) != G_SOCKET_FAMILY_IPV4 &&
+             g_socket_get_family(socket) != G_SOCKET_FAMILY_IPV6)) {
                 g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
-                            "the socket from systemd is not a stream socket");
+                            "the socket from systemd is not a TCP socket (ListenStream=ADDR:PORT)");
                 g_object_unref(socket);
                 return NULL;
         }

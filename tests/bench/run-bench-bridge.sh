@@ -7,7 +7,9 @@
 #      the size of the largest of the old tool's playbooks, 10 runs (the target);
 #   2. a paced run: 30 steps 100 ms apart, 3 runs;
 #   3. a stress burst: 200 log steps, 3 runs, several times the event rate
-#      any real playbook makes.
+#      any real playbook makes;
+#   4. the bridge's memory under abuse: 1,000 oversized bodies and 5,000 slow
+#      connections (bench-bridge-hardening.py; the arguments are not passed).
 # Arguments go to every run, e.g. ./tests/bench/run-bench-bridge.sh --clients=100
 set -eu
 
@@ -30,3 +32,6 @@ bench() {
 bench --steps=30 --runs=10 "$@"
 bench --steps=30 --pace-ms=100 --runs=3 "$@"
 bench --steps=200 --runs=3 "$@"
+python3 "$src/tests/bench/bench-bridge-hardening.py" \
+        --bridge="$build/client/bridge/ignition-toolkit-bridge" \
+        --dbus-config="$src/tests/integration/dbus-test.conf"

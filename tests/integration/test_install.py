@@ -226,6 +226,39 @@ class InstallTest(unittest.TestCase):
         self.assertLessEqual(float(match.group(1)), 2.0, result.stdout)
         self.assertEqual(result.returncode, 0, result.stdout[-2000:])
 
+    def test_bridge_units(self):
+        # The bridge is socket-activated on loopback, as a hardened dynamic user.
+        socket_unit = read_unit(self.installed(UNIT_DIR + '/ignition-toolkit-bridge.socket'))
+        self.assertEqual(socket_unit['Socket']['ListenStream'], ['127.0.0.1:8765'])
+        service_path = self.installed(UNIT_DIR + '/ignition-toolkit-bridge.service')
+        service = read_unit(service_path)['Service']
+        bridge = '/usr/bin/ignition-toolkit-bridge'
+        self.assertEqual(service['ExecStart'], [bridge])
+        self.assertEqual(service['DynamicUser'], ['yes'])
+        self.assertEqual(service['PrivateNetwork'], ['yes'])
+        analyze = shutil.which('systemd-analyze')
+        if analyze is None:
+            self.skipTest('no systemd-analyze')
+        folder = os.path.join(self.tmp, 'verify-bridge')
+        os.makedirs(folder, exist_ok=True)
+        shutil.copy(self.installed(UNIT_DIR + '/ignition-toolkit-bridge.socket'), folder)
+        unit = os.path.join(folder, 'ignition-toolkit-bridge.service')
+        with open(service_path) as f:
+            text = f.read()
+        with open(unit, 'w') as f:
+            f.write(text.replace('ExecStart=' + bridge, 'ExecStart=' + self.installed(bridge)))
+        result = subprocess.run([analyze, 'verify', '--man=no', unit,
+                                 os.path.join(folder, 'ignition-toolkit-bridge.socket')],
+                                capture_output=True, text=True)
+        self.assertEqual((result.returncode, result.stdout + result.stderr), (0, ''))
+        result = subprocess.run([analyze, 'security', '--offline=yes', '--threshold=20',
+                                 '--no-pager', unit], capture_output=True, text=True)
+        if 'Unknown option' in result.stderr or 'unrecognized option' in result.stderr:
+            self.skipTest('systemd-analyze security --offline is not supported')
+        match = re.search(r'Overall exposure level for \S+: ([0-9.]+)', result.stdout)
+        self.assertIsNotNone(match, result.stdout + result.stderr)
+        self.assertLessEqual(float(match.group(1)), 2.0, result.stdout)
+
 
 if __name__ == '__main__':
     h.main()
