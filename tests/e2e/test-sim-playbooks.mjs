@@ -11,7 +11,7 @@
 //    scripts that poll the gateway with httpx (not installed here) wait on
 //    /StatusPing instead (offline = not RUNNING, then RUNNING again);
 //  - utility.sleep sleeps at most 200 ms (the simulator restarts in ~1 s);
-//  - a step with on_failure: continue waits at most 3 s.
+//  - a step with on_failure: continue waits at most 2 s.
 //
 //   node test-sim-playbooks.mjs   (exit 77 = skipped: no compat playbooks,
 //                                  node_modules, chromium or simulator)
@@ -193,7 +193,7 @@ function handlerTimeout(step, p, fallback) {
         let ms = typeof p.timeout === 'number' && p.timeout >= 1000 ? p.timeout
                : typeof step.timeout === 'number' ? step.timeout * 1000 : fallback;
         if (step.on_failure === 'continue')
-                ms = Math.min(ms, 3000);
+                ms = Math.min(ms, 2000);
         return ms;
 }
 
@@ -260,6 +260,7 @@ async function runPlaybook(ctx, rel, params, depth = 0) {
         const run = { ...ctx, params: full, vars: depth === 0 ? ctx.vars : {}, outputs: {} };
         for (const step of doc.steps) {
                 const label = `${'  '.repeat(depth)}${rel}:${step.id} (${step.type})`;
+                const t0 = Date.now();
                 try {
                         const p = render(run, step.parameters || {});
                         let out = {};
@@ -280,7 +281,7 @@ async function runPlaybook(ctx, rel, params, depth = 0) {
                                 continue;
                         }
                         run.outputs[step.id] = out;
-                        ctx.log.push(`${label}: completed`);
+                        ctx.log.push(`${label}: completed (${Date.now() - t0} ms)`);
                 } catch (e) {
                         const message = String(e.message).split('\n')[0];
                         if (step.on_failure === 'continue') {
@@ -353,6 +354,8 @@ for (const group of ['gateway', 'builtin']) {
         test(`${group}/gateway_login.yaml`, async () => {
                 await reset();
                 const ctx = await run(`${group}/gateway_login.yaml`, {});
+                if (process.env.ITK_VERBOSE)
+                        console.log(ctx.log.join('\n'));
                 assert.equal(ctx.screenshots.length, 1);
         });
 
