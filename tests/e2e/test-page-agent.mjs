@@ -415,3 +415,29 @@ test('the agent in an isolated world: idempotent, no page globals', async () => 
         assert.equal(await page.evaluate(() => Object.getOwnPropertyNames(globalThis).length), before, 'no page global added');
         await context.close();
 });
+
+test('discover on the simulator\'s Perspective view finds its components', async (t) => {
+        if (!sim) {
+                t.skip('no simulator (ITK_GATEWAY_SIM)');
+                return;
+        }
+        const { context, page } = await openPage(`${sim.url}/data/perspective/client/demo/main`);
+        const r = await page.evaluate(() => __itkAgent.discover('body', [], []));
+        const byPath = new Map(r.inventory.map((c) => [c.component_path, c]));
+        assert.equal(byPath.get('root/MainPanel/Start').type, 'button');
+        assert.equal(byPath.get('root/MainPanel/Locked').enabled, false);
+        assert.equal(byPath.get('root/MainPanel/Setpoint').type, 'input');
+        assert.equal(byPath.get('root/MainPanel/Mode').type, 'dropdown');
+        assert.equal(byPath.get('root/MainPanel/Alarms').type, 'checkbox');
+        assert.equal(byPath.get('root/MainPanel/Pump').type, 'toggle');
+        assert.equal(byPath.get('root/AlarmsLink').type, 'link');
+        assert.ok(r.inventory.some((c) => c.type === 'tab'), 'tabs');
+        assert.ok(r.inventory.some((c) => c.type === 'component' && c.component_path === 'root/MainPanel'),
+                  'containers with component markers');
+        for (const c of r.inventory)
+                assert.equal(await page.evaluate((s) => __itkAgent.resolveAll(s).length, c.selector), 1, c.selector);
+        const buttons = await page.evaluate(() => __itkAgent.discover('.main-panel', ['button'], ['#locked-button']));
+        assert.deepEqual(buttons.inventory.map((c) => c.id).sort(), ['action-button', 'submit-button']);
+        assert.equal(buttons.root_selector, '.main-panel');
+        await context.close();
+});

@@ -239,6 +239,36 @@ async function browserStep(ctx, step, p) {
                 ctx.screenshots.push(file);
                 return { path: file };
         }
+        case 'verify_text': {
+                await page.waitForSelector(p.selector, { state: 'attached', timeout: handlerTimeout(step, p, 5000) });
+                const text = (await page.locator(p.selector).first().textContent()).replace(/\s+/g, ' ').trim();
+                const want = String(p.text);
+                const ok = p.match === 'regex' ? new RegExp(want).test(text)
+                         : p.match === 'contains' ? text.includes(want) : text === want;
+                if (!ok)
+                        throw new Error(`text '${text}' does not ${p.match || 'exact'}-match '${want}'`);
+                return { text };
+        }
+        case 'verify_attribute': {
+                await page.waitForSelector(p.selector, { state: 'attached', timeout: handlerTimeout(step, p, 5000) });
+                const v = await page.locator(p.selector).first().getAttribute(p.attribute);
+                const ok = p.value === null || p.value === undefined ? v !== null : v === String(p.value);
+                if (!ok)
+                        throw new Error(`attribute ${p.attribute} is ${JSON.stringify(v)}, not ${JSON.stringify(p.value)}`);
+                return { value: v };
+        }
+        case 'verify_state': {
+                const t = handlerTimeout(step, p, 5000);
+                if (p.state === 'visible' || p.state === 'hidden') {
+                        await page.waitForSelector(p.selector, { state: p.state, timeout: t });
+                } else {
+                        const loc = page.locator(p.selector).first();
+                        await loc.waitFor({ state: 'attached', timeout: t });
+                        if ((await loc.isEnabled()) !== (p.state === 'enabled'))
+                                throw new Error(`element is not ${p.state}`);
+                }
+                return { state: p.state };
+        }
         default:
                 throw new Error(`browser.${type} is not emulated here`);
         }
@@ -429,6 +459,12 @@ test('gateway/reset_trial.yaml (trial expired)', async () => {
         await run('gateway/reset_trial.yaml', {}, { expectContinued: [/reset_trial\.yaml:step4$/] });
         const r = await (await fetch(`${sim.url}/data/api/v1/trial`, { headers: { Accept: 'application/json' } })).json();
         assert.ok(r.trialSecondsLeft > 0, 'the trial runs again');
+});
+
+// The Perspective-like page against the old tool's verification examples.
+test('perspective/test_verification_examples.yaml', async () => {
+        await reset();
+        await run('perspective/test_verification_examples.yaml', { project_name: 'demo', view_path: '/main' });
 });
 
 test('gateway/reset_trial.yaml (trial running)', async () => {
