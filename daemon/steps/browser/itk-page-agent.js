@@ -565,22 +565,100 @@
                 return complex.compounds.some((c) => c.has.length || c.hasNot.length);
         }
 
-        function queryPart(cache, scope, part) {
-                const elements = allElements(scope);
+        /* Every shadow root of the document, in the order matches are
+         * reported: a root's light tree first, then its own shadow tree, then
+         * the shadow trees of its descendants in document order (recursively). */
+        function allShadowRoots() {
+                const out = [];
+                const visit = (root) => {
+                        if (root.nodeType === Node.ELEMENT_NODE && root.shadowRoot) {
+                                out.push(root.shadowRoot);
+                                visit(root.shadowRoot);
+                        }
+                        for (const el of root.querySelectorAll('*')) {
+                                if (el.shadowRoot) {
+                                        out.push(el.shadowRoot);
+                                        visit(el.shadowRoot);
+                                }
+                        }
+                };
+                visit(document);
+                return out;
+        }
+
+        function insideComposed(node, scope) {
+                for (let n = node; n; n = parentOrHost(n)) {
+                        if (n === scope)
+                                return true;
+                }
+                return false;
+        }
+
+        /* The roots to query under @scope: itself and the shadow trees below. */
+        function rootsOf(ctx, scope) {
+                if (!ctx.shadows)
+                        ctx.shadows = allShadowRoots();
+                if (!ctx.shadows.length)
+                        return [scope];
+                if (scope === document)
+                        return [document, ...ctx.shadows];
+                return [scope, ...ctx.shadows.filter((r) => insideComposed(r.host, scope))];
+        }
+
+        /* Elements whose text may hold the match: a subtree whose whole text
+         * lacks it is skipped at once. */
+        function textCandidates(scope, mayHold) {
+                const out = [];
+                const filter = { acceptNode: (n) => (mayHold(n) ? NodeFilter.FILTER_ACCEPT
+                                                                : NodeFilter.FILTER_REJECT) };
+                const walk = (root) => {
+                        const hosts = [];
+                        const it = document.createTreeWalker(root, NodeFilter.SHOW_ELEMENT, filter);
+                        for (let n = it.nextNode(); n; n = it.nextNode()) {
+                                out.push(n);
+                                if (n.shadowRoot)
+                                        hosts.push(n.shadowRoot);
+                        }
+                        if (root.nodeType === Node.ELEMENT_NODE && root.shadowRoot)
+                                walk(root.shadowRoot);
+                        for (const shadow of hosts)
+                                walk(shadow);
+                };
+                walk(scope);
+                return out;
+        }
+
+        function queryPart(ctx, scope, part) {
+                const cache = ctx.cache;
                 if (part.kind === 'text') {
                         const match = part.exact ? (n) => exactMatch(cache, n, part.value)
                                                  : (n) => laxMatch(cache, n, part.value);
-                        return elements.filter((el) => {
+                        const mayHold = !part.value ? () => true
+                                : part.exact ? (n) => textOf(cache, n).normalized.includes(part.value)
+                                             : (n) => laxMatch(cache, n, part.value);
+                        return textCandidates(scope, mayHold).filter((el) => {
                                 const kind = textMatchKind(cache, el, match);
                                 return kind === 'self' || (kind === 'children' && part.exact);
                         });
                 }
-                const found = elements.filter((el) => part.list.some((complex) => {
-                        if (!hasCustom(complex))
-                                return el.matches(complex.native);
-                        return complexMatches(cache, el, complex.compounds,
-                                              complex.compounds.length - 1);
-                }));
+                const roots = rootsOf(ctx, scope);
+                const found = [];
+                const seen = new Set();
+                for (const complex of part.list) {
+                        const last = complex.compounds[complex.compounds.length - 1];
+                        const custom = hasCustom(complex);
+                        for (const root of roots) {
+                                for (const el of root.querySelectorAll(custom ? last.native || '*' : complex.native)) {
+                                        if (seen.has(el))
+                                                continue;
+                                        if (custom && !complexMatches(cache, el, complex.compounds,
+                                                                      complex.compounds.length - 1))
+                                                continue;
+                                        seen.add(el);
+                                        found.push(el);
+                                }
+                        }
+                }
                 /* One selector reports the light tree, then shadow trees (as
                  * querySelectorAll per root would); a union is sorted. */
                 return part.list.length > 1 ? sortDocumentOrder(found) : found;
@@ -588,12 +666,12 @@
 
         function queryAll(selector) {
                 const parts = compile(selector);
-                const cache = new Map();
+                const ctx = { cache: new Map(), shadows: null };
                 let scopes = [document];
                 for (const part of parts) {
                         const found = new Set();
                         for (const scope of scopes) {
-                                for (const el of queryPart(cache, scope, part))
+                                for (const el of queryPart(ctx, scope, part))
                                         found.add(el);
                         }
                         scopes = scopes.length > 1 ? sortDocumentOrder([...found]) : [...found];
