@@ -926,7 +926,9 @@
                                 return;
                         }
                 }
-                if (w.state === 'click')
+                /* Boxes are compared frame to frame only: a mutation in between
+                 * re-checks the other states but does not count as a frame. */
+                if (w.state === 'click' && fromFrame)
                         w.rects = rects;
         }
 
