@@ -43,6 +43,7 @@ const DIALECT = [
         'button.shadow-button', 'css=nav a.login-link', 'form >> input[type="submit"]',
         '.buttons :has-text("Install")', 'fieldset button', '[aria-disabled="true"] button',
         'div:has-text("Login"), span:has-text("login")', 'body', '*:has-text("operator")',
+        "text=Don't save", 'text=save (draft)', ".text-cases >> text=Don't",
 ];
 
 // Shared with tests/unit/test-selector.c: the C validator and the agent agree.

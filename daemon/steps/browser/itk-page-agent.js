@@ -56,6 +56,20 @@
         /* Splits @s at top-level occurrences of @sep (outside quotes, brackets
          * and parentheses), checking the balance on the way. Returns
          * [{text, start}]. */
+        /* An unquoted text= body is plain words: quotes and brackets in it
+         * ("text=Don't save") mean nothing. Returns where such a body starts
+         * at @i (after spaces), or -1. */
+        function plainTextAt(s, i) {
+                while (i < s.length && /\s/.test(s[i]))
+                        i++;
+                if (!s.startsWith('text=', i))
+                        return -1;
+                let j = i + 5;
+                while (j < s.length && /\s/.test(s[j]))
+                        j++;
+                return s[j] === '"' || s[j] === "'" ? -1 : i;
+        }
+
         function splitTopLevel(s, sep, base) {
                 const parts = [];
                 const stack = [];
@@ -63,6 +77,15 @@
                 let quoteAt = 0;
                 let start = 0;
                 for (let i = 0; i < s.length; i++) {
+                        if (sep === '>>' && i === start && plainTextAt(s, i) >= 0) {
+                                const next = s.indexOf('>>', i);
+                                if (next < 0)
+                                        break;
+                                parts.push({ text: s.slice(start, next), start: base + start });
+                                start = next + 2;
+                                i = next + 1;
+                                continue;
+                        }
                         const c = s[i];
                         if (quote) {
                                 if (c === '\\')
