@@ -157,6 +157,9 @@ test('validate() and resolveAll() reject invalid selectors with the offset', asy
                         .then(() => null, (e) => e.message), sel);
                 assert.ok(rejected && rejected.startsWith('invalid selector: '), `waitFor('${sel}') rejects at once`);
         }
+        // CSS details only the browser judges (the C validator lets them through).
+        const css = await page.evaluate(() => __itkAgent.validate('nav >> a:nth-child(x)'));
+        assert.deepEqual(css, { message: "invalid CSS 'a:nth-child(x)'", offset: 7 });
         for (const s of [...DIALECT, ...CASES.valid])
                 assert.equal(await page.evaluate((x) => __itkAgent.validate(x), s), null, `'${s}' is valid`);
         await context.close();

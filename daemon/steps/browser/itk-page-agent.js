@@ -267,7 +267,7 @@
                 flush();
                 if (pending)
                         throw new SelectorError(`selector ends with '${pending}'`, at + text.length);
-                return { compounds, native: compounds.map(nativeOf).join('') };
+                return { compounds, native: compounds.map(nativeOf).join(''), at };
         }
 
         function nativeOf(c, i) {
@@ -359,7 +359,7 @@
                         native += c;
                         i++;
                 }
-                return { combinator, native, has, hasNot };
+                return { combinator, native, has, hasNot, at };
         }
 
         function closeBracket(s, i) {
@@ -398,13 +398,13 @@
                                         try {
                                                 document.createDocumentFragment().querySelector(c.native);
                                         } catch (e) {
-                                                throw new SelectorError(`invalid CSS '${c.native}'`, 0);
+                                                throw new SelectorError(`invalid CSS '${c.native}'`, c.at);
                                         }
                                 }
                                 try {
                                         document.createDocumentFragment().querySelector(complex.native);
                                 } catch (e) {
-                                        throw new SelectorError(`invalid CSS '${complex.native}'`, 0);
+                                        throw new SelectorError(`invalid CSS '${complex.native}'`, complex.at);
                                 }
                         }
                 }
