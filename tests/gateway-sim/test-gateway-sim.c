@@ -1223,6 +1223,8 @@ test_web_actions(void)
                 g_autoptr(GBytes) login = NULL;
                 g_assert_cmpuint(web_call(sim, "GET", "/web/login", NULL, &login), ==, 200);
                 g_assert_true(bytes_contain(login, "class=\"password-row\" hidden"));
+                /* No navigation bar: "wait for the dashboard" must not match it. */
+                g_assert_false(bytes_contain(login, "<nav"));
         }
         g_assert_cmpuint(web_call(sim, "POST", uninstall, NULL, NULL), ==, 401);
         g_assert_cmpuint(web_call(sim, "POST", "/web/api/projects/list", cookie, NULL), ==, 404);
