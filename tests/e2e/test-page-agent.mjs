@@ -277,6 +277,23 @@ test('waitFor resolves after a mutation, without timers', async () => {
         });
         await page.evaluate(() => document.getElementById('i').removeAttribute('readonly'));
         assert.equal(await page.evaluate(() => __fill), 'i', 'fill waits until editable');
+        // An element added inside an existing shadow tree: the document's
+        // observer does not see it, the agent must observe the shadow root too.
+        await page.evaluate(() => {
+                const host = document.createElement('div');
+                host.id = 'shadow-host';
+                host.attachShadow({ mode: 'open' }).innerHTML = '<p>empty</p>';
+                document.getElementById('root').append(host);
+                globalThis.__shadow = __itkAgent.waitFor('#shadow-host >> .late', { state: 'attached' })
+                        .then((e) => e && e.className);
+        });
+        await page.waitForTimeout(100);
+        await page.evaluate(() => {
+                document.getElementById('shadow-host').shadowRoot.innerHTML += '<span class="late">x</span>';
+        });
+        const shadowResult = await Promise.race([page.evaluate(() => __shadow),
+                                                 new Promise((r) => setTimeout(() => r('still waiting after 5 s'), 5000))]);
+        assert.equal(shadowResult, 'late', 'a wait sees mutations inside shadow trees');
         assert.deepEqual(await page.evaluate(() => __timerCalls), [], 'the agent never calls setTimeout/setInterval');
         await context.close();
 });

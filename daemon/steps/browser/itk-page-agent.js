@@ -687,9 +687,9 @@
                 return part.list.length > 1 ? sortDocumentOrder(found) : found;
         }
 
-        function queryAll(selector) {
+        function queryAll(selector, ctx) {
                 const parts = compile(selector);
-                const ctx = { cache: new Map(), shadows: null };
+                ctx = ctx || { cache: new Map(), shadows: null };
                 let scopes = [document];
                 for (const part of parts) {
                         const found = new Set();
@@ -882,6 +882,8 @@
 
         const waits = new Set();
 
+        const OBSERVE = { subtree: true, childList: true, attributes: true, characterData: true };
+
         const WAIT_STATES = new Set(['attached', 'visible', 'detached', 'hidden', 'click', 'fill',
                                      'enabled', 'disabled']);
 
@@ -912,8 +914,17 @@
                 if (w.done)
                         return;
                 let matches;
+                const ctx = { cache: new Map(), shadows: null };
                 try {
-                        matches = queryAll(w.selector);
+                        matches = queryAll(w.selector, ctx);
+                        /* A MutationObserver on the document does not see into
+                         * shadow trees: observe each one as it turns up. */
+                        for (const root of ctx.shadows || allShadowRoots()) {
+                                if (!w.observed.has(root)) {
+                                        w.observed.add(root);
+                                        w.observer.observe(root, OBSERVE);
+                                }
+                        }
                 } catch (e) {
                         w.done = true;
                         waits.delete(w);
@@ -978,14 +989,13 @@
                 }
                 return new Promise((resolve, reject) => {
                         const w = { selector, state, resolve, reject, done: false, observer: null,
-                                    frame: 0, rects: new Map() };
+                                    observed: new Set(), frame: 0, rects: new Map() };
+                        w.observer = new MutationObserverCtor(() => evaluateWait(w, false));
                         waits.add(w);
                         evaluateWait(w, false);
                         if (w.done)
                                 return;
-                        w.observer = new MutationObserverCtor(() => evaluateWait(w, false));
-                        w.observer.observe(document, { subtree: true, childList: true,
-                                                       attributes: true, characterData: true });
+                        w.observer.observe(document, OBSERVE);
                         /* Layout and style can change without a mutation (CSS
                          * animations, transitions, viewport): states that depend on
                          * them are also checked every frame while the wait lasts. */
