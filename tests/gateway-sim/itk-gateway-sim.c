@@ -45,7 +45,8 @@ static const char itk_sim_description[] =
         "  POST /sim/trial?expired=1              expire (or, with 0, renew) the trial\n"
         "\n"
         "Web pages for the browser steps: /, /web/home, /web/login (form; --web-user),\n"
-        "/web/config/modules and /app/platform/system/{modules,licensing} (login first).";
+        "/web/config/modules, /app/platform/system/{modules,licensing,backup-restore/backup}\n"
+        "(login first), /data/perspective/client/PROJECT[/VIEW]; see README.md.";
 
 typedef struct {
         gint port;

@@ -67,31 +67,47 @@ itk_sim_web_banners(ItkSimServer *self, SoupServerMessage *msg)
         return g_string_free(out, FALSE);
 }
 
-/* Takes @main_html. */
+/* Takes @main_html. The login page has no navigation bar, as on the
+ * gateway: a playbook's "wait for the dashboard" (".home-page, nav") then
+ * waits for the page after the login, not the login form itself. */
 static char *
-itk_sim_web_page(ItkSimServer *self, SoupServerMessage *msg, const char *title,
-                 const char *body_attrs, char *main_html)
+itk_sim_web_page_full(ItkSimServer *self, SoupServerMessage *msg, const char *title,
+                      const char *body_attrs, char *main_html, gboolean with_nav)
 {
         g_autofree char *owned_main = main_html;
         g_autofree char *name = g_markup_escape_text(self->state->gateway_name, -1);
         g_autofree char *version = itk_sim_state_dup_full_version(self->state);
         g_autofree char *banners = itk_sim_web_banners(self, msg);
+        g_autofree char *nav = NULL;
         const char *account = itk_sim_web_logged_in(self, msg)
                                       ? "<span class=\"user-name\">admin</span> "
                                         "<a class=\"logout-link\" href=\"/web/logout\">Log Out</a>"
                                       : "<a class=\"login-link\" href=\"/web/login\">Log In</a>";
 
+        nav = with_nav
+                      ? g_strdup_printf(
+                                "<nav class=\"top-nav\">\n<a class=\"gateway-name\" "
+                                "href=\"/web/home\">%s</a>\n<a href=\"/web/home\">Home</a>\n"
+                                "<a href=\"/web/config/modules\">Modules</a>\n"
+                                "<a href=\"/app/platform/system/licensing\">Licensing</a>\n"
+                                "<a href=\"/app/platform/system/backup-restore/backup\">Backups</a>"
+                                "\n%s\n</nav>\n",
+                                name, account)
+                      : g_strdup_printf("<header class=\"login-header\">%s</header>\n", name);
         return g_strdup_printf(
                 "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
                 "<title>%s - %s</title>\n"
                 "<link rel=\"stylesheet\" href=\"/web/res/sim-web.css\">\n"
                 "<script src=\"/web/res/sim-web.js\" defer></script>\n</head>\n<body %s>\n"
-                "<nav class=\"top-nav\">\n<a class=\"gateway-name\" href=\"/web/home\">%s</a>\n"
-                "<a href=\"/web/home\">Home</a>\n<a href=\"/web/config/modules\">Modules</a>\n"
-                "<a href=\"/app/platform/system/licensing\">Licensing</a>\n"
-                "<a href=\"/app/platform/system/backup-restore/backup\">Backups</a>\n%s\n</nav>\n"
-                "%s%s\n<footer class=\"version\">Ignition %s</footer>\n</body>\n</html>\n",
-                title, name, body_attrs, name, account, banners, owned_main, version);
+                "%s%s%s\n<footer class=\"version\">Ignition %s</footer>\n</body>\n</html>\n",
+                title, name, body_attrs, nav, banners, owned_main, version);
+}
+
+static char *
+itk_sim_web_page(ItkSimServer *self, SoupServerMessage *msg, const char *title,
+                 const char *body_attrs, char *main_html)
+{
+        return itk_sim_web_page_full(self, msg, title, body_attrs, main_html, TRUE);
 }
 
 static void
@@ -137,8 +153,9 @@ itk_sim_web_login_form(ItkSimServer *self, SoupServerMessage *msg, const char *u
                 "</form>\n</main>",
                 err, user, hidden);
 
-        itk_sim_reply_html(msg, SOUP_STATUS_OK,
-                           itk_sim_web_page(self, msg, "Log In", "class=\"login\"", main_html));
+        itk_sim_reply_html(
+                msg, SOUP_STATUS_OK,
+                itk_sim_web_page_full(self, msg, "Log In", "class=\"login\"", main_html, FALSE));
 }
 
 static void

@@ -1173,6 +1173,112 @@ test_web(void)
         sim_stop(sim);
 }
 
+/* A request with the browser's session cookie (NULL: none). */
+static guint
+web_call(Sim *sim, const char *method, const char *path, const char *cookie, GBytes **out)
+{
+        g_autoptr(SoupMessage) msg = sim_msg(sim, method, path, NULL);
+        g_autoptr(GBytes) b = NULL;
+
+        if (cookie != NULL)
+                soup_message_headers_replace(soup_message_get_request_headers(msg), "Cookie",
+                                             cookie);
+        b = sim_send(sim, msg);
+        if (out != NULL)
+                *out = g_steal_pointer(&b);
+        return soup_message_get_status(msg);
+}
+
+static char *
+web_login(Sim *sim)
+{
+        static const char good_login[] = "username=admin&password=password";
+        g_autoptr(SoupMessage) msg = sim_msg(sim, "POST", "/web/login", NULL);
+        g_autoptr(GBytes) form = g_bytes_new_static(good_login, sizeof(good_login) - 1);
+        g_autoptr(GBytes) b = NULL;
+        const char *set_cookie;
+
+        soup_message_set_request_body_from_bytes(msg, "application/x-www-form-urlencoded", form);
+        b = sim_send(sim, msg);
+        g_assert_cmpuint(soup_message_get_status(msg), ==, 302);
+        set_cookie =
+                soup_message_headers_get_one(soup_message_get_response_headers(msg), "Set-Cookie");
+        g_assert_nonnull(set_cookie);
+        return g_strndup(set_cookie, strcspn(set_cookie, ";"));
+}
+
+/* The pages' actions go through the REST routes behind the login session:
+ * refused without it, the same state as the API with it; an uninstall waits
+ * for a restart (the bar shows), and a restart ends the session. */
+static void
+test_web_actions(void)
+{
+        Sim *sim = sim_start(NULL);
+        g_autofree char *cookie = web_login(sim);
+        const char *uninstall =
+                "/web/api/modules/uninstall?moduleId=com.inductiveautomation.vision";
+
+        /* The password field is hidden until a username was sent. */
+        {
+                g_autoptr(GBytes) login = NULL;
+                g_assert_cmpuint(web_call(sim, "GET", "/web/login", NULL, &login), ==, 200);
+                g_assert_true(bytes_contain(login, "class=\"password-row\" hidden"));
+                /* No navigation bar: "wait for the dashboard" must not match it. */
+                g_assert_false(bytes_contain(login, "<nav"));
+        }
+        g_assert_cmpuint(web_call(sim, "POST", uninstall, NULL, NULL), ==, 401);
+        g_assert_cmpuint(web_call(sim, "POST", "/web/api/projects/list", cookie, NULL), ==, 404);
+        {
+                g_autoptr(GBytes) b = NULL;
+                g_assert_cmpuint(web_call(sim, "POST", uninstall, cookie, &b), ==, 200);
+                g_assert_true(bytes_contain(b, "\"success\":true"));
+        }
+        {
+                g_autoptr(JsonNode) p = sim_get_json(sim, API "/restart-tasks/pending");
+                g_assert_cmpuint(json_array_get_length(json_object_get_array_member(
+                                         json_node_get_object(p), "pending")),
+                                 ==, 1);
+        }
+        {
+                g_autoptr(GBytes) page = NULL;
+                g_assert_cmpuint(
+                        web_call(sim, "GET", "/app/platform/system/modules", cookie, &page), ==,
+                        200);
+                g_assert_true(bytes_contain(page, "class=\"restart-required-bar\""));
+                g_assert_false(bytes_contain(page, "com.inductiveautomation.vision"));
+                g_assert_true(bytes_contain(page, "Install or Upgrade Module"));
+        }
+        g_assert_cmpuint(
+                web_call(sim, "POST", "/web/api/restart-tasks/restart?confirm=true", cookie, NULL),
+                ==, 200);
+        g_assert_true(sim_wait_state(sim, "STARTING", 3000));
+        g_assert_true(sim_wait_state(sim, "RUNNING", 3000));
+        /* The restart ended the session: log in again. */
+        g_assert_cmpuint(web_call(sim, "GET", "/app/platform/system/modules", cookie, NULL), ==,
+                         302);
+        {
+                g_autoptr(GBytes) b = NULL;
+                g_assert_cmpuint(web_call(sim, "GET", "/web/res/sim-web.js", NULL, &b), ==, 200);
+                g_assert_true(bytes_contain(b, "I understand the risks"));
+        }
+        {
+                g_autoptr(GBytes) b = NULL;
+                g_assert_cmpuint(web_call(sim, "GET", "/data/perspective/client/demo", NULL, &b),
+                                 ==, 200);
+                g_assert_true(bytes_contain(b, "data-component-path=\"root/MainPanel\""));
+                g_assert_cmpuint(web_call(sim, "GET", "/data/perspective/client/nope", NULL, NULL),
+                                 ==, 404);
+        }
+        {
+                g_autofree char *again = web_login(sim);
+                g_autoptr(GBytes) b = NULL;
+                g_assert_cmpuint(web_call(sim, "GET", "/web/backup/download", again, &b), ==, 200);
+                g_assert_true(g_bytes_get_size(b) > 2 &&
+                              memcmp(g_bytes_get_data(b, NULL), "PK", 2) == 0);
+        }
+        sim_stop(sim);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1196,5 +1302,6 @@ main(int argc, char **argv)
         g_test_add_func("/gateway-sim/body-limit", test_body_limit);
         g_test_add_func("/gateway-sim/trial", test_trial);
         g_test_add_func("/gateway-sim/web", test_web);
+        g_test_add_func("/gateway-sim/web-actions", test_web_actions);
         return g_test_run();
 }

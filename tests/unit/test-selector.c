@@ -1,100 +1,68 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <string.h>
+
 #include "itk-error.h"
 #include "itk-yaml.h"
 #include "steps/browser/itk-selector.h"
+
+/* The cases the page agent's e2e test checks too (tests/fixtures): the two
+ * validators must agree on them, message and byte offset included. */
+static JsonObject *
+load_cases(JsonNode **out_root)
+{
+        const char *root_dir = g_getenv("ITK_SOURCE_ROOT");
+        g_autofree char *path = g_build_filename(root_dir != NULL ? root_dir : ".", "tests",
+                                                 "fixtures", "selector-cases.json", NULL);
+        g_autoptr(JsonParser) parser = json_parser_new();
+        g_autoptr(GError) error = NULL;
+
+        g_assert_true(json_parser_load_from_file(parser, path, &error));
+        g_assert_no_error(error);
+        *out_root = json_node_copy(json_parser_get_root(parser));
+        return json_node_get_object(*out_root);
+}
 
 /* Every form of the dialect is accepted: a validator that refused one would
  * reject a playbook the old tool ran. */
 static void
 test_selector_valid_forms(void)
 {
-        static const char *const valid[] = {
-                "button",
-                "nav > a.login-link",
-                "label + input",
-                "h1 ~ form",
-                "a[href*='login']",
-                "input[placeholder*='username' i]",
-                "input[placeholder*=\"a,b >> c\"]",
-                "#u, #p, nav",
-                "text=Login",
-                "text=  spaced words ",
-                "text='CONTINUE'",
-                "text=\"Login\"",
-                "\"Login\"",
-                "'Login'",
-                "css=nav a",
-                "button:has-text(\"Install or Upgrade Module\")",
-                "button:has-text('x(y)')",
-                "li:has-text(Uninstall)",
-                "label:has-text(\"I accept\"):not(:has-text(\"certificate\"))",
-                "button:not([disabled])",
-                "div:is(.a, .b) > span",
-                "nav >> text=Login",
-                "main >> .buttons >> button:has-text(\"Reset\")",
-                "a\\>b",
-                "[data-x=\"]\"]",
-                "é.class",
-                "body",
-        };
+        g_autoptr(JsonNode) root = NULL;
+        JsonArray *valid = json_object_get_array_member(load_cases(&root), "valid");
 
-        for (gsize i = 0; i < G_N_ELEMENTS(valid); i++) {
+        g_assert_cmpuint(json_array_get_length(valid), >, 20);
+        for (guint i = 0; i < json_array_get_length(valid); i++) {
+                const char *sel = json_array_get_string_element(valid, i);
                 g_autoptr(GError) error = NULL;
                 gsize offset = 999;
 
-                g_assert_true(itk_selector_validate(valid[i], &offset, &error));
+                g_test_message("%s", sel);
+                g_assert_true(itk_selector_validate(sel, &offset, &error));
                 g_assert_no_error(error);
                 g_assert_cmpuint(offset, ==, 999);
         }
 }
 
 /* The offset points at the problem (a playbook's line:column comes from it)
- * and the message names it; the same table as the page agent's test. */
+ * and the message names it. */
 static void
 test_selector_invalid(void)
 {
-        static const struct {
-                const char *selector;
-                gsize offset;
-                const char *message;
-        } cases[] = {
-                { "button[", 6, "unbalanced '[' in selector" },
-                { "a >> ", 5, "empty selector after '>>'" },
-                { ">> a", 0, "empty selector before '>>'" },
-                { "a >>  >> b", 6, "empty selector after '>>'" },
-                { "div:has-text(\"x\"", 12, "unbalanced '(' in selector" },
-                { "text=\"abc", 5, "unterminated double quote in selector" },
-                { "a[title='x]", 8, "unterminated single quote in selector" },
-                { "a, , b", 3, "empty selector in ',' list" },
-                { "a,", 2, "empty selector in ',' list" },
-                { "text=", 5, "empty text after 'text='" },
-                { "text=   ", 5, "empty text after 'text='" },
-                { "css=", 4, "empty selector after 'css='" },
-                { "div >", 5, "selector ends with '>'" },
-                { "> div", 0, "selector starts with '>'" },
-                { "a > + b", 4, "two combinators in a row ('>' and '+')" },
-                { "a]", 1, "unbalanced ']' in selector" },
-                { "a(]", 2, "unbalanced ']' in selector" },
-                { "div:has-text()", 13, "empty argument of :has-text()" },
-                { "div:has-text(  )", 13, "empty argument of :has-text()" },
-                { "div:not(:has-text(\"a\") .b)", 3,
-                  ":not(:has-text()) must hold only :has-text()" },
-                { "div:is(:has-text(\"a\"))", 6,
-                  ":has-text() is not supported inside this pseudo-class" },
-                { "é[", 2, "unbalanced '[' in selector" },
-                { "", 0, "empty selector" },
-                { "   ", 0, "empty selector" },
-        };
+        g_autoptr(JsonNode) root = NULL;
+        JsonArray *cases = json_object_get_array_member(load_cases(&root), "invalid");
 
-        for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
+        g_assert_cmpuint(json_array_get_length(cases), >, 20);
+        for (guint i = 0; i < json_array_get_length(cases); i++) {
+                JsonObject *c = json_array_get_object_element(cases, i);
+                const char *sel = json_object_get_string_member(c, "selector");
                 g_autoptr(GError) error = NULL;
                 gsize offset = 999;
 
-                g_test_message("%s", cases[i].selector);
-                g_assert_false(itk_selector_validate(cases[i].selector, &offset, &error));
+                g_test_message("%s", sel);
+                g_assert_false(itk_selector_validate(sel, &offset, &error));
                 g_assert_error(error, ITK_ERROR, ITK_ERROR_INVALID_PLAYBOOK);
-                g_assert_cmpstr(error->message, ==, cases[i].message);
-                g_assert_cmpuint(offset, ==, cases[i].offset);
+                g_assert_cmpstr(error->message, ==, json_object_get_string_member(c, "message"));
+                g_assert_cmpuint(offset, ==, (gsize)json_object_get_int_member(c, "offset"));
         }
 
         /* NULL offset pointer and invalid UTF-8 are fine too. */

@@ -56,6 +56,20 @@
         /* Splits @s at top-level occurrences of @sep (outside quotes, brackets
          * and parentheses), checking the balance on the way. Returns
          * [{text, start}]. */
+        /* An unquoted text= body is plain words: quotes and brackets in it
+         * ("text=Don't save") mean nothing. Returns where such a body starts
+         * at @i (after spaces), or -1. */
+        function plainTextAt(s, i) {
+                while (i < s.length && /\s/.test(s[i]))
+                        i++;
+                if (!s.startsWith('text=', i))
+                        return -1;
+                let j = i + 5;
+                while (j < s.length && /\s/.test(s[j]))
+                        j++;
+                return s[j] === '"' || s[j] === "'" ? -1 : i;
+        }
+
         function splitTopLevel(s, sep, base) {
                 const parts = [];
                 const stack = [];
@@ -63,6 +77,15 @@
                 let quoteAt = 0;
                 let start = 0;
                 for (let i = 0; i < s.length; i++) {
+                        if (sep === '>>' && i === start && plainTextAt(s, i) >= 0) {
+                                const next = s.indexOf('>>', i);
+                                if (next < 0)
+                                        break;
+                                parts.push({ text: s.slice(start, next), start: base + start });
+                                start = next + 2;
+                                i = next + 1;
+                                continue;
+                        }
                         const c = s[i];
                         if (quote) {
                                 if (c === '\\')
@@ -244,7 +267,7 @@
                 flush();
                 if (pending)
                         throw new SelectorError(`selector ends with '${pending}'`, at + text.length);
-                return { compounds, native: compounds.map(nativeOf).join('') };
+                return { compounds, native: compounds.map(nativeOf).join(''), at };
         }
 
         function nativeOf(c, i) {
@@ -336,7 +359,7 @@
                         native += c;
                         i++;
                 }
-                return { combinator, native, has, hasNot };
+                return { combinator, native, has, hasNot, at };
         }
 
         function closeBracket(s, i) {
@@ -375,13 +398,13 @@
                                         try {
                                                 document.createDocumentFragment().querySelector(c.native);
                                         } catch (e) {
-                                                throw new SelectorError(`invalid CSS '${c.native}'`, 0);
+                                                throw new SelectorError(`invalid CSS '${c.native}'`, c.at);
                                         }
                                 }
                                 try {
                                         document.createDocumentFragment().querySelector(complex.native);
                                 } catch (e) {
-                                        throw new SelectorError(`invalid CSS '${complex.native}'`, 0);
+                                        throw new SelectorError(`invalid CSS '${complex.native}'`, complex.at);
                                 }
                         }
                 }
@@ -565,35 +588,113 @@
                 return complex.compounds.some((c) => c.has.length || c.hasNot.length);
         }
 
-        function queryPart(cache, scope, part) {
-                const elements = allElements(scope);
+        /* Every shadow root of the document, in the order matches are
+         * reported: a root's light tree first, then its own shadow tree, then
+         * the shadow trees of its descendants in document order (recursively). */
+        function allShadowRoots() {
+                const out = [];
+                const visit = (root) => {
+                        if (root.nodeType === Node.ELEMENT_NODE && root.shadowRoot) {
+                                out.push(root.shadowRoot);
+                                visit(root.shadowRoot);
+                        }
+                        for (const el of root.querySelectorAll('*')) {
+                                if (el.shadowRoot) {
+                                        out.push(el.shadowRoot);
+                                        visit(el.shadowRoot);
+                                }
+                        }
+                };
+                visit(document);
+                return out;
+        }
+
+        function insideComposed(node, scope) {
+                for (let n = node; n; n = parentOrHost(n)) {
+                        if (n === scope)
+                                return true;
+                }
+                return false;
+        }
+
+        /* The roots to query under @scope: itself and the shadow trees below. */
+        function rootsOf(ctx, scope) {
+                if (!ctx.shadows)
+                        ctx.shadows = allShadowRoots();
+                if (!ctx.shadows.length)
+                        return [scope];
+                if (scope === document)
+                        return [document, ...ctx.shadows];
+                return [scope, ...ctx.shadows.filter((r) => insideComposed(r.host, scope))];
+        }
+
+        /* Elements whose text may hold the match: a subtree whose whole text
+         * lacks it is skipped at once. */
+        function textCandidates(scope, mayHold) {
+                const out = [];
+                const filter = { acceptNode: (n) => (mayHold(n) ? NodeFilter.FILTER_ACCEPT
+                                                                : NodeFilter.FILTER_REJECT) };
+                const walk = (root) => {
+                        const hosts = [];
+                        const it = document.createTreeWalker(root, NodeFilter.SHOW_ELEMENT, filter);
+                        for (let n = it.nextNode(); n; n = it.nextNode()) {
+                                out.push(n);
+                                if (n.shadowRoot)
+                                        hosts.push(n.shadowRoot);
+                        }
+                        if (root.nodeType === Node.ELEMENT_NODE && root.shadowRoot)
+                                walk(root.shadowRoot);
+                        for (const shadow of hosts)
+                                walk(shadow);
+                };
+                walk(scope);
+                return out;
+        }
+
+        function queryPart(ctx, scope, part) {
+                const cache = ctx.cache;
                 if (part.kind === 'text') {
                         const match = part.exact ? (n) => exactMatch(cache, n, part.value)
                                                  : (n) => laxMatch(cache, n, part.value);
-                        return elements.filter((el) => {
+                        const mayHold = !part.value ? () => true
+                                : part.exact ? (n) => textOf(cache, n).normalized.includes(part.value)
+                                             : (n) => laxMatch(cache, n, part.value);
+                        return textCandidates(scope, mayHold).filter((el) => {
                                 const kind = textMatchKind(cache, el, match);
                                 return kind === 'self' || (kind === 'children' && part.exact);
                         });
                 }
-                const found = elements.filter((el) => part.list.some((complex) => {
-                        if (!hasCustom(complex))
-                                return el.matches(complex.native);
-                        return complexMatches(cache, el, complex.compounds,
-                                              complex.compounds.length - 1);
-                }));
+                const roots = rootsOf(ctx, scope);
+                const found = [];
+                const seen = new Set();
+                for (const complex of part.list) {
+                        const last = complex.compounds[complex.compounds.length - 1];
+                        const custom = hasCustom(complex);
+                        for (const root of roots) {
+                                for (const el of root.querySelectorAll(custom ? last.native || '*' : complex.native)) {
+                                        if (seen.has(el))
+                                                continue;
+                                        if (custom && !complexMatches(cache, el, complex.compounds,
+                                                                      complex.compounds.length - 1))
+                                                continue;
+                                        seen.add(el);
+                                        found.push(el);
+                                }
+                        }
+                }
                 /* One selector reports the light tree, then shadow trees (as
                  * querySelectorAll per root would); a union is sorted. */
                 return part.list.length > 1 ? sortDocumentOrder(found) : found;
         }
 
-        function queryAll(selector) {
+        function queryAll(selector, ctx) {
                 const parts = compile(selector);
-                const cache = new Map();
+                ctx = ctx || { cache: new Map(), shadows: null };
                 let scopes = [document];
                 for (const part of parts) {
                         const found = new Set();
                         for (const scope of scopes) {
-                                for (const el of queryPart(cache, scope, part))
+                                for (const el of queryPart(ctx, scope, part))
                                         found.add(el);
                         }
                         scopes = scopes.length > 1 ? sortDocumentOrder([...found]) : [...found];
@@ -781,6 +882,8 @@
 
         const waits = new Set();
 
+        const OBSERVE = { subtree: true, childList: true, attributes: true, characterData: true };
+
         const WAIT_STATES = new Set(['attached', 'visible', 'detached', 'hidden', 'click', 'fill',
                                      'enabled', 'disabled']);
 
@@ -811,8 +914,17 @@
                 if (w.done)
                         return;
                 let matches;
+                const ctx = { cache: new Map(), shadows: null };
                 try {
-                        matches = queryAll(w.selector);
+                        matches = queryAll(w.selector, ctx);
+                        /* A MutationObserver on the document does not see into
+                         * shadow trees: observe each one as it turns up. */
+                        for (const root of ctx.shadows || allShadowRoots()) {
+                                if (!w.observed.has(root)) {
+                                        w.observed.add(root);
+                                        w.observer.observe(root, OBSERVE);
+                                }
+                        }
                 } catch (e) {
                         w.done = true;
                         waits.delete(w);
@@ -848,7 +960,9 @@
                                 return;
                         }
                 }
-                if (w.state === 'click')
+                /* Boxes are compared frame to frame only: a mutation in between
+                 * re-checks the other states but does not count as a frame. */
+                if (w.state === 'click' && fromFrame)
                         w.rects = rects;
         }
 
@@ -875,14 +989,13 @@
                 }
                 return new Promise((resolve, reject) => {
                         const w = { selector, state, resolve, reject, done: false, observer: null,
-                                    frame: 0, rects: new Map() };
+                                    observed: new Set(), frame: 0, rects: new Map() };
+                        w.observer = new MutationObserverCtor(() => evaluateWait(w, false));
                         waits.add(w);
                         evaluateWait(w, false);
                         if (w.done)
                                 return;
-                        w.observer = new MutationObserverCtor(() => evaluateWait(w, false));
-                        w.observer.observe(document, { subtree: true, childList: true,
-                                                       attributes: true, characterData: true });
+                        w.observer.observe(document, OBSERVE);
                         /* Layout and style can change without a mutation (CSS
                          * animations, transitions, viewport): states that depend on
                          * them are also checked every frame while the wait lasts. */

@@ -66,6 +66,33 @@ itk_selector_starts_ci(const char *s, gsize at, gsize end, const char *prefix)
         return end - at >= n && g_ascii_strncasecmp(s + at, prefix, n) == 0;
 }
 
+/* An unquoted text= body is plain words: quotes and brackets in it
+ * ("text=Don't save") mean nothing. TRUE when such a body starts at @i. */
+static gboolean
+itk_selector_plain_text_at(const char *s, gsize i, gsize end)
+{
+        while (i < end && itk_selector_is_space(s[i]))
+                i++;
+        if (end - i < 5 || strncmp(s + i, "text=", 5) != 0)
+                return FALSE;
+        i += 5;
+        while (i < end && itk_selector_is_space(s[i]))
+                i++;
+        return i >= end || (s[i] != '"' && s[i] != '\'');
+}
+
+static gssize
+itk_selector_find(const char *s, gsize i, gsize end, const char *needle)
+{
+        gsize n = strlen(needle);
+
+        for (; i + n <= end; i++) {
+                if (strncmp(s + i, needle, n) == 0)
+                        return (gssize)i;
+        }
+        return -1;
+}
+
 /* Splits @span at top-level @sep (outside quotes, brackets, parentheses),
  * checking their balance. */
 static gboolean
@@ -81,6 +108,19 @@ itk_selector_split(ItkSelectorProblem *p, ItkSpan span, const char *sep, GArray 
         for (gsize i = span.start; i < span.end; i++) {
                 char c = s[i];
 
+                if (strcmp(sep, ">>") == 0 && i == start &&
+                    itk_selector_plain_text_at(s, i, span.end)) {
+                        gssize next = itk_selector_find(s, i, span.end, ">>");
+                        ItkSpan piece;
+
+                        if (next < 0)
+                                break;
+                        piece = (ItkSpan){ start, (gsize)next };
+                        g_array_append_val(out, piece);
+                        start = (gsize)next + 2;
+                        i = (gsize)next + 1;
+                        continue;
+                }
                 if (quote != 0) {
                         if (c == '\\')
                                 i++;
