@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include <glib-unix.h>
@@ -156,6 +157,9 @@ itk_browser_child_setup(gpointer user_data)
         (void)user_data;
         /* Its own process group: stopping it kills the renderers too. */
         setpgid(0, 0);
+        /* Nothing outlives the daemon, even killed (the sandbox's
+         * --die-with-parent does the same when there is one). */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
 }
 
 /* Moves @fd above the range take_fd targets, so that the source of each
