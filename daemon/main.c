@@ -227,7 +227,8 @@ main(int argc, char **argv)
 
         /* [Browser]: Chromium starts on the first browser step. */
         browser_binary = g_key_file_get_string(config, "Browser", "Binary", NULL);
-        browser_idle = g_key_file_get_int64(config, "Browser", "IdleTimeoutSeconds", &browser_error);
+        browser_idle =
+                g_key_file_get_int64(config, "Browser", "IdleTimeoutSeconds", &browser_error);
         itk_browser_configure(browser_binary, state_dir,
                               browser_error != NULL || browser_idle <= 0
                                       ? ITK_BROWSER_DEFAULT_IDLE_TIMEOUT

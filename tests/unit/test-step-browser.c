@@ -12,6 +12,8 @@
 
 #include "itk-browser.h"
 #include "itk-error.h"
+#include "itk-execution.h"
+#include "itk-store.h"
 #include "itk-playbook.h"
 #include "itk-step.h"
 #include "itk-test-util.h"
@@ -523,6 +525,151 @@ process_waited_cb(GObject *source, GAsyncResult *result, gpointer user_data)
         r->done = TRUE;
 }
 
+/* --- inside an execution --------------------------------------------------------- */
+
+static JsonObject *
+credential_cb(const char *name, gpointer user_data, GError **error)
+{
+        JsonObject *credential = json_object_new();
+
+        (void)user_data;
+        if (g_strcmp0(name, "web") != 0) {
+                json_object_unref(credential);
+                g_set_error(error, ITK_ERROR, ITK_ERROR_NO_SUCH_CREDENTIAL, "no %s", name);
+                return NULL;
+        }
+        json_object_set_string_member(credential, "username", "admin");
+        json_object_set_string_member(credential, "password", SECRET);
+        return credential;
+}
+
+static gboolean
+wait_step_running(ItkExecution *e)
+{
+        return itk_execution_get_current_step(e) == 3 &&
+               itk_execution_get_status(e) == ITK_STATUS_RUNNING;
+}
+
+static void
+assert_no_secret_in_variant(GVariant *value)
+{
+        g_autofree char *text = g_variant_print(value, FALSE);
+
+        g_assert_null(strstr(text, SECRET));
+}
+
+static void
+iterate_until(gboolean (*pred)(ItkExecution *e), ItkExecution *e)
+{
+        gboolean guard = FALSE;
+        guint id = g_timeout_add(GUARD_MS, flag_cb, &guard);
+
+        while (!pred(e) && !guard)
+                g_main_context_iteration(NULL, TRUE);
+        g_assert_true(pred(e));
+        g_source_remove(id);
+}
+
+static gboolean
+is_terminal(ItkExecution *e)
+{
+        return itk_status_is_terminal(itk_execution_get_status(e));
+}
+
+/* Skip during a wait goes on with the same page; Cancel during one ends the
+ * run at once; the password of a credential is nowhere; the run's browser
+ * context closes with it. */
+static void
+run_execution(gboolean cancel)
+{
+        g_autofree char *yaml = g_strdup_printf(
+                "name: login\nversion: 1\nsteps:\n"
+                "  - {id: open, name: Open, type: browser.navigate, parameters: {url: "
+                "'%s/web/login'}}\n"
+                "  - {id: user, name: User, type: browser.fill, parameters: {selector: "
+                "'#username', "
+                "value: admin}}\n"
+                "  - {id: pass, name: Pass, type: browser.fill, parameters: {selector: "
+                "'#password', "
+                "value: '{{ credential.web.password }}'}}\n"
+                "  - {id: hang, name: Hang, type: browser.wait, parameters: {selector: '#never', "
+                "timeout: 30000}}\n"
+                "  - {id: still, name: Still, type: browser.verify_attribute, parameters: "
+                "{selector: '#username', attribute: id, value: username}}\n",
+                sim->url);
+        g_autoptr(GError) error = NULL;
+        g_autoptr(ItkPlaybook) playbook =
+                itk_playbook_new_from_data(yaml, -1, "t.yaml", NULL, &error);
+        g_autoptr(JsonObject) given = json_object_new();
+        g_autoptr(JsonObject) bound = NULL;
+        g_autoptr(ItkExecution) e = NULL;
+        g_autoptr(Run) run = run_new(); /* for its folder */
+        g_autofree char *db = g_build_filename(run->dir, "history.db", NULL);
+        g_autoptr(ItkStore) store = itk_store_open(db, &error);
+        g_autoptr(GVariant) steps = NULL;
+        g_autoptr(GVariant) log = NULL;
+        ItkExecutionConfig config = { 0 };
+        ItkBrowser *browser = itk_browser_get_default();
+        gint64 cancelled_at;
+
+        g_assert_no_error(error);
+        bound = itk_playbook_bind_parameters(playbook, given, &error);
+        g_assert_no_error(error);
+        config.playbook = playbook;
+        config.parameters = bound;
+        config.store = store;
+        config.work_dir = run->dir;
+        config.credential_lookup = credential_cb;
+        e = itk_execution_new(&config, &error);
+        g_assert_no_error(error);
+        g_assert_true(itk_execution_start(e, &error));
+        iterate_until(wait_step_running, e);
+        spin_ms(200);
+        g_assert_true(wait_step_running(e));
+        g_assert_cmpuint(itk_browser_get_n_pages(browser), >=, 1);
+        cancelled_at = g_get_monotonic_time();
+        if (cancel)
+                g_assert_true(itk_execution_cancel(e, &error));
+        else
+                g_assert_true(itk_execution_skip(e, &error));
+        g_assert_no_error(error);
+        iterate_until(is_terminal, e);
+        if (cancel) {
+                g_assert_cmpint(itk_execution_get_status(e), ==, ITK_STATUS_CANCELLED);
+                g_assert_cmpint(g_get_monotonic_time() - cancelled_at, <, CANCEL_BUDGET_USEC);
+        } else {
+                g_assert_cmpint(itk_execution_get_status(e), ==, ITK_STATUS_COMPLETED);
+        }
+        /* The run's context is gone with it. */
+        g_assert_cmpuint(itk_browser_get_n_pages(browser), ==, 0);
+
+        steps = g_variant_ref_sink(itk_execution_get_steps(e));
+        assert_no_secret_in_variant(steps);
+        log = itk_execution_get_log(e, 1000, &error);
+        g_assert_no_error(error);
+        assert_no_secret_in_variant(log);
+        g_clear_pointer(&steps, g_variant_unref);
+        g_clear_pointer(&log, g_variant_unref);
+        steps = itk_store_get_steps(store, itk_execution_get_id(e), &error);
+        g_assert_no_error(error);
+        assert_no_secret_in_variant(steps);
+        log = itk_store_get_log(store, itk_execution_get_id(e), 1000, &error);
+        g_assert_no_error(error);
+        assert_no_secret_in_variant(log);
+}
+
+static void
+test_execution_skip(void)
+{
+        run_execution(FALSE);
+}
+
+static void
+test_execution_cancel(void)
+{
+        run_execution(TRUE);
+}
+
 /* The CDP pipe's child ends landing on fds 3 and 4 themselves (BROWSER.md):
  * run in a fresh process whose fds 3..6 are free, so that the request
  * pipe is [3, 4] (the child's read end already on 3) and the reply pipe
@@ -621,6 +768,8 @@ main(int argc, char **argv)
         g_test_add_func("/browser/pause-freezes-clock", test_pause_freezes_clock);
         g_test_add_func("/browser/satisfied-while-paused", test_satisfied_while_paused);
         g_test_add_func("/browser/fill-secret", test_fill_secret);
+        g_test_add_func("/browser/execution-skip", test_execution_skip);
+        g_test_add_func("/browser/execution-cancel", test_execution_cancel);
         g_test_add_func("/browser/crash", test_crash);
         sim = itk_test_sim_start(NULL);
         status = g_test_run();
