@@ -13,9 +13,11 @@ packages=(
         libsystemd-dev libglib2.0-dev libglib2.0-bin libjson-glib-dev libyaml-dev
         libsoup-3.0-dev libsqlite3-dev
         dbus dbus-daemon python3 python3-gi
+        # The browser.* steps drive headless Chromium (the demo's playbooks too).
+        chromium
 )
 if [ "${1:-}" = "--tests" ]; then
-        packages+=(clang-format python3-dbusmock procps chromium)
+        packages+=(clang-format python3-dbusmock procps)
 fi
 
 # The web UI's end-to-end tests: playwright-core from npm, pinned by the lock file.
