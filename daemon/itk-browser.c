@@ -67,6 +67,15 @@ static void new_page_return(ItkBrowser *self, GTask *task, ItkBrowserPage *page)
 
 /* --- configuration ------------------------------------------------------------ */
 
+/* Takes @dir. */
+static void
+itk_browser_set_data_dir(ItkBrowser *self, char *dir)
+{
+        self->data_dir = dir;
+        self->profile_dir = g_build_filename(self->data_dir, "profile", NULL);
+        self->download_root = g_build_filename(self->data_dir, "downloads", NULL);
+}
+
 ItkBrowser *
 itk_browser_new(const char *binary, const char *data_dir, guint idle_timeout_sec)
 {
@@ -76,14 +85,9 @@ itk_browser_new(const char *binary, const char *data_dir, guint idle_timeout_sec
         if (binary == NULL || *binary == '\0')
                 binary = env != NULL && *env != '\0' ? env : ITK_BROWSER_DEFAULT_BINARY;
         self->binary = g_strdup(binary);
-        if (data_dir != NULL) {
-                self->data_dir = g_build_filename(data_dir, "browser", NULL);
-        } else {
-                self->data_dir = g_dir_make_tmp("itk-browser-XXXXXX", NULL);
-                self->own_data_dir = TRUE;
-        }
-        self->profile_dir = g_build_filename(self->data_dir, "profile", NULL);
-        self->download_root = g_build_filename(self->data_dir, "downloads", NULL);
+        /* Without a state directory, a temporary folder made at first start. */
+        if (data_dir != NULL)
+                itk_browser_set_data_dir(self, g_build_filename(data_dir, "browser", NULL));
         self->idle_timeout = idle_timeout_sec;
         self->pages = g_hash_table_new(g_direct_hash, g_direct_equal);
         g_queue_init(&self->waiters);
@@ -402,6 +406,13 @@ itk_browser_start(ItkBrowser *self, GError **error)
 
         if (!itk_browser_check_available(self, error))
                 return FALSE;
+        if (self->data_dir == NULL) {
+                char *dir = g_dir_make_tmp("itk-browser-XXXXXX", error);
+                if (dir == NULL)
+                        return FALSE;
+                self->own_data_dir = TRUE;
+                itk_browser_set_data_dir(self, dir);
+        }
         if (g_mkdir_with_parents(self->profile_dir, 0700) < 0 ||
             g_mkdir_with_parents(self->download_root, 0700) < 0) {
                 int saved = errno;
@@ -445,7 +456,7 @@ itk_browser_free(ItkBrowser *self)
                 return;
         itk_browser_stop(self);
         g_hash_table_unref(self->pages);
-        if (self->own_data_dir) {
+        if (self->own_data_dir && self->data_dir != NULL) {
                 /* Only our own temporary folder, never a configured one. */
                 g_autofree char *quoted = g_shell_quote(self->data_dir);
                 g_autofree char *cmd = g_strdup_printf("rm -rf %s", quoted);

@@ -525,6 +525,43 @@ process_waited_cb(GObject *source, GAsyncResult *result, gpointer user_data)
         r->done = TRUE;
 }
 
+static void
+page_ready_cb(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+        Result *r = user_data;
+        ItkBrowserPage *page = itk_browser_new_page_finish(NULL, result, &r->error);
+
+        (void)source;
+        if (page != NULL) {
+                r->output = json_node_new(JSON_NODE_NULL);
+                itk_browser_page_close(page);
+        }
+        r->done = TRUE;
+}
+
+/* With no page in use for the idle timeout, Chromium exits. */
+static void
+test_idle_exit(void)
+{
+        g_autoptr(ItkBrowser) browser = itk_browser_new(NULL, NULL, 1);
+        Result r = { 0 };
+
+        itk_browser_new_page_async(browser, NULL, page_ready_cb, &r);
+        wait_result(&r);
+        g_assert_no_error(r.error);
+        result_clear(&r);
+        g_assert_cmpint(itk_browser_get_pid(browser), >, 0);
+        g_assert_cmpuint(itk_browser_get_n_pages(browser), ==, 0);
+        spin_ms(1800);
+        g_assert_cmpint(itk_browser_get_pid(browser), ==, 0);
+        /* And comes back on demand. */
+        itk_browser_new_page_async(browser, NULL, page_ready_cb, &r);
+        wait_result(&r);
+        g_assert_no_error(r.error);
+        result_clear(&r);
+        g_assert_cmpuint(itk_browser_get_n_starts(browser), ==, 2);
+}
+
 /* --- inside an execution --------------------------------------------------------- */
 
 static JsonObject *
@@ -771,6 +808,7 @@ main(int argc, char **argv)
         g_test_add_func("/browser/execution-skip", test_execution_skip);
         g_test_add_func("/browser/execution-cancel", test_execution_cancel);
         g_test_add_func("/browser/crash", test_crash);
+        g_test_add_func("/browser/idle-exit", test_idle_exit);
         sim = itk_test_sim_start(NULL);
         status = g_test_run();
         itk_browser_free(itk_browser_get_default());
