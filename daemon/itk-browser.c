@@ -37,6 +37,7 @@ struct _ItkBrowser {
         ItkCdp *cdp;
         GCancellable *generation; /* cancelled when this browser instance ends */
         guint idle_id;
+        guint refill_id; /* the spare is made again a moment after one is handed out */
         guint n_starts;
 
         GQueue waiters; /* GTask* wanting a page */
@@ -315,6 +316,7 @@ itk_browser_lost(ItkBrowser *self, const char *message)
         g_cancellable_cancel(self->generation);
         g_clear_object(&self->generation);
         g_clear_handle_id(&self->idle_id, g_source_remove);
+        g_clear_handle_id(&self->refill_id, g_source_remove);
         if (self->pid > 0)
                 kill(-self->pid, SIGKILL);
         g_clear_object(&self->process);
@@ -488,7 +490,8 @@ static void
 itk_browser_update_idle(ItkBrowser *self)
 {
         gboolean idle = self->state != BROWSER_STOPPED && g_hash_table_size(self->pages) == 0 &&
-                        g_queue_is_empty(&self->waiters) && self->making == 0;
+                        g_queue_is_empty(&self->waiters) && self->making == 0 &&
+                        self->refill_id == 0;
 
         if (!idle) {
                 g_clear_handle_id(&self->idle_id, g_source_remove);
@@ -1016,6 +1019,18 @@ itk_browser_page_made(MakeOp *op)
 
 /* --- handing pages out ---------------------------------------------------------- */
 
+#define SPARE_REFILL_DELAY_MS 300
+
+static gboolean
+itk_browser_refill_cb(gpointer user_data)
+{
+        ItkBrowser *self = user_data;
+
+        self->refill_id = 0;
+        itk_browser_pump(self);
+        return G_SOURCE_REMOVE;
+}
+
 typedef struct {
         ItkBrowser *browser; /* NULL once out of the queue */
         GCancellable *cancellable;
@@ -1042,6 +1057,9 @@ new_page_return(ItkBrowser *self, GTask *task, ItkBrowserPage *page)
                 g_cancellable_disconnect(wait->cancellable, wait->cancel_id);
         wait->cancel_id = 0;
         if (page != NULL) {
+                if (self->refill_id == 0)
+                        self->refill_id =
+                                g_timeout_add(SPARE_REFILL_DELAY_MS, itk_browser_refill_cb, self);
                 g_hash_table_add(self->pages, page);
                 g_task_return_pointer(task, page, NULL);
                 g_object_unref(task);
@@ -1065,7 +1083,11 @@ itk_browser_pump(ItkBrowser *self)
                 ItkBrowserPage *page = g_steal_pointer(&self->spare);
                 new_page_return(self, g_queue_peek_head(&self->waiters), page);
         }
-        needed = g_queue_get_length(&self->waiters) + (self->spare == NULL ? 1 : 0);
+        /* The pages asked for first; the spare only when nobody waits and a
+         * run's first step is not starting right now (two cores). */
+        needed = g_queue_get_length(&self->waiters);
+        if (needed == 0 && self->spare == NULL && self->refill_id == 0)
+                needed = 1;
         while (self->making < needed)
                 itk_browser_make_page(self);
         itk_browser_update_idle(self);
