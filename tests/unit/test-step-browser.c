@@ -566,6 +566,26 @@ test_idle_exit(void)
         g_assert_cmpuint(itk_browser_get_n_starts(browser), ==, 2);
 }
 
+/* A page's download lands in the run's folder under its own name. */
+static void
+test_download(void)
+{
+        g_autoptr(Run) run = run_new();
+        g_autofree char *path = NULL;
+        g_autofree char *data = NULL;
+        Result r = { 0 };
+
+        navigate(run,
+                 "data:text/html,<a id=d download=hello.txt href='data:text/plain,hello'>get</a>",
+                 &r);
+        step(run, "browser.click", "{\"selector\": \"#d\"}", &r);
+        path = g_build_filename(run->dir, "hello.txt", NULL);
+        for (guint i = 0; i < 100 && !g_file_test(path, G_FILE_TEST_EXISTS); i++)
+                spin_ms(50);
+        g_assert_true(g_file_get_contents(path, &data, NULL, NULL));
+        g_assert_cmpstr(data, ==, "hello");
+}
+
 /* --- inside an execution --------------------------------------------------------- */
 
 static JsonObject *
@@ -811,6 +831,7 @@ main(int argc, char **argv)
         g_test_add_func("/browser/fill-secret", test_fill_secret);
         g_test_add_func("/browser/execution-skip", test_execution_skip);
         g_test_add_func("/browser/execution-cancel", test_execution_cancel);
+        g_test_add_func("/browser/download", test_download);
         g_test_add_func("/browser/crash", test_crash);
         g_test_add_func("/browser/idle-exit", test_idle_exit);
         sim = itk_test_sim_start(NULL);
