@@ -74,7 +74,8 @@ struct _BrowserOp {
         gboolean agent_by_value;
         AgentDoneFunc agent_done;
         guint agent_retries;
-        OpStepFunc next; /* after an element wait */
+        OpStepFunc next;  /* after an element wait */
+        char *wait_state; /* of that wait */
 };
 
 static void
@@ -102,6 +103,7 @@ browser_op_free(BrowserOp *op)
         g_free(op->wait_event);
         g_clear_pointer(&op->seen_events, g_ptr_array_unref);
         g_free(op->agent_fn);
+        g_free(op->wait_state);
         g_clear_pointer(&op->agent_args, json_array_unref);
         g_clear_object(&op->task);
 }
@@ -393,6 +395,7 @@ browser_call(BrowserOp *op, const char *method, JsonObject *params, CallDoneFunc
 /* --- the agent ------------------------------------------------------------------ */
 
 static void agent_call_send(BrowserOp *op);
+static void browser_wait_for(BrowserOp *op, const char *state, OpStepFunc next);
 
 static void
 agent_world_cb(GObject *source, GAsyncResult *result, gpointer user_data)
@@ -463,6 +466,16 @@ agent_reply_cb(BrowserOp *op, JsonObject *reply, GError *error)
                     op->agent_retries++ < 20 && itk_browser_page_check(op->page, NULL)) {
                         itk_browser_page_forget_world(op->page, op->world);
                         op->world = 0;
+                        /* An element of the old document means nothing in the
+                         * new one: find it again from the start. */
+                        if (op->element != NULL && op->next != NULL && op->wait_state != NULL &&
+                            g_strcmp0(op->agent_fn, "waitFor") != 0) {
+                                g_autofree char *state = g_strdup(op->wait_state);
+                                guint retries = op->agent_retries;
+                                browser_wait_for(op, state, op->next);
+                                op->agent_retries = retries;
+                                return;
+                        }
                         agent_call_with_world(op);
                         return;
                 }
@@ -609,6 +622,7 @@ browser_wait_for(BrowserOp *op, const char *state, OpStepFunc next)
         op->waiting_for =
                 g_strdup_printf("'%s' to be %s", op->selector, op->force ? "attached" : state);
         op->next = next;
+        set_str(&op->wait_state, state);
         agent_call(op, "waitFor", FALSE, wait_done_cb, arg_string(op->selector),
                    arg_value_node(take_object_node(options)), NULL);
 }
