@@ -9,7 +9,7 @@ import os
 import sys
 import time
 
-from itk_harness import DaemonTestCase, main, playbook, step
+from itk_harness import DaemonTestCase, GLib, main, playbook, step
 
 if not os.access('/usr/bin/chromium', os.X_OK):
     print('SKIP: /usr/bin/chromium is not installed (Debian package chromium)')
@@ -38,6 +38,9 @@ class TestBrowser(DaemonTestCase):
         self.assertEqual(shot['name'], 'after.png')
         self.assertEqual(len(shot['sha256']), 64)
         self.assertGreater(shot['size'], 100)
+        # The password typed into the page is in no step, output or log line.
+        self.assertNotIn(SECRET, repr(self.client.get_steps(path)))
+        self.assertNotIn(SECRET, repr(self.call(path, 'GetLog', GLib.Variant('(u)', (1000,)))))
 
     def test_cancel_during_wait(self):
         source = playbook(
