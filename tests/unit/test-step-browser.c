@@ -568,6 +568,34 @@ test_idle_exit(void)
         g_assert_cmpuint(itk_browser_get_n_starts(browser), ==, 2);
 }
 
+/* file_upload sets the file of a (hidden) file input. */
+static void
+test_file_upload(void)
+{
+        g_autoptr(Run) run = run_new();
+        g_autofree char *file = g_build_filename(run->dir, "module.modl", NULL);
+        Result r = { 0 };
+        JsonObject *out;
+
+        g_assert_true(g_file_set_contents(file, "PK", -1, NULL));
+        navigate(run,
+                 "data:text/html,<input id=f type=file style=display:none "
+                 "onchange=n.textContent=this.files[0].name><p id=n>none</p>",
+                 &r);
+        /* Relative to the run's folder when the playbook has none. */
+        out = step(run, "browser.file_upload",
+                   "{\"selector\": \"#f\", \"file_path\": \"module.modl\"}", &r);
+        g_assert_cmpstr(json_object_get_string_member(out, "file"), ==, file);
+        step(run, "browser.verify_text", "{\"selector\": \"#n\", \"text\": \"module.modl\"}", &r);
+        /* A missing file is a clear failure. */
+        step_start(run, "browser.file_upload",
+                   "{\"selector\": \"#f\", \"file_path\": \"nope.modl\"}", NULL, &r);
+        wait_result(&r);
+        g_assert_nonnull(r.error);
+        g_assert_nonnull(strstr(r.error->message, "not found"));
+        result_clear(&r);
+}
+
 /* A page's download lands in the run's folder under its own name. */
 static void
 test_download(void)
@@ -833,6 +861,7 @@ main(int argc, char **argv)
         g_test_add_func("/browser/fill-secret", test_fill_secret);
         g_test_add_func("/browser/execution-skip", test_execution_skip);
         g_test_add_func("/browser/execution-cancel", test_execution_cancel);
+        g_test_add_func("/browser/file-upload", test_file_upload);
         g_test_add_func("/browser/download", test_download);
         g_test_add_func("/browser/crash", test_crash);
         g_test_add_func("/browser/idle-exit", test_idle_exit);
