@@ -81,10 +81,9 @@ ItkBrowser *
 itk_browser_new(const char *binary, const char *data_dir, guint idle_timeout_sec)
 {
         ItkBrowser *self = g_new0(ItkBrowser, 1);
-        const char *env = g_getenv("ITK_CHROMIUM");
 
         if (binary == NULL || *binary == '\0')
-                binary = env != NULL && *env != '\0' ? env : ITK_BROWSER_DEFAULT_BINARY;
+                binary = itk_browser_config_get_binary();
         self->binary = g_strdup(binary);
         /* Without a state directory, a temporary folder made at first start. */
         if (data_dir != NULL)
@@ -96,40 +95,21 @@ itk_browser_new(const char *binary, const char *data_dir, guint idle_timeout_sec
 }
 
 static ItkBrowser *default_browser;
-static char *default_binary, *default_data_dir;
-static guint default_idle = ITK_BROWSER_DEFAULT_IDLE_TIMEOUT;
-static gboolean default_configured;
-
-void
-itk_browser_configure(const char *binary, const char *data_dir, guint idle_timeout_sec)
-{
-        if (default_configured)
-                return;
-        default_configured = TRUE;
-        default_binary = g_strdup(binary);
-        default_data_dir = g_strdup(data_dir);
-        default_idle = idle_timeout_sec;
-}
 
 ItkBrowser *
 itk_browser_get_default(void)
 {
         if (default_browser == NULL)
-                default_browser = itk_browser_new(default_binary, default_data_dir, default_idle);
+                default_browser = itk_browser_new(itk_browser_config_get_binary(),
+                                                  itk_browser_config_get_data_dir(),
+                                                  itk_browser_config_get_idle_timeout());
         return default_browser;
 }
 
 gboolean
 itk_browser_check_available(ItkBrowser *self, GError **error)
 {
-        if (g_file_test(self->binary, G_FILE_TEST_IS_EXECUTABLE) &&
-            !g_file_test(self->binary, G_FILE_TEST_IS_DIR))
-                return TRUE;
-        g_set_error(error, ITK_ERROR, ITK_ERROR_NOT_SUPPORTED,
-                    "browser steps need Chromium, which is not installed (%s not found): "
-                    "install the Debian package 'chromium'",
-                    self->binary);
-        return FALSE;
+        return itk_browser_check_binary(self->binary, error);
 }
 
 void

@@ -22,15 +22,25 @@ typedef struct _ItkBrowserPage ItkBrowserPage;
 #define ITK_BROWSER_DEFAULT_BINARY "/usr/bin/chromium"
 #define ITK_BROWSER_DEFAULT_IDLE_TIMEOUT 300 /* seconds */
 
-/* @binary NULL: $ITK_CHROMIUM, else ITK_BROWSER_DEFAULT_BINARY. @data_dir:
+/* @binary NULL: itk_browser_config_get_binary(). @data_dir:
  * where the profile and download folders go (NULL: a private folder in the
  * temporary directory). */
 ItkBrowser *itk_browser_new(const char *binary, const char *data_dir, guint idle_timeout_sec);
 void itk_browser_free(ItkBrowser *self);
 
-/* The daemon's browser; the configuration is taken from the first call of
- * itk_browser_configure() (main.c reads toolkit.conf [Browser]). */
+/* The configuration, in the engine (steps/itk-step-browser-types.c) so that
+ * main.c and validation need not load the browser module: the first call
+ * of itk_browser_configure() wins (main.c reads toolkit.conf [Browser]). */
 void itk_browser_configure(const char *binary, const char *data_dir, guint idle_timeout_sec);
+/* Configured, else $ITK_CHROMIUM, else ITK_BROWSER_DEFAULT_BINARY. */
+const char *itk_browser_config_get_binary(void);
+const char *itk_browser_config_get_data_dir(void);
+guint itk_browser_config_get_idle_timeout(void);
+/* TRUE when @binary is executable; else ITK_ERROR_NOT_SUPPORTED naming the
+ * Debian package. */
+gboolean itk_browser_check_binary(const char *binary, GError **error);
+
+/* The daemon's browser, made with the configuration above. */
 ItkBrowser *itk_browser_get_default(void);
 
 /* TRUE when the binary is there and executable; else ITK_ERROR_NOT_SUPPORTED

@@ -213,5 +213,7 @@ void itk_step_browser_register(void);
 void itk_step_later_register(void);
 /* The gateway module's entry point (steps/itk-step-gateway.c). */
 void itk_step_gateway_module_init(void);
+/* The browser module's entry point (steps/itk-step-browser.c). */
+void itk_step_browser_module_init(void);
 
 G_END_DECLS

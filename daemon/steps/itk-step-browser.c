@@ -16,11 +16,6 @@
 #include "itk-error.h"
 #include "itk-step.h"
 #include "itk-step-browser-agent.h"
-#if __has_include("browser/itk-selector.h")
-#include "browser/itk-selector.h"
-#else
-#include "browser/itk-selector-standin.h"
-#endif
 
 #define SESSION_NAME "browser"
 
@@ -1545,192 +1540,33 @@ RUN_FUNC(run_verify_attribute, "browser.verify_attribute")
 RUN_FUNC(run_verify_state, "browser.verify_state")
 RUN_FUNC(run_discover, "perspective.discover_page")
 
-/* --- the provider ------------------------------------------------------------------ */
+/* --- the module ------------------------------------------------------------------ */
 
-static const char *const wait_until_choices[] = { "load", "domcontentloaded", "networkidle",
-                                                  "commit", NULL };
-static const char *const match_choices[] = { "exact", "contains", "regex", NULL };
-static const char *const state_choices[] = { "visible",  "hidden",   "enabled", "disabled",
-                                             "attached", "detached", NULL };
-
-#define P_SELECTOR                                                                                 \
-        {                                                                                          \
-                "selector", ITK_STEP_PARAM_SELECTOR, NULL, NULL                                    \
-        }
-#define P_TIMEOUT(ms)                                                                              \
-        {                                                                                          \
-                "timeout", ITK_STEP_PARAM_INTEGER, #ms, NULL                                       \
-        }
-#define P_END                                                                                      \
-        {                                                                                          \
-                NULL, 0, NULL, NULL                                                                \
-        }
-
-static const ItkStepParam navigate_params[] = {
-        { "url", ITK_STEP_PARAM_STRING, NULL, NULL },
-        { "wait_until", ITK_STEP_PARAM_STRING, "\"load\"", wait_until_choices },
-        { "wait_for", ITK_STEP_PARAM_STRING, NULL, wait_until_choices },
-        P_TIMEOUT(30000),
-        P_END,
-};
-static const ItkStepParam click_params[] = {
-        P_SELECTOR,
-        P_TIMEOUT(30000),
-        { "force", ITK_STEP_PARAM_BOOLEAN, "false", NULL },
-        P_END,
-};
-static const ItkStepParam fill_params[] = {
-        P_SELECTOR,
-        { "value", ITK_STEP_PARAM_STRING, NULL, NULL },
-        P_TIMEOUT(30000),
-        { "force", ITK_STEP_PARAM_BOOLEAN, "false", NULL },
-        P_END,
-};
-static const ItkStepParam keyboard_params[] = {
-        { "key", ITK_STEP_PARAM_STRING, NULL, NULL },
-        { "text", ITK_STEP_PARAM_STRING, NULL, NULL },
-        P_TIMEOUT(30000),
-        P_END,
-};
-static const ItkStepParam upload_params[] = {
-        P_SELECTOR,
-        { "file_path", ITK_STEP_PARAM_STRING, NULL, NULL },
-        P_TIMEOUT(30000),
-        P_END,
-};
-static const ItkStepParam screenshot_params[] = {
-        { "name", ITK_STEP_PARAM_STRING, NULL, NULL },
-        { "path", ITK_STEP_PARAM_STRING, NULL, NULL },
-        { "full_page", ITK_STEP_PARAM_BOOLEAN, "false", NULL },
-        P_TIMEOUT(30000),
-        P_END,
-};
-static const ItkStepParam wait_params[] = {
-        P_SELECTOR,
-        P_TIMEOUT(30000),
-        { "state", ITK_STEP_PARAM_STRING, "\"visible\"", state_choices },
-        P_END,
-};
-static const ItkStepParam verify_params[] = {
-        P_SELECTOR,
-        P_TIMEOUT(5000),
-        { "exists", ITK_STEP_PARAM_BOOLEAN, "true", NULL },
-        { "state", ITK_STEP_PARAM_STRING, NULL, state_choices },
-        P_END,
-};
-static const ItkStepParam verify_text_params[] = {
-        P_SELECTOR,
-        P_TIMEOUT(5000),
-        { "text", ITK_STEP_PARAM_STRING, NULL, NULL },
-        { "match", ITK_STEP_PARAM_STRING, "\"contains\"", match_choices },
-        P_END,
-};
-static const ItkStepParam verify_attribute_params[] = {
-        P_SELECTOR,
-        P_TIMEOUT(5000),
-        { "attribute", ITK_STEP_PARAM_STRING, NULL, NULL },
-        { "value", ITK_STEP_PARAM_STRING, NULL, NULL },
-        P_END,
-};
-static const ItkStepParam discover_params[] = {
-        { "selector", ITK_STEP_PARAM_SELECTOR, "\"body\"", NULL },
-        { "types", ITK_STEP_PARAM_ANY, "[]", NULL },
-        { "exclude_selectors", ITK_STEP_PARAM_ANY, "[]", NULL },
-        P_END,
-};
-
-static const char *const req_url[] = { "url", NULL };
-static const char *const req_selector[] = { "selector", NULL };
-static const char *const req_fill[] = { "selector", "value", NULL };
-static const char *const req_key[] = { "key|text", NULL };
-static const char *const req_upload[] = { "selector", "file_path|file", NULL };
-static const char *const req_text[] = { "selector", "text", NULL };
-static const char *const req_attribute[] = { "selector", "attribute", NULL };
-
-#define BROWSER(type, run, required, params)                                                       \
-        {                                                                                          \
-                type, run, TRUE, required, NULL, NULL, params                                      \
-        }
-
-static ItkStepHandler browser_handlers[] = {
-        BROWSER("browser.navigate", run_navigate, req_url, navigate_params),
-        BROWSER("browser.click", run_click, req_selector, click_params),
-        BROWSER("browser.fill", run_fill, req_fill, fill_params),
-        BROWSER("browser.keyboard", run_keyboard, req_key, keyboard_params),
-        BROWSER("browser.file_upload", run_file_upload, req_upload, upload_params),
-        BROWSER("browser.screenshot", run_screenshot, NULL, screenshot_params),
-        BROWSER("browser.wait", run_wait, req_selector, wait_params),
-        BROWSER("browser.verify", run_verify, req_selector, verify_params),
-        BROWSER("browser.verify_text", run_verify_text, req_text, verify_text_params),
-        BROWSER("browser.verify_attribute", run_verify_attribute, req_attribute,
-                verify_attribute_params),
-        BROWSER("browser.verify_state", run_verify_state, req_selector, wait_params),
-        BROWSER("perspective.discover_page", run_discover, NULL, discover_params),
-};
-
-static gboolean
-browser_check_available(GError **error)
-{
-        return itk_browser_check_available(itk_browser_get_default(), error);
-}
-
-static gboolean
-browser_validate(const ItkStepHandler *handler, JsonObject *params, const char **param,
-                 gssize *offset, GError **error)
-{
-        static const char *const selector_lists[] = { "exclude_selectors", NULL };
-
-        for (const ItkStepParam *p = handler->params; p != NULL && p->name != NULL; p++) {
-                JsonNode *node = json_object_get_member(params, p->name);
-                const char *text;
-                gsize at = 0;
-                if (p->type != ITK_STEP_PARAM_SELECTOR || node == NULL ||
-                    !JSON_NODE_HOLDS_VALUE(node) || json_node_get_value_type(node) != G_TYPE_STRING)
-                        continue;
-                text = json_node_get_string(node);
-                if (strstr(text, "{{") != NULL)
-                        continue; /* checked when it runs */
-                if (!itk_selector_validate(text, &at, error)) {
-                        *param = p->name;
-                        *offset = (gssize)at;
-                        return FALSE;
-                }
-        }
-        for (guint i = 0; selector_lists[i] != NULL; i++) {
-                JsonNode *node = json_object_get_member(params, selector_lists[i]);
-                JsonArray *list;
-                if (node == NULL || !JSON_NODE_HOLDS_ARRAY(node))
-                        continue;
-                list = json_node_get_array(node);
-                for (guint j = 0; j < json_array_get_length(list); j++) {
-                        JsonNode *item = json_array_get_element(list, j);
-                        gsize at = 0;
-                        if (!JSON_NODE_HOLDS_VALUE(item) ||
-                            json_node_get_value_type(item) != G_TYPE_STRING ||
-                            strstr(json_node_get_string(item), "{{") != NULL)
-                                continue;
-                        if (!itk_selector_validate(json_node_get_string(item), &at, error)) {
-                                *param = selector_lists[i];
-                                return FALSE;
-                        }
-                }
-        }
-        return TRUE;
-}
-
-static const char *const browser_prefixes[] = { "browser.", "perspective.", NULL };
-
-static const ItkStepProvider browser_provider = {
-        .name = "browser",
-        .prefixes = browser_prefixes,
-        .handlers = browser_handlers,
-        .n_handlers = G_N_ELEMENTS(browser_handlers),
-        .check_available = browser_check_available,
-        .validate = browser_validate,
-};
-
+/* Called once when the daemon loads this module (itk_step_registry_resolve())
+ * or by tests that link it: installs the run functions of the types that
+ * itk-step-browser-types.c declares. */
 void
-itk_step_browser_register(void)
+itk_step_browser_module_init(void)
 {
-        itk_step_registry_register_provider(&browser_provider);
+        static const struct {
+                const char *type;
+                ItkStepRunFunc run;
+        } runs[] = {
+                { "browser.navigate", run_navigate },
+                { "browser.click", run_click },
+                { "browser.fill", run_fill },
+                { "browser.keyboard", run_keyboard },
+                { "browser.file_upload", run_file_upload },
+                { "browser.screenshot", run_screenshot },
+                { "browser.wait", run_wait },
+                { "browser.verify", run_verify },
+                { "browser.verify_text", run_verify_text },
+                { "browser.verify_attribute", run_verify_attribute },
+                { "browser.verify_state", run_verify_state },
+                { "perspective.discover_page", run_discover },
+        };
+
+        itk_step_registry_ensure();
+        for (guint i = 0; i < G_N_ELEMENTS(runs); i++)
+                itk_step_registry_set_run(runs[i].type, runs[i].run);
 }

@@ -425,6 +425,8 @@ main(int argc, char **argv)
                 g_printerr("bench-browser: %s is not installed\n", ITK_BROWSER_DEFAULT_BINARY);
                 return 77;
         }
+        /* Linked in, not loaded as the daemon does. */
+        itk_step_browser_module_init();
         sim = itk_test_sim_start(NULL);
         init_scripts();
         bench_cancel(json, quick ? 10 : 200);

@@ -865,6 +865,8 @@ main(int argc, char **argv)
         g_test_add_func("/browser/download", test_download);
         g_test_add_func("/browser/crash", test_crash);
         g_test_add_func("/browser/idle-exit", test_idle_exit);
+        /* Linked in, not loaded as the daemon does. */
+        itk_step_browser_module_init();
         sim = itk_test_sim_start(NULL);
         status = g_test_run();
         itk_browser_free(itk_browser_get_default());
