@@ -99,6 +99,7 @@ struct _ItkExecution {
         char *playbook_id;
         ItkStore *store;
         char *work_dir;
+        ItkStepSessions *sessions; /* per-provider sessions (browser context) */
         char *gateway_url;
         char *gateway_token;
         char *python;
@@ -827,6 +828,8 @@ itk_execution_finish(ItkExecution *self, ItkStatus status, const char *error)
                 self->error = g_steal_pointer(&redacted);
                 props |= ITK_EXECUTION_PROP_ERROR;
         }
+        /* The run's sessions (its browser context) end with it. */
+        itk_step_sessions_close(self->sessions);
         self->status = status;
         self->finished_at = g_get_real_time();
         if (self->pause_requested) {
@@ -1056,6 +1059,15 @@ itk_execution_frame_setting(ItkExecution *self, Frame *frame, const char *name,
 static void itk_execution_push_frame(ItkExecution *self, Frame *frame, StepState *state,
                                      JsonObject *params);
 
+static gboolean
+itk_execution_is_secret_cb(gpointer data, const char *value)
+{
+        ItkExecution *self = data;
+        g_autofree char *redacted = itk_redactor_apply(self->redactor, value);
+
+        return g_strcmp0(redacted, value) != 0;
+}
+
 static ItkStepContext *
 itk_execution_new_context(ItkExecution *self, Frame *frame, StepState *state)
 {
@@ -1072,6 +1084,8 @@ itk_execution_new_context(ItkExecution *self, Frame *frame, StepState *state)
                 ctx,
                 itk_execution_frame_setting(self, frame, "gateway_token", self->gateway_token));
         itk_step_context_set_python(ctx, self->python);
+        itk_step_context_set_sessions(ctx, self->sessions);
+        itk_step_context_set_secret_func(ctx, itk_execution_is_secret_cb, self);
         return ctx;
 }
 
@@ -1993,6 +2007,7 @@ itk_execution_finalize(GObject *object)
                 self->top = parent;
         }
         g_clear_pointer(&self->root_states, g_ptr_array_unref);
+        g_clear_pointer(&self->sessions, itk_step_sessions_free);
         g_clear_pointer(&self->timers, itk_timer_group_free);
         g_queue_clear_full(&self->log_ring, itk_execution_log_line_free);
         g_array_unref(self->announcements);
@@ -2053,6 +2068,7 @@ itk_execution_init(ItkExecution *self)
         self->current_step_name = g_strdup("");
         self->error = g_strdup("");
         self->timers = itk_timer_group_new();
+        self->sessions = itk_step_sessions_new();
         self->redactor = itk_redactor_new();
         self->announcements = g_array_new(FALSE, FALSE, sizeof(Announcement));
         g_queue_init(&self->log_ring);

@@ -770,6 +770,36 @@ loader_check_handler_params(ItkLoader *loader, const ItkYamlNode *at, ItkStepDef
         }
 }
 
+/* The provider's checks of literal values (types, choices, selectors), at
+ * the position of the parameter, or of the problem inside its text. */
+static void
+loader_check_provider_params(ItkLoader *loader, ItkYamlNode *params_node, ItkStepDef *step,
+                             const char *label)
+{
+        g_autoptr(GError) error = NULL;
+        const char *param = NULL;
+        gssize offset = -1;
+        const ItkYamlNode *at = params_node;
+        int line, column;
+
+        if (itk_step_registry_validate_params(step->type, json_node_get_object(step->parameters),
+                                              &param, &offset, &error))
+                return;
+        if (param != NULL && params_node->kind == ITK_YAML_MAPPING &&
+            itk_yaml_node_lookup(params_node, param) != NULL)
+                at = itk_yaml_node_lookup(params_node, param);
+        line = at->line;
+        column = at->column;
+        /* Inside a one-line scalar the offset is a column; a quote comes first. */
+        if (offset >= 0 && at->kind == ITK_YAML_SCALAR && at->text != NULL &&
+            strchr(at->text, '\n') == NULL) {
+                g_autofree char *head = g_strndup(at->text, MIN((gsize)offset, at->length));
+                column += (int)g_utf8_strlen(head, -1) + (at->plain ? 0 : 1);
+        }
+        loader_add(loader, ITK_DIAGNOSTIC_ERROR, line, column, step->id, label, "%s",
+                   error->message);
+}
+
 static ItkStepDef *
 loader_load_step(ItkLoader *loader, ItkYamlNode *node, guint index, gboolean rollback)
 {
@@ -854,6 +884,8 @@ loader_load_step(ItkLoader *loader, ItkYamlNode *node, guint index, gboolean rol
                 JsonObject *params = json_node_get_object(step->parameters);
 
                 loader_check_handler_params(loader, node, step, label);
+                loader_check_provider_params(loader, params_node != NULL ? params_node : node, step,
+                                             label);
                 /* In browser steps these are the handler's (milliseconds); elsewhere
                  * the author likely meant the step's own fields. */
                 if (!g_str_has_prefix(step->type, "browser.")) {

@@ -8,6 +8,7 @@
 #include "itk-error.h"
 
 static GHashTable *registry; /* type -> const ItkStepHandler* */
+static GPtrArray *providers; /* const ItkStepProvider* */
 
 void
 itk_step_registry_register(const ItkStepHandler *handler)
@@ -26,6 +27,8 @@ itk_step_registry_ensure(void)
                 itk_step_utility_register();
                 itk_step_playbook_register();
                 itk_step_gateway_register();
+                itk_step_browser_register();
+                itk_step_later_register();
                 g_once_init_leave(&once, 1);
         }
 }
@@ -37,28 +40,204 @@ itk_step_registry_lookup(const char *type)
         return type != NULL ? g_hash_table_lookup(registry, type) : NULL;
 }
 
+void
+itk_step_registry_register_provider(const ItkStepProvider *provider)
+{
+        if (providers == NULL)
+                providers = g_ptr_array_new();
+        g_ptr_array_add(providers, (gpointer)provider);
+        for (guint i = 0; i < provider->n_handlers; i++)
+                itk_step_registry_register(&provider->handlers[i]);
+}
+
+const ItkStepProvider *
+itk_step_registry_lookup_provider(const char *type)
+{
+        itk_step_registry_ensure();
+        for (guint i = 0; type != NULL && providers != NULL && i < providers->len; i++) {
+                const ItkStepProvider *provider = g_ptr_array_index(providers, i);
+                for (guint j = 0; provider->prefixes != NULL && provider->prefixes[j] != NULL; j++)
+                        if (g_str_has_prefix(type, provider->prefixes[j]))
+                                return provider;
+        }
+        return NULL;
+}
+
 gboolean
 itk_step_registry_check_type(const char *type, GError **error)
 {
-        static const char *const later[] = { "browser.", "perspective.", "fat.", "designer.",
-                                             NULL };
         const ItkStepHandler *handler = itk_step_registry_lookup(type);
+        const ItkStepProvider *provider = itk_step_registry_lookup_provider(type);
 
-        if (handler != NULL && (handler->run != NULL || handler->module != NULL))
+        if (handler == NULL && (provider == NULL || !provider->later)) {
+                g_set_error(error, ITK_ERROR, ITK_ERROR_INVALID_PLAYBOOK, "unknown step type '%s'",
+                            type);
+                return FALSE;
+        }
+        if (handler == NULL || (handler->run == NULL && handler->module == NULL) ||
+            (provider != NULL && provider->later)) {
+                g_set_error(error, ITK_ERROR, ITK_ERROR_NOT_SUPPORTED,
+                            "step type '%s' is not supported yet", type);
+                return FALSE;
+        }
+        if (provider != NULL && provider->check_available != NULL)
+                return provider->check_available(error);
+        return TRUE;
+}
+
+static gboolean
+param_is_template(JsonNode *node)
+{
+        return JSON_NODE_HOLDS_VALUE(node) && json_node_get_value_type(node) == G_TYPE_STRING &&
+               strstr(json_node_get_string(node), "{{") != NULL;
+}
+
+static gboolean
+param_check_type(const ItkStepParam *param, JsonNode *node, GError **error)
+{
+        static const char *const names[] = {
+                [ITK_STEP_PARAM_STRING] = "text",
+                [ITK_STEP_PARAM_INTEGER] = "a whole number",
+                [ITK_STEP_PARAM_NUMBER] = "a number",
+                [ITK_STEP_PARAM_BOOLEAN] = "true or false",
+                [ITK_STEP_PARAM_LIST] = "a list",
+                [ITK_STEP_PARAM_OBJECT] = "a mapping",
+                [ITK_STEP_PARAM_SELECTOR] = "a selector (text)",
+        };
+        GType vtype = JSON_NODE_HOLDS_VALUE(node) ? json_node_get_value_type(node) : G_TYPE_NONE;
+        gboolean ok = TRUE;
+
+        if (JSON_NODE_HOLDS_NULL(node) || param_is_template(node))
                 return TRUE;
-        if (handler == NULL) {
-                gboolean is_later = FALSE;
-                for (guint i = 0; later[i] != NULL; i++)
-                        is_later |= g_str_has_prefix(type, later[i]);
-                if (!is_later) {
-                        g_set_error(error, ITK_ERROR, ITK_ERROR_INVALID_PLAYBOOK,
-                                    "unknown step type '%s'", type);
+        switch (param->type) {
+        case ITK_STEP_PARAM_ANY:
+                break;
+        case ITK_STEP_PARAM_STRING:
+        case ITK_STEP_PARAM_SELECTOR:
+                ok = vtype == G_TYPE_STRING;
+                break;
+        case ITK_STEP_PARAM_INTEGER:
+        case ITK_STEP_PARAM_NUMBER:
+                if (vtype == G_TYPE_STRING) {
+                        const char *text = json_node_get_string(node);
+                        char *end = NULL;
+                        g_ascii_strtod(text, &end);
+                        ok = *text != '\0' && end != NULL && *end == '\0';
+                } else {
+                        ok = vtype == G_TYPE_INT64 ||
+                             (param->type == ITK_STEP_PARAM_NUMBER && vtype == G_TYPE_DOUBLE);
+                }
+                break;
+        case ITK_STEP_PARAM_BOOLEAN:
+                ok = vtype == G_TYPE_BOOLEAN ||
+                     (vtype == G_TYPE_STRING &&
+                      (g_strcmp0(json_node_get_string(node), "true") == 0 ||
+                       g_strcmp0(json_node_get_string(node), "false") == 0));
+                break;
+        case ITK_STEP_PARAM_LIST:
+                ok = JSON_NODE_HOLDS_ARRAY(node);
+                break;
+        case ITK_STEP_PARAM_OBJECT:
+                ok = JSON_NODE_HOLDS_OBJECT(node);
+                break;
+        }
+        if (!ok) {
+                g_set_error(error, ITK_ERROR, ITK_ERROR_INVALID_PLAYBOOK,
+                            "parameter '%s' must be %s", param->name, names[param->type]);
+                return FALSE;
+        }
+        if (param->choices != NULL && vtype == G_TYPE_STRING) {
+                const char *text = json_node_get_string(node);
+                g_autofree char *list = NULL;
+                if (g_strv_contains(param->choices, text))
+                        return TRUE;
+                list = g_strjoinv(", ", (char **)param->choices);
+                g_set_error(error, ITK_ERROR, ITK_ERROR_INVALID_PLAYBOOK,
+                            "parameter '%s' must be one of %s", param->name, list);
+                return FALSE;
+        }
+        return TRUE;
+}
+
+gboolean
+itk_step_registry_validate_params(const char *type, JsonObject *params, const char **param,
+                                  gssize *offset, GError **error)
+{
+        const ItkStepHandler *handler = itk_step_registry_lookup(type);
+        const ItkStepProvider *provider = itk_step_registry_lookup_provider(type);
+
+        *param = NULL;
+        *offset = -1;
+        if (handler == NULL || params == NULL)
+                return TRUE;
+        for (const ItkStepParam *p = handler->params; p != NULL && p->name != NULL; p++) {
+                JsonNode *node = json_object_get_member(params, p->name);
+                if (node != NULL && !param_check_type(p, node, error)) {
+                        *param = p->name;
                         return FALSE;
                 }
         }
-        g_set_error(error, ITK_ERROR, ITK_ERROR_NOT_SUPPORTED,
-                    "step type '%s' is not supported yet", type);
-        return FALSE;
+        if (provider != NULL && provider->validate != NULL)
+                return provider->validate(handler, params, param, offset, error);
+        return TRUE;
+}
+
+/* --- sessions ---------------------------------------------------------------- */
+
+typedef struct {
+        char *name;
+        gpointer data;
+        GDestroyNotify close;
+} Session;
+
+struct _ItkStepSessions {
+        GPtrArray *items; /* Session*, in creation order */
+};
+
+ItkStepSessions *
+itk_step_sessions_new(void)
+{
+        ItkStepSessions *sessions = g_new0(ItkStepSessions, 1);
+
+        sessions->items = g_ptr_array_new();
+        return sessions;
+}
+
+void
+itk_step_sessions_close(ItkStepSessions *sessions)
+{
+        if (sessions == NULL)
+                return;
+        /* Newest first; a close function may not add sessions. */
+        while (sessions->items->len > 0) {
+                Session *session =
+                        g_ptr_array_steal_index(sessions->items, sessions->items->len - 1);
+                if (session->close != NULL)
+                        session->close(session->data);
+                g_free(session->name);
+                g_free(session);
+        }
+}
+
+void
+itk_step_sessions_free(ItkStepSessions *sessions)
+{
+        if (sessions == NULL)
+                return;
+        itk_step_sessions_close(sessions);
+        g_ptr_array_unref(sessions->items);
+        g_free(sessions);
+}
+
+static Session *
+itk_step_sessions_find(ItkStepSessions *sessions, const char *name)
+{
+        for (guint i = 0; sessions != NULL && i < sessions->items->len; i++) {
+                Session *session = g_ptr_array_index(sessions->items, i);
+                if (g_strcmp0(session->name, name) == 0)
+                        return session;
+        }
+        return NULL;
 }
 
 void
@@ -157,6 +336,9 @@ struct _ItkStepContext {
         char *gateway_url;
         char *gateway_token;
         char *python;
+        ItkStepSessions *sessions;
+        gboolean (*is_secret)(gpointer data, const char *value);
+        gpointer secret_data;
 };
 
 ItkStepContext *
@@ -245,6 +427,61 @@ void
 itk_step_context_set_python(ItkStepContext *ctx, const char *python)
 {
         SET_STRING(python);
+}
+
+void
+itk_step_context_set_sessions(ItkStepContext *ctx, ItkStepSessions *sessions)
+{
+        ctx->sessions = sessions;
+}
+
+void
+itk_step_context_set_secret_func(ItkStepContext *ctx,
+                                 gboolean (*is_secret)(gpointer data, const char *value),
+                                 gpointer data)
+{
+        ctx->is_secret = is_secret;
+        ctx->secret_data = data;
+}
+
+gpointer
+itk_step_context_get_session(ItkStepContext *ctx, const char *name)
+{
+        Session *session = itk_step_sessions_find(ctx->sessions, name);
+
+        return session != NULL ? session->data : NULL;
+}
+
+gboolean
+itk_step_context_set_session(ItkStepContext *ctx, const char *name, gpointer data,
+                             GDestroyNotify close)
+{
+        Session *session;
+
+        if (ctx->sessions == NULL) {
+                if (close != NULL)
+                        close(data);
+                return FALSE;
+        }
+        session = itk_step_sessions_find(ctx->sessions, name);
+        if (session != NULL) {
+                if (session->close != NULL)
+                        session->close(session->data);
+        } else {
+                session = g_new0(Session, 1);
+                session->name = g_strdup(name);
+                g_ptr_array_add(ctx->sessions->items, session);
+        }
+        session->data = data;
+        session->close = close;
+        return TRUE;
+}
+
+gboolean
+itk_step_context_is_secret(ItkStepContext *ctx, const char *value)
+{
+        return value != NULL && *value != '\0' && ctx->is_secret != NULL &&
+               ctx->is_secret(ctx->secret_data, value);
 }
 
 const char *

@@ -33,6 +33,29 @@ typedef struct _ItkStepContext ItkStepContext;
 typedef void (*ItkStepRunFunc)(ItkStepContext *ctx, JsonObject *params, GCancellable *cancellable,
                                GAsyncReadyCallback callback, gpointer user_data);
 
+/* Parameter types of a step's schema, checked at validation on literal
+ * values (a value holding a {{ }} reference is checked when it runs). */
+typedef enum {
+        ITK_STEP_PARAM_ANY,
+        ITK_STEP_PARAM_STRING,
+        ITK_STEP_PARAM_INTEGER, /* a whole number, or its text ("5000") */
+        ITK_STEP_PARAM_NUMBER,
+        ITK_STEP_PARAM_BOOLEAN,
+        ITK_STEP_PARAM_LIST,
+        ITK_STEP_PARAM_OBJECT,
+        ITK_STEP_PARAM_SELECTOR, /* text in the browser's selector dialect */
+} ItkStepParamType;
+
+typedef struct {
+        const char *name;
+        ItkStepParamType type;
+        /* JSON text of the default, NULL when none (documentation and
+         * itk_step_params_get_*()). */
+        const char *default_json;
+        /* Allowed texts, NULL-terminated; NULL: any. */
+        const char *const *choices;
+} ItkStepParam;
+
 typedef struct {
         const char *type;   /* "utility.sleep" */
         ItkStepRunFunc run; /* NULL: a known step type of later work, "not supported yet" */
@@ -50,7 +73,51 @@ typedef struct {
          * that provides @run; loaded on the first run of such a step, so a
          * daemon that never talks to a gateway never maps libsoup. */
         const char *module;
+        /* Optional: the parameters it knows, terminated by a NULL name; used
+         * to check types and choices at validation. */
+        const ItkStepParam *params;
 } ItkStepHandler;
+
+/* A step provider owns a family of step types (every type under its
+ * prefixes): it describes them for validation, runs them, and may keep one
+ * session per execution (a browser context) that nested playbooks share and
+ * that the execution closes when the run ends. DESIGN.md §5. */
+typedef struct {
+        const char *name;            /* "browser"; also the session key */
+        const char *const *prefixes; /* "browser.", "perspective.", NULL-terminated */
+        ItkStepHandler *handlers;    /* mutable: modules install run functions */
+        guint n_handlers;
+        /* Non-NULL: the family is declared but later work; every type under its
+         * prefixes validates with ITK_ERROR_NOT_SUPPORTED "step type 'x' is not
+         * supported yet". */
+        gboolean later;
+        /* Optional: can this family run here at all (Chromium installed)?
+         * FALSE with a clear error, reported at validation and at start. */
+        gboolean (*check_available)(GError **error);
+        /* Optional: checks of literal parameter values beyond the schema. On
+         * FALSE, *param names the parameter at fault and *offset the 0-based
+         * byte offset inside its text (-1: the whole value). */
+        gboolean (*validate)(const ItkStepHandler *handler, JsonObject *params, const char **param,
+                             gssize *offset, GError **error);
+} ItkStepProvider;
+
+void itk_step_registry_register_provider(const ItkStepProvider *provider);
+/* The provider owning @type (by prefix), or NULL. */
+const ItkStepProvider *itk_step_registry_lookup_provider(const char *type);
+/* Validation of a step's literal parameters against its handler's schema and
+ * its provider's checks; see ItkStepProvider.validate for @param/@offset. */
+gboolean itk_step_registry_validate_params(const char *type, JsonObject *params, const char **param,
+                                           gssize *offset, GError **error);
+
+/* Per-execution sessions, keyed by provider name. The execution owns one
+ * table, shares it with the contexts of every step (nested playbooks
+ * included) and closes it when the run ends or is cancelled. */
+typedef struct _ItkStepSessions ItkStepSessions;
+ItkStepSessions *itk_step_sessions_new(void);
+/* Closes every session (their destroy functions run now). */
+void itk_step_sessions_close(ItkStepSessions *sessions);
+void itk_step_sessions_free(ItkStepSessions *sessions);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(ItkStepSessions, itk_step_sessions_free)
 
 void itk_step_registry_register(const ItkStepHandler *handler);
 /* Registers every built-in handler once (utility, playbook, gateway, ...). */
@@ -96,6 +163,12 @@ void itk_step_context_set_gateway_url(ItkStepContext *ctx, const char *url);
 /* Secret: never logged; the handler sends it in a header. */
 void itk_step_context_set_gateway_token(ItkStepContext *ctx, const char *token);
 void itk_step_context_set_python(ItkStepContext *ctx, const char *python);
+/* Borrowed; the execution's sessions. */
+void itk_step_context_set_sessions(ItkStepContext *ctx, ItkStepSessions *sessions);
+/* Set for handlers: the values of secrets in use (redacted everywhere). */
+void itk_step_context_set_secret_func(ItkStepContext *ctx,
+                                      gboolean (*is_secret)(gpointer data, const char *value),
+                                      gpointer data);
 
 /* Accessors, for handlers. */
 const char *itk_step_context_get_step_id(ItkStepContext *ctx);
@@ -114,6 +187,15 @@ const char *itk_step_context_get_gateway_url(ItkStepContext *ctx);
 const char *itk_step_context_get_gateway_token(ItkStepContext *ctx);
 /* The interpreter for utility.python ("python3" unless configured). */
 const char *itk_step_context_get_python(ItkStepContext *ctx);
+/* The session of provider @name for this execution, NULL when none yet. */
+gpointer itk_step_context_get_session(ItkStepContext *ctx, const char *name);
+/* Installs @session (closed with @close when the run ends); FALSE, and
+ * @session closed at once, when the context has no session table. */
+gboolean itk_step_context_set_session(ItkStepContext *ctx, const char *name, gpointer session,
+                                      GDestroyNotify close);
+/* TRUE when @value is (or contains) a secret of the run: a password from a
+ * credential or a secret parameter. */
+gboolean itk_step_context_is_secret(ItkStepContext *ctx, const char *value);
 
 /* A pausable, cancellable wait of @msec on the execution's timer group.
  * Completes with TRUE, or FALSE and G_IO_ERROR_CANCELLED. */
@@ -127,7 +209,11 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(ItkStepContext, itk_step_context_unref)
 void itk_step_utility_register(void);
 void itk_step_playbook_register(void);
 void itk_step_gateway_register(void);
+void itk_step_browser_register(void);
+void itk_step_later_register(void);
 /* The gateway module's entry point (steps/itk-step-gateway.c). */
 void itk_step_gateway_module_init(void);
+/* The browser module's entry point (steps/itk-step-browser.c). */
+void itk_step_browser_module_init(void);
 
 G_END_DECLS

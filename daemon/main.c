@@ -9,6 +9,7 @@
 
 #include "config.h"
 #include "itk-authority.h"
+#include "itk-browser.h"
 #include "itk-bus.h"
 #include "itk-journal.h"
 #include "itk-manager-dbus.h"
@@ -148,6 +149,9 @@ main(int argc, char **argv)
         g_autoptr(GPtrArray) playbook_dirs = g_ptr_array_new_with_free_func(g_free);
         g_autofree char *config_file = NULL;
         g_autofree char *python = NULL;
+        g_autofree char *browser_binary = NULL;
+        g_autoptr(GError) browser_error = NULL;
+        gint64 browser_idle;
         g_autofree char *group = NULL;
         g_autoptr(ItkAuthority) authority = NULL;
         g_auto(GStrv) playbook_path = NULL;
@@ -239,6 +243,15 @@ main(int argc, char **argv)
                 g_printerr("ignition-toolkitd: %s: %s\n", config_file, error->message);
                 return 1;
         }
+
+        /* [Browser]: Chromium starts on the first browser step. */
+        browser_binary = g_key_file_get_string(config, "Browser", "Binary", NULL);
+        browser_idle =
+                g_key_file_get_int64(config, "Browser", "IdleTimeoutSeconds", &browser_error);
+        itk_browser_configure(browser_binary, state_dir,
+                              browser_error != NULL || browser_idle <= 0
+                                      ? ITK_BROWSER_DEFAULT_IDLE_TIMEOUT
+                                      : (guint)MIN(browser_idle, G_MAXUINT));
 
         itk_step_registry_ensure();
         manager = itk_manager_new(&manager_config, &error);

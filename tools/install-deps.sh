@@ -14,9 +14,11 @@ packages=(
         libsoup-3.0-dev libsqlite3-dev
         dbus dbus-daemon python3 python3-gi
         bubblewrap
+        # The browser.* steps drive headless Chromium (the demo's playbooks too).
+        chromium
 )
 if [ "${1:-}" = "--tests" ]; then
-        packages+=(clang-format python3-dbusmock procps chromium)
+        packages+=(clang-format python3-dbusmock procps)
         # tools/run-fuzz.sh: libFuzzer and the sanitizer runtimes for clang.
         packages+=(clang libclang-rt-14-dev)
 fi

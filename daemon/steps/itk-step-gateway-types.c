@@ -38,14 +38,22 @@ static ItkStepHandler gateway_handlers[] = {
         GATEWAY("gateway.restore", FALSE, req_file),
 };
 
+static const char *const gateway_prefixes[] = { "gateway.", NULL };
+
+static const ItkStepProvider gateway_provider = {
+        .name = "gateway",
+        .prefixes = gateway_prefixes,
+        .handlers = gateway_handlers,
+        .n_handlers = G_N_ELEMENTS(gateway_handlers),
+};
+
 void
 itk_step_gateway_register(void)
 {
-        for (guint i = 0; i < G_N_ELEMENTS(gateway_handlers); i++) {
 #if !ITK_HAVE_SOUP
-                /* Built without libsoup: known types, "not supported yet". */
+        /* Built without libsoup: known types, "not supported yet". */
+        for (guint i = 0; i < G_N_ELEMENTS(gateway_handlers); i++)
                 gateway_handlers[i].module = NULL;
 #endif
-                itk_step_registry_register(&gateway_handlers[i]);
-        }
+        itk_step_registry_register_provider(&gateway_provider);
 }

@@ -18,15 +18,24 @@ itk_step_playbook_run(ItkStepContext *ctx, JsonObject *params, GCancellable *can
 
 static const char *const playbook_run_required[] = { "playbook", NULL };
 
-static const ItkStepHandler playbook_run = {
+static ItkStepHandler playbook_handlers[] = { {
         .type = "playbook.run",
         .run = itk_step_playbook_run,
         .pausable = FALSE,
         .required = playbook_run_required,
+} };
+
+static const char *const playbook_prefixes[] = { "playbook.", NULL };
+
+static const ItkStepProvider playbook_provider = {
+        .name = "playbook",
+        .prefixes = playbook_prefixes,
+        .handlers = playbook_handlers,
+        .n_handlers = G_N_ELEMENTS(playbook_handlers),
 };
 
 void
 itk_step_playbook_register(void)
 {
-        itk_step_registry_register(&playbook_run);
+        itk_step_registry_register_provider(&playbook_provider);
 }

@@ -801,7 +801,7 @@ static const char *const set_variable_required[] = { "name", NULL };
 static const char *const python_required[] = { "script|code", NULL };
 static const char *const shell_required[] = { "command|argv", NULL };
 
-static const ItkStepHandler utility_handlers[] = {
+static ItkStepHandler utility_handlers[] = {
         { "utility.sleep", itk_utility_sleep_run, TRUE, sleep_required },
         { "utility.log", itk_utility_log_run, FALSE, log_required, itk_utility_log_sync },
         { "utility.set_variable", itk_utility_set_variable_run, FALSE, set_variable_required,
@@ -810,9 +810,17 @@ static const ItkStepHandler utility_handlers[] = {
         { "utility.shell", itk_utility_shell_run, FALSE, shell_required },
 };
 
+static const char *const utility_prefixes[] = { "utility.", NULL };
+
+static const ItkStepProvider utility_provider = {
+        .name = "utility",
+        .prefixes = utility_prefixes,
+        .handlers = utility_handlers,
+        .n_handlers = G_N_ELEMENTS(utility_handlers),
+};
+
 void
 itk_step_utility_register(void)
 {
-        for (guint i = 0; i < G_N_ELEMENTS(utility_handlers); i++)
-                itk_step_registry_register(&utility_handlers[i]);
+        itk_step_registry_register_provider(&utility_provider);
 }

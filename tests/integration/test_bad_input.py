@@ -139,14 +139,14 @@ class TestBadInput(DaemonTestCase):
         self.assertIn('utility.nope', message)
         self.assertIn("'a'", message)
 
-    def test_browser_step_not_supported_yet(self):
+    def test_later_step_not_supported_yet(self):
         source = ('name: x\nversion: 1\nsteps:\n' + GOOD_STEP +
-                  '  - {id: open_page, name: Open, type: browser.navigate, '
+                  '  - {id: open_page, name: Open, type: fat.generate_report, '
                   'parameters: {url: "http://localhost"}}\n')
         message = self.refused(INVALID_PLAYBOOK, source)
         self.assertIn('not supported yet', message)
         self.assertIn('open_page', message)
-        self.assertIn('browser.navigate', message)
+        self.assertIn('fat.generate_report', message)
         diags = self.errors(source)
         self.assertEqual(len(diags), 1)
         self.assertEqual(diags[0]['step-id'], 'open_page')
@@ -389,7 +389,7 @@ class TestBadInput(DaemonTestCase):
     def test_validate_reports_every_problem(self):
         source = ('name: x\nversion: 1\nsteps:\n'
                   '  - {id: a, name: A, type: utility.nope}\n'
-                  '  - {id: b, name: B, type: browser.click}\n'
+                  '  - {id: b, name: B, type: designer.launch}\n'
                   '  - {id: a, name: C, type: utility.log, parameters: {message: x}}\n')
         diags = self.errors(source)
         self.assertEqual([d['line'] for d in diags], [4, 5, 6])

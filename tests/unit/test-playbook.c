@@ -906,21 +906,21 @@ test_playbook_step_types(void)
         playbook = load(MINIMAL_HEAD "steps:\n"
                                      "  - id: step3_navigate_home\n"
                                      "    name: Home\n"
-                                     "    type: browser.navigate\n"
+                                     "    type: fat.generate_report\n"
                                      "    parameters: {url: 'http://x'}\n",
                         diagnostics, &error);
         g_assert_null(playbook);
         g_assert_error(error, ITK_ERROR, ITK_ERROR_INVALID_PLAYBOOK);
         g_assert_cmpstr(error->message, ==,
                         "line 6, column 11: step 'step3_navigate_home': step type "
-                        "'browser.navigate' is not supported yet");
+                        "'fat.generate_report' is not supported yet");
         d = find_diagnostic(diagnostics, ITK_DIAGNOSTIC_ERROR, "not supported yet");
         g_assert_cmpstr(d->step_id, ==, "step3_navigate_home");
 
         for (guint i = 0; i < 5; i++) {
-                static const char *const types[] = { "perspective.discover_page", "fat.report",
+                static const char *const types[] = { "designer.open_view", "fat.report",
                                                      "designer.launch", "fat.summary",
-                                                     "browser.click" };
+                                                     "fat.run_tests" };
                 g_autofree char *yaml = g_strdup_printf(
                         MINIMAL_HEAD "steps:\n  - {id: s%u, name: S, type: %s}\n", i, types[i]);
                 g_autofree char *needle = g_strdup_printf(
@@ -1149,7 +1149,8 @@ test_playbook_browser_timeout_no_warning(void)
         playbook = load(MINIMAL_HEAD "steps:\n  - id: c\n    name: C\n    type: browser.click\n"
                                      "    parameters: {selector: '#x', timeout: 30000}\n",
                         diagnostics, &error);
-        g_assert_null(playbook); /* not supported yet */
+        g_assert_no_error(error);
+        g_assert_nonnull(playbook);
         g_assert_null(find_diagnostic(diagnostics, ITK_DIAGNOSTIC_WARNING, "'timeout' inside"));
 }
 
@@ -1670,8 +1671,8 @@ test_nesting(void)
 
 /* --- the old tool's playbooks --------------------------------------------------- */
 
-static const char *const later_families[] = { "browser.", "perspective.", "fat.", "designer.",
-                                              NULL };
+/* browser.* and perspective.* validate since they run (issue 10). */
+static const char *const later_families[] = { "fat.", "designer.", NULL };
 
 static gboolean
 is_later_family(const char *type)
@@ -1734,13 +1735,6 @@ static void
 test_compat_playbooks(void)
 {
         /* The old tool's playbooks whose steps are all utility.* or playbook.run. */
-        static const char *const expected_clean[] = {
-                "builtin/module_upgrade.yaml",
-                "designer/launch_designer_linux.yaml",
-                "designer/launch_designer_shortcut.yaml",
-                "perspective/test_suite_master.yaml",
-                NULL,
-        };
         const char *root = g_getenv("ITK_COMPAT_PLAYBOOKS");
         g_autoptr(GPtrArray) files = g_ptr_array_new_with_free_func(g_free);
         g_autoptr(GPtrArray) clean = g_ptr_array_new_with_free_func(g_free);
@@ -1810,9 +1804,8 @@ test_compat_playbooks(void)
                 }
         }
 
-        g_assert_cmpuint(clean->len, ==, g_strv_length((char **)expected_clean));
-        for (guint i = 0; expected_clean[i] != NULL; i++)
-                g_assert_cmpstr(clean->pdata[i], ==, expected_clean[i]);
+        /* With the browser steps, every shipped playbook of the old tool validates. */
+        g_assert_cmpuint(clean->len, ==, files->len);
 }
 
 static void
@@ -1882,6 +1875,9 @@ test_gateway_wait_timeout_deprecated(void)
 int
 main(int argc, char **argv)
 {
+        /* Validation asks whether Chromium is installed; any executable will do
+         * here, so these results do not depend on the machine. */
+        g_setenv("ITK_CHROMIUM", "/bin/sh", TRUE);
         g_test_init(&argc, &argv, NULL);
 
         itk_step_registry_ensure();
