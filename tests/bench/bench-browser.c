@@ -148,7 +148,7 @@ static const char *login_cycle[11];
 static void
 init_scripts(void)
 {
-        login_url = g_strconcat(sim->url, "/web/login", NULL);
+        login_url = g_strconcat(sim->url, "/web/login?username=admin", NULL);
         login_json = g_strdup_printf("{\"url\": \"%s\"}", login_url);
         login_cycle[0] = "browser.navigate";
         login_cycle[1] = login_json;

@@ -467,7 +467,11 @@ itk_sim_web_dispatch(ItkSimServer *self, SoupServerMessage *msg, const char *pat
         } else if ((g_strcmp0(path, "/") == 0 || g_strcmp0(path, "/web/home") == 0) && get) {
                 itk_sim_web_home(self, msg);
         } else if (g_strcmp0(path, "/web/login") == 0 && get) {
-                itk_sim_web_login_form(self, msg, NULL, NULL);
+                /* ?username=NAME opens the password step at once (a deep link;
+                 * the browser unit tests use it to reach the password field). */
+                itk_sim_web_login_form(
+                        self, msg, query != NULL ? g_hash_table_lookup(query, "username") : NULL,
+                        NULL);
         } else if (g_strcmp0(path, "/web/login") == 0 && post) {
                 itk_sim_web_login_post(self, msg);
         } else if (g_strcmp0(path, "/web/logout") == 0) {

@@ -203,7 +203,7 @@ static void
 test_login(void)
 {
         g_autoptr(Run) run = run_new();
-        g_autofree char *login = sim_url("/web/login");
+        g_autofree char *login = sim_url("/web/login?username=admin");
         Result r = { 0 };
         JsonObject *out;
 
@@ -239,12 +239,14 @@ static void
 test_keyboard_and_discover(void)
 {
         g_autoptr(Run) run = run_new();
-        g_autofree char *login = sim_url("/web/login");
+        g_autofree char *login = sim_url("/web/login?username=admin");
         Result r = { 0 };
         JsonObject *out;
         JsonArray *inventory;
 
         navigate(run, login, &r);
+        /* The deep link filled the username in: empty it, then type it. */
+        step(run, "browser.fill", "{\"selector\": \"#username\", \"value\": \"\"}", &r);
         step(run, "browser.click", "{\"selector\": \"#username\"}", &r);
         step(run, "browser.keyboard", "{\"text\": \"adm\"}", &r);
         step(run, "browser.keyboard", "{\"key\": \"i\"}", &r);
@@ -268,7 +270,7 @@ static void
 test_screenshot(void)
 {
         g_autoptr(Run) run = run_new();
-        g_autofree char *login = sim_url("/web/login");
+        g_autofree char *login = sim_url("/web/login?username=admin");
         g_autofree char *path = NULL;
         g_autofree char *data = NULL;
         g_autofree char *sha = NULL;
@@ -298,7 +300,7 @@ test_cancel_wait(void)
 {
         g_autoptr(Run) run = run_new();
         g_autoptr(GCancellable) cancellable = g_cancellable_new();
-        g_autofree char *login = sim_url("/web/login");
+        g_autofree char *login = sim_url("/web/login?username=admin");
         Result r = { 0 };
         gint64 cancelled_at;
 
@@ -320,7 +322,7 @@ static void
 test_pause_freezes_clock(void)
 {
         g_autoptr(Run) run = run_new();
-        g_autofree char *login = sim_url("/web/login");
+        g_autofree char *login = sim_url("/web/login?username=admin");
         Result r = { 0 };
 
         navigate(run, login, &r);
@@ -366,7 +368,7 @@ static void
 test_fill_secret(void)
 {
         g_autoptr(Run) run = run_new();
-        g_autofree char *login = sim_url("/web/login");
+        g_autofree char *login = sim_url("/web/login?username=admin");
         g_autofree char *text = NULL;
         Result r = { 0 };
         JsonObject *out;
@@ -395,7 +397,7 @@ test_crash(void)
 {
         g_autoptr(Run) run = run_new();
         g_autoptr(Run) next = run_new();
-        g_autofree char *login = sim_url("/web/login");
+        g_autofree char *login = sim_url("/web/login?username=admin");
         ItkBrowser *browser = itk_browser_get_default();
         guint starts;
         Result r = { 0 };
@@ -676,7 +678,7 @@ run_execution(gboolean cancel)
         g_autofree char *yaml = g_strdup_printf(
                 "name: login\nversion: 1\nsteps:\n"
                 "  - {id: open, name: Open, type: browser.navigate, parameters: {url: "
-                "'%s/web/login'}}\n"
+                "'%s/web/login?username=admin'}}\n"
                 "  - {id: user, name: User, type: browser.fill, parameters: {selector: "
                 "'#username', "
                 "value: admin}}\n"
