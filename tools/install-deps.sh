@@ -19,6 +19,9 @@ packages=(
 )
 if [ "${1:-}" = "--tests" ]; then
         packages+=(clang-format python3-dbusmock procps)
+        # The old tool's gateway playbooks poll the gateway with httpx
+        # (tests/integration/test_compat_runs.py).
+        packages+=(python3-httpx)
         # tools/run-fuzz.sh: libFuzzer and the sanitizer runtimes for clang.
         packages+=(clang libclang-rt-14-dev)
 fi

@@ -714,6 +714,11 @@ navigate_start(BrowserOp *op)
                 browser_op_fail(op, g_steal_pointer(&error));
                 return;
         }
+        /* The old tool's playbooks give navigate's timeout in seconds
+         * ("timeout: 30"); no page loads in under a second, so a value
+         * below 1000 is seconds, not milliseconds. */
+        if (timeout > 0 && timeout < 1000)
+                timeout *= 1000;
         g_free(op->waiting_for);
         op->waiting_for = g_strdup_printf("%s to load", url);
         browser_op_start_deadline(op, timeout);

@@ -56,6 +56,7 @@ typedef struct {
         char *version;
         gint restart_delay;
         gint startup_time;
+        gint offline_time;
         gboolean restart_never_returns;
         char *state_dir;
         char **seed_modules;
@@ -104,10 +105,11 @@ static gboolean
 itk_sim_configure(ItkSimState *state, ItkSimOptions *o, GError **error)
 {
         if (o->port < 0 || o->port > 65535 || o->restart_delay < 0 || o->startup_time < 0 ||
-            o->max_body <= 0) {
-                g_set_error_literal(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
-                                    "--port, --restart-delay, --startup-time and --max-body "
-                                    "take non-negative numbers (max-body positive)");
+            o->offline_time < 0 || o->max_body <= 0) {
+                g_set_error_literal(
+                        error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                        "--port, --restart-delay, --startup-time, --offline-time and --max-body "
+                        "take non-negative numbers (max-body positive)");
                 return FALSE;
         }
         if (o->version != NULL) {
@@ -122,6 +124,7 @@ itk_sim_configure(ItkSimState *state, ItkSimOptions *o, GError **error)
         state->seed_commissioned = !o->uncommissioned;
         state->restart_delay_ms = (guint)o->restart_delay;
         state->startup_time_ms = (guint)o->startup_time;
+        state->offline_time_ms = (guint)o->offline_time;
         state->seed_restart_never_returns = o->restart_never_returns;
         state->trial_expired_at_start = o->trial_expired;
         for (guint i = 0; o->tokens != NULL && o->tokens[i] != NULL; i++) {
@@ -180,6 +183,10 @@ main(int argc, char **argv)
                   "Time from a restart request (or a restore) to STARTING (default 500)", "MS" },
                 { "startup-time", 0, 0, G_OPTION_ARG_INT, &o.startup_time,
                   "How long STARTING lasts (default 1500)", "MS" },
+                { "offline-time", 0, 0, G_OPTION_ARG_INT, &o.offline_time,
+                  "Before STARTING, how long every connection is closed unanswered, "
+                  "as while a real gateway's JVM restarts (default 0)",
+                  "MS" },
                 { "restart-never-returns", 0, 0, G_OPTION_ARG_NONE, &o.restart_never_returns,
                   "After a restart stay STARTING forever", NULL },
                 { "state-dir", 0, 0, G_OPTION_ARG_FILENAME, &o.state_dir,

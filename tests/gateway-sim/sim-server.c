@@ -485,6 +485,11 @@ itk_sim_server_handle_cb(SoupServer *server, SoupServerMessage *msg, const char 
                 itk_sim_server_control(self, msg, path, query);
                 return;
         }
+        /* Down, not answering: clients see the connection close. */
+        if (self->state->phase == ITK_SIM_PHASE_OFFLINE) {
+                itk_sim_close_connection(msg);
+                return;
+        }
         itk_sim_server_record(self, msg, path);
 
         fault = itk_sim_state_find_fault(self->state, path);

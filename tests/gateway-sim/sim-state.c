@@ -572,6 +572,8 @@ itk_sim_phase_to_string(ItkSimPhase phase)
                 return "RESTART_PENDING";
         case ITK_SIM_PHASE_STARTING:
                 return "STARTING";
+        case ITK_SIM_PHASE_OFFLINE:
+                return "OFFLINE";
         }
         return "RUNNING";
 }
@@ -641,12 +643,29 @@ itk_sim_state_begin_starting(ItkSimState *self)
 }
 
 static gboolean
-itk_sim_state_restart_due_cb(gpointer user_data)
+itk_sim_state_offline_done_cb(gpointer user_data)
 {
         ItkSimState *self = user_data;
 
         self->phase_source = 0;
         itk_sim_state_begin_starting(self);
+        return G_SOURCE_REMOVE;
+}
+
+static gboolean
+itk_sim_state_restart_due_cb(gpointer user_data)
+{
+        ItkSimState *self = user_data;
+
+        self->phase_source = 0;
+        if (self->offline_time_ms == 0) {
+                itk_sim_state_begin_starting(self);
+                return G_SOURCE_REMOVE;
+        }
+        self->phase = ITK_SIM_PHASE_OFFLINE;
+        g_debug("gateway OFFLINE");
+        self->phase_source =
+                g_timeout_add(self->offline_time_ms, itk_sim_state_offline_done_cb, self);
         return G_SOURCE_REMOVE;
 }
 

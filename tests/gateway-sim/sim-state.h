@@ -14,6 +14,7 @@ typedef enum {
         ITK_SIM_PHASE_RUNNING,
         ITK_SIM_PHASE_RESTART_PENDING, /* restart accepted, still answering */
         ITK_SIM_PHASE_STARTING,        /* StatusPing STARTING, /data 503 */
+        ITK_SIM_PHASE_OFFLINE,         /* --offline-time: every connection dropped */
 } ItkSimPhase;
 
 typedef enum {
@@ -85,6 +86,9 @@ typedef struct {
         gboolean seed_commissioned;
         guint restart_delay_ms;
         guint startup_time_ms;
+        /* Between RESTART_PENDING and STARTING, as a real gateway whose
+         * web server is down while its JVM restarts (0: no such phase). */
+        guint offline_time_ms;
         gboolean seed_restart_never_returns;
         GPtrArray *seed_modules;  /* of ItkSimModule */
         GPtrArray *seed_projects; /* of char* */

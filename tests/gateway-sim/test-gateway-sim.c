@@ -545,6 +545,34 @@ test_restart_never_returns(void)
         sim_stop(sim);
 }
 
+/* --offline-time: between the restart and STARTING every request fails at
+ * the connection, as while a real gateway's JVM restarts; then as before. */
+static void
+test_restart_offline(void)
+{
+        const char *const extra[] = { "--offline-time=1500", NULL };
+        Sim *sim = sim_start(extra);
+        g_autoptr(JsonNode) r = NULL;
+        gboolean refused = FALSE;
+        gint64 deadline = g_get_monotonic_time() + 3 * G_USEC_PER_SEC;
+
+        r = sim_post_json(sim, API "/restart-tasks/restart?confirm=true", 200);
+        while (!refused && g_get_monotonic_time() < deadline) {
+                g_autoptr(SoupMessage) msg = sim_msg(sim, "GET", "/StatusPing", NULL);
+                g_autoptr(GError) error = NULL;
+                g_autoptr(GBytes) body =
+                        soup_session_send_and_read(sim->session, msg, NULL, &error);
+
+                refused = error != NULL;
+                if (!refused)
+                        wait_ms(25);
+        }
+        g_assert_true(refused);
+        wait_ms(1700); /* past the rest of --offline-time=1500 */
+        g_assert_true(sim_wait_state(sim, "RUNNING", 5000));
+        sim_stop(sim);
+}
+
 static void
 test_modules(void)
 {
@@ -1292,6 +1320,7 @@ main(int argc, char **argv)
         g_test_add_func("/gateway-sim/version-8.1", test_version_81);
         g_test_add_func("/gateway-sim/restart", test_restart);
         g_test_add_func("/gateway-sim/restart-never-returns", test_restart_never_returns);
+        g_test_add_func("/gateway-sim/restart-offline", test_restart_offline);
         g_test_add_func("/gateway-sim/modules", test_modules);
         g_test_add_func("/gateway-sim/uninstall", test_uninstall);
         g_test_add_func("/gateway-sim/projects", test_projects);
