@@ -1227,6 +1227,38 @@ screenshot_start(BrowserOp *op)
 }
 
 /* verify_text, verify_attribute */
+static void verify_value_again(BrowserOp *op);
+
+static void
+verify_retry_cb(gpointer user_data)
+{
+        BrowserOp *op = user_data;
+
+        g_clear_pointer(&op->backoff, itk_timer_free);
+        verify_value_again(op);
+}
+
+/* As Playwright's assertions do, a mismatch is looked at again (the page may
+ * still be updating) until the step's timeout, whose message then says what
+ * was expected and what the page last showed. Without a timeout it fails at
+ * once. Takes @mismatch. */
+static void
+verify_retry_later(BrowserOp *op, char *mismatch)
+{
+        ItkTimerGroup *timers = itk_step_context_get_timer_group(op->ctx);
+        guint delay = retry_backoff_ms[MIN(op->attempts, G_N_ELEMENTS(retry_backoff_ms) - 1)];
+
+        if (op->deadline == NULL) {
+                browser_op_failf(op, "%s", mismatch);
+                g_free(mismatch);
+                return;
+        }
+        op->attempts++;
+        g_free(op->waiting_for);
+        op->waiting_for = mismatch;
+        op->backoff = itk_timer_new(timers, delay, verify_retry_cb, op);
+}
+
 static void
 verify_value_cb(BrowserOp *op, JsonObject *remote, GError *error)
 {
@@ -1244,8 +1276,9 @@ verify_value_cb(BrowserOp *op, JsonObject *remote, GError *error)
                 return;
         }
         if (actual == NULL && !text) {
-                browser_op_failf(op, "element '%s' has no attribute '%s'", op->selector,
-                                 param_string(op, "attribute", ""));
+                verify_retry_later(op, g_strdup_printf("element '%s' to have attribute '%s'",
+                                                       op->selector,
+                                                       param_string(op, "attribute", "")));
                 return;
         }
         if (actual == NULL)
@@ -1269,12 +1302,13 @@ verify_value_cb(BrowserOp *op, JsonObject *remote, GError *error)
                 ok = strstr(a, e) != NULL;
         }
         if (!ok) {
-                browser_op_failf(op, "%s of '%s' is \"%s\", expected %s \"%s\"",
-                                 text ? "text" : "attribute", op->selector, actual,
-                                 g_strcmp0(match, "contains") == 0 ? "to contain"
-                                 : g_strcmp0(match, "regex") == 0  ? "to match"
-                                                                   : "",
-                                 expected);
+                verify_retry_later(op,
+                                   g_strdup_printf("%s of '%s' %s \"%s\" (it is \"%s\")",
+                                                   text ? "text" : "attribute", op->selector,
+                                                   g_strcmp0(match, "contains") == 0 ? "to contain"
+                                                   : g_strcmp0(match, "regex") == 0  ? "to match"
+                                                                                     : "to be",
+                                                   expected, actual));
                 return;
         }
         output = json_object_new();
@@ -1295,6 +1329,22 @@ verify_attribute_found(BrowserOp *op)
 {
         agent_call(op, "attribute", TRUE, verify_value_cb, arg_element(op->element),
                    arg_string(param_string(op, "attribute", "")), NULL);
+}
+
+static void
+verify_value_again(BrowserOp *op)
+{
+        /* The timeout's message keeps naming the mismatch, not the wait. */
+        g_autofree char *mismatch = g_steal_pointer(&op->waiting_for);
+
+        if (g_strcmp0(op->type, "browser.verify_text") == 0)
+                browser_wait_for(op, "attached", verify_text_found);
+        else
+                browser_wait_for(op, "attached", verify_attribute_found);
+        if (!op->finished && mismatch != NULL) {
+                g_free(op->waiting_for);
+                op->waiting_for = g_steal_pointer(&mismatch);
+        }
 }
 
 static void

@@ -226,13 +226,41 @@ test_login(void)
         step(run, "browser.verify", "{\"selector\": \"text=Welcome to Ignition\"}", &r);
         step(run, "browser.verify", "{\"selector\": \".login-form\", \"exists\": false}", &r);
 
-        /* A failed verification names what it expected. */
-        step_start(run, "browser.verify_text", "{\"selector\": \"h1\", \"text\": \"nope\"}", NULL,
-                   &r);
+        /* A failed verification names what it expected and what the page
+         * showed, once its timeout ran out. */
+        step_start(run, "browser.verify_text",
+                   "{\"selector\": \"h1\", \"text\": \"nope\", \"timeout\": 300}", NULL, &r);
         wait_result(&r);
         g_assert_error(r.error, ITK_ERROR, ITK_ERROR_FAILED);
+        g_assert_nonnull(strstr(r.error->message, "timed out after 300 ms"));
+        g_assert_nonnull(strstr(r.error->message, "to contain \"nope\""));
         g_assert_nonnull(strstr(r.error->message, "Welcome to Ignition"));
         result_clear(&r);
+}
+
+/* As Playwright's assertions, verify_text and verify_attribute look again
+ * until their timeout: a page still updating passes once it is done. */
+#define CHANGING_PAGE                                                                              \
+        "data:text/html,<h1 id=t data-state=loading>Loading</h1><script>setTimeout(function(){"    \
+        "var h=document.getElementById('t');h.textContent='Ready';h.dataset.state='done';},400)"   \
+        "</script>"
+
+static void
+test_verify_retries(void)
+{
+        g_autoptr(Run) run = run_new();
+        Result r = { 0 };
+        JsonObject *out;
+
+        navigate(run, CHANGING_PAGE, &r);
+        out = step(run, "browser.verify_text",
+                   "{\"selector\": \"#t\", \"text\": \"Ready\", \"match\": \"exact\"}", &r);
+        g_assert_cmpstr(json_object_get_string_member(out, "text"), ==, "Ready");
+        navigate(run, CHANGING_PAGE, &r);
+        out = step(run, "browser.verify_attribute",
+                   "{\"selector\": \"#t\", \"attribute\": \"data-state\", \"value\": \"done\"}",
+                   &r);
+        g_assert_cmpstr(json_object_get_string_member(out, "value"), ==, "done");
 }
 
 static void
@@ -855,6 +883,7 @@ main(int argc, char **argv)
         g_test_add_func("/browser/selector-validation", test_selector_validation);
         g_test_add_func("/browser/pipe-fds-3-and-4", test_pipe_fds_3_and_4);
         g_test_add_func("/browser/login", test_login);
+        g_test_add_func("/browser/verify-retries", test_verify_retries);
         g_test_add_func("/browser/keyboard-and-discover", test_keyboard_and_discover);
         g_test_add_func("/browser/screenshot", test_screenshot);
         g_test_add_func("/browser/cancel-wait", test_cancel_wait);
