@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "itk-redactor.h"
+#include "itk-script.h"
 
 struct _ItkRedactor {
         GPtrArray *own;         /* char*, this run's secrets, distinct */
@@ -133,6 +134,60 @@ itk_redactor_find_decoded(ItkRedactor *redactor, const char *text, gsize length,
         memset(decoded, 0, n);
 }
 
+/* The length of the longest end of @text (@length bytes) that is the start
+ * of @secret and not all of it, 0 when none. */
+static gsize
+itk_redactor_cut_prefix(const char *text, gsize length, const char *secret, gsize from)
+{
+        gsize n = strlen(secret);
+
+        /* Only an end shorter than the secret can be its start. */
+        if (n < 2)
+                return 0;
+        if (length > n - 1)
+                from = MAX(from, length - (n - 1));
+        for (gsize p = from; p < length; p++) {
+                gsize k = length - p;
+                if (k < n && text[p] == secret[0] && memcmp(text + p, secret, k) == 0)
+                        return k;
+        }
+        return 0;
+}
+
+/* A text the script reader cut (it ends with a truncation marker) may end
+ * in the first bytes of a secret whose rest was dropped: no search for the
+ * whole secret can find those, so the end that starts a secret is masked.
+ * Plain forms only (docs/security.md). */
+static void
+itk_redactor_find_cut(ItkRedactor *redactor, const char *text, gsize length, GArray *spans)
+{
+        static const char *const markers[] = { ITK_SCRIPT_LINE_TRUNCATED,
+                                               ITK_SCRIPT_OUTPUT_TRUNCATED, NULL };
+        const char *const *shared = NULL;
+        gsize head = 0, longest = 0, from;
+
+        for (guint i = 0; markers[i] != NULL && head == 0; i++) {
+                gsize m = strlen(markers[i]);
+                if (length > m && memcmp(text + length - m, markers[i], m) == 0)
+                        head = length - m;
+        }
+        if (head == 0)
+                return;
+        /* Each secret is looked for only in the last bytes it could start
+         * in, so a cut text costs about the total length of the secrets. */
+        from = head > ITK_REDACTOR_MAX_CUT ? head - ITK_REDACTOR_MAX_CUT : 0;
+        for (guint i = 0; i < redactor->own->len; i++)
+                longest = MAX(longest,
+                              itk_redactor_cut_prefix(text, head,
+                                                      g_ptr_array_index(redactor->own, i), from));
+        if (redactor->shared != NULL)
+                shared = itk_secret_set_get_secrets(redactor->shared);
+        for (guint i = 0; shared != NULL && shared[i] != NULL; i++)
+                longest = MAX(longest, itk_redactor_cut_prefix(text, head, shared[i], from));
+        if (longest > 0)
+                g_array_append_val(spans, ((ItkSecretSpan){ head - longest, head }));
+}
+
 static gint
 itk_redactor_compare_span_cb(gconstpointer a, gconstpointer b)
 {
@@ -162,6 +217,7 @@ itk_redactor_apply(ItkRedactor *redactor, const char *text)
         itk_redactor_find(redactor, text, len, spans);
         if (memchr(text, '%', len) != NULL || memchr(text, '+', len) != NULL)
                 itk_redactor_find_decoded(redactor, text, len, spans);
+        itk_redactor_find_cut(redactor, text, len, spans);
         if (spans->len == 0)
                 return g_strdup(text);
         g_array_sort(spans, itk_redactor_compare_span_cb);

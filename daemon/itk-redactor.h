@@ -23,6 +23,10 @@ G_BEGIN_DECLS
 
 #define ITK_REDACTED "********"
 
+/* How far from its end a cut text (one that ends with a script reader's
+ * truncation marker) is searched for the first bytes of a secret. */
+#define ITK_REDACTOR_MAX_CUT (16 * 1024)
+
 typedef struct _ItkRedactor ItkRedactor;
 
 ItkRedactor *itk_redactor_new(void);

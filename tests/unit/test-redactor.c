@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "itk-redactor.h"
+#include "itk-script.h"
 #include "itk-value.h"
 
 static void
@@ -338,6 +339,34 @@ test_redactor_differential(void)
         g_rand_free(rand);
 }
 
+/* A script line cut by the reader may end in the first bytes of a secret
+ * whose rest was dropped: that end is masked, whatever its length. */
+static void
+test_redactor_cut(void)
+{
+        g_autoptr(ItkRedactor) redactor = itk_redactor_new();
+        const char *stored[] = { "SharedSecretValue", NULL };
+        g_autoptr(ItkSecretSet) set = itk_secret_set_new(stored);
+        g_autofree char *line = NULL;
+        g_autofree char *output = NULL;
+        g_autofree char *whole = NULL;
+        g_autofree char *untouched = NULL;
+
+        itk_redactor_add_secret(redactor, "OwnPassw0rd!");
+        itk_redactor_set_shared(redactor, set);
+
+        line = itk_redactor_apply(redactor, "token=OwnPas" ITK_SCRIPT_LINE_TRUNCATED);
+        g_assert_cmpstr(line, ==, "token=" ITK_REDACTED ITK_SCRIPT_LINE_TRUNCATED);
+        output = itk_redactor_apply(redactor, "a\nb SharedSec" ITK_SCRIPT_OUTPUT_TRUNCATED);
+        g_assert_cmpstr(output, ==, "a\nb " ITK_REDACTED ITK_SCRIPT_OUTPUT_TRUNCATED);
+        /* A whole secret right before the cut, and a second one starting. */
+        whole = itk_redactor_apply(redactor, "OwnPassw0rd!Sh" ITK_SCRIPT_LINE_TRUNCATED);
+        g_assert_cmpstr(whole, ==, ITK_REDACTED ITK_SCRIPT_LINE_TRUNCATED);
+        /* Without the marker the text was not cut: its end is left alone. */
+        untouched = itk_redactor_apply(redactor, "token=OwnPas");
+        g_assert_cmpstr(untouched, ==, "token=OwnPas");
+}
+
 int
 main(int argc, char **argv)
 {
@@ -354,5 +383,6 @@ main(int argc, char **argv)
         g_test_add_func("/redactor/overlapping", test_redactor_overlapping);
         g_test_add_func("/redactor/utf8-and-escaped", test_redactor_utf8_and_escaped);
         g_test_add_func("/redactor/json", test_redactor_json);
+        g_test_add_func("/redactor/cut", test_redactor_cut);
         return g_test_run();
 }
