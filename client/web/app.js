@@ -10,6 +10,10 @@
 //   nothing here ever sends Resume on its own.
 // - On every (re)connect the snapshot replaces all execution state; while the socket
 //   is down, non-final statuses are marked as not live.
+// - Events only change state and mark parts dirty; drawing happens at most once per
+//   animation frame (renderX() schedules, drawX() draws), touching only what changed.
+
+import { LogModel, drawLog, logStats } from './logview.js';
 
 const TERMINAL = new Set(['completed', 'failed', 'cancelled']);
 const TOKEN_KEY = 'itk-token';
@@ -34,7 +38,7 @@ const state = {
         credentials: [],
         executions: new Map(), // id -> ExecutionSummary (server data only)
         seq: new Map(), // id -> counter bumped by every event about that execution
-        detail: null, // {id, steps, log: [], logKeys: Set, loaded, error}
+        detail: null, // {id, steps, log: LogModel, stepNodes: Map, loaded, error}
         busy: new Set(), // "id:action" requests in flight
         openOutputs: new Set(),
         route: { view: 'home' },
@@ -193,6 +197,52 @@ function clearNotice() {
         $('notice').hidden = true;
 }
 
+// --- frame-coalesced drawing -------------------------------------------------------------
+
+const dirty = new Set(); // 'executions' | 'detail' | 'steps' | 'log'
+let frameRequested = false;
+// Read by the end-to-end tests: how often the page drew, and how the log changed.
+const testStats = { renders: 0, events: 0, log: logStats };
+window.__itkTestStats = testStats;
+
+function invalidate(part) {
+        dirty.add(part);
+        if (frameRequested)
+                return;
+        frameRequested = true;
+        requestAnimationFrame(drawFrame);
+}
+
+function drawFrame() {
+        frameRequested = false;
+        const parts = new Set(dirty);
+        dirty.clear();
+        testStats.renders++;
+        if (parts.has('executions'))
+                drawExecutions();
+        const d = state.detail;
+        if (!d || !dv.title)
+                return;
+        if (parts.has('detail'))
+                drawDetail();
+        if (parts.has('detail') || parts.has('steps'))
+                drawSteps(d);
+        if (parts.has('detail') || parts.has('log'))
+                drawLog(d.log, dv.log, dv.autoscroll.checked);
+}
+
+function renderExecutions() {
+        invalidate('executions');
+}
+
+function renderDetail() {
+        invalidate('detail');
+}
+
+function renderSteps() {
+        invalidate('steps');
+}
+
 // --- execution state --------------------------------------------------------------------
 
 function bump(id) {
@@ -220,6 +270,7 @@ function patchExecution(id, fields) {
 
 function applyEvent(msg) {
         const id = msg.execution_id;
+        testStats.events++;
         if (msg.type === 'snapshot') {
                 // A fresh snapshot replaces everything we knew.
                 state.executions = new Map();
@@ -303,25 +354,9 @@ function findStep(steps, stepId) {
         return null;
 }
 
-function logKey(l) {
-        return `${l.usec}|${l.step_id}|${l.message}`;
-}
-
 function addLog(lines) {
-        const d = state.detail;
-        for (const l of lines) {
-                const key = logKey(l);
-                if (d.logKeys.has(key))
-                        continue;
-                d.logKeys.add(key);
-                d.log.push({ usec: l.usec, priority: l.priority, step_id: l.step_id, message: l.message });
-        }
-        if (d.log.length > LOG_MAX) {
-                const drop = d.log.splice(0, d.log.length - LOG_MAX);
-                for (const l of drop)
-                        d.logKeys.delete(logKey(l));
-        }
-        d.logDirty = true;
+        state.detail.log.add(lines);
+        invalidate('log');
 }
 
 async function refreshExecutions() {
@@ -611,7 +646,7 @@ function sortedExecutions() {
                 a.execution_id.localeCompare(b.execution_id));
 }
 
-function renderExecutions() {
+function drawExecutions() {
         const list = $('executions');
         const execs = sortedExecutions();
         if (execs.length === 0) {
@@ -657,8 +692,8 @@ function onRoute(ev) {
         clearNotice();
         if (route.view === 'execution') {
                 if (!prevDetail || prevDetail.id !== route.id) {
-                        state.detail = { id: route.id, steps: [], log: [], logKeys: new Set(),
-                                         loaded: false, error: null, logDirty: true };
+                        state.detail = { id: route.id, steps: [], log: new LogModel(LOG_MAX),
+                                         stepNodes: new Map(), loaded: false, error: null };
                         state.openOutputs.clear();
                         buildDetail();
                         sendSubscribe();
@@ -945,10 +980,8 @@ function allowed(e) {
         };
 }
 
-function renderDetail() {
+function drawDetail() {
         const d = state.detail;
-        if (!d || !dv.title)
-                return;
         const e = state.executions.get(d.id);
         dv.title.textContent = e ? (e.playbook_name || e.playbook) : 'Execution';
         document.title = e ? `${e.status} · ${e.playbook_name || e.playbook} — Ignition Toolkit` : 'Ignition Toolkit';
@@ -990,13 +1023,11 @@ function renderDetail() {
         dv.debug.disabled = debugBusy || !ok.debug;
         dv.debug.toggleAttribute('aria-busy', debugBusy);
         dv.debugLabel.classList.toggle('busy', debugBusy);
-        renderSteps(d);
-        renderLog(d);
 }
 
 function stepLogs(d) {
         const by = new Map();
-        for (const l of d.log) {
+        for (const l of d.log.lines) {
                 if (!l.step_id)
                         continue;
                 if (!by.has(l.step_id))
@@ -1006,46 +1037,113 @@ function stepLogs(d) {
         return by;
 }
 
-function renderSteps(d) {
-        if (!d.loaded) {
-                dv.steps.replaceChildren(h('li', { class: 'muted', text: d.error ? '' : 'Loading steps…' }));
+// A failed step the run went on from (on_failure: continue): a later step of the same
+// list ran in the main phase, or the run completed anyway.
+function tolerated(s, siblings, e) {
+        if (s.status !== 'failed')
+                return false;
+        if (e && e.status === 'completed')
+                return true;
+        const later = siblings.slice(siblings.indexOf(s) + 1);
+        return later.some((x) => x.phase !== 'rollback' && x.started_at && x.status !== 'skipped');
+}
+
+// Steps are kept by key: a step whose shown data did not change keeps its node (and
+// any open Outputs, focus and selection in it); only changed ones are drawn again.
+function drawSteps(d) {
+        if (!d.loaded || d.steps.length === 0) {
+                const text = !d.loaded ? (d.error ? '' : 'Loading steps…') : 'No steps.';
+                const only = dv.steps.firstElementChild;
+                if (!only || only.dataset.step || only.textContent !== text || only.nextSibling)
+                        dv.steps.replaceChildren(h('li', { class: 'muted', text }));
+                d.stepNodes.clear();
                 return;
         }
+        const active = document.activeElement;
+        const focusKey = active && dv.steps.contains(active) ? active.dataset.key : null;
         const logs = stepLogs(d);
         const e = state.executions.get(d.id);
         const stale = !isLive() && e && !TERMINAL.has(e.status);
-        const item = (s, prefix, depth) => {
+        const seen = new Set();
+        const node = (s, siblings, prefix, depth) => {
                 const fullId = s.step_id && s.step_id.includes('/') ? s.step_id : (prefix ? `${prefix}/${s.step_id}` : s.step_id);
+                seen.add(fullId);
+                let li = d.stepNodes.get(fullId);
+                if (!li) {
+                        li = h('li', { 'data-step': fullId });
+                        li.itkBody = h('div', { class: 'step-body' });
+                        li.append(li.itkBody);
+                        d.stepNodes.set(fullId, li);
+                }
                 const lines = logs.get(fullId) || logs.get(s.step_id) || [];
-                const outKey = `out:${fullId}`;
-                const logKeyId = `log:${fullId}`;
                 const hasOutput = s.output !== null && s.output !== undefined &&
                         !(typeof s.output === 'object' && Object.keys(s.output).length === 0);
                 const showLines = SCRIPT_TYPES.has(s.type) && lines.length > 0;
-                return h('li', { class: `step step-${s.status}${s.phase === 'rollback' ? ' rollback' : ''}`,
-                                 'data-step': fullId, 'data-status': s.status },
-                         h('div', { class: 'step-row' },
-                           h('span', { class: 'step-index', text: depth !== 0 ? '↳' : s.index >= 0 ? `${s.index + 1}.` : '·' }), // -1: stored before index was kept
-                           h('span', { class: 'step-name' }, s.name || s.step_id,
-                             h('span', { class: 'step-type', text: ` ${s.type || ''}` })),
-                           h('span', { class: 'step-meta' },
-                             s.attempts > 1 ? h('span', { class: 'attempts', text: `${s.attempts} attempts` }) : null,
-                             // No ticking clock on a status that is not live.
-                             s.started_at && (s.finished_at || !stale) ? h('span', { class: 'duration', text: fmtDuration(s.started_at, s.finished_at) }) : null,
-                             s.phase === 'rollback' ? h('span', { class: 'tag', text: 'rollback' }) : null,
-                             h('span', { class: `badge badge-${s.status}${stale && !TERMINAL.has(s.status) ? ' stale' : ''}`, text: s.status }))),
-                         s.error ? h('div', { class: 'step-error', text: s.error }) : null,
-                         showLines ? h('pre', { class: 'step-output mono', 'aria-label': `Output of ${s.name || s.step_id}` },
-                                       lines.map((l) => `${l.message}\n`).join('')) : null,
-                         hasOutput ? openable(outKey, 'Outputs', h('pre', { class: 'mono json', text: JSON.stringify(s.output, null, 2) })) : null,
-                         s.children && s.children.length
-                                 ? h('ol', { class: 'steps nested', 'aria-label': `Steps of ${s.name || s.step_id}` },
-                                     s.children.map((c) => item(c, fullId, depth + 1)))
-                                 : null);
+                const ok = tolerated(s, siblings, e);
+                // No ticking clock on a status that is not live.
+                const duration = s.started_at && (s.finished_at || !stale) ? fmtDuration(s.started_at, s.finished_at) : '';
+                const sig = JSON.stringify([s.status, s.name, s.type, s.index, s.attempts, duration, s.phase, s.error,
+                                            stale, ok, depth, hasOutput ? s.output : null,
+                                            showLines ? [lines.length, lines[lines.length - 1].usec] : 0]);
+                li.className = `step step-${s.status}${s.phase === 'rollback' ? ' rollback' : ''}${ok ? ' tolerated' : ''}`;
+                li.dataset.status = s.status;
+                if (li.itkSig !== sig) {
+                        li.itkSig = sig;
+                        li.itkBody.replaceChildren(
+                                h('div', { class: 'step-row' },
+                                  h('span', { class: 'step-index', text: depth !== 0 ? '↳' : s.index >= 0 ? `${s.index + 1}.` : '·' }), // -1: stored before index was kept
+                                  h('span', { class: 'step-name' }, s.name || s.step_id,
+                                    h('span', { class: 'step-type', text: ` ${s.type || ''}` })),
+                                  h('span', { class: 'step-meta' },
+                                    s.attempts > 1 ? h('span', { class: 'attempts', text: `${s.attempts} attempts` }) : null,
+                                    duration ? h('span', { class: 'duration', text: duration }) : null,
+                                    s.phase === 'rollback' ? h('span', { class: 'tag', text: 'rollback' }) : null,
+                                    ok ? h('span', { class: 'tag tag-warn', title: 'on_failure: continue', text: 'failure tolerated' }) : null,
+                                    h('span', { class: `badge badge-${s.status}${stale && !TERMINAL.has(s.status) ? ' stale' : ''}`, text: s.status }))),
+                                s.error ? h('div', { class: 'step-error', text: ok ? `Tolerated (on_failure: continue): ${s.error}` : s.error }) : null,
+                                showLines ? h('pre', { class: 'step-output mono', tabindex: '0', 'aria-label': `Output of ${s.name || s.step_id}` },
+                                              lines.map((l) => `${l.message}\n`).join('')) : null,
+                                hasOutput ? openable(`out:${fullId}`, 'Outputs', h('pre', { class: 'mono json', tabindex: '0', 'aria-label': `Outputs of ${s.name || s.step_id}`, text: JSON.stringify(s.output, null, 2) })) : null);
+                }
+                if (s.children && s.children.length) {
+                        if (!li.itkKids) {
+                                li.itkKids = h('ol', { class: 'steps nested' });
+                                li.append(li.itkKids);
+                        }
+                        li.itkKids.setAttribute('aria-label', `Steps of ${s.name || s.step_id}`);
+                        place(li.itkKids, s.children.map((c) => node(c, s.children, fullId, depth + 1)));
+                } else if (li.itkKids) {
+                        li.itkKids.remove();
+                        li.itkKids = null;
+                }
+                return li;
         };
-        const steps = d.steps.length ? d.steps.map((s) => item(s, '', 0))
-                                     : [h('li', { class: 'muted', text: 'No steps.' })];
-        replaceKeepFocus(dv.steps, steps);
+        place(dv.steps, d.steps.map((s) => node(s, d.steps, '', 0)));
+        for (const key of [...d.stepNodes.keys()]) {
+                if (!seen.has(key))
+                        d.stepNodes.delete(key);
+        }
+        if (focusKey && !dv.steps.contains(active)) {
+                const again = dv.steps.querySelector(`[data-key="${CSS.escape(focusKey)}"]`);
+                if (again)
+                        again.focus();
+        }
+}
+
+// Puts @nodes into @list in this order, moving only nodes out of place.
+function place(list, nodes) {
+        let cur = list.firstChild;
+        for (const n of nodes) {
+                if (n === cur)
+                        cur = cur.nextSibling;
+                else
+                        list.insertBefore(n, cur);
+        }
+        while (cur) {
+                const next = cur.nextSibling;
+                cur.remove();
+                cur = next;
+        }
 }
 
 function openable(key, label, content) {
@@ -1058,23 +1156,6 @@ function openable(key, label, content) {
                         state.openOutputs.delete(key);
         });
         return det;
-}
-
-const PRIORITY_CLASS = ['emerg', 'alert', 'crit', 'err', 'warning', 'notice', 'info', 'debug'];
-
-function renderLog(d) {
-        if (!d.logDirty)
-                return;
-        d.logDirty = false;
-        const follow = dv.autoscroll.checked;
-        const lines = d.log.slice().sort((a, b) => a.usec - b.usec);
-        dv.log.replaceChildren(...(lines.length ? lines.map((l) =>
-                h('div', { class: `log-line prio-${PRIORITY_CLASS[l.priority] || 'info'}` },
-                  h('span', { class: 'log-time', text: new Date(l.usec / 1000).toLocaleTimeString() }),
-                  l.step_id ? h('span', { class: 'log-step', text: l.step_id }) : null,
-                  h('span', { class: 'log-msg', text: l.message }))) : [h('div', { class: 'muted', text: 'No log lines yet.' })]));
-        if (follow)
-                dv.log.scrollTop = dv.log.scrollHeight;
 }
 
 async function control(c) {
@@ -1179,7 +1260,7 @@ function init() {
                 if (d && dv.steps && d.steps.some(function running(s) {
                         return s.status === 'running' || (s.children || []).some(running);
                 }))
-                        renderSteps(d);
+                        renderSteps();
         }, 1000);
         // Test hooks for the end-to-end tests: drop the socket and hold reconnects.
         window.__itkTestDropSocket = (hold = true) => {
