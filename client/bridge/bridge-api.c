@@ -284,6 +284,12 @@ record_summary(GVariant *record, gboolean with_steps)
         return json_builder_get_root(b);
 }
 
+JsonNode *
+bridge_record_summary(GVariant *record)
+{
+        return record_summary(record, FALSE);
+}
+
 /* Dashed id of a hex id, for responses. */
 static char *
 req_dashed(Request *req)
@@ -1132,6 +1138,18 @@ bridge_api_handle(Bridge *bridge, SoupServerMessage *msg, const char *path, GHas
                         return;
                 }
                 route_execution(req, method, (char **)parts->pdata, n, query);
+                return;
+        }
+        if (g_str_equal(parts->pdata[0], "history")) {
+                /* bridge-history.c answers with a request of its own. */
+                request_free(req);
+                if (n != 1)
+                        bridge_reply_error(msg, SOUP_STATUS_NOT_FOUND, "NotFound", "no such API");
+                else if (method != SOUP_METHOD_GET)
+                        bridge_reply_error(msg, SOUP_STATUS_METHOD_NOT_ALLOWED, "MethodNotAllowed",
+                                           "history is read with GET");
+                else
+                        bridge_history_get(bridge, msg, query);
                 return;
         }
         if (g_str_equal(parts->pdata[0], "credentials")) {

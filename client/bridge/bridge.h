@@ -95,3 +95,8 @@ char *bridge_id_to_hex(const char *id);
 char *bridge_hex_to_dashed(const char *hex);
 ItkDBusExecution *bridge_find_execution(Bridge *bridge, const char *id);
 JsonNode *bridge_execution_summary(ItkDBusExecution *execution);
+/* A history record (GetHistory's keys) as an ExecutionSummary without steps. */
+JsonNode *bridge_record_summary(GVariant *record);
+
+/* bridge-history.c: GET /api/history. */
+void bridge_history_get(Bridge *bridge, SoupServerMessage *msg, GHashTable *query);

@@ -1,0 +1,281 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* GET /api/history: finished runs, filtered and paged by the daemon's
+ * Manager.GetHistoryPage. A text search may give short pages; the bridge follows
+ * next_cursor a bounded number of times to fill the page the client asked for.
+ * A daemon without GetHistoryPage (older than the bridge) is served from
+ * GetHistory's newest 1000 runs, filtered here, with an offset cursor. */
+#include "bridge.h"
+
+#include <string.h>
+
+#define HISTORY_DEFAULT_LIMIT 50
+#define HISTORY_MAX_LIMIT 1000
+/* Daemon calls per request while a search fills a page. */
+#define HISTORY_MAX_CALLS 8
+#define LEGACY_CURSOR_PREFIX "legacy:"
+
+typedef struct {
+        Bridge *bridge;
+        SoupServerMessage *msg;
+        GVariant *filter; /* a{sv}, as GetHistoryPage takes it */
+        char *status;
+        char *playbook;
+        char *text;          /* lower case */
+        gint64 since, until; /* 0 and G_MAXINT64 when unset */
+        guint limit;
+        char *cursor;
+        guint calls;
+        JsonArray *runs;
+} HistoryRequest;
+
+static void
+history_request_free(HistoryRequest *req)
+{
+        soup_server_message_unpause(req->msg);
+        g_object_unref(req->msg);
+        g_variant_unref(req->filter);
+        g_free(req->status);
+        g_free(req->playbook);
+        g_free(req->text);
+        g_free(req->cursor);
+        json_array_unref(req->runs);
+        g_free(req);
+}
+
+static void
+reply_page(HistoryRequest *req, const char *next_cursor)
+{
+        g_autoptr(JsonBuilder) b = json_builder_new();
+        g_autoptr(JsonNode) node = NULL;
+
+        json_builder_begin_object(b);
+        json_builder_set_member_name(b, "runs");
+        json_builder_add_value(b, json_node_init_array(json_node_alloc(), req->runs));
+        json_builder_set_member_name(b, "next_cursor");
+        json_builder_add_string_value(b, next_cursor);
+        json_builder_end_object(b);
+        node = json_builder_get_root(b);
+        bridge_reply_json(req->msg, SOUP_STATUS_OK, node);
+}
+
+static const char *
+lookup_s(GVariant *dict, const char *key)
+{
+        const char *value = NULL;
+
+        if (!g_variant_lookup(dict, key, "&s", &value))
+                return "";
+        return value;
+}
+
+static gboolean
+contains_ci(const char *haystack, const char *needle_lower)
+{
+        g_autofree char *lower = g_ascii_strdown(haystack, -1);
+
+        return strstr(lower, needle_lower) != NULL;
+}
+
+/* The filter of GetHistoryPage, for runs of GetHistory. */
+static gboolean
+legacy_matches(HistoryRequest *req, GVariant *run)
+{
+        gint64 created = 0;
+
+        if (req->playbook[0] != '\0' && g_strcmp0(lookup_s(run, "playbook"), req->playbook) != 0)
+                return FALSE;
+        if (!g_variant_lookup(run, "created-at", "x", &created))
+                g_variant_lookup(run, "started-at", "x", &created);
+        if (created < req->since || created >= req->until)
+                return FALSE;
+        if (req->text[0] == '\0')
+                return TRUE;
+        return contains_ci(lookup_s(run, "id"), req->text) ||
+               contains_ci(lookup_s(run, "playbook"), req->text) ||
+               contains_ci(lookup_s(run, "playbook-name"), req->text) ||
+               contains_ci(lookup_s(run, "domain"), req->text) ||
+               contains_ci(lookup_s(run, "error"), req->text);
+}
+
+static void
+legacy_done_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+        HistoryRequest *req = user_data;
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GVariant) reply = g_dbus_proxy_call_finish(G_DBUS_PROXY(source), res, &error);
+        g_autoptr(GVariant) runs = NULL;
+        g_autofree char *next = NULL;
+        guint64 skip = 0;
+        guint matched = 0;
+        gboolean more = FALSE;
+        GVariantIter iter;
+        GVariant *run;
+
+        if (error != NULL) {
+                bridge_reply_gerror(req->msg, error);
+                history_request_free(req);
+                return;
+        }
+        if (req->cursor[0] != '\0' &&
+            (!g_str_has_prefix(req->cursor, LEGACY_CURSOR_PREFIX) ||
+             !g_ascii_string_to_unsigned(req->cursor + strlen(LEGACY_CURSOR_PREFIX), 10, 0,
+                                         G_MAXUINT32, &skip, NULL))) {
+                bridge_reply_error(req->msg, SOUP_STATUS_BAD_REQUEST, "InvalidArgs",
+                                   "cursor is not one this API returned");
+                history_request_free(req);
+                return;
+        }
+        runs = g_variant_get_child_value(reply, 0);
+        g_variant_iter_init(&iter, runs);
+        while ((run = g_variant_iter_next_value(&iter)) != NULL) {
+                if (legacy_matches(req, run)) {
+                        if (matched >= skip && json_array_get_length(req->runs) < req->limit)
+                                json_array_add_element(req->runs, bridge_record_summary(run));
+                        else if (matched >= skip)
+                                more = TRUE;
+                        matched++;
+                }
+                g_variant_unref(run);
+        }
+        if (more)
+                next = g_strdup_printf(LEGACY_CURSOR_PREFIX "%" G_GUINT64_FORMAT,
+                                       skip + json_array_get_length(req->runs));
+        reply_page(req, next != NULL ? next : "");
+        history_request_free(req);
+}
+
+static void call_page(HistoryRequest *req);
+
+static void
+page_done_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+        HistoryRequest *req = user_data;
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GVariant) reply = g_dbus_proxy_call_finish(G_DBUS_PROXY(source), res, &error);
+        g_autoptr(GVariant) runs = NULL;
+        const char *next = NULL;
+        GVariantIter iter;
+        GVariant *run;
+
+        if (error != NULL) {
+                if (g_error_matches(error, G_DBUS_ERROR, G_DBUS_ERROR_UNKNOWN_METHOD) &&
+                    req->calls == 1) {
+                        g_dbus_proxy_call(G_DBUS_PROXY(req->bridge->manager), "GetHistory",
+                                          g_variant_new("(us)", HISTORY_MAX_LIMIT, req->status),
+                                          G_DBUS_CALL_FLAGS_NONE, -1, NULL, legacy_done_cb, req);
+                        return;
+                }
+                bridge_reply_gerror(req->msg, error);
+                history_request_free(req);
+                return;
+        }
+        g_variant_get(reply, "(@aa{sv}&s)", &runs, &next);
+        g_variant_iter_init(&iter, runs);
+        while ((run = g_variant_iter_next_value(&iter)) != NULL) {
+                json_array_add_element(req->runs, bridge_record_summary(run));
+                g_variant_unref(run);
+        }
+        if (next[0] != '\0' && json_array_get_length(req->runs) < req->limit &&
+            req->calls < HISTORY_MAX_CALLS) {
+                g_free(req->cursor);
+                req->cursor = g_strdup(next);
+                call_page(req);
+                return;
+        }
+        reply_page(req, next);
+        history_request_free(req);
+}
+
+static void
+call_page(HistoryRequest *req)
+{
+        req->calls++;
+        g_dbus_proxy_call(G_DBUS_PROXY(req->bridge->manager), "GetHistoryPage",
+                          g_variant_new("(@a{sv}us)", req->filter,
+                                        req->limit - json_array_get_length(req->runs), req->cursor),
+                          G_DBUS_CALL_FLAGS_NONE, -1, NULL, page_done_cb, req);
+}
+
+static gboolean
+parse_time(GHashTable *query, const char *name, gint64 *out, gboolean *out_set)
+{
+        const char *text = query != NULL ? g_hash_table_lookup(query, name) : NULL;
+
+        *out_set = FALSE;
+        if (text == NULL || text[0] == '\0')
+                return TRUE;
+        if (!g_ascii_string_to_signed(text, 10, 0, G_MAXINT64, out, NULL))
+                return FALSE;
+        *out_set = TRUE;
+        return TRUE;
+}
+
+static const char *
+query_s(GHashTable *query, const char *name)
+{
+        const char *text = query != NULL ? g_hash_table_lookup(query, name) : NULL;
+
+        return text != NULL ? text : "";
+}
+
+void
+bridge_history_get(Bridge *bridge, SoupServerMessage *msg, GHashTable *query)
+{
+        const char *status = query_s(query, "status");
+        const char *limit_text = query_s(query, "limit");
+        gint64 since = 0, until = G_MAXINT64;
+        gboolean has_since, has_until;
+        guint64 limit = HISTORY_DEFAULT_LIMIT;
+        g_auto(GVariantBuilder) filter = G_VARIANT_BUILDER_INIT(G_VARIANT_TYPE_VARDICT);
+        HistoryRequest *req;
+
+        if (status[0] != '\0' && !g_str_equal(status, "completed") &&
+            !g_str_equal(status, "failed") && !g_str_equal(status, "cancelled")) {
+                bridge_reply_error(msg, SOUP_STATUS_BAD_REQUEST, "InvalidArgs",
+                                   "status must be completed, failed or cancelled");
+                return;
+        }
+        if (limit_text[0] != '\0' &&
+            !g_ascii_string_to_unsigned(limit_text, 10, 1, HISTORY_MAX_LIMIT, &limit, NULL)) {
+                bridge_reply_error(msg, SOUP_STATUS_BAD_REQUEST, "InvalidArgs",
+                                   "limit must be an integer from 1 to 1000");
+                return;
+        }
+        if (!parse_time(query, "since", &since, &has_since) ||
+            !parse_time(query, "until", &until, &has_until)) {
+                bridge_reply_error(msg, SOUP_STATUS_BAD_REQUEST, "InvalidArgs",
+                                   "since and until must be microseconds since the epoch");
+                return;
+        }
+        if (!has_since)
+                since = 0;
+        if (!has_until)
+                until = G_MAXINT64;
+
+        req = g_new0(HistoryRequest, 1);
+        req->bridge = bridge;
+        req->msg = g_object_ref(msg);
+        req->status = g_strdup(status);
+        req->playbook = g_strdup(query_s(query, "playbook"));
+        req->text = g_ascii_strdown(query_s(query, "q"), -1);
+        req->since = since;
+        req->until = until;
+        req->limit = (guint)limit;
+        req->cursor = g_strdup(query_s(query, "cursor"));
+        req->runs = json_array_new();
+        if (status[0] != '\0')
+                g_variant_builder_add(&filter, "{sv}", "status", g_variant_new_string(status));
+        if (req->playbook[0] != '\0')
+                g_variant_builder_add(&filter, "{sv}", "playbook",
+                                      g_variant_new_string(req->playbook));
+        if (has_since)
+                g_variant_builder_add(&filter, "{sv}", "since", g_variant_new_int64(since));
+        if (has_until)
+                g_variant_builder_add(&filter, "{sv}", "until", g_variant_new_int64(until));
+        if (req->text[0] != '\0')
+                g_variant_builder_add(&filter, "{sv}", "text",
+                                      g_variant_new_string(query_s(query, "q")));
+        req->filter = g_variant_ref_sink(g_variant_builder_end(&filter));
+        soup_server_message_pause(msg);
+        call_page(req);
+}
