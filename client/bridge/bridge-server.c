@@ -429,8 +429,26 @@ ws_http_cb(SoupServer *server, SoupServerMessage *msg, const char *path, GHashTa
            gpointer user_data)
 {
         Bridge *bridge = user_data;
+        static const char *const protocols[] = { BRIDGE_WS_PROTOCOL, NULL };
         const char *token = query != NULL ? g_hash_table_lookup(query, "access_token") : NULL;
+        const char *offered = soup_message_headers_get_list(
+                soup_server_message_get_request_headers(msg), "Sec-WebSocket-Protocol");
         g_autoptr(GError) error = NULL;
+        g_autofree char *protocol_token = NULL;
+
+        if (token == NULL && offered != NULL) {
+                GSList *list = soup_header_parse_list(offered);
+
+                for (GSList *l = list; l != NULL; l = l->next) {
+                        if (g_str_has_prefix(l->data, BRIDGE_WS_TOKEN_PREFIX)) {
+                                g_free(protocol_token);
+                                protocol_token =
+                                        g_strdup((char *)l->data + strlen(BRIDGE_WS_TOKEN_PREFIX));
+                        }
+                }
+                soup_header_free_list(list);
+                token = protocol_token;
+        }
 
         if (!g_str_equal(path, "/ws/executions")) {
                 bridge_reply_error(msg, SOUP_STATUS_NOT_FOUND, "NotFound", "no such resource");
@@ -444,7 +462,7 @@ ws_http_cb(SoupServer *server, SoupServerMessage *msg, const char *path, GHashTa
                 reply_unauthorized(msg);
                 return;
         }
-        if (!soup_websocket_server_check_handshake(msg, NULL, NULL, NULL, &error)) {
+        if (!soup_websocket_server_check_handshake(msg, NULL, (char **)protocols, NULL, &error)) {
                 bridge_reply_error(msg, SOUP_STATUS_BAD_REQUEST, "BadRequest", error->message);
                 return;
         }

@@ -573,7 +573,10 @@ wrote_informational_cb(SoupServerMessage *msg, gpointer user_data)
 void
 bridge_ws_upgrade(BridgeWs *ws, SoupServerMessage *msg)
 {
-        if (!soup_websocket_server_process_handshake(msg, NULL, NULL, NULL, NULL))
+        /* Offered "itk.v1" (with the token beside it) is echoed; nothing, nothing. */
+        static const char *const protocols[] = { BRIDGE_WS_PROTOCOL, NULL };
+
+        if (!soup_websocket_server_process_handshake(msg, NULL, (char **)protocols, NULL, NULL))
                 return;
         g_signal_connect(msg, "wrote-informational", G_CALLBACK(wrote_informational_cb), ws);
 }

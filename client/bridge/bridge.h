@@ -22,6 +22,11 @@
 /* While accept() fails (out of descriptors), how long accepting pauses before a retry. */
 #define BRIDGE_ACCEPT_RETRY_MS 250
 #define BRIDGE_WS_KEEPALIVE_SECONDS 15
+/* The WebSocket subprotocol the bridge speaks. A browser may send its token as a
+ * second offered protocol, BRIDGE_WS_TOKEN_PREFIX + token, instead of in the URL
+ * (which Chromium prints in the console when a connection fails). */
+#define BRIDGE_WS_PROTOCOL "itk.v1"
+#define BRIDGE_WS_TOKEN_PREFIX "itk.token."
 /* A WebSocket client this long behind is closed; it reconnects for a fresh snapshot. */
 #define BRIDGE_WS_MAX_LAG_SECONDS 30
 /* Bytes waiting in the kernel for a WebSocket client that mean it is behind. */

@@ -14,6 +14,7 @@
 //   animation frame (renderX() schedules, drawX() draws), touching only what changed.
 
 import { LogModel, drawLog, logStats } from './logview.js';
+import { buildHistory, historyPlaybooksLoaded, parseHistoryQuery } from './history.js';
 
 const TERMINAL = new Set(['completed', 'failed', 'cancelled']);
 const TOKEN_KEY = 'itk-token';
@@ -411,6 +412,8 @@ async function refreshDetail(retries = 3) {
                         return;
                 if (e.status === 404) {
                         d.error = 'This execution does not exist (any more).';
+                        buildUnknownRun(id);
+                        return;
                 } else if (e.status !== 401) {
                         d.error = `Could not load the execution: ${e.message}`;
                 }
@@ -463,11 +466,17 @@ function closeSocket() {
 function connect() {
         if (state.authFailed || !state.token || socket)
                 return;
+        // A subprotocol is an HTTP token: anything else cannot be the bridge's token.
+        if (!/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/.test(state.token)) {
+                showAuthError('The access token is malformed.');
+                return;
+        }
         const url = new URL('ws/executions', location.href);
         url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
         url.hash = '';
-        url.searchParams.set('access_token', state.token);
-        const ws = new WebSocket(url);
+        // The token rides as an offered subprotocol, not in the URL: Chromium prints a
+        // failed WebSocket's URL in the console.
+        const ws = new WebSocket(url, ['itk.v1', `itk.token.${state.token}`]);
         let opened = false;
         socket = ws;
         ws.addEventListener('open', () => {
@@ -682,6 +691,9 @@ function parseRoute() {
         m = /^execution\/([0-9a-fA-F-]+)$/.exec(hash);
         if (m)
                 return { view: 'execution', id: m[1] };
+        m = /^history(?:\?(.*))?$/.exec(hash);
+        if (m)
+                return { view: 'history', filter: parseHistoryQuery(m[1]) };
         return { view: 'home' };
 }
 
@@ -705,14 +717,38 @@ function onRoute(ev) {
                         sendSubscribe();
                 if (route.view === 'run')
                         buildRunForm();
+                else if (route.view === 'history')
+                        buildHistoryView();
                 else
                         buildHome();
         }
         renderPlaybooks();
         renderExecutions();
+        for (const a of document.querySelectorAll('.topnav a')) {
+                const here = a.getAttribute('href') === `#/${route.view}`;
+                a.classList.toggle('current', here);
+                a.toggleAttribute('aria-current', here);
+                if (here)
+                        a.setAttribute('aria-current', 'page');
+        }
         // Keyboard and screen reader users land on the new content.
         if (ev)
                 $('main').focus({ preventScroll: true });
+}
+
+// --- history ------------------------------------------------------------------------------
+
+function buildHistoryView() {
+        const main = $('main');
+        delete main.dataset.playbook;
+        buildHistory(main, state.route.filter, {
+                api, h, badge, fmtTime, fmtDuration,
+                playbooks: () => state.playbooks,
+                onDeleted: (id) => {
+                        state.executions.delete(id);
+                        renderExecutions();
+                },
+        });
 }
 
 // --- home ---------------------------------------------------------------------------------
@@ -790,7 +826,9 @@ function buildRunForm() {
                 const fid = `param-${i}`;
                 const input = paramInput(p, fid);
                 const hintId = `${fid}-hint`;
-                input.setAttribute('aria-describedby', hintId);
+                const errId = `${fid}-error`;
+                // The error is read with the field, not only announced once.
+                input.setAttribute('aria-describedby', p.description ? `${hintId} ${errId}` : errId);
                 const isCheck = p.type === 'boolean';
                 return h('div', { class: `field${isCheck ? ' field-check' : ''}`, 'data-param': p.name },
                          isCheck ? input : null,
@@ -799,7 +837,7 @@ function buildRunForm() {
                            h('span', { class: 'ptype', text: ` ${p.type}` })),
                          isCheck ? null : input,
                          h('div', { class: 'hint', id: hintId, text: p.description || '' }),
-                         h('div', { class: 'field-error', role: 'alert' }));
+                         h('div', { class: 'field-error', id: errId, role: 'alert' }));
         });
         const credSel = h('select', { id: 'run-credential', name: 'credential_name', 'data-credentials': true },
                           h('option', { value: '', text: '(none)' }),
@@ -962,6 +1000,19 @@ function buildDetail() {
                                      h('label', { for: 'log-follow', class: 'small' }, dv.autoscroll, ' Follow')),
                                    dv.log))));
         renderDetail();
+}
+
+// A run the daemon does not know (deleted, or a wrong address): a page of its own
+// instead of an empty detail view with dead controls.
+function buildUnknownRun(id) {
+        dv.title = null; // the detail view is gone: nothing to draw into
+        document.title = 'Unknown execution — Ignition Toolkit';
+        $('main').replaceChildren(h('section', { class: 'panel unknown-run', 'aria-labelledby': 'unknown-heading', id: 'unknown-run' },
+                                    h('h2', { id: 'unknown-heading', text: 'Unknown execution' }),
+                                    h('p', {}, 'No execution ', h('code', { text: id }),
+                                      ' is known to the daemon: it was deleted, or the address is wrong.'),
+                                    h('p', {}, h('a', { href: '#/history', text: 'Search the history' }), ' · ',
+                                      h('a', { href: '#/', text: 'Back to the start' }))));
 }
 
 function allowed(e) {
@@ -1231,6 +1282,8 @@ async function loadPlaybooks() {
         renderPlaybooks();
         if (state.route.view === 'run')
                 buildRunForm();
+        else if (state.route.view === 'history')
+                historyPlaybooksLoaded(state.playbooks);
 }
 
 async function loadCredentials() {

@@ -349,12 +349,15 @@ const server = createServer(async (req, res) => {
 
 server.on('upgrade', (req, socket) => {
         const url = new URL(req.url, 'http://x');
-        if (url.pathname !== '/ws/executions' || url.searchParams.get('access_token') !== TOKEN) {
+        const offered = (req.headers['sec-websocket-protocol'] || '').split(',').map((p) => p.trim());
+        const token = url.searchParams.get('access_token') ||
+                (offered.find((p) => p.startsWith('itk.token.')) || '').slice('itk.token.'.length);
+        if (url.pathname !== '/ws/executions' || token !== TOKEN) {
                 socket.end('HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n');
                 return;
         }
         const accept = createHash('sha1').update(`${req.headers['sec-websocket-key']}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
-        socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`);
+        socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n${offered.includes('itk.v1') ? 'Sec-WebSocket-Protocol: itk.v1\r\n' : ''}\r\n`);
         const client = { socket, buf: Buffer.alloc(0), sub: null };
         clients.add(client);
         socket.on('data', (c) => wsFrames(client, c));

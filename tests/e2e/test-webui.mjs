@@ -115,19 +115,21 @@ async function startFromPage(playbook) {
 }
 
 test('a chatty run: one draw per frame at most, the log appended, never rebuilt, and exact', async () => {
-        const id = await startFromPage('webui/chatty.yaml');
-        await page.waitForSelector('#log');
-        // Witnesses in the page: a frame counter, and every log node added or removed.
+        await openApp(`#/run/${encodeURIComponent('webui/chatty.yaml')}`);
+        await page.waitForSelector('#run-submit');
+        // Witnesses in the page from before the run: a frame counter, and every log
+        // node added to or removed from the log.
         await page.evaluate(() => {
-                const w = { frames: 0, added: 0, removed: 0, readded: 0, rendersAt0: window.__itkTestStats.renders,
-                            eventsAt0: window.__itkTestStats.events,
-                            initial: document.querySelectorAll('#log .log-line').length };
+                const w = { frames: 0, added: 0, removed: 0, readded: 0, initial: 0,
+                            rendersAt0: window.__itkTestStats.renders, eventsAt0: window.__itkTestStats.events };
                 window.__w = w;
                 const tick = () => { w.frames++; requestAnimationFrame(tick); };
                 requestAnimationFrame(tick);
                 const seen = new WeakSet();
                 new MutationObserver((records) => {
                         for (const r of records) {
+                                if (r.target.id !== 'log')
+                                        continue;
                                 for (const n of r.addedNodes) {
                                         if (!n.classList || !n.classList.contains('log-line'))
                                                 continue;
@@ -141,8 +143,11 @@ test('a chatty run: one draw per frame at most, the log appended, never rebuilt,
                                                 w.removed++;
                                 }
                         }
-                }).observe(document.getElementById('log'), { childList: true });
+                }).observe(document.getElementById('main'), { childList: true, subtree: true });
         });
+        await page.click('#run-submit');
+        await page.waitForURL(/#\/execution\/[0-9a-f-]+$/, { timeout: 10000 });
+        const id = /#\/execution\/([0-9a-f-]+)$/.exec(page.url())[1];
         // Focus in the steps pane survives the redraws around it.
         await page.waitForSelector('li[data-step="answer"] summary', { timeout: 15000 });
         await page.focus('li[data-step="answer"] summary');
@@ -160,7 +165,7 @@ test('a chatty run: one draw per frame at most, the log appended, never rebuilt,
         const expected = server.body.lines.map((l) => l.message);
         console.log(`# frames ${w.frames}, renders ${w.renders}, events ${w.events}, log nodes +${w.added} -${w.removed}`);
         assert.ok(w.renders <= w.frames + 1, `drew ${w.renders} times in ${w.frames} frames`);
-        assert.ok(w.events >= CHATTY_LINES / 2, `events seen: ${w.events}`);
+        assert.ok(w.events >= CHATTY_LINES, `events seen: ${w.events}`);
         assert.equal(w.readded, 0, 'no log node is added twice');
         assert.ok(w.added <= CHATTY_LINES + 10, `log nodes added: ${w.added} (one per line, not per frame)`);
         assert.equal(w.shown.length, 2000, 'LOG_MAX lines are kept');
@@ -170,4 +175,206 @@ test('a chatty run: one draw per frame at most, the log appended, never rebuilt,
         assert.ok(w.focusKept, 'focus stayed on the Outputs summary');
         assert.ok(w.atEnd, 'Follow keeps the log at its end');
         await checkPage(page, 'detail-chatty');
+});
+
+async function runToEnd(playbook) {
+        const r = await stack.api('POST', '/api/executions', { playbook_path: playbook, parameters: {} });
+        assert.equal(r.status, 201, JSON.stringify(r.body));
+        const id = r.body.execution_id;
+        for (;;) {
+                const e = await stack.api('GET', `/api/executions/${id}`);
+                if (['completed', 'failed', 'cancelled'].includes(e.body.status))
+                        return { id, status: e.body.status };
+                await new Promise((res) => setTimeout(res, 50));
+        }
+}
+
+async function historyIds(query = '') {
+        const ids = [];
+        let cursor = '';
+        do {
+                const r = await stack.api('GET', `/api/history?limit=1000${query}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`);
+                assert.equal(r.status, 200, JSON.stringify(r.body));
+                ids.push(...r.body.runs.map((x) => x.execution_id));
+                cursor = r.body.next_cursor;
+        } while (cursor);
+        return ids;
+}
+
+const rowIds = () => page.$$eval('#hist-rows tr', (trs) => trs.map((t) => t.dataset.execution));
+
+test('history: more than a page, filters, search, delete and export', async () => {
+        for (let i = 0; i < 52; i++)
+                await runToEnd('e2e/two-logs.yaml');
+        const tolerated = await runToEnd('webui/tolerated.yaml');
+        const failed = await runToEnd('e2e/fails.yaml');
+        assert.equal(failed.status, 'failed');
+        const all = await historyIds();
+        assert.ok(all.length >= 54, `history holds ${all.length}`);
+
+        await openApp();
+        await page.click('#nav-history');
+        await page.waitForSelector('#hist-rows tr');
+        await page.waitForSelector('#hist-more:not([hidden])');
+        assert.equal((await rowIds()).length, 50);
+        assert.equal(await page.getAttribute('#nav-history', 'aria-current'), 'page');
+        // Load more until the end: every run once, newest first, as the API has them.
+        while (await page.isVisible('#hist-more')) {
+                const n = (await rowIds()).length;
+                await page.click('#hist-more');
+                await page.waitForFunction((k) => document.querySelectorAll('#hist-rows tr').length > k ||
+                                                   document.getElementById('hist-more').hidden, n);
+        }
+        assert.deepEqual(await rowIds(), all);
+        // Each row: a result badge and a duration.
+        const cells = await page.$$eval('#hist-rows tr', (trs) => trs.map((t) => ({
+                status: t.dataset.status, badge: t.querySelector('.badge')?.textContent,
+                duration: t.querySelector('.hist-duration').textContent })));
+        for (const c of cells) {
+                assert.ok(c.badge.startsWith(c.status), JSON.stringify(c));
+                assert.match(c.duration, /\d+(\.\d+)? (ms|s)|min/, JSON.stringify(c));
+        }
+        await page.waitForSelector(`#hist-rows tr[data-execution="${failed.id}"] .hist-error.error`);
+        await checkPage(page, 'history');
+
+        // Status: the address keeps the filter, the rows follow it.
+        await page.selectOption('#hist-status', 'failed');
+        await page.waitForURL(/#\/history\?status=failed$/);
+        await page.waitForFunction(() => [...document.querySelectorAll('#hist-rows tr')].every((t) => t.dataset.status === 'failed') &&
+                                          document.querySelectorAll('#hist-rows tr').length > 0);
+        assert.deepEqual(await rowIds(), await historyIds('&status=failed'));
+        // Search, case-insensitive, on the playbook name.
+        await page.selectOption('#hist-status', '');
+        await page.fill('#hist-q', 'toleRATED');
+        await page.click('#hist-apply');
+        await page.waitForURL(/q=toleRATED/);
+        await page.waitForFunction((id) => {
+                const rows = [...document.querySelectorAll('#hist-rows tr')];
+                return rows.length === 1 && rows[0].dataset.execution === id;
+        }, tolerated.id);
+        // Playbook, then dates: nothing from tomorrow on.
+        await page.goto(`${stack.base}/#/history?playbook=${encodeURIComponent('e2e/fails.yaml')}`);
+        await page.waitForSelector(`#hist-rows tr[data-execution="${failed.id}"]`);
+        assert.deepEqual(await rowIds(), await historyIds(`&playbook=${encodeURIComponent('e2e/fails.yaml')}`));
+        const tomorrow = new Date(Date.now() + 86400e3);
+        const day = `${tomorrow.getFullYear()}-${String(tomorrow.getMonth() + 1).padStart(2, '0')}-${String(tomorrow.getDate()).padStart(2, '0')}`;
+        await page.fill('#hist-since', day);
+        await page.dispatchEvent('#hist-since', 'change');
+        await page.waitForSelector('#hist-summary:text("No runs match.")');
+        assert.equal((await rowIds()).length, 0);
+
+        // Delete: confirmed, gone from the page and from the daemon.
+        await page.goto(`${stack.base}/#/history?status=failed`);
+        await page.waitForSelector(`#hist-rows tr[data-execution="${failed.id}"]`);
+        page.once('dialog', (d) => d.accept());
+        await page.click(`button[data-delete="${failed.id}"]`);
+        await page.waitForSelector(`#hist-rows tr[data-execution="${failed.id}"]`, { state: 'detached' });
+        assert.equal((await stack.api('GET', `/api/executions/${failed.id}`)).status, 404);
+        // Dismissed: nothing happens.
+        const keep = (await rowIds())[0];
+        if (keep) {
+                page.once('dialog', (d) => d.dismiss());
+                await page.click(`button[data-delete="${keep}"]`);
+                await settle(page);
+                assert.equal((await stack.api('GET', `/api/executions/${keep}`)).status, 200);
+        }
+
+        // Export: the whole filtered set as JSON, beyond one page.
+        await page.goto(`${stack.base}/#/history?status=completed`);
+        await page.waitForSelector('#hist-rows tr');
+        const [download] = await Promise.all([page.waitForEvent('download'), page.click('#hist-export')]);
+        const { readFile } = await import('node:fs/promises');
+        const doc = JSON.parse(await readFile(await download.path(), 'utf8'));
+        assert.equal(doc.truncated, false);
+        assert.deepEqual(doc.filter, { status: 'completed' });
+        assert.deepEqual(doc.runs.map((r) => r.execution_id), await historyIds('&status=completed'));
+        assert.ok(doc.runs.length > 50, `exported ${doc.runs.length}`);
+        await page.waitForSelector('#hist-export-msg:text("Exported")');
+});
+
+test('polish: tolerated failures, tracebacks, unknown runs, field errors, favicon, dark and phone', async () => {
+        await startFromPage('webui/tolerated.yaml');
+        await page.waitForSelector('#detail-status[data-status="completed"]', { timeout: 20000 });
+        await page.waitForSelector('li[data-step="flaky"].tolerated .tag-warn:text("failure tolerated")');
+        await page.waitForSelector('li[data-step="after"][data-status="completed"]');
+        const err = await page.$eval('li[data-step="flaky"] .step-error', (e) => ({
+                text: e.textContent, ws: getComputedStyle(e).whiteSpace }));
+        assert.match(err.text, /^Tolerated \(on_failure: continue\)/);
+        assert.equal(err.ws, 'pre-wrap', 'tracebacks keep their lines');
+        await checkPage(page, 'detail-tolerated');
+
+        // Phone: the page scrolls, steps and log get room.
+        await page.setViewportSize({ width: 390, height: 844 });
+        await settle(page);
+        const phone = await page.evaluate(() => ({
+                scrolls: document.scrollingElement.scrollHeight > window.innerHeight,
+                log: document.getElementById('log').getBoundingClientRect().height,
+                steps: document.querySelector('.steps-pane').getBoundingClientRect().width,
+                overflowX: document.scrollingElement.scrollWidth > window.innerWidth + 1,
+        }));
+        assert.ok(phone.scrolls, 'the page scrolls on a phone');
+        assert.ok(phone.log >= 300, `log height ${phone.log}`);
+        assert.ok(phone.steps >= 0.85 * 390, `steps width ${phone.steps}`);
+        assert.ok(!phone.overflowX, 'no sideways scrolling');
+        await page.setViewportSize({ width: 1280, height: 800 });
+
+        // Dark theme follows the system.
+        const bg = () => page.evaluate(() => getComputedStyle(document.getElementById('main')).backgroundColor);
+        const light = await bg();
+        await page.emulateMedia({ colorScheme: 'dark' });
+        const dark = await bg();
+        await page.emulateMedia({ colorScheme: 'light' });
+        const lum = (c) => { const [r, g, b] = c.match(/\d+/g).map(Number); return (r + g + b) / 3; };
+        assert.ok(lum(light) > 200 && lum(dark) < 60, `light ${light}, dark ${dark}`);
+
+        // A run the daemon does not know: a page of its own.
+        await page.evaluate(() => { location.hash = '#/execution/00000000-0000-4000-8000-000000000000'; });
+        await page.waitForSelector('#unknown-run h2:text("Unknown execution")');
+        assert.equal(await page.$$eval('button[data-action]', (b) => b.length), 0, 'no dead controls');
+        await checkPage(page, 'unknown-run');
+
+        // Field errors are tied to their inputs.
+        await page.evaluate(() => { location.hash = `#/run/${encodeURIComponent('e2e/showcase.yaml')}`; });
+        await page.waitForSelector('#run-submit');
+        await page.fill('[data-param="count"] input', '5');
+        await page.fill('[data-param="modules"] textarea', '[not json');
+        await page.click('#run-submit');
+        await page.waitForSelector('[data-param="modules"] textarea[aria-invalid="true"]');
+        const described = await page.$eval('[data-param="modules"] textarea', (t) =>
+                t.getAttribute('aria-describedby').split(' ').map((id) => document.getElementById(id)?.textContent || '').join(' | '));
+        assert.match(described, /Not valid JSON/);
+        await checkPage(page, 'run-form-error');
+
+        // The home page, and the favicon.
+        await page.evaluate(() => { location.hash = '#/'; });
+        await checkPage(page, 'home');
+        const icon = await page.getAttribute('link[rel="icon"]', 'href');
+        const r = await fetch(new URL(icon, `${stack.base}/`));
+        assert.equal(r.status, 200);
+        assert.match(r.headers.get('content-type'), /^image\/svg\+xml/);
+});
+
+test('the auth banner: no token, laid out and accessible', async () => {
+        await page.goto(`${stack.base}/`);
+        await page.waitForSelector('#auth-error:not([hidden])');
+        const box = await page.$eval('#auth-error', (e) => ({ display: getComputedStyle(e).display, text: e.textContent }));
+        assert.equal(box.display, 'block');
+        assert.match(box.text, /Not authorized\. No access token was given\. Open the address printed by/);
+        await checkPage(page, 'auth-banner');
+});
+
+test('the token stays out of the console while the bridge is away', async () => {
+        await openApp();
+        await stack.stopBridge();
+        await page.waitForSelector('#conn.conn-reconnecting', { timeout: 5000 });
+        // Wait for a failed WebSocket attempt to be reported: the check below could fail.
+        const deadline = Date.now() + 20000;
+        while (!consoleText.some((t) => /WebSocket/.test(t))) {
+                assert.ok(Date.now() < deadline, `no failed WebSocket reported: ${consoleText.join('\n')}`);
+                await new Promise((res) => setTimeout(res, 100));
+        }
+        await stack.restartBridge();
+        await page.click('#conn-retry', { timeout: 2000 }).catch(() => {});
+        await page.waitForSelector('#conn.conn-connected', { timeout: 15000 });
+        assert.ok(!consoleText.some((t) => t.includes(stack.token)), consoleText.join('\n'));
 });
