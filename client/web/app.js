@@ -1140,7 +1140,7 @@ function drawSteps(d) {
                 li.dataset.status = s.status;
                 if (li.itkSig !== sig) {
                         li.itkSig = sig;
-                        li.itkBody.replaceChildren(
+                        li.itkBody.replaceChildren(...[
                                 h('div', { class: 'step-row' },
                                   h('span', { class: 'step-index', text: depth !== 0 ? '↳' : s.index >= 0 ? `${s.index + 1}.` : '·' }), // -1: stored before index was kept
                                   h('span', { class: 'step-name' }, s.name || s.step_id,
@@ -1154,7 +1154,8 @@ function drawSteps(d) {
                                 s.error ? h('div', { class: 'step-error', text: ok ? `Tolerated (on_failure: continue): ${s.error}` : s.error }) : null,
                                 showLines ? h('pre', { class: 'step-output mono', tabindex: '0', 'aria-label': `Output of ${s.name || s.step_id}` },
                                               lines.map((l) => `${l.message}\n`).join('')) : null,
-                                hasOutput ? openable(`out:${fullId}`, 'Outputs', h('pre', { class: 'mono json', tabindex: '0', 'aria-label': `Outputs of ${s.name || s.step_id}`, text: JSON.stringify(s.output, null, 2) })) : null);
+                                hasOutput ? openable(`out:${fullId}`, 'Outputs', h('pre', { class: 'mono json', tabindex: '0', 'aria-label': `Outputs of ${s.name || s.step_id}`, text: JSON.stringify(s.output, null, 2) })) : null,
+                        ].filter(Boolean)); // replaceChildren would show a null as "null"
                 }
                 if (s.children && s.children.length) {
                         if (!li.itkKids) {

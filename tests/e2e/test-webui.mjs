@@ -301,6 +301,7 @@ test('polish: tolerated failures, tracebacks, unknown runs, field errors, favico
                 text: e.textContent, ws: getComputedStyle(e).whiteSpace }));
         assert.match(err.text, /^Tolerated \(on_failure: continue\)/);
         assert.equal(err.ws, 'pre-wrap', 'tracebacks keep their lines');
+        assert.doesNotMatch(await page.innerText('#steps'), /\bnull\b/, 'no empty part shows as "null"');
         await checkPage(page, 'detail-tolerated');
 
         // Phone: the page scrolls, steps and log get room.
@@ -377,4 +378,44 @@ test('the token stays out of the console while the bridge is away', async () => 
         await page.click('#conn-retry', { timeout: 2000 }).catch(() => {});
         await page.waitForSelector('#conn.conn-connected', { timeout: 15000 });
         assert.ok(!consoleText.some((t) => t.includes(stack.token)), consoleText.join('\n'));
+});
+
+test('logview: late lines land in order, trimming leaves the lines in view where they are', async () => {
+        await openApp();
+        const r = await page.evaluate(async () => {
+                const { LogModel, drawLog } = await import('./logview.js');
+                const box = document.createElement('div');
+                box.style.cssText = 'height:200px; overflow:auto; overflow-anchor:none; font:12px monospace';
+                document.body.append(box);
+                const m = new LogModel(100);
+                const line = (i, usec = i * 10) => ({ usec, priority: 6, step_id: 's', message: `m${i}` });
+                m.add(Array.from({ length: 80 }, (_, i) => line(i)));
+                drawLog(m, box, false);
+                const first = box.querySelector('.log-line');
+                // Late lines: one between 10 and 20, one before everything.
+                m.add([line(1000, 15), line(1001, -5)]);
+                drawLog(m, box, false);
+                const order = [...box.querySelectorAll('.log-msg')].slice(0, 4).map((e) => e.textContent);
+                const kept = box.querySelector('.log-line:nth-child(2)') === first;
+                // Scroll to the middle and note the line at the top of the view.
+                box.scrollTop = 600;
+                const top = () => {
+                        const y = box.getBoundingClientRect().top;
+                        return [...box.querySelectorAll('.log-line')].find((e) => e.getBoundingClientRect().bottom > y + 1);
+                };
+                const at = top();
+                const offset = at.getBoundingClientRect().top;
+                // 30 more: 12 are trimmed from the top, out of view.
+                m.add(Array.from({ length: 30 }, (_, i) => line(100 + i, 10000 + i)));
+                drawLog(m, box, false);
+                const still = top();
+                const result = { order, kept, same: still === at, moved: Math.abs(at.getBoundingClientRect().top - offset),
+                                 count: box.querySelectorAll('.log-line').length };
+                box.remove();
+                return result;
+        });
+        assert.deepEqual(r.order, ['m1001', 'm0', 'm1', 'm1000']);
+        assert.ok(r.kept, 'existing nodes stay, the late one goes before them');
+        assert.equal(r.count, 100);
+        assert.ok(r.same && r.moved < 2, `the line in view stayed (${JSON.stringify(r)})`);
 });

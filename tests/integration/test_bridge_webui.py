@@ -1,10 +1,12 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
-"""GET /api/history of ignition-toolkit-bridge: filters, paging, bad input.
+"""What the web UI needs of ignition-toolkit-bridge: GET /api/history (filters,
+paging, bad input) and the WebSocket token as an offered subprotocol.
 
 Served by Manager.GetHistoryPage, or by GetHistory filtered in the bridge when the
 daemon has no GetHistoryPage yet; the answers must be the same either way.
 """
 
+import socket
 import time
 import urllib.parse
 
@@ -107,6 +109,41 @@ class HistoryTest(BridgeTestCase):
         self.assertApiError(401, 'Unauthorized', 'GET', '/api/history', token=None)
         # The daemon and the bridge keep serving.
         self.assertEqual(self.http('GET', '/api/history')[0], 200)
+
+    def handshake(self, query='', protocols=None):
+        """A raw WebSocket upgrade; returns the response head, lower-cased."""
+        sock = socket.create_connection(('127.0.0.1', self.bridge.port), timeout=h.TIMEOUT)
+        self.addCleanup(sock.close)
+        extra = 'Sec-WebSocket-Protocol: %s\r\n' % protocols if protocols is not None else ''
+        sock.sendall(('GET /ws/executions%s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n'
+                      'Upgrade: websocket\r\nConnection: Upgrade\r\n'
+                      'Sec-WebSocket-Key: d2VidWktcHJvdG9jb2wtMQ==\r\n'
+                      'Sec-WebSocket-Version: 13\r\n%s\r\n'
+                      % (query, self.bridge.port, extra)).encode())
+        head = b''
+        while b'\r\n\r\n' not in head:
+            chunk = sock.recv(1)
+            if not chunk:
+                break
+            head += chunk
+        return head.decode(errors='replace').lower()
+
+    def test_websocket_token_as_subprotocol(self):
+        token = self.bridge.token
+        head = self.handshake(protocols='itk.v1, itk.token.' + token)
+        self.assertTrue(head.startswith('http/1.1 101'), head)
+        self.assertIn('sec-websocket-protocol: itk.v1\r\n', head)
+        self.assertNotIn(token, head)
+        # A wrong token, or none, is refused as in the query.
+        self.assertTrue(self.handshake(protocols='itk.v1, itk.token.nope').startswith('http/1.1 401'))
+        self.assertTrue(self.handshake(protocols='itk.v1').startswith('http/1.1 401'))
+        self.assertTrue(self.handshake().startswith('http/1.1 401'))
+        # The token right but no protocol the bridge speaks: no upgrade.
+        self.assertTrue(self.handshake(protocols='other, itk.token.' + token).startswith('http/1.1 400'))
+        # The query still works, with no protocol in the answer.
+        head = self.handshake(query='?access_token=' + token)
+        self.assertTrue(head.startswith('http/1.1 101'), head)
+        self.assertNotIn('sec-websocket-protocol', head)
 
 
 if __name__ == '__main__':
