@@ -293,6 +293,50 @@ get_log_authorized(sd_bus_message *m, gpointer userdata, sd_bus_error *error)
         return itk_execution_dbus_reply_variant(m, log);
 }
 
+static ItkManager *log_page_manager;
+
+static int
+get_log_page_authorized(sd_bus_message *m, gpointer userdata, sd_bus_error *error)
+{
+        _itk_cleanup_bus_message_ sd_bus_message *reply = NULL;
+        g_autoptr(GError) local = NULL;
+        g_autoptr(GVariant) lines = NULL;
+        g_autofree char *next_cursor = NULL;
+        const char *cursor;
+        uint32_t limit;
+        int r;
+
+        r = sd_bus_message_read(m, "us", &limit, &cursor);
+        if (r < 0)
+                return r;
+        if (strlen(cursor) > ITK_LIMIT_NAME_LENGTH)
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                         "the cursor is %zu bytes long (the limit is %d bytes)",
+                                         strlen(cursor), ITK_LIMIT_NAME_LENGTH);
+        lines = itk_manager_get_log_page(log_page_manager, itk_execution_get_id(userdata), limit,
+                                         cursor, &next_cursor, &local);
+        if (lines == NULL)
+                return itk_bus_error_from_gerror(local, error);
+        r = sd_bus_message_new_method_return(m, &reply);
+        if (r < 0)
+                return r;
+        r = itk_bus_message_append_variant(reply, lines);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_append(reply, "s", next_cursor);
+        if (r < 0)
+                return r;
+        return sd_bus_send(NULL, reply, NULL);
+}
+
+static int
+method_get_log_page(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+        return itk_authority_run(
+                authority, m, ITK_ACTION_VIEW, itk_execution_get_started_by_uid(userdata),
+                get_log_page_authorized, userdata, g_object_ref, g_object_unref, error);
+}
+
 /* Steps and log lines of someone else's run need the view right; the
  * starter reads its own without asking. */
 static int
@@ -375,6 +419,9 @@ static const sd_bus_vtable execution_vtable[] = {
                                  method_get_steps, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_NAMES("GetLog", "u", SD_BUS_PARAM(max), "a(tuss)", SD_BUS_PARAM(lines),
                                  method_get_log, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("GetLogPage", "us", SD_BUS_PARAM(limit) SD_BUS_PARAM(cursor),
+                                 "a(tuss)s", SD_BUS_PARAM(lines) SD_BUS_PARAM(next_cursor),
+                                 method_get_log_page, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_SIGNAL_WITH_NAMES("StatusChanged", "ss", SD_BUS_PARAM(status) SD_BUS_PARAM(previous),
                                  0),
         SD_BUS_SIGNAL_WITH_NAMES("StepChanged", "isss",
@@ -414,6 +461,7 @@ itk_execution_dbus_register(sd_bus *bus, ItkManager *manager, ItkAuthority *auth
         int r;
 
         authority = auth;
+        log_page_manager = manager;
         r = sd_bus_add_fallback_vtable(bus, NULL, ITK_BUS_EXECUTION_PREFIX, ITK_BUS_EXECUTION_IFACE,
                                        execution_vtable, itk_execution_dbus_find, manager);
         if (r < 0)

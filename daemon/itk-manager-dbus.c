@@ -401,6 +401,158 @@ method_get_history(sd_bus_message *m, void *userdata, sd_bus_error *error)
                                  error);
 }
 
+/* GetHistoryPage's filter; strings are borrowed from @dict. Unknown keys
+ * and wrong types are refused by name. */
+static gboolean
+itk_manager_dbus_parse_filter(GVariant *dict, ItkHistoryFilter *filter, GError **error)
+{
+        GVariantIter iter;
+        const char *key;
+
+        g_variant_iter_init(&iter, dict);
+        for (;;) {
+                g_autoptr(GVariant) value = NULL;
+                const char *want;
+
+                if (!g_variant_iter_next(&iter, "{&sv}", &key, &value))
+                        break;
+                if (!itk_manager_dbus_check_name("a filter key", key, error))
+                        return FALSE;
+                if (g_str_equal(key, "status") || g_str_equal(key, "playbook") ||
+                    g_str_equal(key, "text"))
+                        want = "s";
+                else if (g_str_equal(key, "since") || g_str_equal(key, "until"))
+                        want = "x";
+                else {
+                        g_set_error(error, ITK_ERROR, ITK_ERROR_INVALID_ARGS,
+                                    "unknown filter key '%s' (known: status, playbook, since, "
+                                    "until, text)",
+                                    key);
+                        return FALSE;
+                }
+                if (!g_variant_is_of_type(value, G_VARIANT_TYPE(want))) {
+                        g_set_error(error, ITK_ERROR, ITK_ERROR_INVALID_ARGS,
+                                    "filter '%s' must be of type '%s', not '%s'", key, want,
+                                    g_variant_get_type_string(value));
+                        return FALSE;
+                }
+                if (want[0] == 's' &&
+                    !itk_manager_dbus_check_name(key, g_variant_get_string(value, NULL), error))
+                        return FALSE;
+                if (g_str_equal(key, "status"))
+                        filter->status = g_variant_get_string(value, NULL);
+                else if (g_str_equal(key, "playbook"))
+                        filter->playbook = g_variant_get_string(value, NULL);
+                else if (g_str_equal(key, "text"))
+                        filter->text = g_variant_get_string(value, NULL);
+                else if (g_str_equal(key, "since"))
+                        filter->since = g_variant_get_int64(value);
+                else
+                        filter->until = g_variant_get_int64(value);
+        }
+        return TRUE;
+}
+
+static int
+get_history_page_authorized(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+        _itk_cleanup_bus_message_ sd_bus_message *reply = NULL;
+        g_autoptr(GError) local = NULL;
+        g_autoptr(GVariant) filter_variant = NULL;
+        g_autoptr(GVariant) runs = NULL;
+        g_autofree char *next_cursor = NULL;
+        ItkHistoryFilter filter = ITK_HISTORY_FILTER_INIT;
+        ItkValueBudget budget = ITK_VALUE_BUDGET_INIT("filter");
+        uint32_t limit;
+        const char *cursor;
+        int r;
+
+        /* Five keys are known: a few more values are refused unread. */
+        budget.max_values = 64;
+        r = itk_bus_message_read_bounded(m, &budget, &filter_variant, &local);
+        if (r == -E2BIG && local != NULL)
+                return itk_manager_dbus_gerror(local, error);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_read(m, "us", &limit, &cursor);
+        if (r < 0)
+                return r;
+        if (!itk_manager_dbus_check_name("the cursor", cursor, &local) ||
+            !itk_manager_dbus_parse_filter(filter_variant, &filter, &local))
+                return itk_manager_dbus_gerror(local, error);
+        runs = itk_manager_get_history_page(userdata, &filter, limit, cursor, &next_cursor, &local);
+        if (runs == NULL)
+                return itk_manager_dbus_gerror(local, error);
+        r = sd_bus_message_new_method_return(m, &reply);
+        if (r < 0)
+                return r;
+        r = itk_bus_message_append_variant(reply, runs);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_append(reply, "s", next_cursor);
+        if (r < 0)
+                return r;
+        return sd_bus_send(NULL, reply, NULL);
+}
+
+static int
+method_get_history_page(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+        return itk_authority_run(authority, m, ITK_ACTION_VIEW, ITK_AUTHORITY_NO_OWNER,
+                                 get_history_page_authorized, userdata, g_object_ref,
+                                 g_object_unref, error);
+}
+
+static int
+get_history_log_page_authorized(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+        _itk_cleanup_bus_message_ sd_bus_message *reply = NULL;
+        g_autoptr(GError) local = NULL;
+        g_autoptr(GVariant) lines = NULL;
+        g_autofree char *next_cursor = NULL;
+        const char *id, *cursor;
+        uint32_t limit;
+        int r;
+
+        r = sd_bus_message_read(m, "sus", &id, &limit, &cursor);
+        if (r < 0)
+                return r;
+        if (!itk_manager_dbus_check_name("the execution id", id, &local) ||
+            !itk_manager_dbus_check_name("the cursor", cursor, &local))
+                return itk_manager_dbus_gerror(local, error);
+        lines = itk_manager_get_log_page(userdata, id, limit, cursor, &next_cursor, &local);
+        if (lines == NULL)
+                return itk_manager_dbus_gerror(local, error);
+        r = sd_bus_message_new_method_return(m, &reply);
+        if (r < 0)
+                return r;
+        r = itk_bus_message_append_variant(reply, lines);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_append(reply, "s", next_cursor);
+        if (r < 0)
+                return r;
+        return sd_bus_send(NULL, reply, NULL);
+}
+
+/* The starter of a run reads its log without the view right. */
+static int
+method_get_history_log_page(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+        guint32 owner = ITK_AUTHORITY_NO_OWNER;
+        const char *id;
+        int r;
+
+        r = sd_bus_message_read(m, "s", &id);
+        if (r < 0)
+                return r;
+        if (strlen(id) > ITK_LIMIT_NAME_LENGTH || !itk_manager_get_run_owner(userdata, id, &owner))
+                owner = ITK_AUTHORITY_NO_OWNER;
+        return itk_authority_run(authority, m, ITK_ACTION_VIEW, owner,
+                                 get_history_log_page_authorized, userdata, g_object_ref,
+                                 g_object_unref, error);
+}
+
 static int
 get_execution_record_authorized(sd_bus_message *m, void *userdata, sd_bus_error *error)
 {
@@ -632,6 +784,14 @@ static const sd_bus_vtable manager_vtable[] = {
         SD_BUS_METHOD_WITH_NAMES("GetExecutionRecord", "s", SD_BUS_PARAM(id), "a{sv}",
                                  SD_BUS_PARAM(record), method_get_execution_record,
                                  SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("GetHistoryPage", "a{sv}us",
+                                 SD_BUS_PARAM(filter) SD_BUS_PARAM(limit) SD_BUS_PARAM(cursor),
+                                 "aa{sv}s", SD_BUS_PARAM(runs) SD_BUS_PARAM(next_cursor),
+                                 method_get_history_page, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("GetHistoryLogPage", "sus",
+                                 SD_BUS_PARAM(id) SD_BUS_PARAM(limit) SD_BUS_PARAM(cursor),
+                                 "a(tuss)s", SD_BUS_PARAM(lines) SD_BUS_PARAM(next_cursor),
+                                 method_get_history_log_page, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_NAMES("DeleteExecution", "s", SD_BUS_PARAM(id), "", "",
                                  method_delete_execution, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_NAMES("ListPlaybooks", "", "", "aa{sv}", SD_BUS_PARAM(playbooks),

@@ -6,6 +6,7 @@
 #include "itk-credentials.h"
 #include "itk-error.h"
 #include "itk-manager.h"
+#include "itk-retention.h"
 #include "itk-store.h"
 #include "itk-value.h"
 
@@ -39,6 +40,7 @@ struct _ItkManager {
         gboolean require_verified_nested;
 
         ItkStore *store;
+        ItkRetention *retention;
         ItkCredentials *credentials;
         GPtrArray *entries;  /* Entry*, creation order */
         GHashTable *by_id;   /* object id (hex) -> Entry* */
@@ -909,6 +911,70 @@ itk_manager_delete_execution(ItkManager *self, const char *id, GError **error)
         return TRUE;
 }
 
+/* --- paging and retention ------------------------------------------------------------- */
+
+GVariant *
+itk_manager_get_history_page(ItkManager *self, const ItkHistoryFilter *filter, guint limit,
+                             const char *cursor, char **next_cursor, GError **error)
+{
+        if (!itk_manager_check_store(self, error))
+                return NULL;
+        return itk_store_list_page(self->store, filter, limit, cursor, next_cursor, error);
+}
+
+GVariant *
+itk_manager_get_log_page(ItkManager *self, const char *id, guint limit, const char *cursor,
+                         char **next_cursor, GError **error)
+{
+        ItkExecution *live = itk_manager_lookup(self, id);
+        g_autofree char *canonical =
+                live != NULL ? g_strdup(itk_execution_get_id(live)) : itk_manager_canonical_id(id);
+
+        if (!itk_manager_check_store(self, error))
+                return NULL;
+        return itk_store_get_log_page(self->store, canonical, limit, cursor, next_cursor, error);
+}
+
+gboolean
+itk_manager_get_run_owner(ItkManager *self, const char *id, guint32 *uid)
+{
+        ItkExecution *live = itk_manager_lookup(self, id);
+        g_autofree char *canonical = NULL;
+        g_autoptr(GVariant) run = NULL;
+
+        if (live != NULL) {
+                *uid = itk_execution_get_started_by_uid(live);
+                return TRUE;
+        }
+        if (self->store == NULL)
+                return FALSE;
+        canonical = itk_manager_canonical_id(id);
+        run = itk_store_get_execution(self->store, canonical, NULL);
+        return run != NULL && g_variant_lookup(run, "started-by-uid", "u", uid);
+}
+
+/* A run still on the bus is not pruned: its object and record stay whole. */
+static gboolean
+itk_manager_retention_keep_cb(const char *id, gpointer user_data)
+{
+        return itk_manager_lookup(user_data, id) != NULL;
+}
+
+static void
+itk_manager_start_retention(ItkManager *self, const ItkManagerConfig *config)
+{
+        g_autofree char *runs_dir = g_build_filename(self->state_dir, "runs", NULL);
+        ItkRetentionConfig retention = {
+                .max_age_days = config->history_max_age_days,
+                .max_runs = config->history_max_runs,
+                .interval_sec = config->history_prune_interval_sec,
+                .keep = itk_manager_retention_keep_cb,
+                .keep_data = self,
+        };
+
+        self->retention = itk_retention_new(self->store, runs_dir, &retention);
+}
+
 /* --- object ------------------------------------------------------------------------ */
 
 static void
@@ -927,6 +993,7 @@ itk_manager_finalize(GObject *object)
         ItkManager *self = ITK_MANAGER(object);
 
         g_clear_pointer(&self->library, g_hash_table_unref);
+        g_clear_pointer(&self->retention, itk_retention_free);
         g_clear_pointer(&self->store, itk_store_free);
         g_clear_pointer(&self->credentials, itk_credentials_free);
         g_free(self->state_dir);
@@ -1002,5 +1069,6 @@ itk_manager_new(const ItkManagerConfig *config, GError **error)
                 return NULL;
         if (interrupted > 0)
                 g_message("%d run(s) of a previous daemon were marked interrupted", interrupted);
+        itk_manager_start_retention(self, config);
         return g_steal_pointer(&self);
 }

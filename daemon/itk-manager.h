@@ -6,6 +6,7 @@
 
 #include "itk-credentials.h"
 #include "itk-execution.h"
+#include "itk-store-history.h"
 
 G_BEGIN_DECLS
 
@@ -21,6 +22,9 @@ typedef struct {
         guint pending_timeout_sec;        /* unstarted pending runs are cancelled after */
         const char *python;               /* interpreter for utility.python */
         gboolean require_verified_nested;
+        guint history_max_age_days;       /* runs created longer ago are pruned; 0 = keep */
+        guint history_max_runs;           /* the newest this many are kept; 0 = all */
+        guint history_prune_interval_sec; /* between pruning passes; 0 = 3600 */
 } ItkManagerConfig;
 
 typedef struct {
@@ -66,6 +70,15 @@ GVariant *itk_manager_get_history(ItkManager *self, guint limit, const char *sta
                                   GError **error);
 GVariant *itk_manager_get_record(ItkManager *self, const char *id, GError **error);
 gboolean itk_manager_delete_execution(ItkManager *self, const char *id, GError **error);
+/* Paged history (itk-store-history.h): a full reference; *next_cursor "" at
+ * the end. A run's log by id, live or not. */
+GVariant *itk_manager_get_history_page(ItkManager *self, const ItkHistoryFilter *filter,
+                                       guint limit, const char *cursor, char **next_cursor,
+                                       GError **error);
+GVariant *itk_manager_get_log_page(ItkManager *self, const char *id, guint limit,
+                                   const char *cursor, char **next_cursor, GError **error);
+/* The uid that started the run @id (live or stored), or FALSE when none. */
+gboolean itk_manager_get_run_owner(ItkManager *self, const char *id, guint32 *uid);
 
 GVariant *itk_manager_list_playbooks(ItkManager *self);
 GVariant *itk_manager_get_playbook(ItkManager *self, const char *id, GError **error);

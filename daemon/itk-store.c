@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "itk-store.h"
+#include "itk-store-private.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -87,6 +88,9 @@ static const char *const itk_store_migrations[] = {
         "ALTER TABLE steps ADD COLUMN step_index INTEGER NOT NULL DEFAULT -1;"
         "ALTER TABLE steps ADD COLUMN phase TEXT NOT NULL DEFAULT 'main';"
         "ALTER TABLE executions ADD COLUMN progress REAL NOT NULL DEFAULT -1;",
+        /* 2 -> 3: a page of one playbook's history is a range of this index
+         * (GetHistoryPage's "playbook" filter), not a scan of all runs. */
+        "CREATE INDEX executions_playbook ON executions (playbook, created_at);",
 };
 
 #define ITK_STORE_SCHEMA_VERSION ((gint64)G_N_ELEMENTS(itk_store_migrations))
@@ -1217,4 +1221,36 @@ itk_store_delete_execution(ItkStore *store, const char *id, GError **error)
                 return FALSE;
         }
         return TRUE;
+}
+
+/* --- for itk-store-history.c (itk-store-private.h) ---------------------------------- */
+
+sqlite3 *
+itk_store_get_db(ItkStore *store)
+{
+        return store->db;
+}
+
+const char *
+itk_store_get_path(ItkStore *store)
+{
+        return store->path;
+}
+
+gboolean
+itk_store_in_transaction(ItkStore *store)
+{
+        return store->in_transaction || !sqlite3_get_autocommit(store->db);
+}
+
+const char *
+itk_store_execution_columns(void)
+{
+        return ITK_STORE_EXECUTION_COLUMNS;
+}
+
+GVariant *
+itk_store_execution_row(sqlite3_stmt *stmt)
+{
+        return itk_store_execution_variant(stmt);
 }

@@ -235,6 +235,10 @@ main(int argc, char **argv)
         manager_config.pending_timeout_sec =
                 itk_config_get_uint(config, "PendingTimeoutSeconds", 300);
         manager_config.python = python;
+        manager_config.history_max_age_days = itk_config_get_uint(config, "HistoryMaxAgeDays", 90);
+        manager_config.history_max_runs = itk_config_get_uint(config, "HistoryMaxRuns", 10000);
+        manager_config.history_prune_interval_sec =
+                itk_config_get_uint(config, "HistoryPruneIntervalSeconds", 3600);
         manager_config.require_verified_nested =
                 g_key_file_get_boolean(config, "Daemon", "RequireVerifiedNested", NULL);
 

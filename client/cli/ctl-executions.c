@@ -754,7 +754,11 @@ ctl_verb_log(CtlContext *ctx, int argc, char **argv)
                         return CTL_EXIT_FAILURE;
                 }
         }
-        r = ctl_executions_load_live_or_record(ctx, id, path, "GetLog", "log", &lines);
+        /* --all: every stored line, not only the newest ones. */
+        if (ctx->all)
+                r = ctl_history_load_log_pages(ctx, id, &lines);
+        else
+                r = ctl_executions_load_live_or_record(ctx, id, path, "GetLog", "log", &lines);
         if (r != 0)
                 return r;
         n = json_array_get_length(lines);

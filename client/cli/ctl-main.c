@@ -255,6 +255,12 @@ ctl_main_help(void)
                "  -f --follow                   log: keep printing new lines\n"
                "  -n --limit=N                  history: at most N runs\n"
                "     --status=STATUS            history: only runs that ended STATUS\n"
+               "     --since=TIME --until=TIME  history: runs created in [since, until)\n"
+               "     --playbook=ID              history: only runs of this playbook\n"
+               "     --text=TEXT                history: runs whose id, playbook or error has "
+               "TEXT\n"
+               "     --all                      history, log: page through everything\n"
+               "     --page-size=N              history, log: rows per call when paging\n"
                "     --username=NAME            credential set: the user name\n"
                "     --description=TEXT         credential set: a description\n"
                "     --token                    credential set: prompt for an API token\n"
@@ -279,6 +285,12 @@ enum {
         ARG_DESCRIPTION,
         ARG_TOKEN,
         ARG_NO_SECRET,
+        ARG_SINCE,
+        ARG_UNTIL,
+        ARG_PLAYBOOK,
+        ARG_TEXT,
+        ARG_ALL,
+        ARG_PAGE_SIZE,
 };
 
 static int
@@ -305,6 +317,12 @@ ctl_main_parse_argv(CtlContext *ctx, int argc, char **argv)
                 { "description", required_argument, NULL, ARG_DESCRIPTION },
                 { "token", no_argument, NULL, ARG_TOKEN },
                 { "no-secret", no_argument, NULL, ARG_NO_SECRET },
+                { "since", required_argument, NULL, ARG_SINCE },
+                { "until", required_argument, NULL, ARG_UNTIL },
+                { "playbook", required_argument, NULL, ARG_PLAYBOOK },
+                { "text", required_argument, NULL, ARG_TEXT },
+                { "all", no_argument, NULL, ARG_ALL },
+                { "page-size", required_argument, NULL, ARG_PAGE_SIZE },
                 {},
         };
         int c;
@@ -398,6 +416,35 @@ ctl_main_parse_argv(CtlContext *ctx, int argc, char **argv)
                 case ARG_NO_SECRET:
                         ctx->no_secret = TRUE;
                         break;
+                case ARG_SINCE:
+                        g_free(ctx->since);
+                        ctx->since = g_strdup(optarg);
+                        break;
+                case ARG_UNTIL:
+                        g_free(ctx->until);
+                        ctx->until = g_strdup(optarg);
+                        break;
+                case ARG_PLAYBOOK:
+                        g_free(ctx->playbook_filter);
+                        ctx->playbook_filter = g_strdup(optarg);
+                        break;
+                case ARG_TEXT:
+                        g_free(ctx->text_filter);
+                        ctx->text_filter = g_strdup(optarg);
+                        break;
+                case ARG_ALL:
+                        ctx->all = TRUE;
+                        break;
+                case ARG_PAGE_SIZE: {
+                        guint64 n = 0;
+
+                        if (!g_ascii_string_to_unsigned(optarg, 10, 1, G_MAXUINT32, &n, NULL)) {
+                                ctl_error("--page-size takes a positive number, not '%s'", optarg);
+                                return CTL_EXIT_USAGE;
+                        }
+                        ctx->page_size = (guint)n;
+                        break;
+                }
                 case ':':
                         ctl_error("option '%s' needs a value", argv[optind - 1]);
                         return CTL_EXIT_USAGE;
@@ -425,6 +472,10 @@ ctl_context_clear(CtlContext *ctx)
         g_free(ctx->status_filter);
         g_free(ctx->username);
         g_free(ctx->description);
+        g_free(ctx->since);
+        g_free(ctx->until);
+        g_free(ctx->playbook_filter);
+        g_free(ctx->text_filter);
 }
 
 int

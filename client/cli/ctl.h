@@ -61,6 +61,13 @@ typedef struct {
         char *description;
         gboolean token;
         gboolean no_secret;
+        /* history and log paging. */
+        char *since;
+        char *until;
+        char *playbook_filter;
+        char *text_filter;
+        guint page_size; /* 0: the daemon's default */
+        gboolean all;
 } CtlContext;
 
 /* ctl-main.c */
@@ -122,6 +129,8 @@ int ctl_verb_control(CtlContext *ctx, int argc, char **argv);
 int ctl_verb_debug(CtlContext *ctx, int argc, char **argv);
 int ctl_verb_history(CtlContext *ctx, int argc, char **argv);
 int ctl_verb_forget(CtlContext *ctx, int argc, char **argv);
+/* ctl-history.c: every stored log line of a run, a page at a time. */
+int ctl_history_load_log_pages(CtlContext *ctx, const char *id, JsonArray **ret);
 int ctl_verb_playbooks(CtlContext *ctx, int argc, char **argv);
 int ctl_verb_show(CtlContext *ctx, int argc, char **argv);
 int ctl_verb_validate(CtlContext *ctx, int argc, char **argv);

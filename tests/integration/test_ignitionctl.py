@@ -422,6 +422,40 @@ class TestHistory(CtlTestCase):
         self.assertCtl(bad, EXIT_USAGE, '--status bogus')
         self.assertCtl(self.ctl('history', '--limit', 'x'), EXIT_USAGE, '--limit x')
 
+    def test_history_pages(self):
+        ids = [self.finished_id(label='pages-%d' % i)[1] for i in range(5)]
+        _, failed = self.finished_id(FAIL, label='pages-fail')
+        # --all follows the cursor through pages of two.
+        runs = self.json_of('history', '--all', '--page-size=2', '--text=pages-')
+        self.assertEqual([r['id'] for r in runs], [failed] + list(reversed(ids)))
+        # --limit stops early; --playbook and --status filter.
+        runs = self.json_of('history', '--limit=3', '--page-size=2', '--text=pages-')
+        self.assertEqual([r['id'] for r in runs], [failed, ids[4], ids[3]])
+        runs = self.json_of('history', '--playbook=pages-2')
+        self.assertEqual([r['id'] for r in runs], [ids[2]])
+        runs = self.json_of('history', '--text=pages-', '--status=failed')
+        self.assertEqual([r['id'] for r in runs], [failed])
+        # --since/--until in local time: everything of today, nothing of 1999.
+        runs = self.json_of('history', '--text=pages-', '--since=@%d' % (time.time() - 3600))
+        self.assertEqual(len(runs), 6)
+        runs = self.json_of('history', '--text=pages-', '--until=1999-12-31')
+        self.assertEqual(runs, [])
+        result = self.ctl('history', '--since=yesterday-ish')
+        self.assertCtl(result, EXIT_USAGE, '--since yesterday-ish')
+        self.assertIn('--since takes a date', result.err)
+        result = self.ctl('history', '--all', '--page-size=5000')
+        self.assertNotEqual(result.rc, 0, '--page-size 5000')
+        self.assertIn('1000', result.err)
+
+    def test_log_all(self):
+        source = playbook(shell_step('a', 'for i in $(seq 30); do echo line $i; done'))
+        _, run_id = self.finished_id(source, label='log-all')
+        lines = self.json_of('log', '--all', '--page-size=7', run_id)
+        messages = [line[3] for line in lines]
+        self.assertEqual([m for m in messages if m.startswith('line ')],
+                         ['line %d' % i for i in range(1, 31)])
+        self.assertEqual(lines, self.json_of('log', run_id))
+
     def test_forget(self):
         _, run_id = self.finished_id(label='forget-me')
         result = self.ctl('forget', run_id[:12])

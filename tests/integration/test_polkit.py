@@ -538,6 +538,44 @@ class TestPolkit(AuthorizationTestCase):
             self.assertAllowed(reply)
         self.assertEqual(self.checks(), [])
 
+    def paged_reads(self, path, run_id):
+        return [
+            manager_call('GetHistoryPage', 'GLib.Variant("(a{sv}us)", ({}, 0, ""))'),
+            manager_call('GetHistoryLogPage', 'GLib.Variant("(sus)", (%r, 0, ""))' % run_id),
+            control(path, 'GetLogPage', 'GLib.Variant("(us)", (0, ""))'),
+        ]
+
+    def test_paged_reads_need_view(self):
+        self.allow(RUN)
+        theirs = self.start_as('nobody', 'quick.yaml')
+        self.client.wait_finished(theirs)
+        mine = self.start_as('daemon', 'quick.yaml')
+        self.client.wait_finished(mine)
+        self.polkit('ClearCalls')
+        replies = self.call_as('daemon', self.paged_reads(
+            theirs, self.client.get_prop(theirs, 'Id')))['replies']
+        for reply in replies:
+            self.assertRefused(reply, ACCESS_DENIED, VIEW)
+        # The log of its own run needs nothing.
+        self.polkit('ClearCalls')
+        replies = self.call_as('daemon', self.paged_reads(
+            mine, self.client.get_prop(mine, 'Id'))[1:])['replies']
+        for reply in replies:
+            lines, cursor = self.assertAllowed(reply)
+            self.assertTrue(any(line[3] == 'x' for line in lines), lines)
+            self.assertEqual(cursor, '')
+        self.assertEqual(self.checks(), [])
+        # With view, everything.
+        self.allow(VIEW)
+        self.polkit('ClearCalls')
+        replies = self.call_as('daemon', self.paged_reads(
+            theirs, self.client.get_prop(theirs, 'Id')))['replies']
+        runs, _ = self.assertAllowed(replies[0])
+        self.assertIn(self.client.get_prop(theirs, 'Id'), [r['id'] for r in runs])
+        for reply in replies[1:]:
+            self.assertAllowed(reply)
+        self.assertEqual([c[2] for c in self.checks()], [VIEW] * 3)
+
     def test_view_interactive(self):
         # An inactive session's view is auth_admin: the challenge comes back.
         self.polkit('SetInteractive', GLib.Variant('(as)', ([VIEW],)))

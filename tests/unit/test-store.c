@@ -175,11 +175,12 @@ test_store_open_schema(void)
                                           "'table' AND name IN ('executions', 'steps', "
                                           "'log_lines')"),
                         ==, 3);
-        /* History newest first and by status; steps and log are keyed by run. */
+        /* History newest first, by status and by playbook; steps and log are
+         * keyed by run. */
         g_assert_cmpint(sql_int(td->path, "SELECT count(*) FROM sqlite_schema WHERE type = "
                                           "'index' AND tbl_name = 'executions' AND sql LIKE "
                                           "'%created_at%'"),
-                        ==, 2);
+                        ==, 3);
         g_assert_cmpint(sql_int(td->path, "SELECT count(*) FROM pragma_index_list('log_lines') "
                                           "WHERE origin = 'pk'"),
                         ==, 1);
@@ -1264,6 +1265,7 @@ test_store_live_fields(void)
         sql_exec(td->path, "ALTER TABLE steps DROP COLUMN step_index;"
                            "ALTER TABLE steps DROP COLUMN phase;"
                            "ALTER TABLE executions DROP COLUMN progress;"
+                           "DROP INDEX executions_playbook;"
                            "PRAGMA user_version = 1;");
         {
                 g_autoptr(ItkStore) store = open_store(td->path);
@@ -1274,7 +1276,10 @@ test_store_live_fields(void)
                 g_assert_true(g_variant_lookup(run, "progress", "d", &progress));
                 g_assert_cmpfloat(progress, ==, -1);
         }
-        g_assert_cmpint(sql_int(td->path, "PRAGMA user_version"), ==, 2);
+        g_assert_cmpint(sql_int(td->path, "PRAGMA user_version"), ==, 3);
+        g_assert_cmpint(sql_int(td->path, "SELECT count(*) FROM sqlite_schema WHERE name = "
+                                          "'executions_playbook'"),
+                        ==, 1);
 }
 
 int
