@@ -1,27 +1,18 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* GET /api/history: finished runs, filtered and paged by the daemon's
  * Manager.GetHistoryPage. A text search may give short pages; the bridge follows
- * next_cursor a bounded number of times to fill the page the client asked for.
- * A daemon without GetHistoryPage (older than the bridge) is served from
- * GetHistory's newest 1000 runs, filtered here, with an offset cursor. */
+ * next_cursor a bounded number of times to fill the page the client asked for. */
 #include "bridge.h"
-
-#include <string.h>
 
 #define HISTORY_DEFAULT_LIMIT 50
 #define HISTORY_MAX_LIMIT 1000
 /* Daemon calls per request while a search fills a page. */
 #define HISTORY_MAX_CALLS 8
-#define LEGACY_CURSOR_PREFIX "legacy:"
 
 typedef struct {
         Bridge *bridge;
         SoupServerMessage *msg;
         GVariant *filter; /* a{sv}, as GetHistoryPage takes it */
-        char *status;
-        char *playbook;
-        char *text;          /* lower case */
-        gint64 since, until; /* 0 and G_MAXINT64 when unset */
         guint limit;
         char *cursor;
         guint calls;
@@ -34,9 +25,6 @@ history_request_free(HistoryRequest *req)
         soup_server_message_unpause(req->msg);
         g_object_unref(req->msg);
         g_variant_unref(req->filter);
-        g_free(req->status);
-        g_free(req->playbook);
-        g_free(req->text);
         g_free(req->cursor);
         json_array_unref(req->runs);
         g_free(req);
@@ -58,92 +46,6 @@ reply_page(HistoryRequest *req, const char *next_cursor)
         bridge_reply_json(req->msg, SOUP_STATUS_OK, node);
 }
 
-static const char *
-lookup_s(GVariant *dict, const char *key)
-{
-        const char *value = NULL;
-
-        if (!g_variant_lookup(dict, key, "&s", &value))
-                return "";
-        return value;
-}
-
-static gboolean
-contains_ci(const char *haystack, const char *needle_lower)
-{
-        g_autofree char *lower = g_ascii_strdown(haystack, -1);
-
-        return strstr(lower, needle_lower) != NULL;
-}
-
-/* The filter of GetHistoryPage, for runs of GetHistory. */
-static gboolean
-legacy_matches(HistoryRequest *req, GVariant *run)
-{
-        gint64 created = 0;
-
-        if (req->playbook[0] != '\0' && g_strcmp0(lookup_s(run, "playbook"), req->playbook) != 0)
-                return FALSE;
-        if (!g_variant_lookup(run, "created-at", "x", &created))
-                g_variant_lookup(run, "started-at", "x", &created);
-        if (created < req->since || created >= req->until)
-                return FALSE;
-        if (req->text[0] == '\0')
-                return TRUE;
-        return contains_ci(lookup_s(run, "id"), req->text) ||
-               contains_ci(lookup_s(run, "playbook"), req->text) ||
-               contains_ci(lookup_s(run, "playbook-name"), req->text) ||
-               contains_ci(lookup_s(run, "domain"), req->text) ||
-               contains_ci(lookup_s(run, "error"), req->text);
-}
-
-static void
-legacy_done_cb(GObject *source, GAsyncResult *res, gpointer user_data)
-{
-        HistoryRequest *req = user_data;
-        g_autoptr(GError) error = NULL;
-        g_autoptr(GVariant) reply = g_dbus_proxy_call_finish(G_DBUS_PROXY(source), res, &error);
-        g_autoptr(GVariant) runs = NULL;
-        g_autofree char *next = NULL;
-        guint64 skip = 0;
-        guint matched = 0;
-        gboolean more = FALSE;
-        GVariantIter iter;
-        GVariant *run;
-
-        if (error != NULL) {
-                bridge_reply_gerror(req->msg, error);
-                history_request_free(req);
-                return;
-        }
-        if (req->cursor[0] != '\0' &&
-            (!g_str_has_prefix(req->cursor, LEGACY_CURSOR_PREFIX) ||
-             !g_ascii_string_to_unsigned(req->cursor + strlen(LEGACY_CURSOR_PREFIX), 10, 0,
-                                         G_MAXUINT32, &skip, NULL))) {
-                bridge_reply_error(req->msg, SOUP_STATUS_BAD_REQUEST, "InvalidArgs",
-                                   "cursor is not one this API returned");
-                history_request_free(req);
-                return;
-        }
-        runs = g_variant_get_child_value(reply, 0);
-        g_variant_iter_init(&iter, runs);
-        while ((run = g_variant_iter_next_value(&iter)) != NULL) {
-                if (legacy_matches(req, run)) {
-                        if (matched >= skip && json_array_get_length(req->runs) < req->limit)
-                                json_array_add_element(req->runs, bridge_record_summary(run));
-                        else if (matched >= skip)
-                                more = TRUE;
-                        matched++;
-                }
-                g_variant_unref(run);
-        }
-        if (more)
-                next = g_strdup_printf(LEGACY_CURSOR_PREFIX "%" G_GUINT64_FORMAT,
-                                       skip + json_array_get_length(req->runs));
-        reply_page(req, next != NULL ? next : "");
-        history_request_free(req);
-}
-
 static void call_page(HistoryRequest *req);
 
 static void
@@ -158,13 +60,6 @@ page_done_cb(GObject *source, GAsyncResult *res, gpointer user_data)
         GVariant *run;
 
         if (error != NULL) {
-                if (g_error_matches(error, G_DBUS_ERROR, G_DBUS_ERROR_UNKNOWN_METHOD) &&
-                    req->calls == 1) {
-                        g_dbus_proxy_call(G_DBUS_PROXY(req->bridge->manager), "GetHistory",
-                                          g_variant_new("(us)", HISTORY_MAX_LIMIT, req->status),
-                                          G_DBUS_CALL_FLAGS_NONE, -1, NULL, legacy_done_cb, req);
-                        return;
-                }
                 bridge_reply_gerror(req->msg, error);
                 history_request_free(req);
                 return;
@@ -223,7 +118,9 @@ bridge_history_get(Bridge *bridge, SoupServerMessage *msg, GHashTable *query)
 {
         const char *status = query_s(query, "status");
         const char *limit_text = query_s(query, "limit");
-        gint64 since = 0, until = G_MAXINT64;
+        const char *playbook = query_s(query, "playbook");
+        const char *text = query_s(query, "q");
+        gint64 since = 0, until = 0;
         gboolean has_since, has_until;
         guint64 limit = HISTORY_DEFAULT_LIMIT;
         g_auto(GVariantBuilder) filter = G_VARIANT_BUILDER_INIT(G_VARIANT_TYPE_VARDICT);
@@ -247,34 +144,23 @@ bridge_history_get(Bridge *bridge, SoupServerMessage *msg, GHashTable *query)
                                    "since and until must be microseconds since the epoch");
                 return;
         }
-        if (!has_since)
-                since = 0;
-        if (!has_until)
-                until = G_MAXINT64;
-
-        req = g_new0(HistoryRequest, 1);
-        req->bridge = bridge;
-        req->msg = g_object_ref(msg);
-        req->status = g_strdup(status);
-        req->playbook = g_strdup(query_s(query, "playbook"));
-        req->text = g_ascii_strdown(query_s(query, "q"), -1);
-        req->since = since;
-        req->until = until;
-        req->limit = (guint)limit;
-        req->cursor = g_strdup(query_s(query, "cursor"));
-        req->runs = json_array_new();
         if (status[0] != '\0')
                 g_variant_builder_add(&filter, "{sv}", "status", g_variant_new_string(status));
-        if (req->playbook[0] != '\0')
-                g_variant_builder_add(&filter, "{sv}", "playbook",
-                                      g_variant_new_string(req->playbook));
+        if (playbook[0] != '\0')
+                g_variant_builder_add(&filter, "{sv}", "playbook", g_variant_new_string(playbook));
         if (has_since)
                 g_variant_builder_add(&filter, "{sv}", "since", g_variant_new_int64(since));
         if (has_until)
                 g_variant_builder_add(&filter, "{sv}", "until", g_variant_new_int64(until));
-        if (req->text[0] != '\0')
-                g_variant_builder_add(&filter, "{sv}", "text",
-                                      g_variant_new_string(query_s(query, "q")));
+        if (text[0] != '\0')
+                g_variant_builder_add(&filter, "{sv}", "text", g_variant_new_string(text));
+
+        req = g_new0(HistoryRequest, 1);
+        req->bridge = bridge;
+        req->msg = g_object_ref(msg);
+        req->limit = (guint)limit;
+        req->cursor = g_strdup(query_s(query, "cursor"));
+        req->runs = json_array_new();
         req->filter = g_variant_ref_sink(g_variant_builder_end(&filter));
         soup_server_message_pause(msg);
         call_page(req);

@@ -1,9 +1,6 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 """What the web UI needs of ignition-toolkit-bridge: GET /api/history (filters,
 paging, bad input) and the WebSocket token as an offered subprotocol.
-
-Served by Manager.GetHistoryPage, or by GetHistory filtered in the bridge when the
-daemon has no GetHistoryPage yet; the answers must be the same either way.
 """
 
 import socket
