@@ -152,6 +152,8 @@ function showAuthError(message) {
         el.hidden = false;
         closeSocket();
         renderConn();
+        if (state.route.view === 'home' && $('main').firstChild)
+                buildHome();
 }
 
 async function api(method, path, body) {
@@ -326,9 +328,12 @@ function applyEvent(msg) {
                 }
                 break;
         case 'log':
-                if (state.detail && state.detail.id === id)
+                // Only the log and a script step's output change.
+                if (state.detail && state.detail.id === id) {
                         addLog([msg]);
-                break;
+                        renderSteps();
+                }
+                return;
         default:
                 return;
         }
@@ -655,30 +660,55 @@ function sortedExecutions() {
                 a.execution_id.localeCompare(b.execution_id));
 }
 
+const execNodes = new Map(); // execution id -> {li, sig}
+
+// Rows are kept by execution id and drawn again only when what they show changed.
 function drawExecutions() {
         const list = $('executions');
         const execs = sortedExecutions();
         if (execs.length === 0) {
+                execNodes.clear();
                 replaceKeepFocus(list, [h('li', { class: 'muted empty', text: state.authFailed ? 'Not available.' : isLive() ? 'No executions yet.' : '…' })]);
                 return;
         }
-        replaceKeepFocus(list, execs.map((e) => {
-                const current = state.detail && state.detail.id === e.execution_id;
+        const live = isLive();
+        const seen = new Set();
+        place(list, execs.map((e) => {
+                const id = e.execution_id;
+                seen.add(id);
+                const current = !!(state.detail && state.detail.id === id);
                 const pct = Math.round((e.progress || 0) * 100);
-                return h('li', {},
-                         h('a', { href: `#/execution/${e.execution_id}`, 'data-key': `ex:${e.execution_id}`,
-                                  'data-execution': e.execution_id,
-                                  class: `exec-link${current ? ' current' : ''}`,
-                                  'aria-current': current ? 'page' : null },
-                           h('span', { class: 'exec-top' },
-                             h('span', { class: 'exec-name', text: e.playbook_name || e.playbook || e.execution_id }),
-                             badge(e.status)),
-                           h('span', { class: 'exec-sub' },
-                             h('span', { text: e.started_at ? fmtTime(e.started_at) : 'not started' }),
-                             TERMINAL.has(e.status) ? null
-                                                    : h('span', { class: 'mini-progress', role: 'img', 'aria-label': `${pct}% done` },
-                                                        h('span', { style: `width:${pct}%` })))));
+                const sig = JSON.stringify([e.playbook_name, e.playbook, e.status, e.started_at, pct, current, live]);
+                let row = execNodes.get(id);
+                if (!row) {
+                        row = { li: h('li', {}), sig: null };
+                        execNodes.set(id, row);
+                }
+                if (row.sig !== sig) {
+                        row.sig = sig;
+                        const had = row.li.contains(document.activeElement);
+                        row.li.replaceChildren(
+                                h('a', { href: `#/execution/${id}`, 'data-key': `ex:${id}`,
+                                         'data-execution': id,
+                                         class: `exec-link${current ? ' current' : ''}`,
+                                         'aria-current': current ? 'page' : null },
+                                  h('span', { class: 'exec-top' },
+                                    h('span', { class: 'exec-name', text: e.playbook_name || e.playbook || id }),
+                                    badge(e.status)),
+                                  h('span', { class: 'exec-sub' },
+                                    h('span', { text: e.started_at ? fmtTime(e.started_at) : 'not started' }),
+                                    TERMINAL.has(e.status) ? null
+                                                           : h('span', { class: 'mini-progress', role: 'img', 'aria-label': `${pct}% done` },
+                                                               h('span', { style: `width:${pct}%` })))));
+                        if (had)
+                                row.li.firstChild.focus();
+                }
+                return row.li;
         }));
+        for (const id of [...execNodes.keys()]) {
+                if (!seen.has(id))
+                        execNodes.delete(id);
+        }
 }
 
 // --- routing ------------------------------------------------------------------------------
@@ -758,7 +788,9 @@ function buildHome() {
         document.title = 'Ignition Toolkit';
         main.replaceChildren(h('section', { class: 'panel home' },
                                h('h2', { text: 'Welcome' }),
-                               h('p', { text: 'Pick a playbook on the left to run it, or an execution to watch and steer it.' })));
+                               h('p', { text: state.authFailed
+                                       ? 'Nothing can be shown without a valid access token (see the message above).'
+                                       : 'Pick a playbook on the left to run it, or an execution to watch and steer it.' })));
 }
 
 // --- run form -----------------------------------------------------------------------------

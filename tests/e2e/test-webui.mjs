@@ -349,6 +349,31 @@ test('polish: tolerated failures, tracebacks, unknown runs, field errors, favico
         // The home page, and the favicon.
         await page.evaluate(() => { location.hash = '#/'; });
         await checkPage(page, 'home');
+
+        // The focus ring stands out from the panel (3:1 at least), light and dark.
+        for (const scheme of ['light', 'dark']) {
+                await page.emulateMedia({ colorScheme: scheme });
+                await page.focus('.pb-link');
+                await page.keyboard.press('Tab');
+                const ring = await page.evaluate(() => {
+                        const lum = (c) => {
+                                const v = c.match(/[\d.]+/g).slice(0, 3).map((x) => {
+                                        const n = Number(x) / 255;
+                                        return n <= 0.03928 ? n / 12.92 : ((n + 0.055) / 1.055) ** 2.4;
+                                });
+                                return 0.2126 * v[0] + 0.7152 * v[1] + 0.0722 * v[2];
+                        };
+                        const el = document.activeElement;
+                        const st = getComputedStyle(el);
+                        const a = lum(st.outlineColor);
+                        const b = lum(getComputedStyle(el.closest('.side-section')).backgroundColor);
+                        return { visible: el.matches(':focus-visible'), style: st.outlineStyle, width: parseFloat(st.outlineWidth),
+                                 ratio: (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05) };
+                });
+                assert.ok(ring.visible && ring.style === 'solid' && ring.width >= 2, JSON.stringify(ring));
+                assert.ok(ring.ratio >= 3, `${scheme}: focus ring contrast ${ring.ratio.toFixed(2)}`);
+        }
+        await page.emulateMedia({ colorScheme: 'light' });
         const icon = await page.getAttribute('link[rel="icon"]', 'href');
         const r = await fetch(new URL(icon, `${stack.base}/`));
         assert.equal(r.status, 200);
@@ -361,6 +386,7 @@ test('the auth banner: no token, laid out and accessible', async () => {
         const box = await page.$eval('#auth-error', (e) => ({ display: getComputedStyle(e).display, text: e.textContent }));
         assert.equal(box.display, 'block');
         assert.match(box.text, /Not authorized\. No access token was given\. Open the address printed by/);
+        assert.match(await page.textContent('#main'), /without a valid access token/);
         await checkPage(page, 'auth-banner');
 });
 
