@@ -1163,8 +1163,10 @@ function drawSteps(d) {
                         !(typeof s.output === 'object' && Object.keys(s.output).length === 0);
                 const showLines = SCRIPT_TYPES.has(s.type) && lines.length > 0;
                 const ok = tolerated(s, siblings, e);
-                // No ticking clock on a status that is not live.
-                const duration = s.started_at && (s.finished_at || !stale) ? fmtDuration(s.started_at, s.finished_at) : '';
+                // A clock ticks only for a running step on a live status; a step that ended
+                // shows its duration once the record with its end time is in.
+                const duration = s.started_at && (s.finished_at || (!stale && s.status === 'running'))
+                        ? fmtDuration(s.started_at, s.finished_at) : '';
                 const sig = JSON.stringify([s.status, s.name, s.type, s.index, s.attempts, duration, s.phase, s.error,
                                             stale, ok, depth, hasOutput ? s.output : null,
                                             showLines ? [lines.length, lines[lines.length - 1].usec] : 0]);
