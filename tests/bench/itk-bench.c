@@ -1148,6 +1148,13 @@ run_cancel_case(Bench *b, const CancelCase *c, double *latencies, guint *ret_max
                 if (c->request_held) {
                         int held = sim_held_requests(b);
 
+                        /* A loaded machine may take longer than the delay to
+                         * send the request: wait for it, bounded. */
+                        for (uint64_t deadline = now_usec() + SIM_STATE_TIMEOUT_USEC;
+                             held == 0 && now_usec() < deadline;) {
+                                (void)bench_wait(b, never_pred, NULL, 20 * MSEC_PER_SEC);
+                                held = sim_held_requests(b);
+                        }
                         if (held < 0)
                                 return -1;
                         if (held == 0)
