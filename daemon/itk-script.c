@@ -19,8 +19,10 @@
  * their turn. While lines wait, the pipe is not read: the script blocks on a
  * full pipe instead of the daemon buffering without bound. */
 #define LINES_PER_DISPATCH 128
-/* Below the default, so a ready bus message or timer goes first. */
-#define READ_PRIORITY (G_PRIORITY_DEFAULT + 10)
+/* Below everything else of the loop, idles included (the engine moves from
+ * step to step in idles): a bus message, a timer or another run's next step
+ * goes first, and output is read when nothing else is ready. */
+#define READ_PRIORITY G_PRIORITY_LOW
 #define N_READERS 3
 
 typedef struct _ItkScriptRun ItkScriptRun;

@@ -970,8 +970,17 @@ count_finished_cb(ItkExecution *e, int status, const char *error, guint *finishe
         (*finished)++;
 }
 
-/* A script printing without end does not hold up another run's Cancel:
- * that run ends cancelled while the chatty one is still printing. */
+static void
+count_running_step_cb(ItkExecution *e, int index, const char *path, int status, const char *message,
+                      guint *running)
+{
+        if (status == ITK_STEP_RUNNING)
+                (*running)++;
+}
+
+/* A script printing without end holds up neither another run's first step
+ * (the engine's idles) nor its Cancel: that run starts, then ends cancelled,
+ * while the chatty one is still printing. */
 static void
 test_cancel_while_chatty(Fixture *f, gconstpointer data)
 {
@@ -992,6 +1001,7 @@ test_cancel_while_chatty(Fixture *f, gconstpointer data)
         ItkExecutionConfig config = { 0 };
         ItkExecution *e = fixture_create(f, chatty, FALSE);
         guint other_finished = 0;
+        guint other_running = 0;
         guint logged;
 
         g_assert_no_error(error);
@@ -1003,10 +1013,12 @@ test_cancel_while_chatty(Fixture *f, gconstpointer data)
         other = itk_execution_new(&config, &error);
         g_assert_no_error(error);
         g_signal_connect(other, "finished", G_CALLBACK(count_finished_cb), &other_finished);
+        g_signal_connect(other, "step-changed", G_CALLBACK(count_running_step_cb), &other_running);
 
         itk_execution_start(e, NULL);
-        itk_execution_start(other, NULL);
         WAIT_UNTIL(f->logs->len > 5000, 30000);
+        itk_execution_start(other, NULL);
+        WAIT_UNTIL(other_running == 1, 30000);
         logged = f->logs->len;
         g_assert_true(itk_execution_cancel(other, NULL));
         WAIT_UNTIL(other_finished == 1, 30000);
