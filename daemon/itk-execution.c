@@ -645,6 +645,19 @@ itk_execution_step_log_cb(gpointer user_data, ItkLogPriority priority, const cha
         itk_execution_log(ITK_EXECUTION(user_data), priority, step_id, message);
 }
 
+/* A step's burst of log lines (one read of a script's output): one store
+ * transaction, their Log signals after its commit. */
+static void
+itk_execution_step_log_batch_cb(gpointer user_data, gboolean begin)
+{
+        ItkExecution *self = ITK_EXECUTION(user_data);
+
+        if (begin)
+                itk_execution_batch_begin(self);
+        else
+                itk_execution_batch_end(self);
+}
+
 static void
 itk_execution_transition(ItkExecution *self, ItkStatus status, guint extra_props)
 {
@@ -1074,6 +1087,7 @@ itk_execution_new_context(ItkExecution *self, Frame *frame, StepState *state)
         ItkStepContext *ctx = itk_step_context_new(state->path);
 
         itk_step_context_set_log_func(ctx, itk_execution_step_log_cb, self);
+        itk_step_context_set_log_batch_func(ctx, itk_execution_step_log_batch_cb, self);
         itk_step_context_set_variables(ctx, frame->variables);
         itk_step_context_set_timer_group(ctx, self->timers);
         itk_step_context_set_work_dir(ctx, self->work_dir);

@@ -7,39 +7,50 @@
 #include <unistd.h>
 
 #include <glib-unix.h>
-#include <gio/gunixinputstream.h>
 #include <gio/gunixoutputstream.h>
 
 #include "itk-script.h"
 
-#define READ_CHUNK (16 * 1024)
+/* One read from a pipe; also the most a run keeps read but not yet handled
+ * per stream, which a cancel still delivers. */
+#define READ_CHUNK (4 * 1024)
+/* Lines handled per main-loop iteration and stream: a chatty script gets
+ * this much, then the other sources of the loop (another run's Cancel) get
+ * their turn. While lines wait, the pipe is not read: the script blocks on a
+ * full pipe instead of the daemon buffering without bound. */
+#define LINES_PER_DISPATCH 128
+/* Below everything else of the loop, idles included (the engine moves from
+ * step to step in idles): a bus message, a timer or another run's next step
+ * goes first, and output is read when nothing else is ready. */
+#define READ_PRIORITY G_PRIORITY_LOW
 #define N_READERS 3
-/* How long a cancelled sandboxed run waits for the kernel to empty its PID
- * namespace; milliseconds in practice, bounded in case it never says so. */
-#define NAMESPACE_TIMEOUT_MS 1000
 
 typedef struct _ItkScriptRun ItkScriptRun;
 
 typedef struct {
         ItkScriptRun *run; /* borrowed: the run owns its readers */
         ItkScriptStream stream;
-        GInputStream *input;
+        int fd;         /* the parent's end, non-blocking; -1 once closed */
+        GSource *watch; /* while open */
+        gpointer fd_tag;
         GString *line;
         gsize max_line;
-        gboolean overflow; /* dropping the rest of an over-long line */
+        gboolean overflow;   /* dropping the rest of an over-long line */
+        gsize pending_start; /* read but not yet handled: buffer[start, start+len) */
+        gsize pending_len;
         guint8 buffer[READ_CHUNK];
 } ItkScriptReader;
 
 /* The state of one run, shared by the pending operations, so that the
  * ItkScript itself can be finalized while the process runs (then it is
- * killed and the run is only drained). */
+ * killed and only reaped). */
 struct _ItkScriptRun {
         ItkScript *script; /* borrowed; NULL once the script was finalized */
         GTask *task;       /* until returned */
         GPid pid;
         GCancellable *cancellable;
         gulong cancel_id;
-        GCancellable *io_cancellable; /* stops the readers and the stdin writer */
+        GCancellable *io_cancellable; /* stops the stdin writer */
         ItkScriptReader *readers[N_READERS];
         guint open_readers;
         GOutputStream *stdin_stream;
@@ -47,9 +58,6 @@ struct _ItkScriptRun {
         gboolean killed;
         gboolean returned;
         gboolean contained; /* under bubblewrap: pid is bwrap, its child the namespace's init */
-        int ns_pidfd;       /* that init, while a cancelled run waits for it; or -1 */
-        GSource *ns_watch;
-        GSource *ns_timeout;
         int exit_status;
         int term_signal;
         GString *output;
@@ -59,6 +67,8 @@ struct _ItkScriptRun {
         gpointer line_data;
         ItkScriptLineFunc side_func;
         gpointer side_data;
+        ItkScriptBatchFunc batch_func;
+        gpointer batch_data;
 };
 
 struct _ItkScript {
@@ -72,6 +82,8 @@ struct _ItkScript {
         gpointer line_data;
         ItkScriptLineFunc side_func;
         gpointer side_data;
+        ItkScriptBatchFunc batch_func;
+        gpointer batch_data;
         ItkScriptRun *run;
         char *output; /* valid UTF-8 copy of run->output, made on demand */
         ItkSandbox *sandbox;
@@ -84,7 +96,10 @@ G_DEFINE_TYPE(ItkScript, itk_script, G_TYPE_OBJECT)
 static void
 itk_script_reader_free(ItkScriptReader *reader)
 {
-        g_clear_object(&reader->input);
+        /* Closed before: the open watch holds a reference to the run. */
+        g_assert(reader->watch == NULL);
+        if (reader->fd >= 0)
+                close(reader->fd);
         g_string_free(reader->line, TRUE);
         g_free(reader);
 }
@@ -100,8 +115,6 @@ itk_script_run_clear(ItkScriptRun *run)
         g_clear_object(&run->stdin_stream);
         g_string_free(run->output, TRUE);
         g_queue_clear_full(&run->stderr_tail, g_free);
-        if (run->ns_pidfd >= 0)
-                close(run->ns_pidfd);
 }
 
 static ItkScriptRun *
@@ -148,49 +161,15 @@ itk_script_run_return_cancelled_cb(gpointer user_data)
         return G_SOURCE_REMOVE;
 }
 
-static void
-itk_script_run_namespace_done(ItkScriptRun *run)
-{
-        if (run->ns_watch != NULL) {
-                g_source_destroy(run->ns_watch);
-                g_clear_pointer(&run->ns_watch, g_source_unref);
-        }
-        if (run->ns_timeout != NULL) {
-                g_source_destroy(run->ns_timeout);
-                g_clear_pointer(&run->ns_timeout, g_source_unref);
-        }
-        if (run->ns_pidfd >= 0) {
-                close(run->ns_pidfd);
-                run->ns_pidfd = -1;
-        }
-        if (run->exited && !run->returned)
-                itk_script_run_return(run, g_error_new_literal(G_IO_ERROR, G_IO_ERROR_CANCELLED,
-                                                               "the process was killed"));
-}
-
-static gboolean
-itk_script_run_namespace_gone_cb(int fd, GIOCondition condition, gpointer user_data)
-{
-        itk_script_run_namespace_done(user_data);
-        return G_SOURCE_REMOVE;
-}
-
-static gboolean
-itk_script_run_namespace_timeout_cb(gpointer user_data)
-{
-        itk_script_run_namespace_done(user_data);
-        return G_SOURCE_REMOVE;
-}
-
 /* bwrap's child is PID 1 of the script's namespace, in a session of its own
  * (--new-session), so the group kill misses it: it dies of bwrap's death
  * (--die-with-parent), and the kernel then kills the rest of the namespace.
- * Killing it directly skips one step, and its pidfd turns readable only once
- * the namespace is empty: then every process of the script is gone, which
- * is when the run may say it was cancelled. Called before bwrap is killed,
- * so that its child cannot have been reaped and its pid reused. */
+ * Killing it directly skips that step: once it is sent, nothing of the
+ * script can run on, and the kernel empties the namespace (that init is
+ * reaped by whoever inherits it). Called before bwrap is killed, so that its
+ * child cannot have been reaped and its pid reused. */
 static void
-itk_script_run_watch_namespace(ItkScriptRun *run)
+itk_script_run_kill_namespace(ItkScriptRun *run)
 {
         g_autofree char *path =
                 g_strdup_printf("/proc/%d/task/%d/children", (int)run->pid, (int)run->pid);
@@ -199,7 +178,7 @@ itk_script_run_watch_namespace(ItkScriptRun *run)
         int pidfd;
 
         /* Not there (no CONFIG_PROC_CHILDREN, or bwrap has not forked yet):
-         * the kernel still empties the namespace, a moment later. */
+         * the kernel still empties the namespace once bwrap died. */
         if (!g_file_get_contents(path, &children, NULL, NULL))
                 return;
         init = g_ascii_strtoll(children, NULL, 10);
@@ -209,58 +188,14 @@ itk_script_run_watch_namespace(ItkScriptRun *run)
         if (pidfd < 0)
                 return;
         (void)pidfd_send_signal(pidfd, SIGKILL, NULL, 0);
-        run->ns_pidfd = pidfd;
-        run->ns_watch = g_unix_fd_source_new(pidfd, G_IO_IN);
-        g_source_set_callback(run->ns_watch, G_SOURCE_FUNC(itk_script_run_namespace_gone_cb),
-                              itk_script_run_ref(run), (GDestroyNotify)itk_script_run_unref);
-        g_source_set_static_name(run->ns_watch, "itk-script-namespace");
-        g_source_attach(run->ns_watch, g_main_context_get_thread_default());
-        run->ns_timeout = g_timeout_source_new(NAMESPACE_TIMEOUT_MS);
-        g_source_set_callback(run->ns_timeout, itk_script_run_namespace_timeout_cb,
-                              itk_script_run_ref(run), (GDestroyNotify)itk_script_run_unref);
-        g_source_set_static_name(run->ns_timeout, "itk-script-namespace-timeout");
-        g_source_attach(run->ns_timeout, g_main_context_get_thread_default());
-}
-
-/* Kills the whole process group and stops delivering lines. The run returns
- * G_IO_ERROR_CANCELLED once the direct child is reaped (at once if it already
- * was), and for a sandboxed run once its PID namespace is empty. Safe to
- * call from a GCancellable::cancelled handler. */
-static void
-itk_script_run_kill(ItkScriptRun *run)
-{
-        if (run->killed || run->returned)
-                return;
-        run->killed = TRUE;
-        if (run->pid > 0) {
-                if (run->contained && !run->exited)
-                        itk_script_run_watch_namespace(run);
-                /* The group outlives its leader while members remain (they may
-                 * hold the pipes), and the kernel does not reuse its number
-                 * meanwhile. The leader is killed by pid too, in case it
-                 * changed its group, but only until it was reaped. */
-                (void)kill(-run->pid, SIGKILL);
-                if (!run->exited)
-                        (void)kill(run->pid, SIGKILL);
-        }
-        g_cancellable_cancel(run->io_cancellable);
-        if (run->exited || run->pid <= 0)
-                g_idle_add_full(G_PRIORITY_HIGH, itk_script_run_return_cancelled_cb,
-                                itk_script_run_ref(run), (GDestroyNotify)itk_script_run_unref);
+        close(pidfd);
 }
 
 static void
-itk_script_run_cancelled_cb(GCancellable *cancellable, gpointer user_data)
+itk_script_run_batch(ItkScriptRun *run, gboolean begin)
 {
-        itk_script_run_kill(user_data);
-}
-
-static void
-itk_script_run_maybe_complete(ItkScriptRun *run)
-{
-        if (run->returned || run->killed || !run->exited || run->open_readers > 0)
-                return;
-        itk_script_run_return(run, NULL);
+        if (run->batch_func != NULL && run->script != NULL)
+                run->batch_func(run->script, begin, run->batch_data);
 }
 
 static void
@@ -286,7 +221,7 @@ itk_script_run_deliver(ItkScriptRun *run, ItkScriptReader *reader)
                 while (run->stderr_tail.length > ITK_SCRIPT_STDERR_TAIL_LINES)
                         g_free(g_queue_pop_head(&run->stderr_tail));
         }
-        if (run->killed || run->returned || run->script == NULL)
+        if (run->returned || run->script == NULL)
                 return;
         if (reader->stream == ITK_SCRIPT_STREAM_SIDE_CHANNEL) {
                 if (run->side_func != NULL)
@@ -297,17 +232,18 @@ itk_script_run_deliver(ItkScriptRun *run, ItkScriptReader *reader)
         }
 }
 
+/* Splits the reader's pending bytes into lines, at most @max_lines of them
+ * (0: all); what is left stays pending. Stops when a line callback closed
+ * the reader (it killed the run, which delivered the rest itself). */
 static void
-itk_script_run_feed(ItkScriptRun *run, ItkScriptReader *reader, const guint8 *data, gsize len)
+itk_script_reader_handle(ItkScriptReader *reader, guint max_lines)
 {
-        if (reader->stream == ITK_SCRIPT_STREAM_STDOUT && !run->output_truncated) {
-                gsize room = ITK_SCRIPT_MAX_OUTPUT - run->output->len;
-                g_string_append_len(run->output, (const char *)data, (gssize)MIN(room, len));
-                run->output_truncated = len > room;
-        }
-        while (len > 0) {
-                const guint8 *newline = memchr(data, '\n', len);
-                gsize segment = newline != NULL ? (gsize)(newline - data) : len;
+        guint lines = 0;
+
+        while (reader->pending_len > 0 && (max_lines == 0 || lines < max_lines)) {
+                const guint8 *data = reader->buffer + reader->pending_start;
+                const guint8 *newline = memchr(data, '\n', reader->pending_len);
+                gsize segment = newline != NULL ? (gsize)(newline - data) : reader->pending_len;
 
                 if (!reader->overflow) {
                         gsize room = reader->max_line - reader->line->len;
@@ -315,45 +251,189 @@ itk_script_run_feed(ItkScriptRun *run, ItkScriptReader *reader, const guint8 *da
                                             (gssize)MIN(room, segment));
                         reader->overflow = segment > room;
                 }
-                if (newline == NULL)
+                if (newline == NULL) {
+                        reader->pending_len = 0;
                         break;
-                itk_script_run_deliver(run, reader);
-                data += segment + 1;
-                len -= segment + 1;
+                }
+                reader->pending_start += segment + 1;
+                reader->pending_len -= segment + 1;
+                lines++;
+                itk_script_run_deliver(reader->run, reader);
+                if (reader->watch == NULL && max_lines != 0)
+                        break;
         }
 }
 
-static void itk_script_reader_read(ItkScriptReader *reader);
+/* Stops reading: closes the parent's end (a killed writer is gone, and one
+ * that escaped gets EPIPE instead of holding a descriptor of the daemon). */
+static void
+itk_script_reader_close(ItkScriptReader *reader)
+{
+        GSource *watch = g_steal_pointer(&reader->watch);
+
+        reader->pending_len = 0;
+        if (reader->fd >= 0) {
+                close(reader->fd);
+                reader->fd = -1;
+        }
+        if (watch != NULL) {
+                reader->run->open_readers--;
+                /* Its reference to the run goes after the current dispatch. */
+                g_source_destroy(watch);
+                g_source_unref(watch);
+        }
+}
+
+/* Kills every process of the script and stops delivering lines. What was
+ * already read is delivered first (one batch): the lines the script wrote
+ * before it was killed. The run returns G_IO_ERROR_CANCELLED at once (from
+ * an idle, never inside the cancelled handler): SIGKILL has been sent to
+ * everything it owns, so it can do nothing more. Reaping follows, by the
+ * child watch, without holding the run. Safe to call from a
+ * GCancellable::cancelled handler. */
+static void
+itk_script_run_kill(ItkScriptRun *run)
+{
+        gboolean batch = FALSE;
+
+        if (run->killed || run->returned)
+                return;
+        run->killed = TRUE;
+        if (run->pid > 0) {
+                if (run->contained && !run->exited)
+                        itk_script_run_kill_namespace(run);
+                /* The group outlives its leader while members remain (they may
+                 * hold the pipes), and the kernel does not reuse its number
+                 * meanwhile. The leader is killed by pid too, in case it
+                 * changed its group, but only until it was reaped. */
+                (void)kill(-run->pid, SIGKILL);
+                if (!run->exited)
+                        (void)kill(run->pid, SIGKILL);
+        }
+        for (guint i = 0; i < N_READERS; i++) {
+                ItkScriptReader *reader = run->readers[i];
+
+                if (reader == NULL ||
+                    (reader->pending_len == 0 && reader->line->len == 0 && !reader->overflow))
+                        continue;
+                if (!batch)
+                        itk_script_run_batch(run, TRUE);
+                batch = TRUE;
+                itk_script_reader_handle(reader, 0);
+                if (reader->line->len > 0 || reader->overflow)
+                        itk_script_run_deliver(run, reader);
+        }
+        if (batch)
+                itk_script_run_batch(run, FALSE);
+        for (guint i = 0; i < N_READERS; i++) {
+                if (run->readers[i] != NULL)
+                        itk_script_reader_close(run->readers[i]);
+        }
+        g_cancellable_cancel(run->io_cancellable);
+        g_idle_add_full(G_PRIORITY_HIGH, itk_script_run_return_cancelled_cb,
+                        itk_script_run_ref(run), (GDestroyNotify)itk_script_run_unref);
+}
 
 static void
-itk_script_reader_read_cb(GObject *source, GAsyncResult *result, gpointer user_data)
+itk_script_run_cancelled_cb(GCancellable *cancellable, gpointer user_data)
+{
+        itk_script_run_kill(user_data);
+}
+
+static void
+itk_script_run_maybe_complete(ItkScriptRun *run)
+{
+        if (run->returned || run->killed || !run->exited || run->open_readers > 0)
+                return;
+        itk_script_run_return(run, NULL);
+}
+
+/* One read per dispatch, handled LINES_PER_DISPATCH lines at a time in one
+ * batch (one store transaction for the execution log); while lines remain,
+ * the pipe is not polled and the watch dispatches again on the next
+ * iteration, after the sources of higher priority. */
+static gboolean
+itk_script_reader_ready_cb(gpointer user_data)
 {
         ItkScriptReader *reader = user_data;
-        g_autoptr(ItkScriptRun) run = reader->run; /* the reference taken for this read */
-        g_autoptr(GError) error = NULL;
-        gssize n = g_input_stream_read_finish(G_INPUT_STREAM(source), result, &error);
+        g_autoptr(ItkScriptRun) run = itk_script_run_ref(reader->run);
 
-        if (n > 0 && !run->killed) {
-                itk_script_run_feed(run, reader, reader->buffer, (gsize)n);
-                itk_script_reader_read(reader);
-                return;
+        if (reader->pending_len == 0) {
+                gssize n = read(reader->fd, reader->buffer, sizeof(reader->buffer));
+
+                if (n < 0 && (errno == EINTR || errno == EAGAIN))
+                        return G_SOURCE_CONTINUE;
+                if (n <= 0) {
+                        /* EOF or a read error: the stream ends with its last line. */
+                        if (reader->line->len > 0 || reader->overflow) {
+                                itk_script_run_batch(run, TRUE);
+                                itk_script_run_deliver(run, reader);
+                                itk_script_run_batch(run, FALSE);
+                        }
+                        if (reader->watch != NULL)
+                                itk_script_reader_close(reader);
+                        itk_script_run_maybe_complete(run);
+                        return G_SOURCE_REMOVE;
+                }
+                if (reader->stream == ITK_SCRIPT_STREAM_STDOUT && !run->output_truncated) {
+                        gsize room = ITK_SCRIPT_MAX_OUTPUT - run->output->len;
+                        g_string_append_len(run->output, (const char *)reader->buffer,
+                                            (gssize)MIN(room, (gsize)n));
+                        run->output_truncated = (gsize)n > room;
+                }
+                reader->pending_start = 0;
+                reader->pending_len = (gsize)n;
         }
-        /* EOF, cancellation or a read error all end this stream. */
-        if (n == 0 && (reader->line->len > 0 || reader->overflow))
-                itk_script_run_deliver(run, reader);
-        g_input_stream_close(reader->input, NULL, NULL);
-        run->open_readers--;
-        itk_script_run_maybe_complete(run);
+        itk_script_run_batch(run, TRUE);
+        itk_script_reader_handle(reader, LINES_PER_DISPATCH);
+        itk_script_run_batch(run, FALSE);
+        /* A line callback may have killed the run, which closed the reader. */
+        if (reader->watch == NULL)
+                return G_SOURCE_REMOVE;
+        if (reader->pending_len > 0) {
+                g_source_modify_unix_fd(reader->watch, reader->fd_tag, 0);
+                g_source_set_ready_time(reader->watch, 0);
+        } else {
+                g_source_modify_unix_fd(reader->watch, reader->fd_tag, G_IO_IN);
+                g_source_set_ready_time(reader->watch, -1);
+        }
+        return G_SOURCE_CONTINUE;
 }
 
 static void
-itk_script_reader_read(ItkScriptReader *reader)
+itk_script_reader_unref_run(gpointer user_data)
 {
-        /* Released by the callback, which also keeps the reader alive. */
+        ItkScriptReader *reader = user_data;
+
+        itk_script_run_unref(reader->run);
+}
+
+static gboolean
+itk_script_reader_dispatch(GSource *source, GSourceFunc callback, gpointer user_data)
+{
+        return callback(user_data);
+}
+
+/* Ready when its fd polls readable or its ready time (set while lines wait)
+ * has come: GLib checks both when check is NULL. */
+static GSourceFuncs itk_script_reader_funcs = {
+        .dispatch = itk_script_reader_dispatch,
+};
+
+static void
+itk_script_reader_start(ItkScriptReader *reader)
+{
+        /* Its own source, not g_unix_fd_source_new(): the dispatch switches
+         * polling off while lines wait, which needs the fd's tag. */
+        reader->watch = g_source_new(&itk_script_reader_funcs, sizeof(GSource));
+        reader->fd_tag = g_source_add_unix_fd(reader->watch, reader->fd, G_IO_IN);
+        g_source_set_callback(reader->watch, itk_script_reader_ready_cb, reader,
+                              itk_script_reader_unref_run);
         itk_script_run_ref(reader->run);
-        g_input_stream_read_async(reader->input, reader->buffer, sizeof(reader->buffer),
-                                  G_PRIORITY_DEFAULT, reader->run->io_cancellable,
-                                  itk_script_reader_read_cb, reader);
+        g_source_set_priority(reader->watch, READ_PRIORITY);
+        g_source_set_static_name(reader->watch, "itk-script-output");
+        g_source_attach(reader->watch, g_main_context_get_thread_default());
+        reader->run->open_readers++;
 }
 
 static void
@@ -370,14 +450,9 @@ itk_script_run_child_exited_cb(GPid pid, int wait_status, gpointer user_data)
         } else {
                 run->exit_status = WEXITSTATUS(wait_status);
         }
-        if (run->killed) {
-                /* A sandboxed run waits for its namespace to empty. */
-                if (!run->returned && run->ns_pidfd < 0)
-                        itk_script_run_return(run,
-                                              g_error_new_literal(G_IO_ERROR, G_IO_ERROR_CANCELLED,
-                                                                  "the process was killed"));
+        /* A killed run returned when the kill was sent; this only reaped it. */
+        if (run->killed)
                 return;
-        }
         itk_script_run_maybe_complete(run);
 }
 
@@ -435,7 +510,7 @@ itk_script_reader_new(ItkScriptRun *run, ItkScriptStream stream, int fd, gsize m
 
         reader->run = run;
         reader->stream = stream;
-        reader->input = g_unix_input_stream_new(fd, TRUE);
+        reader->fd = fd;
         reader->line = g_string_new(NULL);
         reader->max_line = max_line;
         return reader;
@@ -500,11 +575,12 @@ itk_script_run_async(ItkScript *self, GCancellable *cancellable, GAsyncReadyCall
         run->script = self;
         /* The run must not keep the script alive: finalizing it kills the
          * process. */
-        run->task = g_task_new(NULL, cancellable, callback, user_data);
+        /* Not given @cancellable: a cancelled task returns from yet another
+         * idle, and a cancelled run returns as soon as its kill was sent. */
+        run->task = g_task_new(NULL, NULL, callback, user_data);
         g_task_set_source_tag(run->task, itk_script_run_async);
         g_task_set_check_cancellable(run->task, FALSE);
         run->io_cancellable = g_cancellable_new();
-        run->ns_pidfd = -1;
         run->contained = self->sandbox != NULL && itk_sandbox_get_enabled(self->sandbox);
         run->output = g_string_new(NULL);
         g_queue_init(&run->stderr_tail);
@@ -512,6 +588,8 @@ itk_script_run_async(ItkScript *self, GCancellable *cancellable, GAsyncReadyCall
         run->line_data = self->line_data;
         run->side_func = self->side_func;
         run->side_data = self->side_data;
+        run->batch_func = self->batch_func;
+        run->batch_data = self->batch_data;
         self->run = run;
 
         if (g_cancellable_is_cancelled(cancellable)) {
@@ -570,8 +648,7 @@ itk_script_run_async(ItkScript *self, GCancellable *cancellable, GAsyncReadyCall
         for (guint i = 0; i < N_READERS; i++) {
                 if (run->readers[i] == NULL)
                         continue;
-                run->open_readers++;
-                itk_script_reader_read(run->readers[i]);
+                itk_script_reader_start(run->readers[i]);
         }
         if (run->stdin_stream != NULL)
                 g_output_stream_write_all_async(
@@ -645,6 +722,14 @@ itk_script_set_side_channel_func(ItkScript *self, ItkScriptLineFunc func, gpoint
         g_return_if_fail(ITK_IS_SCRIPT(self));
         self->side_func = func;
         self->side_data = user_data;
+}
+
+void
+itk_script_set_batch_func(ItkScript *self, ItkScriptBatchFunc func, gpointer user_data)
+{
+        g_return_if_fail(ITK_IS_SCRIPT(self));
+        self->batch_func = func;
+        self->batch_data = user_data;
 }
 
 void

@@ -14,14 +14,19 @@ G_BEGIN_DECLS
  * stderr for the failure message.
  *
  * The run completes when the process has exited and every pipe reached EOF,
- * so no line is delivered after completion. Cancelling (or finalizing the
- * script while it runs) sends SIGKILL to the whole process group and completes
- * with G_IO_ERROR_CANCELLED as soon as the direct child has been reaped,
- * without waiting for the pipes: a process that escaped the group could hold
- * them open. A sandboxed run (itk_script_set_sandbox()) also kills the init
- * of its PID namespace and completes once the kernel emptied the namespace
- * (its pidfd says so; at most a second), so that no process of the script
- * is left when it reports cancelled. */
+ * so no line is delivered after completion. Output is read a pipe-read at a
+ * time, at most a few hundred lines per main-loop iteration (each such batch
+ * bracketed by the batch func, so a log can store it in one transaction);
+ * while lines wait, the pipe is not read, so a chatty script blocks on its
+ * full pipe rather than the daemon buffering without bound.
+ *
+ * Cancelling (or finalizing the script while it runs) delivers the lines
+ * already read, sends SIGKILL to the whole process group (for a sandboxed
+ * run, itk_script_set_sandbox(), also to the init of its PID namespace, which
+ * takes every process inside with it), closes the pipes and completes with
+ * G_IO_ERROR_CANCELLED at once: the script can do nothing more. Reaping
+ * follows without holding the run, and nothing the script wrote after the
+ * kill is delivered. */
 
 #define ITK_TYPE_SCRIPT (itk_script_get_type())
 G_DECLARE_FINAL_TYPE(ItkScript, itk_script, ITK, SCRIPT, GObject)
@@ -50,6 +55,10 @@ typedef enum {
 typedef void (*ItkScriptLineFunc)(ItkScript *script, ItkScriptStream stream, const char *line,
                                   gboolean truncated, gpointer user_data);
 
+/* Called with @begin TRUE before the lines of one batch (one read, or part
+ * of it) and FALSE after them; nothing else is delivered in between. */
+typedef void (*ItkScriptBatchFunc)(ItkScript *script, gboolean begin, gpointer user_data);
+
 /* @argv[0] is looked up in PATH. */
 ItkScript *itk_script_new(const char *const *argv);
 
@@ -65,6 +74,8 @@ void itk_script_set_line_func(ItkScript *self, ItkScriptLineFunc func, gpointer 
 /* Opens the side channel: a pipe the child finds as fd 3, whose lines go to
  * @func (stream ITK_SCRIPT_STREAM_SIDE_CHANNEL). */
 void itk_script_set_side_channel_func(ItkScript *self, ItkScriptLineFunc func, gpointer user_data);
+/* Brackets each batch of lines (stdout, stderr and side channel alike). */
+void itk_script_set_batch_func(ItkScript *self, ItkScriptBatchFunc func, gpointer user_data);
 void itk_script_set_max_line_length(ItkScript *self, gsize max);
 /* Runs the process inside a copy of @sandbox (NULL: unconfined), with the
  * cwd as its --chdir. The pid is then bubblewrap's, leading the group;

@@ -329,6 +329,9 @@ struct _ItkStepContext {
         char *step_id;
         ItkStepLogFunc log_func;
         gpointer log_data;
+        ItkStepLogBatchFunc log_batch_func;
+        gpointer log_batch_data;
+        guint script_log_lines;
         JsonObject *variables;
         ItkTimerGroup *timers;
         char *work_dir;
@@ -379,6 +382,14 @@ itk_step_context_set_log_func(ItkStepContext *ctx, ItkStepLogFunc func, gpointer
 {
         ctx->log_func = func;
         ctx->log_data = user_data;
+}
+
+void
+itk_step_context_set_log_batch_func(ItkStepContext *ctx, ItkStepLogBatchFunc func,
+                                    gpointer user_data)
+{
+        ctx->log_batch_func = func;
+        ctx->log_batch_data = user_data;
 }
 
 void
@@ -507,6 +518,25 @@ itk_step_context_logf(ItkStepContext *ctx, ItkLogPriority priority, const char *
         message = g_strdup_vprintf(format, args);
         va_end(args);
         itk_step_context_log(ctx, priority, message);
+}
+
+void
+itk_step_context_set_script_log_lines(ItkStepContext *ctx, guint max)
+{
+        ctx->script_log_lines = max;
+}
+
+guint
+itk_step_context_get_script_log_lines(ItkStepContext *ctx)
+{
+        return ctx->script_log_lines != 0 ? ctx->script_log_lines : ITK_STEP_MAX_SCRIPT_LOG_LINES;
+}
+
+void
+itk_step_context_log_batch(ItkStepContext *ctx, gboolean begin)
+{
+        if (ctx->log_batch_func != NULL)
+                ctx->log_batch_func(ctx->log_batch_data, begin);
 }
 
 JsonObject *

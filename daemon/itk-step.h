@@ -147,12 +147,19 @@ JsonNode *itk_step_run_finish(GAsyncResult *result, GError **error);
 typedef void (*ItkStepLogFunc)(gpointer user_data, ItkLogPriority priority, const char *step_id,
                                const char *message);
 
+/* Brackets a batch of log lines: @begin TRUE before, FALSE after. */
+typedef void (*ItkStepLogBatchFunc)(gpointer user_data, gboolean begin);
+
 ItkStepContext *itk_step_context_new(const char *step_id);
 ItkStepContext *itk_step_context_ref(ItkStepContext *ctx);
 void itk_step_context_unref(ItkStepContext *ctx);
 
 /* Setters, for the execution (or a test). */
 void itk_step_context_set_log_func(ItkStepContext *ctx, ItkStepLogFunc func, gpointer user_data);
+/* Optional; the execution stores a batch in one transaction and announces
+ * its lines after the commit. */
+void itk_step_context_set_log_batch_func(ItkStepContext *ctx, ItkStepLogBatchFunc func,
+                                         gpointer user_data);
 /* Borrowed; the variables of the playbook frame the step runs in. */
 void itk_step_context_set_variables(ItkStepContext *ctx, JsonObject *variables);
 /* Borrowed; the execution's pausable timers. */
@@ -163,6 +170,11 @@ void itk_step_context_set_gateway_url(ItkStepContext *ctx, const char *url);
 /* Secret: never logged; the handler sends it in a header. */
 void itk_step_context_set_gateway_token(ItkStepContext *ctx, const char *token);
 void itk_step_context_set_python(ItkStepContext *ctx, const char *python);
+/* Lines a script step may send to the log (the rest is only captured);
+ * 0, the default: ITK_STEP_MAX_SCRIPT_LOG_LINES. */
+#define ITK_STEP_MAX_SCRIPT_LOG_LINES 1000000
+void itk_step_context_set_script_log_lines(ItkStepContext *ctx, guint max);
+guint itk_step_context_get_script_log_lines(ItkStepContext *ctx);
 /* Borrowed; the execution's sessions. */
 void itk_step_context_set_sessions(ItkStepContext *ctx, ItkStepSessions *sessions);
 /* Set for handlers: the values of secrets in use (redacted everywhere). */
@@ -177,6 +189,11 @@ const char *itk_step_context_get_step_id(ItkStepContext *ctx);
 void itk_step_context_log(ItkStepContext *ctx, ItkLogPriority priority, const char *message);
 void itk_step_context_logf(ItkStepContext *ctx, ItkLogPriority priority, const char *format, ...)
         G_GNUC_PRINTF(3, 4);
+/* Groups the lines logged until the matching end (@begin FALSE) into one
+ * batch: one store transaction, one group of Log signals (one per line,
+ * after the commit). Pairs must nest; for a burst of lines such as one read
+ * of a script's output. */
+void itk_step_context_log_batch(ItkStepContext *ctx, gboolean begin);
 JsonObject *itk_step_context_get_variables(ItkStepContext *ctx);
 void itk_step_context_set_variable(ItkStepContext *ctx, const char *name, JsonNode *value);
 ItkTimerGroup *itk_step_context_get_timer_group(ItkStepContext *ctx);

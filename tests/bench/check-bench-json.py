@@ -27,7 +27,8 @@ BAD_INPUT_CASES = {
     "start_too_many_values": "org.freedesktop.DBus.Error.InvalidArgs",
 }
 BAD_INPUT_KEYS = ("ms", "daemon_cpu_ms", "rss_before_kb", "peak_rss_kb")
-SECTIONS = ("cancel", "throughput", "memory", "gateway", "bad_input")
+SECTIONS = ("cancel", "throughput", "memory", "gateway", "bad_input", "cancel_load")
+LOADS = ("idle", "cpu", "chatty")
 
 
 def fail(message):
@@ -123,6 +124,23 @@ def main():
         if health["completed"] != health["executions"] or health["executions"] < 1:
             fail(f"gateway.health_check: {health['completed']} of {health['executions']} "
                  "completed")
+
+    if "cancel_load" in sections:
+        load = doc.get("cancel_load")
+        if not isinstance(load, dict):
+            fail("no cancel_load section")
+        number("cancel_load", "chatty_lines", load.get("chatty_lines"))
+        # The gateway cases need the simulator (itk-bench --gateway-sim).
+        cases = CANCEL_TYPES + (GATEWAY_CANCEL_CASES if "--gateway-sim" in sys.argv else ())
+        for name in LOADS:
+            for case in cases:
+                check_latencies(f"cancel_load.{name}.{case}", load.get(name, {}).get(case))
+        chatty = load["chatty"]
+        # Every chatty run's lines reached the client in order and the store.
+        if chatty.get("chatty_runs", 0) < 1 or chatty.get("chatty_runs_verified") != chatty.get(
+                "chatty_runs"):
+            fail(f"cancel_load.chatty: {chatty.get('chatty_runs_verified')!r} of "
+                 f"{chatty.get('chatty_runs')!r} chatty runs verified")
 
     if "bad_input" in sections:
         bad = doc.get("bad_input")

@@ -13,6 +13,11 @@
  *               of gateway.get_health blocked on a request the gateway never
  *               answers, then the wall time of many concurrent runs of the
  *               shipped health-check playbook;
+ *   cancel_load the cancel latencies of `cancel` and `gateway` (sleep, python,
+ *               shell, gateway poll, hung gateway request) with the machine
+ *               idle, with a busy process per core, and while another run
+ *               prints --chatty-lines lines (each checked to reach the client
+ *               in order, and the stored log to end with the last);
  *   bad_input   time and peak RSS of the daemon answering the worst inputs
  *               under the input bounds (docs/limits.md): a YAML alias bomb,
  *               the largest accepted alias expansion and node count, 1 MiB
@@ -104,6 +109,7 @@ typedef enum {
         SECTION_MEMORY = 1 << 2,
         SECTION_GATEWAY = 1 << 3,
         SECTION_BAD_INPUT = 1 << 4,
+        SECTION_CANCEL_LOAD = 1 << 5,
 } Section;
 
 /* What the signal handler saw of the one execution being watched. */
@@ -173,6 +179,22 @@ typedef struct {
 
         GPtrArray *errors;
         bool targets_met;
+
+        /* cancel under load */
+        guint chatty_lines;
+        guint load_runs; /* cancel runs per case and load */
+        guint load;      /* Load */
+        pid_t burners[8];
+        guint n_burners;
+        struct {
+                char *path;
+                guint lines;    /* numbered lines seen */
+                guint disorder; /* ...not the number expected */
+                bool finished;
+                char *final_status;
+                guint runs;
+                guint verified;
+        } chatty;
 } Bench;
 
 /* --- small helpers ----------------------------------------------------------- */
@@ -519,6 +541,24 @@ execution_signal_cb(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
             member == NULL)
                 return 0;
         watched = w->path != NULL && strcmp(path, w->path) == 0;
+        if (b->chatty.path != NULL && strcmp(path, b->chatty.path) == 0) {
+                const char *text, *step_id, *status;
+                uint64_t usec;
+                uint32_t priority;
+
+                if (strcmp(member, "Log") == 0 &&
+                    sd_bus_message_read(m, "tuss", &usec, &priority, &step_id, &text) >= 0 &&
+                    g_ascii_isdigit(text[0])) {
+                        if (strtoul(text, NULL, 10) != b->chatty.lines + 1)
+                                b->chatty.disorder++;
+                        b->chatty.lines++;
+                } else if (strcmp(member, "Finished") == 0 &&
+                           sd_bus_message_read(m, "ss", &status, &text) >= 0) {
+                        b->chatty.finished = true;
+                        b->chatty.final_status = g_strdup(status);
+                }
+                return 0;
+        }
 
         if (strcmp(member, "StatusChanged") == 0) {
                 const char *status, *previous;
@@ -1044,6 +1084,7 @@ collect_leaked_processes(Bench *b, GString *names)
 }
 
 static int sim_held_requests(Bench *b);
+static int chatty_check(Bench *b, bool restart);
 
 static int
 run_cancel_case(Bench *b, const CancelCase *c, double *latencies, guint *ret_max_held)
@@ -1077,6 +1118,10 @@ run_cancel_case(Bench *b, const CancelCase *c, double *latencies, guint *ret_max
                 uint64_t t0;
                 int r;
 
+                /* Under the chatty load, a run that finished printing is
+                 * checked and started again. */
+                if (b->chatty.path != NULL && chatty_check(b, true) < 0)
+                        return -1;
                 r = start_execution(b, "bench-cancel", source, false, parameters, &path);
                 if (r < 0)
                         return r;
@@ -1103,6 +1148,13 @@ run_cancel_case(Bench *b, const CancelCase *c, double *latencies, guint *ret_max
                 if (c->request_held) {
                         int held = sim_held_requests(b);
 
+                        /* A loaded machine may take longer than the delay to
+                         * send the request: wait for it, bounded. */
+                        for (uint64_t deadline = now_usec() + SIM_STATE_TIMEOUT_USEC;
+                             held == 0 && now_usec() < deadline;) {
+                                (void)bench_wait(b, never_pred, NULL, 20 * MSEC_PER_SEC);
+                                held = sim_held_requests(b);
+                        }
                         if (held < 0)
                                 return -1;
                         if (held == 0)
@@ -2072,6 +2124,273 @@ out:
         return result;
 }
 
+/* --- cancel under load ------------------------------------------------------------ */
+
+typedef enum {
+        LOAD_IDLE,
+        LOAD_CPU,
+        LOAD_CHATTY,
+} Load;
+
+static const char *const load_names[] = { "idle", "cpu", "chatty" };
+
+/* Starts the chatty run: a script printing b->chatty_lines numbered lines,
+ * which the signal handler counts and checks for order. */
+static int
+chatty_start(Bench *b)
+{
+        g_autofree char *source = g_strdup_printf("name: bench chatty\n"
+                                                  "version: 1\n"
+                                                  "steps:\n"
+                                                  "  - id: chatty\n"
+                                                  "    name: chatty\n"
+                                                  "    type: utility.shell\n"
+                                                  "    parameters:\n"
+                                                  "      command: seq 1 %u\n",
+                                                  b->chatty_lines);
+
+        g_clear_pointer(&b->chatty.path, g_free);
+        g_clear_pointer(&b->chatty.final_status, g_free);
+        b->chatty.lines = 0;
+        b->chatty.disorder = 0;
+        b->chatty.finished = false;
+        if (start_execution(b, "bench-chatty", source, false, NULL, &b->chatty.path) < 0)
+                return -1;
+        b->chatty.runs++;
+        return 0;
+}
+
+static int
+get_log_last(Bench *b, const char *path, guint *ret_count, char **ret_last)
+{
+        _bench_cleanup_bus_error_ sd_bus_error error = SD_BUS_ERROR_NULL;
+        g_autoptr(sd_bus_message) reply = NULL;
+        const char *message = NULL;
+        guint count = 0;
+        int r;
+
+        r = sd_bus_call_method(b->bus, ITK_NAME, path, ITK_EXECUTION_IFACE, "GetLog", &error,
+                               &reply, "u", 0);
+        if (r < 0)
+                return bench_error(b, "GetLog: %s", error.message ? error.message : g_strerror(-r));
+        r = sd_bus_message_enter_container(reply, 'a', "(tuss)");
+        while (r > 0) {
+                const char *m;
+
+                r = sd_bus_message_read(reply, "(tuss)", NULL, NULL, NULL, &m);
+                if (r > 0) {
+                        message = m;
+                        count++;
+                }
+        }
+        if (r < 0)
+                return bench_error(b, "GetLog reply: %s", g_strerror(-r));
+        *ret_count = count;
+        *ret_last = g_strdup(message != NULL ? message : "");
+        return 0;
+}
+
+/* The chatty run ended: every line reached the client, in order, and the
+ * store's newest line is the last one. Then it starts again. */
+static int
+chatty_check(Bench *b, bool restart)
+{
+        g_autofree char *last = NULL;
+        g_autofree char *expected = g_strdup_printf("%u", b->chatty_lines);
+        guint count = 0;
+
+        if (!b->chatty.finished)
+                return 0;
+        if (g_strcmp0(b->chatty.final_status, "completed") != 0)
+                return bench_error(b, "chatty run ended %s", b->chatty.final_status);
+        if (b->chatty.lines != b->chatty_lines || b->chatty.disorder > 0)
+                return bench_error(b, "chatty run: %u of %u lines seen, %u out of order",
+                                   b->chatty.lines, b->chatty_lines, b->chatty.disorder);
+        if (get_log_last(b, b->chatty.path, &count, &last) < 0)
+                return -1;
+        if (strcmp(last, expected) != 0)
+                return bench_error(b, "chatty run: the stored log ends with '%s', not '%s'", last,
+                                   expected);
+        b->chatty.verified++;
+        return restart ? chatty_start(b) : 0;
+}
+
+/* Busy processes, one per core: children of ours that spin until killed. */
+static int
+cpu_burners_start(Bench *b)
+{
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+        for (long i = 0; i < MIN(MAX(n, 1), (long)G_N_ELEMENTS(b->burners)); i++) {
+                pid_t pid = fork();
+
+                if (pid < 0)
+                        return bench_error(b, "fork: %s", g_strerror(errno));
+                if (pid == 0) {
+                        volatile unsigned long spin = 0;
+
+                        (void)prctl(PR_SET_PDEATHSIG, SIGKILL);
+                        for (;;)
+                                spin++;
+                }
+                b->burners[b->n_burners++] = pid;
+        }
+        return 0;
+}
+
+static void
+cpu_burners_stop(Bench *b)
+{
+        for (guint i = 0; i < b->n_burners; i++) {
+                (void)kill(b->burners[i], SIGKILL);
+                (void)waitpid(b->burners[i], NULL, 0);
+        }
+        b->n_burners = 0;
+}
+
+static bool
+chatty_printing_pred(Bench *b, gconstpointer data)
+{
+        return b->chatty.lines > 0 || b->chatty.finished;
+}
+
+static bool
+chatty_finished_pred(Bench *b, gconstpointer data)
+{
+        return b->chatty.finished;
+}
+
+static int
+load_start(Bench *b, Load load)
+{
+        switch (load) {
+        case LOAD_IDLE:
+                return 0;
+        case LOAD_CPU:
+                return cpu_burners_start(b);
+        case LOAD_CHATTY:
+                if (chatty_start(b) < 0)
+                        return -1;
+                /* Measured while it prints. */
+                return bench_wait(b, chatty_printing_pred, NULL, STEP_START_TIMEOUT_USEC) < 0
+                               ? bench_error(b, "the chatty run did not print")
+                               : 0;
+        }
+        return 0;
+}
+
+static int
+load_stop(Bench *b, Load load)
+{
+        int r = 0;
+
+        cpu_burners_stop(b);
+        if (load == LOAD_CHATTY && b->chatty.path != NULL) {
+                r = bench_wait(b, chatty_finished_pred, NULL, THROUGHPUT_TIMEOUT_USEC);
+                if (r < 0)
+                        return bench_error(b, "the chatty run did not finish: %s",
+                                           wait_error_text(r));
+                r = chatty_check(b, false);
+                g_clear_pointer(&b->chatty.path, g_free);
+        }
+        return r;
+}
+
+static int
+run_load_case(Bench *b, const CancelCase *c, const char *name, double *latencies, GString *out,
+              guint *ret_max_held)
+{
+        g_printerr("itk-bench: cancel under load %s: %s, %u runs\n", load_names[b->load], name,
+                   b->runs);
+        if (run_cancel_case(b, c, latencies, ret_max_held) < 0)
+                return -1;
+        if (!append_latencies(out, name, latencies, b->runs))
+                b->targets_met = false;
+        g_string_append_c(out, ',');
+        return 0;
+}
+
+/* Cancel latency of every kind of wait (a sleep, a busy python loop, a shell
+ * whose child ignores SIGTERM, a gateway poll, a request to a hung gateway)
+ * with the machine idle, with every core busy, and while another run prints
+ * b->chatty_lines lines (all of which must reach the client and the store). */
+static int
+section_cancel_load(Bench *b, GString *out)
+{
+        guint runs = b->runs;
+        g_autofree double *latencies = NULL;
+        const Load loads[] = { LOAD_IDLE, LOAD_CPU, LOAD_CHATTY };
+        guint held = 0;
+        int result = 0;
+
+        /* 15 cases: fewer runs each in the quick mode. */
+        b->runs = b->load_runs;
+        latencies = g_new0(double, b->runs);
+
+        if (daemon_start(b) < 0)
+                return -1;
+        if (b->gateway_sim_path != NULL && sim_start(b) < 0) {
+                (void)daemon_stop(b);
+                return -1;
+        }
+        g_string_append_printf(out, "\"cancel_load\":{\"chatty_lines\":%u,", b->chatty_lines);
+        for (size_t l = 0; l < G_N_ELEMENTS(loads) && result == 0; l++) {
+                b->load = loads[l];
+                json_append_string(out, load_names[b->load]);
+                g_string_append_c(out, ':');
+                g_string_append_c(out, '{');
+                if (load_start(b, b->load) < 0) {
+                        result = -1;
+                        break;
+                }
+                g_string_append(out, "\"loadavg_start\":");
+                json_append_double(out, read_loadavg(), 2);
+                g_string_append_c(out, ',');
+                for (size_t k = 0; k < G_N_ELEMENTS(cancel_cases) && result == 0; k++)
+                        result = run_load_case(b, &cancel_cases[k], cancel_cases[k].type, latencies,
+                                               out, NULL);
+                if (result == 0 && b->gateway_sim_path != NULL) {
+                        if (sim_post(b, "/sim/restart-never-returns?on=1", false) < 0 ||
+                            sim_post(b, "/data/api/v1/restart-tasks/restart?confirm=true", true) <
+                                    0 ||
+                            sim_wait_state(b, "STARTING") < 0 ||
+                            run_load_case(b, &gateway_wait_case, "wait_for_ready", latencies, out,
+                                          NULL) < 0 ||
+                            sim_post(b, "/sim/reset", false) < 0 ||
+                            sim_wait_state(b, "RUNNING") < 0 ||
+                            sim_post(b, "/sim/fault?path=/data/api/v1/overview&mode=hang", false) <
+                                    0 ||
+                            run_load_case(b, &gateway_hang_case, "hung_request", latencies, out,
+                                          &held) < 0 ||
+                            sim_post(b, "/sim/reset", false) < 0)
+                                result = -1;
+                }
+                g_string_append(out, "\"loadavg_end\":");
+                json_append_double(out, read_loadavg(), 2);
+                if (load_stop(b, b->load) < 0)
+                        result = -1;
+                if (b->load == LOAD_CHATTY)
+                        g_string_append_printf(out,
+                                               ",\"chatty_runs\":%u,\"chatty_runs_verified\":%u",
+                                               b->chatty.runs, b->chatty.verified);
+                g_string_append(out, "},");
+        }
+        b->load = LOAD_IDLE;
+        b->runs = runs;
+        cpu_burners_stop(b);
+        g_clear_pointer(&b->chatty.path, g_free);
+        g_clear_pointer(&b->chatty.final_status, g_free);
+        watch_reset(&b->watch, NULL);
+        if (out->str[out->len - 1] == ',')
+                g_string_truncate(out, out->len - 1);
+        g_string_append_c(out, '}');
+        if (b->gateway_sim_path != NULL && sim_stop(b) < 0)
+                result = -1;
+        if (daemon_stop(b) < 0)
+                result = -1;
+        return result;
+}
+
 /* --- main ------------------------------------------------------------------------ */
 
 static void
@@ -2149,14 +2468,17 @@ usage(FILE *out)
                 "  --health-playbook=PATH\n"
                 "                       the health-check playbook "
                 "(data/playbooks/gateway/health_check.yaml)\n"
-                "  --only=SECTION       cancel, throughput, memory, gateway or bad_input (may "
-                "repeat)\n"
+                "  --only=SECTION       cancel, throughput, memory, gateway, bad_input or "
+                "cancel_load (may repeat)\n"
                 "  --runs=N             cancel runs per step type (default 200)\n"
                 "  --steps=N            steps of the throughput playbook (default 10000)\n"
                 "  --executions=N       paused executions for the memory section (default 1000)\n"
                 "  --concurrent=N       concurrent health checks for the gateway section "
                 "(default 100)\n"
-                "  --quick              20 runs, 1000 steps, 100 executions, 20 health checks\n"
+                "  --chatty-lines=N     lines the chatty run of cancel_load prints (default "
+                "200000)\n"
+                "  --quick              20 runs, 1000 steps, 100 executions, 20 health checks,\n"
+                "                       5 runs per case and 20000 chatty lines for cancel_load\n"
                 "  --keep               keep the temporary folder (logs, history)\n"
                 "  --no-sandbox         run scripts unconfined ([Sandbox] Enabled=false)\n"
                 "  --help               show this help\n");
@@ -2193,6 +2515,7 @@ parse_options(Bench *b, int argc, char **argv)
                 OPT_EXECUTIONS,
                 OPT_CONCURRENT,
                 OPT_NO_SANDBOX,
+                OPT_CHATTY_LINES,
         };
         static const struct option options[] = {
                 { "daemon", required_argument, NULL, OPT_DAEMON },
@@ -2205,6 +2528,7 @@ parse_options(Bench *b, int argc, char **argv)
                 { "executions", required_argument, NULL, OPT_EXECUTIONS },
                 { "concurrent", required_argument, NULL, OPT_CONCURRENT },
                 { "no-sandbox", no_argument, NULL, OPT_NO_SANDBOX },
+                { "chatty-lines", required_argument, NULL, OPT_CHATTY_LINES },
                 { "quick", no_argument, NULL, 'q' },
                 { "keep", no_argument, NULL, 'k' },
                 { "help", no_argument, NULL, 'h' },
@@ -2234,6 +2558,10 @@ parse_options(Bench *b, int argc, char **argv)
                 case OPT_NO_SANDBOX:
                         b->no_sandbox = TRUE;
                         break;
+                case OPT_CHATTY_LINES:
+                        if (parse_uint_option("chatty-lines", optarg, &b->chatty_lines) < 0)
+                                return -1;
+                        break;
                 case OPT_ONLY:
                         if (strcmp(optarg, "cancel") == 0)
                                 b->sections |= SECTION_CANCEL;
@@ -2245,9 +2573,11 @@ parse_options(Bench *b, int argc, char **argv)
                                 b->sections |= SECTION_GATEWAY;
                         else if (strcmp(optarg, "bad_input") == 0)
                                 b->sections |= SECTION_BAD_INPUT;
+                        else if (strcmp(optarg, "cancel_load") == 0)
+                                b->sections |= SECTION_CANCEL_LOAD;
                         else {
                                 fprintf(stderr, "itk-bench: --only wants cancel, throughput, "
-                                                "memory, gateway or bad_input\n");
+                                                "memory, gateway, bad_input or cancel_load\n");
                                 return -1;
                         }
                         break;
@@ -2289,9 +2619,12 @@ parse_options(Bench *b, int argc, char **argv)
         b->steps = steps > 0 ? steps : b->quick ? 1000 : 10000;
         b->executions = executions > 0 ? executions : b->quick ? 100 : 1000;
         b->concurrent = concurrent > 0 ? concurrent : b->quick ? 20 : 100;
+        if (b->chatty_lines == 0)
+                b->chatty_lines = b->quick ? 20000 : 200000;
+        b->load_runs = runs > 0 ? runs : b->quick ? 5 : 200;
         if (b->sections == 0)
                 b->sections = SECTION_CANCEL | SECTION_THROUGHPUT | SECTION_MEMORY |
-                              SECTION_GATEWAY | SECTION_BAD_INPUT;
+                              SECTION_GATEWAY | SECTION_BAD_INPUT | SECTION_CANCEL_LOAD;
         if (b->daemon_path == NULL)
                 b->daemon_path = default_build_path("daemon", "ignition-toolkitd");
         if (b->gateway_sim_path == NULL)
@@ -2356,6 +2689,7 @@ main(int argc, char **argv)
                 { SECTION_MEMORY, section_memory },
                 { SECTION_GATEWAY, section_gateway },
                 { SECTION_BAD_INPUT, section_bad_input },
+                { SECTION_CANCEL_LOAD, section_cancel_load },
         };
         int result = 0;
 

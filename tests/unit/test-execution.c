@@ -874,6 +874,165 @@ test_history_committed(Fixture *f, gconstpointer data)
         g_assert_cmpuint(f->statuses->len, ==, 2);
 }
 
+/* --- script output under load -------------------------------------------------------- */
+
+/* The numeric lines of @lines (a script's `seq`), which must be 1..@n in order. */
+static void
+assert_numbers_in_order(GPtrArray *lines, guint n)
+{
+        guint next = 1;
+
+        for (guint i = 0; i < lines->len; i++) {
+                const char *line = g_ptr_array_index(lines, i);
+                g_autofree char *expected = NULL;
+
+                if (!g_ascii_isdigit(line[0]))
+                        continue;
+                expected = g_strdup_printf("%u", next);
+                g_assert_cmpstr(line, ==, expected);
+                next++;
+        }
+        g_assert_cmpuint(next - 1, ==, n);
+}
+
+/* Every line of a chatty script reaches the Log signals and the store, in
+ * order (batched per read: one transaction per batch). */
+static void
+test_script_log_all_lines(Fixture *f, gconstpointer data)
+{
+        const char *yaml = "name: Chatty\nversion: 1\n"
+                           "steps:\n"
+                           "  - {id: chatty, name: C, type: utility.shell, parameters: {command: "
+                           "'seq 1 50000'}}\n";
+        ItkExecution *e = fixture_create(f, yaml, FALSE);
+        g_autoptr(GVariant) stored = NULL;
+        g_autoptr(GPtrArray) messages = g_ptr_array_new_with_free_func(g_free);
+        GVariantIter iter;
+        const char *message;
+
+        itk_execution_start(e, NULL);
+        WAIT_UNTIL(f->finished == 1, 60000);
+        g_assert_cmpstr(f->finished_status, ==, "completed");
+        assert_numbers_in_order(f->logs, 50000);
+        stored = itk_store_get_log(f->store, itk_execution_get_id(e), 0, NULL);
+        g_assert_nonnull(stored);
+        g_variant_iter_init(&iter, stored);
+        while (g_variant_iter_next(&iter, "(tu&s&s)", NULL, NULL, NULL, &message))
+                g_ptr_array_add(messages, g_strdup(message));
+        assert_numbers_in_order(messages, 50000);
+}
+
+/* A secret the script writes in two parts, a read apart: the line is
+ * masked whole, in the signals and the store. */
+static void
+test_script_secret_split(Fixture *f, gconstpointer data)
+{
+        const char *yaml =
+                "name: Split\nversion: 1\n"
+                "parameters:\n  - {name: password, type: string, default: Split-Secret-4711}\n"
+                "steps:\n"
+                "  - id: say\n    name: Say\n    type: utility.python\n    parameters:\n"
+                "      script: |\n"
+                "        import sys, time\n"
+                "        s = '{{ password }}'\n"
+                "        sys.stdout.write('pw=' + s[:8])\n"
+                "        sys.stdout.flush()\n"
+                "        time.sleep(0.3)\n"
+                "        sys.stdout.write(s[8:] + ' end\\n')\n"
+                "        sys.stdout.flush()\n";
+        ItkExecution *e = fixture_create(f, yaml, FALSE);
+        g_autoptr(GVariant) stored = NULL;
+        gboolean seen = FALSE;
+        GVariantIter iter;
+        const char *message;
+
+        itk_execution_start(e, NULL);
+        WAIT_UNTIL(f->finished == 1, 30000);
+        g_assert_cmpstr(f->finished_status, ==, "completed");
+        for (guint i = 0; i < f->logs->len; i++) {
+                const char *line = g_ptr_array_index(f->logs, i);
+                g_assert_null(strstr(line, "Split"));
+                g_assert_null(strstr(line, "4711"));
+                seen |= g_str_equal(line, "pw=" ITK_REDACTED " end");
+        }
+        g_assert_true(seen);
+        stored = itk_store_get_log(f->store, itk_execution_get_id(e), 0, NULL);
+        g_variant_iter_init(&iter, stored);
+        while (g_variant_iter_next(&iter, "(tu&s&s)", NULL, NULL, NULL, &message)) {
+                g_assert_null(strstr(message, "Split"));
+                g_assert_null(strstr(message, "4711"));
+        }
+}
+
+static void
+count_finished_cb(ItkExecution *e, int status, const char *error, guint *finished)
+{
+        (*finished)++;
+}
+
+static void
+count_running_step_cb(ItkExecution *e, int index, const char *path, int status, const char *message,
+                      guint *running)
+{
+        if (status == ITK_STEP_RUNNING)
+                (*running)++;
+}
+
+/* A script printing without end holds up neither another run's first step
+ * (the engine's idles) nor its Cancel: that run starts, then ends cancelled,
+ * while the chatty one is still printing. */
+static void
+test_cancel_while_chatty(Fixture *f, gconstpointer data)
+{
+        const char *chatty = "name: Chatty\nversion: 1\n"
+                             "steps:\n"
+                             "  - {id: chatty, name: C, type: utility.shell, parameters: {command: "
+                             "'i=0; while :; do i=$((i+1)); echo line $i; done'}}\n";
+        const char *sleeper = "name: Sleeper\nversion: 1\n"
+                              "steps:\n"
+                              "  - {id: nap, name: N, type: utility.sleep, parameters: {seconds: "
+                              "600}}\n";
+        g_autoptr(GError) error = NULL;
+        g_autoptr(ItkPlaybook) playbook =
+                itk_playbook_new_from_data(sleeper, -1, "s.yaml", NULL, &error);
+        g_autoptr(JsonObject) given = json_object_new();
+        g_autoptr(JsonObject) bound = NULL;
+        g_autoptr(ItkExecution) other = NULL;
+        ItkExecutionConfig config = { 0 };
+        ItkExecution *e = fixture_create(f, chatty, FALSE);
+        guint other_finished = 0;
+        guint other_running = 0;
+        guint logged;
+
+        g_assert_no_error(error);
+        bound = itk_playbook_bind_parameters(playbook, given, &error);
+        g_assert_no_error(error);
+        config.playbook = playbook;
+        config.parameters = bound;
+        config.store = f->store;
+        other = itk_execution_new(&config, &error);
+        g_assert_no_error(error);
+        g_signal_connect(other, "finished", G_CALLBACK(count_finished_cb), &other_finished);
+        g_signal_connect(other, "step-changed", G_CALLBACK(count_running_step_cb), &other_running);
+
+        itk_execution_start(e, NULL);
+        WAIT_UNTIL(f->logs->len > 5000, 30000);
+        itk_execution_start(other, NULL);
+        WAIT_UNTIL(other_running == 1, 30000);
+        logged = f->logs->len;
+        g_assert_true(itk_execution_cancel(other, NULL));
+        WAIT_UNTIL(other_finished == 1, 30000);
+        g_assert_cmpstr(itk_status_to_string(itk_execution_get_status(other)), ==, "cancelled");
+        /* The chatty run went on meanwhile (it never ends by itself). */
+        g_assert_cmpuint(f->finished, ==, 0);
+        g_assert_cmpstr(STATUS(f), ==, "running");
+        WAIT_UNTIL(f->logs->len > logged + 1000, 30000);
+        g_assert_true(itk_execution_cancel(e, NULL));
+        WAIT_UNTIL(f->finished == 1, 30000);
+        g_assert_cmpstr(f->finished_status, ==, "cancelled");
+        g_assert_false(f->signal_after_finished);
+}
+
 /* --- coalesced properties ----------------------------------------------------------- */
 
 typedef struct {
@@ -1015,6 +1174,9 @@ main(int argc, char **argv)
         ADD("/execution/secret-redacted", test_secret_redacted, NULL);
         ADD("/execution/stored-secret-redacted", test_stored_secret_redacted, NULL);
         ADD("/execution/history-committed", test_history_committed, "store");
+        ADD("/execution/script-log-all-lines", test_script_log_all_lines, "store");
+        ADD("/execution/script-secret-split", test_script_secret_split, "store");
+        ADD("/execution/cancel-while-chatty", test_cancel_while_chatty, "store");
 #undef ADD
         return g_test_run();
 }
