@@ -66,6 +66,14 @@ GVariant *itk_manager_get_history(ItkManager *self, guint limit, const char *sta
                                   GError **error);
 GVariant *itk_manager_get_record(ItkManager *self, const char *id, GError **error);
 gboolean itk_manager_delete_execution(ItkManager *self, const char *id, GError **error);
+/* Artifacts of a run, live or in history (dashed or hex @id). The starter's
+ * uid, G_MAXUINT32 when the run is unknown. */
+guint32 itk_manager_get_run_owner(ItkManager *self, const char *id);
+/* aa{sv} as Execution.ListArtifacts, a full reference; ITK_ERROR_NO_SUCH_EXECUTION. */
+GVariant *itk_manager_list_artifacts(ItkManager *self, const char *id, GError **error);
+/* A read-only fd of the listed artifact @name, or -1 (ITK_ERROR_NO_SUCH_EXECUTION,
+ * ITK_ERROR_NO_SUCH_ARTIFACT, ITK_ERROR_INVALID_ARGS). */
+int itk_manager_open_artifact(ItkManager *self, const char *id, const char *name, GError **error);
 
 GVariant *itk_manager_list_playbooks(ItkManager *self);
 GVariant *itk_manager_get_playbook(ItkManager *self, const char *id, GError **error);

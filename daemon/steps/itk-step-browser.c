@@ -27,6 +27,7 @@ typedef void (*OpStepFunc)(BrowserOp *op);
 typedef void (*AgentDoneFunc)(BrowserOp *op, JsonObject *remote, GError *error);
 
 struct _BrowserOp {
+        JsonObject *artifact_output; /* a screenshot's output while it is listed */
         GTask *task;
         ItkStepContext *ctx;
         JsonObject *params;
@@ -87,6 +88,7 @@ browser_op_free(BrowserOp *op)
         g_clear_pointer(&op->params, json_object_unref);
         g_clear_pointer(&op->ctx, itk_step_context_unref);
         g_clear_pointer(&op->output, json_node_unref);
+        g_clear_pointer(&op->artifact_output, json_object_unref);
         g_free(op->waiting_for);
         g_free(op->selector);
         g_free(op->state);
@@ -1117,6 +1119,25 @@ upload_start(BrowserOp *op)
 
 /* screenshot */
 static void
+screenshot_listed_cb(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+        g_autoptr(BrowserOp) op = user_data;
+        g_autoptr(GError) error = NULL;
+        JsonObject *output = g_steal_pointer(&op->artifact_output);
+
+        (void)source;
+        /* The file is there either way: a run is not failed over its listing. */
+        if (!itk_step_context_add_artifact_finish(op->ctx, result, &error))
+                itk_step_context_logf(op->ctx, ITK_LOG_WARNING, "screenshot not listed: %s",
+                                      error->message);
+        if (op->finished) {
+                json_object_unref(output);
+                return;
+        }
+        browser_op_succeed(op, output);
+}
+
+static void
 screenshot_written_cb(GObject *source, GAsyncResult *result, gpointer user_data)
 {
         g_autoptr(BrowserOp) op = user_data;
@@ -1141,7 +1162,9 @@ screenshot_written_cb(GObject *source, GAsyncResult *result, gpointer user_data)
         json_object_set_string_member(output, "sha256", sha);
         json_object_set_string_member(output, "content_type", "image/png");
         itk_step_context_logf(op->ctx, ITK_LOG_INFO, "screenshot saved: %s", name);
-        browser_op_succeed(op, output);
+        op->artifact_output = output;
+        itk_step_context_add_artifact_async(op->ctx, op->value, "image/png", NULL,
+                                            screenshot_listed_cb, browser_op_ref(op));
 }
 
 static void
