@@ -61,6 +61,7 @@ typedef struct {
         char *description;
         gboolean token;
         gboolean no_secret;
+        char *output; /* artifact: -o FILE */
 } CtlContext;
 
 /* ctl-main.c */
@@ -126,5 +127,7 @@ int ctl_verb_playbooks(CtlContext *ctx, int argc, char **argv);
 int ctl_verb_show(CtlContext *ctx, int argc, char **argv);
 int ctl_verb_validate(CtlContext *ctx, int argc, char **argv);
 int ctl_verb_credential(CtlContext *ctx, int argc, char **argv);
+int ctl_verb_artifacts(CtlContext *ctx, int argc, char **argv);
+int ctl_verb_artifact(CtlContext *ctx, int argc, char **argv);
 
 G_END_DECLS

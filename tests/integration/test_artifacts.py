@@ -231,6 +231,51 @@ class TestArtifacts(DaemonTestCase):
         self.assertDBusError(NO_SUCH_EXECUTION, self.open_history_artifact, unknown, 'a.png')
         self.assertDBusError(INVALID_ARGS, self.history_artifacts, 'x' * 5000)
 
+    def ctl(self, *args):
+        import test_ignitionctl
+        argv = [test_ignitionctl.ignitionctl_path(), '--bus-address=' + self.bus.address]
+        return subprocess.run(argv + list(args), capture_output=True, timeout=h.TIMEOUT,
+                              env=test_ignitionctl.ctl_env(), stdin=subprocess.DEVNULL)
+
+    def test_ignitionctl(self):
+        path, run_id = self.backup_run('ctl.gwbk')
+        file = os.path.join(self.run_dir(path), 'ctl.gwbk')
+        with open(file, 'rb') as f:
+            data = f.read()
+        listed = self.call(path, 'ListArtifacts')
+        p = self.ctl('artifacts', run_id[:8])
+        self.assertEqual(p.returncode, 0, p.stderr)
+        out = p.stdout.decode()
+        self.assertRegex(out, r'NAME\s+STEP\s+SIZE\s+TYPE\s+SHA256')
+        self.assertRegex(out, r'ctl\.gwbk\s+backup\s+\S+ \S+\s+application/zip\s+' +
+                         listed[0]['sha256'])
+        self.assertIn('1 artifacts listed.', out)
+        p = self.ctl('--json=short', 'artifacts', run_id)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(json.loads(p.stdout), [dict(a) for a in listed])
+        # Byte-identical, to stdout and to a file.
+        p = self.ctl('artifact', run_id, 'ctl.gwbk')
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(p.stdout, data)
+        out_file = os.path.join(self.tmp, 'copy.gwbk')
+        p = self.ctl('artifact', run_id, 'ctl.gwbk', '-o', out_file)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        with open(out_file, 'rb') as f:
+            self.assertEqual(f.read(), data)
+        self.assertIn(listed[0]['sha256'], p.stderr.decode())
+        # Errors name the problem; nothing is written.
+        missing = os.path.join(self.tmp, 'missing.gwbk')
+        p = self.ctl('artifact', run_id, 'nope.png', '-o', missing)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn("no artifact 'nope.png'", p.stderr.decode())
+        self.assertFalse(os.path.exists(missing))
+        self.assertEqual(sorted(os.listdir(self.tmp)), ['copy.gwbk'])
+        p = self.ctl('artifact', run_id, '../history.db')
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn('artifact name', p.stderr.decode())
+        p = self.ctl('artifacts', '00000000-0000-4000-8000-000000000000')
+        self.assertEqual(p.returncode, 66, p.stderr)
+
     @unittest.skipUnless(os.access('/usr/bin/chromium', os.X_OK), 'no /usr/bin/chromium')
     def test_screenshot(self):
         page = 'data:text/html,<h1 id=t>Artifacts</h1>'
