@@ -1476,6 +1476,31 @@ static const StepKind step_kinds[] = {
 };
 
 static void
+download_listed_cb(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+        g_autoptr(ItkStepContext) ctx = user_data;
+        g_autoptr(GError) error = NULL;
+
+        (void)source;
+        if (!itk_step_context_add_artifact_finish(ctx, result, &error))
+                itk_step_context_logf(ctx, ITK_LOG_WARNING, "download not listed: %s",
+                                      error->message);
+}
+
+/* A download finishes whenever the browser is done with it, so it is the
+ * artifact of the last browser step that ran (usually the click on the link). */
+static void
+download_done_cb(gpointer data, const char *path)
+{
+        ItkStepContext *ctx = data;
+        g_autofree char *name = g_path_get_basename(path);
+
+        itk_step_context_logf(ctx, ITK_LOG_INFO, "download saved: %s", name);
+        itk_step_context_add_artifact_async(ctx, path, NULL, NULL, download_listed_cb,
+                                            itk_step_context_ref(ctx));
+}
+
+static void
 browser_op_begin(BrowserOp *op)
 {
         const StepKind *kind = NULL;
@@ -1489,6 +1514,9 @@ browser_op_begin(BrowserOp *op)
                 browser_op_fail(op, g_steal_pointer(&error));
                 return;
         }
+        itk_browser_page_set_download_func(op->page, download_done_cb,
+                                           itk_step_context_ref(op->ctx),
+                                           (GDestroyNotify)itk_step_context_unref);
         op->cdp = itk_cdp_ref(itk_browser_page_get_cdp(op->page));
         op->session_id = itk_browser_page_get_session_id(op->page);
         if (kind->state != NULL) {

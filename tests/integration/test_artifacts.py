@@ -293,6 +293,24 @@ class TestArtifacts(DaemonTestCase):
         self.assertEqual(data[:8], b'\x89PNG\r\n\x1a\n')
         self.assertEqual(hashlib.sha256(data).hexdigest(), output['sha256'])
 
+    @unittest.skipUnless(os.access('/usr/bin/chromium', os.X_OK), 'no /usr/bin/chromium')
+    def test_browser_download(self):
+        page = ("data:text/html,<a id=d download=hello.txt "
+                "href='data:text/plain,hello from the page'>get</a>")
+        source = playbook(step('open', 'browser.navigate', {'url': page}),
+                          step('get', 'browser.click', {'selector': '#d'}),
+                          h.sleep_step('hold', 600))
+        path = self.start(source)
+
+        def listed():
+            return [a for a in self.call(path, 'ListArtifacts') if a['name'] == 'hello.txt']
+        found = self.client.wait_for(listed, timeout=60, what='the download listed')
+        self.assertEqual((found[0]['step'], found[0]['content-type'], found[0]['size']),
+                         ('get', 'text/plain', len(b'hello from the page')))
+        self.assertEqual(read_fd(self.open_artifact(path, 'hello.txt')), b'hello from the page')
+        self.call(path, 'Cancel')
+        self.client.wait_finished(path)
+
 
 def polkit_case():
     """TestPolkit's bus, daemon and polkitd mock (as root), with only our tests."""
