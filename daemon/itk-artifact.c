@@ -172,6 +172,14 @@ itk_artifact_open(const char *run_dir, const char *name, GError **error)
                             "artifact '%s' is not a regular file", name);
                 return -1;
         }
+        /* A hard link swapped in by a script of the run would name a file
+         * outside the folder without being a symlink. */
+        if (st.st_nlink != 1) {
+                close(fd);
+                g_set_error(error, ITK_ERROR, ITK_ERROR_NO_SUCH_ARTIFACT,
+                            "artifact '%s' has other links to it: not served", name);
+                return -1;
+        }
         /* O_NONBLOCK only kept a FIFO from blocking the open. */
         if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) < 0) {
                 int errsv = errno;

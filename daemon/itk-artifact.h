@@ -29,7 +29,8 @@ const char *itk_artifact_content_type(const char *name);
 /* Opens the regular file @name beneath @run_dir: O_RDONLY|O_CLOEXEC|
  * O_NOFOLLOW for the file and every folder on the way (openat from one to
  * the next). Returns the fd, or -1 with ITK_ERROR_INVALID_ARGS (bad name),
- * ITK_ERROR_NO_SUCH_ARTIFACT (absent, a symlink, not a regular file). */
+ * ITK_ERROR_NO_SUCH_ARTIFACT (absent, a symlink, not a regular file, a file
+ * with more than one hard link). */
 int itk_artifact_open(const char *run_dir, const char *name, GError **error);
 
 /* Size and SHA-256 (lowercase hex) of @name beneath @run_dir, read in a

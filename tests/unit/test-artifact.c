@@ -128,6 +128,10 @@ test_open_refuses_escapes(void)
         g_assert_cmpint(symlink(outside, link), ==, 0);
         g_assert_cmpint(symlink(td->dir, dirlink), ==, 0);
         g_assert_cmpint(mkfifo(fifo, 0600), ==, 0);
+        {
+                g_autofree char *hard = g_build_filename(td->path, "hard.txt", NULL);
+                g_assert_cmpint(linkat(AT_FDCWD, outside, AT_FDCWD, hard, 0), ==, 0);
+        }
 
         fd = itk_artifact_open(td->path, "shot.png", NULL);
         g_assert_cmpint(fd, >=, 0);
