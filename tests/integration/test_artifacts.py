@@ -205,6 +205,20 @@ class TestArtifacts(DaemonTestCase):
         log = self.call(path, 'GetLog', GLib.Variant('(u)', (0,)))
         self.assertTrue(any('not listed as an artifact' in line[3] for line in log), log)
 
+    def test_name_with_a_secret_is_not_listed(self):
+        secret = 'Zq9-Artifact-Secret-4471'
+        self.client.manager('SetCredential', GLib.Variant('(sa{sv})', (
+            'artifact-test', {'username': GLib.Variant('s', 'u'),
+                              'password': GLib.Variant('s', secret)})))
+        self.addCleanup(self.client.manager, 'DeleteCredential',
+                        GLib.Variant('(s)', ('artifact-test',)))
+        path, run_id = self.backup_run(secret + '.gwbk')
+        self.assertEqual(self.call(path, 'ListArtifacts'), [])
+        self.assertEqual(self.history_artifacts(run_id), [])
+        log = self.call(path, 'GetLog', GLib.Variant('(u)', (0,)))
+        self.assertTrue(any('holds a secret' in line[3] for line in log), log)
+        self.assertNotIn(secret, repr(log))
+
     def test_history_survives_restart_and_goes_with_the_run(self):
         path, run_id = self.backup_run('kept.gwbk')
         with open(os.path.join(self.run_dir(path), 'kept.gwbk'), 'rb') as f:
