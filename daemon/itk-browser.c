@@ -57,6 +57,9 @@ struct _ItkBrowserPage {
         gint64 world_id;      /* 0: none yet */
         GQueue world_waiters; /* GTask* */
         char *download_dir;
+        ItkBrowserDownloadFunc download_func;
+        gpointer download_data;
+        GDestroyNotify download_destroy;
         GHashTable *downloads; /* guid -> suggested file name */
 };
 
@@ -517,6 +520,8 @@ itk_browser_page_free(ItkBrowserPage *page)
         g_free(page->session_id);
         g_free(page->dead);
         g_free(page->download_dir);
+        if (page->download_destroy != NULL)
+                page->download_destroy(page->download_data);
         g_clear_pointer(&page->downloads, g_hash_table_unref);
         g_free(page);
 }
@@ -568,6 +573,17 @@ itk_browser_page_set_download_dir(ItkBrowserPage *page, const char *dir)
 {
         g_free(page->download_dir);
         page->download_dir = g_strdup(dir);
+}
+
+void
+itk_browser_page_set_download_func(ItkBrowserPage *page, ItkBrowserDownloadFunc func, gpointer data,
+                                   GDestroyNotify destroy)
+{
+        if (page->download_destroy != NULL)
+                page->download_destroy(page->download_data);
+        page->download_func = func;
+        page->download_data = data;
+        page->download_destroy = destroy;
 }
 
 static void
@@ -726,6 +742,8 @@ itk_browser_page_download(ItkBrowserPage *page, const char *method, JsonObject *
                 if (g_rename(from, to) < 0)
                         g_debug("cannot move the download %s to %s: %s", from, to,
                                 g_strerror(errno));
+                else if (page->download_func != NULL)
+                        page->download_func(page->download_data, to);
                 g_hash_table_remove(page->downloads, guid);
         }
 }

@@ -71,6 +71,11 @@ const char *itk_browser_page_get_frame_id(ItkBrowserPage *page);
 gboolean itk_browser_page_check(ItkBrowserPage *page, GError **error);
 /* Downloads of this page end up in @dir. */
 void itk_browser_page_set_download_dir(ItkBrowserPage *page, const char *dir);
+/* Called with the full path of each download once it is in its folder; @data
+ * is released with @destroy when replaced or when the page closes. */
+typedef void (*ItkBrowserDownloadFunc)(gpointer data, const char *path);
+void itk_browser_page_set_download_func(ItkBrowserPage *page, ItkBrowserDownloadFunc func,
+                                        gpointer data, GDestroyNotify destroy);
 
 /* The execution context id of the agent's world in the main frame, waiting
  * for the next document when there is none (after a navigation). */

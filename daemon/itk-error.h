@@ -26,6 +26,8 @@ typedef enum {
         ITK_ERROR_TIMED_OUT,     /* step attempt exceeded its timeout */
         ITK_ERROR_REFERENCE,     /* {{ }} reference could not be resolved */
         ITK_ERROR_STORE_FAILED,  /* the history store cannot write: no run starts */
+        /* no such file among a run's artifacts */
+        ITK_ERROR_NO_SUCH_ARTIFACT,
 } ItkError;
 
 GQuark itk_error_quark(void);

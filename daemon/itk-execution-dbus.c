@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "itk-bus.h"
 #include "itk-manager-dbus.h"
@@ -355,6 +356,56 @@ method_get_log(sd_bus_message *m, void *userdata, sd_bus_error *error)
                                  userdata, g_object_ref, g_object_unref, error);
 }
 
+/* --- artifacts ----------------------------------------------------------------------- */
+
+static int
+list_artifacts_authorized(sd_bus_message *m, gpointer userdata, sd_bus_error *error)
+{
+        g_autoptr(GVariant) artifacts = g_variant_ref_sink(itk_execution_list_artifacts(userdata));
+        return itk_execution_dbus_reply_variant(m, artifacts);
+}
+
+static int
+open_artifact_authorized(sd_bus_message *m, gpointer userdata, sd_bus_error *error)
+{
+        _itk_cleanup_bus_message_ sd_bus_message *reply = NULL;
+        g_autoptr(GError) local = NULL;
+        const char *name;
+        int fd, r;
+
+        r = sd_bus_message_read(m, "s", &name);
+        if (r < 0)
+                return r;
+        fd = itk_execution_open_artifact(userdata, name, &local);
+        if (fd < 0)
+                return itk_bus_error_from_gerror(local, error);
+        r = sd_bus_message_new_method_return(m, &reply);
+        /* sd-bus sends a duplicate: ours is closed either way. */
+        if (r >= 0)
+                r = sd_bus_message_append(reply, "h", fd);
+        close(fd);
+        if (r < 0)
+                return r;
+        return sd_bus_send(NULL, reply, NULL);
+}
+
+/* Artifacts are the run's to see, as its steps and log. */
+static int
+method_list_artifacts(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+        return itk_authority_run(
+                authority, m, ITK_ACTION_VIEW, itk_execution_get_started_by_uid(userdata),
+                list_artifacts_authorized, userdata, g_object_ref, g_object_unref, error);
+}
+
+static int
+method_open_artifact(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+        return itk_authority_run(
+                authority, m, ITK_ACTION_VIEW, itk_execution_get_started_by_uid(userdata),
+                open_artifact_authorized, userdata, g_object_ref, g_object_unref, error);
+}
+
 /* --- properties ---------------------------------------------------------------------- */
 
 static int
@@ -422,6 +473,10 @@ static const sd_bus_vtable execution_vtable[] = {
         SD_BUS_METHOD_WITH_NAMES("GetLogPage", "us", SD_BUS_PARAM(limit) SD_BUS_PARAM(cursor),
                                  "a(tuss)s", SD_BUS_PARAM(lines) SD_BUS_PARAM(next_cursor),
                                  method_get_log_page, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("ListArtifacts", "", "", "aa{sv}", SD_BUS_PARAM(artifacts),
+                                 method_list_artifacts, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("OpenArtifact", "s", SD_BUS_PARAM(name), "h", SD_BUS_PARAM(fd),
+                                 method_open_artifact, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_SIGNAL_WITH_NAMES("StatusChanged", "ss", SD_BUS_PARAM(status) SD_BUS_PARAM(previous),
                                  0),
         SD_BUS_SIGNAL_WITH_NAMES("StepChanged", "isss",

@@ -5,6 +5,7 @@
 #include "itk-code-template.h"
 #include "itk-error.h"
 #include "itk-execution.h"
+#include "itk-artifact.h"
 #include "itk-redactor.h"
 #include "itk-step.h"
 #include "itk-timer.h"
@@ -100,6 +101,7 @@ struct _ItkExecution {
         ItkStore *store;
         char *work_dir;
         ItkStepSessions *sessions; /* per-provider sessions (browser context) */
+        GPtrArray *artifacts;      /* a{sv} of ListArtifacts, in order of writing */
         char *gateway_url;
         char *gateway_token;
         char *python;
@@ -1081,6 +1083,9 @@ itk_execution_is_secret_cb(gpointer data, const char *value)
         return g_strcmp0(redacted, value) != 0;
 }
 
+static void itk_execution_artifact_cb(gpointer data, const char *step_id, const char *path,
+                                      const char *content_type, GTask *task);
+
 static ItkStepContext *
 itk_execution_new_context(ItkExecution *self, Frame *frame, StepState *state)
 {
@@ -1100,6 +1105,7 @@ itk_execution_new_context(ItkExecution *self, Frame *frame, StepState *state)
         itk_step_context_set_python(ctx, self->python);
         itk_step_context_set_sessions(ctx, self->sessions);
         itk_step_context_set_secret_func(ctx, itk_execution_is_secret_cb, self);
+        itk_step_context_set_artifact_func(ctx, itk_execution_artifact_cb, self);
         return ctx;
 }
 
@@ -2022,6 +2028,7 @@ itk_execution_finalize(GObject *object)
         }
         g_clear_pointer(&self->root_states, g_ptr_array_unref);
         g_clear_pointer(&self->sessions, itk_step_sessions_free);
+        g_clear_pointer(&self->artifacts, g_ptr_array_unref);
         g_clear_pointer(&self->timers, itk_timer_group_free);
         g_queue_clear_full(&self->log_ring, itk_execution_log_line_free);
         g_array_unref(self->announcements);
@@ -2215,4 +2222,154 @@ itk_execution_set_shared_secrets(ItkExecution *self, ItkSecretSet *set)
         g_return_if_fail(ITK_IS_EXECUTION(self));
 
         itk_redactor_set_shared(self->redactor, set);
+}
+
+/* --- artifacts --------------------------------------------------------------------------- */
+
+typedef struct {
+        ItkExecution *self;
+        char *step_id;
+        char *name;
+        char *content_type;
+        GTask *task;
+} ArtifactPending;
+
+static void
+artifact_pending_free(ArtifactPending *pending)
+{
+        g_object_unref(pending->self);
+        g_free(pending->step_id);
+        g_free(pending->name);
+        g_free(pending->content_type);
+        g_clear_object(&pending->task);
+        g_free(pending);
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(ArtifactPending, artifact_pending_free)
+
+static void
+itk_execution_artifact_inspected_cb(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+        g_autoptr(ArtifactPending) pending = user_data;
+        ItkExecution *self = pending->self;
+        g_autoptr(GError) error = NULL;
+        g_autofree char *sha256 = NULL;
+        guint64 size = 0;
+        GVariantBuilder builder;
+        ItkArtifactRecord record = {
+                .execution_id = self->id,
+                .name = pending->name,
+                .step_id = pending->step_id,
+                .content_type = pending->content_type,
+                .created_at = g_get_real_time(),
+        };
+
+        (void)source;
+        if (!itk_artifact_inspect_finish(result, &size, &sha256, &error)) {
+                g_task_return_error(pending->task, g_steal_pointer(&error));
+                return;
+        }
+        record.size = size;
+        record.sha256 = sha256;
+        /* Stored before it is listed, as the rest of the run. */
+        if (self->store != NULL) {
+                if (!itk_execution_store_begin(self, &error) ||
+                    !itk_store_put_artifact(self->store, &record, &error) ||
+                    !itk_execution_store_commit(self, &error)) {
+                        if (self->batch_depth == 0)
+                                itk_store_rollback(self->store);
+                        g_task_return_error(pending->task, g_steal_pointer(&error));
+                        return;
+                }
+        }
+        g_variant_builder_init(&builder, G_VARIANT_TYPE_VARDICT);
+        g_variant_builder_add(&builder, "{sv}", "name", g_variant_new_string(record.name));
+        g_variant_builder_add(&builder, "{sv}", "step", g_variant_new_string(record.step_id));
+        g_variant_builder_add(&builder, "{sv}", "size", g_variant_new_uint64(record.size));
+        g_variant_builder_add(&builder, "{sv}", "content-type",
+                              g_variant_new_string(record.content_type));
+        g_variant_builder_add(&builder, "{sv}", "sha256", g_variant_new_string(record.sha256));
+        g_variant_builder_add(&builder, "{sv}", "created-at",
+                              g_variant_new_int64(record.created_at));
+        if (self->artifacts == NULL)
+                self->artifacts = g_ptr_array_new_with_free_func((GDestroyNotify)g_variant_unref);
+        /* Written again under the same name: the newest replaces it. */
+        for (guint i = 0; i < self->artifacts->len; i++) {
+                const char *name = NULL;
+                if (g_variant_lookup(g_ptr_array_index(self->artifacts, i), "name", "&s", &name) &&
+                    g_str_equal(name, record.name)) {
+                        g_ptr_array_remove_index(self->artifacts, i);
+                        break;
+                }
+        }
+        g_ptr_array_add(self->artifacts, g_variant_ref_sink(g_variant_builder_end(&builder)));
+        g_task_return_boolean(pending->task, TRUE);
+}
+
+static void
+itk_execution_artifact_cb(gpointer data, const char *step_id, const char *path,
+                          const char *content_type, GTask *task)
+{
+        ItkExecution *self = ITK_EXECUTION(data);
+        g_autoptr(GTask) owned = task;
+        g_autofree char *name = itk_artifact_name_for_path(self->work_dir, path);
+        g_autofree char *redacted = NULL;
+        ArtifactPending *pending;
+
+        if (name == NULL) {
+                g_task_return_new_error(task, ITK_ERROR, ITK_ERROR_INVALID_ARGS,
+                                        "%s is outside the run's folder: not kept as an artifact",
+                                        path);
+                return;
+        }
+        /* A name is shown to every viewer and stored: it must not carry a secret. */
+        redacted = itk_redactor_apply(self->redactor, name);
+        if (g_strcmp0(redacted, name) != 0) {
+                g_task_return_new_error(task, ITK_ERROR, ITK_ERROR_INVALID_ARGS,
+                                        "the file name %s holds a secret: not kept as an artifact",
+                                        redacted);
+                return;
+        }
+        pending = g_new0(ArtifactPending, 1);
+        pending->self = g_object_ref(self);
+        pending->step_id = g_strdup(step_id != NULL ? step_id : "");
+        pending->content_type =
+                g_strdup(content_type != NULL ? content_type : itk_artifact_content_type(name));
+        pending->name = g_steal_pointer(&name);
+        pending->task = g_steal_pointer(&owned);
+        itk_artifact_inspect_async(self->work_dir, pending->name,
+                                   g_task_get_cancellable(pending->task),
+                                   itk_execution_artifact_inspected_cb, pending);
+}
+
+GVariant *
+itk_execution_list_artifacts(ItkExecution *self)
+{
+        GVariantBuilder builder;
+
+        g_return_val_if_fail(ITK_IS_EXECUTION(self), NULL);
+        g_variant_builder_init(&builder, G_VARIANT_TYPE("aa{sv}"));
+        for (guint i = 0; self->artifacts != NULL && i < self->artifacts->len; i++)
+                g_variant_builder_add_value(&builder, g_ptr_array_index(self->artifacts, i));
+        return g_variant_builder_end(&builder);
+}
+
+int
+itk_execution_open_artifact(ItkExecution *self, const char *name, GError **error)
+{
+        g_return_val_if_fail(ITK_IS_EXECUTION(self), -1);
+
+        if (!itk_artifact_name_is_valid(name, error))
+                return -1;
+        /* Only what a step recorded, not whatever else lies in the folder. */
+        for (guint i = 0; self->artifacts != NULL && i < self->artifacts->len; i++) {
+                const char *listed = NULL;
+                if (g_variant_lookup(g_ptr_array_index(self->artifacts, i), "name", "&s",
+                                     &listed) &&
+                    g_str_equal(listed, name))
+                        return itk_artifact_open(self->work_dir, name, error);
+        }
+        g_set_error(error, ITK_ERROR, ITK_ERROR_NO_SUCH_ARTIFACT,
+                    "execution %s has no artifact '%s'", self->id, name);
+        return -1;
 }

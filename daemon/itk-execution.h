@@ -121,6 +121,12 @@ GVariant *itk_execution_get_steps(ItkExecution *self);
 /* a(tuss), the newest @max lines (0 = all kept); transfer full. */
 GVariant *itk_execution_get_log(ItkExecution *self, guint max, GError **error);
 
+/* Artifacts (files steps wrote into the run's folder), as Execution.ListArtifacts:
+ * aa{sv} name s, step s, size t, content-type s, sha256 s, created-at x; floating. */
+GVariant *itk_execution_list_artifacts(ItkExecution *self);
+/* A read-only fd of the listed artifact @name (itk_artifact_open()), or -1 with
+ * ITK_ERROR_INVALID_ARGS or ITK_ERROR_NO_SUCH_ARTIFACT. */
+int itk_execution_open_artifact(ItkExecution *self, const char *name, GError **error);
 /* The run's folder (scripts' working directory, downloads); set before it starts. */
 void itk_execution_set_work_dir(ItkExecution *self, const char *dir);
 

@@ -632,6 +632,77 @@ method_delete_execution(sd_bus_message *m, void *userdata, sd_bus_error *error)
                                  error);
 }
 
+/* --- artifacts of any run, live or in history ----------------------------------------- */
+
+static int
+list_history_artifacts_authorized(sd_bus_message *m, gpointer userdata, sd_bus_error *error)
+{
+        g_autoptr(GError) local = NULL;
+        g_autoptr(GVariant) artifacts = NULL;
+        const char *id;
+        int r;
+
+        r = sd_bus_message_read(m, "s", &id);
+        if (r < 0)
+                return r;
+        artifacts = itk_manager_list_artifacts(userdata, id, &local);
+        if (artifacts == NULL)
+                return itk_manager_dbus_gerror(local, error);
+        return itk_manager_dbus_reply_variant(m, artifacts);
+}
+
+static int
+open_history_artifact_authorized(sd_bus_message *m, gpointer userdata, sd_bus_error *error)
+{
+        _itk_cleanup_bus_message_ sd_bus_message *reply = NULL;
+        g_autoptr(GError) local = NULL;
+        const char *id, *name;
+        int fd, r;
+
+        r = sd_bus_message_read(m, "ss", &id, &name);
+        if (r < 0)
+                return r;
+        fd = itk_manager_open_artifact(userdata, id, name, &local);
+        if (fd < 0)
+                return itk_manager_dbus_gerror(local, error);
+        r = sd_bus_message_new_method_return(m, &reply);
+        /* sd-bus sends a duplicate: ours is closed either way. */
+        if (r >= 0)
+                r = sd_bus_message_append(reply, "h", fd);
+        close(fd);
+        if (r < 0)
+                return r;
+        return sd_bus_send(NULL, reply, NULL);
+}
+
+/* The view right, except for the run's starter (as GetExecutionRecord). */
+static int
+method_artifacts(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+        g_autoptr(GError) local = NULL;
+        ItkAuthorizedMethod method = list_history_artifacts_authorized;
+        const char *id, *name;
+        guint32 owner;
+        int r;
+
+        if (g_str_equal(sd_bus_message_get_member(m), "OpenHistoryArtifact")) {
+                method = open_history_artifact_authorized;
+                r = sd_bus_message_read(m, "ss", &id, &name);
+                (void)name;
+        } else {
+                r = sd_bus_message_read(m, "s", &id);
+        }
+        if (r < 0)
+                return r;
+        /* The name is checked where it is opened (itk_artifact_name_is_valid). */
+        if (!itk_manager_dbus_check_name("the execution id", id, &local))
+                return itk_manager_dbus_gerror(local, error);
+        owner = itk_manager_get_run_owner(userdata, id);
+        return itk_authority_run(authority, m, ITK_ACTION_VIEW,
+                                 owner != G_MAXUINT32 ? owner : ITK_AUTHORITY_NO_OWNER, method,
+                                 userdata, g_object_ref, g_object_unref, error);
+}
+
 static int
 method_list_playbooks(sd_bus_message *m, void *userdata, sd_bus_error *error)
 {
@@ -794,6 +865,12 @@ static const sd_bus_vtable manager_vtable[] = {
                                  method_get_history_log_page, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_NAMES("DeleteExecution", "s", SD_BUS_PARAM(id), "", "",
                                  method_delete_execution, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("ListHistoryArtifacts", "s", SD_BUS_PARAM(id), "aa{sv}",
+                                 SD_BUS_PARAM(artifacts), method_artifacts,
+                                 SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("OpenHistoryArtifact", "ss", SD_BUS_PARAM(id) SD_BUS_PARAM(name),
+                                 "h", SD_BUS_PARAM(fd), method_artifacts,
+                                 SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_NAMES("ListPlaybooks", "", "", "aa{sv}", SD_BUS_PARAM(playbooks),
                                  method_list_playbooks, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_NAMES("GetPlaybook", "s", SD_BUS_PARAM(id), "a{sv}",

@@ -3,6 +3,7 @@
 #include <glib/gstdio.h>
 #include <string.h>
 
+#include "itk-artifact.h"
 #include "itk-credentials.h"
 #include "itk-error.h"
 #include "itk-manager.h"
@@ -1071,4 +1072,81 @@ itk_manager_new(const ItkManagerConfig *config, GError **error)
                 g_message("%d run(s) of a previous daemon were marked interrupted", interrupted);
         itk_manager_start_retention(self, config);
         return g_steal_pointer(&self);
+}
+
+/* --- artifacts ---------------------------------------------------------------------------- */
+
+guint32
+itk_manager_get_run_owner(ItkManager *self, const char *id)
+{
+        ItkExecution *live = itk_manager_lookup(self, id);
+        g_autofree char *canonical = NULL;
+        g_autoptr(GVariant) run = NULL;
+        guint32 owner = G_MAXUINT32;
+
+        if (live != NULL)
+                return itk_execution_get_started_by_uid(live);
+        if (self->store == NULL)
+                return G_MAXUINT32;
+        canonical = itk_manager_canonical_id(id);
+        run = itk_store_get_execution(self->store, canonical, NULL);
+        if (run == NULL || !g_variant_lookup(run, "started-by-uid", "u", &owner))
+                return G_MAXUINT32;
+        return owner;
+}
+
+GVariant *
+itk_manager_list_artifacts(ItkManager *self, const char *id, GError **error)
+{
+        ItkExecution *live = itk_manager_lookup(self, id);
+        g_autofree char *canonical = NULL;
+
+        if (live != NULL)
+                return g_variant_ref_sink(itk_execution_list_artifacts(live));
+        if (!itk_manager_check_store(self, error))
+                return NULL;
+        canonical = itk_manager_canonical_id(id);
+        return itk_store_list_artifacts(self->store, canonical, error);
+}
+
+int
+itk_manager_open_artifact(ItkManager *self, const char *id, const char *name, GError **error)
+{
+        ItkExecution *live = itk_manager_lookup(self, id);
+        g_autoptr(GVariant) artifacts = NULL;
+        g_autofree char *run_dir = NULL;
+        GVariantIter iter;
+        GVariant *artifact;
+
+        if (live != NULL)
+                return itk_execution_open_artifact(live, name, error);
+        if (!itk_artifact_name_is_valid(name, error))
+                return -1;
+        artifacts = itk_manager_list_artifacts(self, id, error);
+        if (artifacts == NULL)
+                return -1;
+        /* Only what a step recorded, not whatever else lies in the folder. */
+        g_variant_iter_init(&iter, artifacts);
+        while ((artifact = g_variant_iter_next_value(&iter)) != NULL) {
+                g_autoptr(GVariant) owned = artifact;
+                g_autofree char *canonical = NULL;
+                g_autoptr(GString) hex = NULL;
+                const char *listed = NULL;
+
+                if (!g_variant_lookup(artifact, "name", "&s", &listed) ||
+                    !g_str_equal(listed, name))
+                        continue;
+                /* The folder is named by the run's object id: the UUID's hex
+                 * digits (only a run the store knows gets this far). */
+                canonical = itk_manager_canonical_id(id);
+                hex = g_string_new(NULL);
+                for (const char *p = canonical; *p != '\0'; p++)
+                        if (g_ascii_isxdigit(*p))
+                                g_string_append_c(hex, g_ascii_tolower(*p));
+                run_dir = g_build_filename(self->state_dir, "runs", hex->str, NULL);
+                return itk_artifact_open(run_dir, name, error);
+        }
+        g_set_error(error, ITK_ERROR, ITK_ERROR_NO_SUCH_ARTIFACT,
+                    "execution %s has no artifact '%s'", id, name);
+        return -1;
 }

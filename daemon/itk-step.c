@@ -342,6 +342,8 @@ struct _ItkStepContext {
         ItkStepSessions *sessions;
         gboolean (*is_secret)(gpointer data, const char *value);
         gpointer secret_data;
+        ItkStepArtifactFunc artifact_func;
+        gpointer artifact_data;
 };
 
 ItkStepContext *
@@ -666,6 +668,39 @@ itk_step_context_sleep_async(ItkStepContext *ctx, guint64 msec, GCancellable *ca
 
 gboolean
 itk_step_context_sleep_finish(ItkStepContext *ctx, GAsyncResult *result, GError **error)
+{
+        (void)ctx;
+        return g_task_propagate_boolean(G_TASK(result), error);
+}
+
+/* --- artifacts ------------------------------------------------------------------------ */
+
+void
+itk_step_context_set_artifact_func(ItkStepContext *ctx, ItkStepArtifactFunc func, gpointer data)
+{
+        ctx->artifact_func = func;
+        ctx->artifact_data = data;
+}
+
+void
+itk_step_context_add_artifact_async(ItkStepContext *ctx, const char *path, const char *content_type,
+                                    GCancellable *cancellable, GAsyncReadyCallback callback,
+                                    gpointer user_data)
+{
+        GTask *task = g_task_new(NULL, cancellable, callback, user_data);
+
+        g_task_set_source_tag(task, itk_step_context_add_artifact_async);
+        if (ctx->artifact_func == NULL) {
+                /* No execution (unit tests): nothing keeps a list. */
+                g_task_return_boolean(task, TRUE);
+                g_object_unref(task);
+                return;
+        }
+        ctx->artifact_func(ctx->artifact_data, ctx->step_id, path, content_type, task);
+}
+
+gboolean
+itk_step_context_add_artifact_finish(ItkStepContext *ctx, GAsyncResult *result, GError **error)
 {
         (void)ctx;
         return g_task_propagate_boolean(G_TASK(result), error);

@@ -182,6 +182,14 @@ void itk_step_context_set_secret_func(ItkStepContext *ctx,
                                       gboolean (*is_secret)(gpointer data, const char *value),
                                       gpointer data);
 
+/* Records the file at @path (in the run's folder) as an artifact of the
+ * step: completes @task (transfer full) with TRUE once it is listed, or an
+ * error (outside the run's folder, unreadable). */
+typedef void (*ItkStepArtifactFunc)(gpointer data, const char *step_id, const char *path,
+                                    const char *content_type, GTask *task);
+void itk_step_context_set_artifact_func(ItkStepContext *ctx, ItkStepArtifactFunc func,
+                                        gpointer data);
+
 /* Accessors, for handlers. */
 const char *itk_step_context_get_step_id(ItkStepContext *ctx);
 /* Appends one line to the execution log under this step; the execution
@@ -213,6 +221,17 @@ gboolean itk_step_context_set_session(ItkStepContext *ctx, const char *name, gpo
 /* TRUE when @value is (or contains) a secret of the run: a password from a
  * credential or a secret parameter. */
 gboolean itk_step_context_is_secret(ItkStepContext *ctx, const char *value);
+
+/* The step wrote @path (a screenshot, a download, a backup): list it among
+ * the run's artifacts (name, size, SHA-256, @content_type or NULL to guess
+ * from the name), hashed off the main loop. Completes TRUE without an
+ * execution; an error when @path is outside the run's folder or unreadable
+ * (the step decides whether that matters: usually a warning). */
+void itk_step_context_add_artifact_async(ItkStepContext *ctx, const char *path,
+                                         const char *content_type, GCancellable *cancellable,
+                                         GAsyncReadyCallback callback, gpointer user_data);
+gboolean itk_step_context_add_artifact_finish(ItkStepContext *ctx, GAsyncResult *result,
+                                              GError **error);
 
 /* A pausable, cancellable wait of @msec on the execution's timer group.
  * Completes with TRUE, or FALSE and G_IO_ERROR_CANCELLED. */

@@ -91,6 +91,18 @@ static const char *const itk_store_migrations[] = {
         /* 2 -> 3: a page of one playbook's history is a range of this index
          * (GetHistoryPage's "playbook" filter), not a scan of all runs. */
         "CREATE INDEX executions_playbook ON executions (playbook, created_at);",
+        /* 3 -> 4: files a run wrote into its folder, recorded when written so
+         * the list outlives the daemon and goes with the run. */
+        "CREATE TABLE artifacts ("
+        "  execution_id TEXT NOT NULL REFERENCES executions (id) ON DELETE CASCADE,"
+        "  name TEXT NOT NULL,"
+        "  step_id TEXT NOT NULL DEFAULT '',"
+        "  size INTEGER NOT NULL DEFAULT 0,"
+        "  content_type TEXT NOT NULL DEFAULT '',"
+        "  sha256 TEXT NOT NULL DEFAULT '',"
+        "  created_at INTEGER NOT NULL DEFAULT 0,"
+        "  PRIMARY KEY (execution_id, name)"
+        ") WITHOUT ROWID;",
 };
 
 #define ITK_STORE_SCHEMA_VERSION ((gint64)G_N_ELEMENTS(itk_store_migrations))
@@ -1197,6 +1209,82 @@ itk_store_get_log(ItkStore *store, const char *id, guint max, GError **error)
                 if (!itk_store_check_execution(store, id, error))
                         return NULL;
         }
+        return g_variant_ref_sink(g_variant_builder_end(&builder));
+}
+
+/* Artifacts: not the hot path, so plain prepared statements. */
+gboolean
+itk_store_put_artifact(ItkStore *store, const ItkArtifactRecord *record, GError **error)
+{
+        sqlite3_stmt *stmt = NULL;
+        gboolean ok;
+
+        g_return_val_if_fail(store != NULL && record != NULL, FALSE);
+
+        if (sqlite3_prepare_v2(store->db,
+                               "INSERT OR REPLACE INTO artifacts (execution_id, name, step_id, "
+                               "size, content_type, sha256, created_at) "
+                               "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                               -1, &stmt, NULL) != SQLITE_OK) {
+                itk_store_set_error(store, error, "record an artifact");
+                return FALSE;
+        }
+        if (itk_store_bind_text(stmt, 1, record->execution_id) != SQLITE_OK ||
+            itk_store_bind_text(stmt, 2, record->name) != SQLITE_OK ||
+            itk_store_bind_text(stmt, 3, record->step_id) != SQLITE_OK ||
+            sqlite3_bind_int64(stmt, 4, (gint64)record->size) != SQLITE_OK ||
+            itk_store_bind_text(stmt, 5, record->content_type) != SQLITE_OK ||
+            itk_store_bind_text(stmt, 6, record->sha256) != SQLITE_OK ||
+            sqlite3_bind_int64(stmt, 7, record->created_at) != SQLITE_OK) {
+                itk_store_set_error(store, error, "record an artifact");
+                sqlite3_finalize(stmt);
+                return FALSE;
+        }
+        ok = itk_store_step_done(store, stmt, "record an artifact", record->execution_id, error);
+        sqlite3_finalize(stmt);
+        return ok;
+}
+
+GVariant *
+itk_store_list_artifacts(ItkStore *store, const char *id, GError **error)
+{
+        g_auto(GVariantBuilder) builder = G_VARIANT_BUILDER_INIT(G_VARIANT_TYPE("aa{sv}"));
+        sqlite3_stmt *stmt = NULL;
+        guint n = 0;
+        int rc;
+
+        g_return_val_if_fail(store != NULL && id != NULL, NULL);
+
+        if (sqlite3_prepare_v2(store->db,
+                               "SELECT name, step_id, size, content_type, sha256, created_at "
+                               "FROM artifacts WHERE execution_id = ?1 ORDER BY created_at, name",
+                               -1, &stmt, NULL) != SQLITE_OK ||
+            itk_store_bind_text(stmt, 1, id) != SQLITE_OK) {
+                itk_store_set_error(store, error, "read artifacts");
+                sqlite3_finalize(stmt);
+                return NULL;
+        }
+        while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+                g_variant_builder_open(&builder, G_VARIANT_TYPE_VARDICT);
+                g_variant_builder_add(&builder, "{sv}", "name", itk_store_column_string(stmt, 0));
+                g_variant_builder_add(&builder, "{sv}", "step", itk_store_column_string(stmt, 1));
+                g_variant_builder_add(&builder, "{sv}", "size",
+                                      g_variant_new_uint64((guint64)sqlite3_column_int64(stmt, 2)));
+                g_variant_builder_add(&builder, "{sv}", "content-type",
+                                      itk_store_column_string(stmt, 3));
+                g_variant_builder_add(&builder, "{sv}", "sha256", itk_store_column_string(stmt, 4));
+                g_variant_builder_add(&builder, "{sv}", "created-at",
+                                      g_variant_new_int64(sqlite3_column_int64(stmt, 5)));
+                g_variant_builder_close(&builder);
+                n++;
+        }
+        sqlite3_finalize(stmt);
+        if (rc != SQLITE_DONE) {
+                itk_store_set_error(store, error, "read artifacts");
+                return NULL;
+        }
+        if (n == 0 && !itk_store_check_execution(store, id, error))
+                return NULL;
         return g_variant_ref_sink(g_variant_builder_end(&builder));
 }
 

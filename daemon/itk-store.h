@@ -99,7 +99,25 @@ GVariant *itk_store_get_steps(ItkStore *store, const char *id, GError **error);
 /* a(tuss) of (usec, priority, step_id, message), oldest first, the last
  * @max lines (0 = all); ITK_ERROR_NO_SUCH_EXECUTION for no run. */
 GVariant *itk_store_get_log(ItkStore *store, const char *id, guint max, GError **error);
-/* Deletes the run, its steps and log; ITK_ERROR_NO_SUCH_EXECUTION if absent. */
+/* A file the run wrote into its folder (itk-artifact.h). */
+typedef struct {
+        const char *execution_id;
+        const char *name; /* relative to the run's folder */
+        const char *step_id;
+        guint64 size;
+        const char *content_type;
+        const char *sha256; /* lowercase hex */
+        gint64 created_at;  /* µs since the epoch */
+} ItkArtifactRecord;
+
+/* Inserts or replaces the row keyed by (execution_id, name);
+ * ITK_ERROR_NO_SUCH_EXECUTION when the run has no row. */
+gboolean itk_store_put_artifact(ItkStore *store, const ItkArtifactRecord *record, GError **error);
+/* aa{sv} in ListArtifacts' shape: name s, step s, size t, content-type s,
+ * sha256 s, created-at x; oldest first. ITK_ERROR_NO_SUCH_EXECUTION for no run. */
+GVariant *itk_store_list_artifacts(ItkStore *store, const char *id, GError **error);
+/* Deletes the run, its steps, log and artifact rows (not the files);
+ * ITK_ERROR_NO_SUCH_EXECUTION if absent. */
 gboolean itk_store_delete_execution(ItkStore *store, const char *id, GError **error);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(ItkStore, itk_store_free)

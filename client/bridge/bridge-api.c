@@ -1046,6 +1046,27 @@ reply_not_found(Request *req)
         request_free(req);
 }
 
+/* GET .../artifacts: the list; GET .../artifacts/NAME: the file (NAME may hold '/'). */
+static void
+route_artifacts(Request *req, const char *method, char **parts, guint n)
+{
+        g_autofree char *dashed = req_dashed(req);
+
+        if (method != SOUP_METHOD_GET) {
+                reply_method_not_allowed(req);
+        } else if (n == 3) {
+                call(req, req->bridge->manager, "ListHistoryArtifacts",
+                     g_variant_new("(s)", dashed), reply_converted);
+        } else {
+                g_autoptr(SoupServerMessage) msg = g_object_ref(req->msg);
+                g_autofree char *name = g_strjoinv("/", parts + 3);
+                Bridge *bridge = req->bridge;
+
+                request_free(req);
+                bridge_artifacts_download(bridge, msg, dashed, name);
+        }
+}
+
 static void
 route_execution(Request *req, const char *method, char **parts, guint n, GHashTable *query)
 {
@@ -1072,6 +1093,10 @@ route_execution(Request *req, const char *method, char **parts, guint n, GHashTa
                         get_log(req, query);
                 else
                         reply_method_not_allowed(req);
+                return;
+        }
+        if (n >= 3 && g_str_equal(parts[2], "artifacts")) {
+                route_artifacts(req, method, parts, n);
                 return;
         }
         if (n == 3 || (n == 4 && g_str_equal(parts[2], "debug"))) {

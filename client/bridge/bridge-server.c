@@ -65,6 +65,7 @@ static const struct {
         { "NoSuchPlaybook", SOUP_STATUS_NOT_FOUND },
         { "NoSuchExecution", SOUP_STATUS_NOT_FOUND },
         { "NoSuchCredential", SOUP_STATUS_NOT_FOUND },
+        { "NoSuchArtifact", SOUP_STATUS_NOT_FOUND },
         { "InvalidArgs", SOUP_STATUS_BAD_REQUEST },
         { "InvalidParameters", SOUP_STATUS_BAD_REQUEST },
         { "InvalidPlaybook", SOUP_STATUS_UNPROCESSABLE_ENTITY },

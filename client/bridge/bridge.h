@@ -63,6 +63,10 @@ void bridge_reply_error(SoupServerMessage *msg, guint status, const char *error,
 void bridge_reply_gerror(SoupServerMessage *msg, const GError *error);
 guint bridge_status_for_gerror(const GError *error, char **out_name);
 
+/* bridge-artifacts.c: streams artifact @name of run @id (dashed) as the response. */
+void bridge_artifacts_download(Bridge *bridge, SoupServerMessage *msg, const char *id,
+                               const char *name);
+
 /* bridge-api.c: @path is below /api (e.g. "/executions/ID"). */
 void bridge_api_handle(Bridge *bridge, SoupServerMessage *msg, const char *path, GHashTable *query);
 

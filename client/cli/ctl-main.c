@@ -37,6 +37,8 @@ static const CtlVerb verbs[] = {
         { "show", 1, 1, ctl_verb_show },
         { "validate", 1, -1, ctl_verb_validate },
         { "credential", 1, 2, ctl_verb_credential },
+        { "artifacts", 1, 1, ctl_verb_artifacts },
+        { "artifact", 2, 2, ctl_verb_artifact },
 };
 
 void
@@ -227,6 +229,8 @@ ctl_main_help(void)
                "  debug ID on|off               Turn debug mode on or off\n"
                "  history                       List finished runs\n"
                "  forget ID                     Delete a finished run from the history\n"
+               "  artifacts ID                  List the files a run wrote (screenshots, backups)\n"
+               "  artifact ID NAME              Write one of them to stdout (or -o FILE)\n"
                "\n"
                "Playbooks:\n"
                "  playbooks                     List the playbook library\n"
@@ -265,6 +269,7 @@ ctl_main_help(void)
                "     --description=TEXT         credential set: a description\n"
                "     --token                    credential set: prompt for an API token\n"
                "     --no-secret                credential set: keep the stored secret\n"
+               "  -o --output=FILE              artifact: write to FILE instead of stdout\n"
                "\n"
                "See ignitionctl(1) for the exit statuses.\n");
 }
@@ -323,12 +328,13 @@ ctl_main_parse_argv(CtlContext *ctx, int argc, char **argv)
                 { "text", required_argument, NULL, ARG_TEXT },
                 { "all", no_argument, NULL, ARG_ALL },
                 { "page-size", required_argument, NULL, ARG_PAGE_SIZE },
+                { "output", required_argument, NULL, 'o' },
                 {},
         };
         int c;
 
         opterr = 0;
-        while ((c = getopt_long(argc, argv, ":hqp:fn:", options, NULL)) >= 0) {
+        while ((c = getopt_long(argc, argv, ":hqp:fn:o:", options, NULL)) >= 0) {
                 switch (c) {
                 case 'h':
                         ctl_main_help();
@@ -398,6 +404,10 @@ ctl_main_parse_argv(CtlContext *ctx, int argc, char **argv)
                         ctx->limit = (guint)n;
                         break;
                 }
+                case 'o':
+                        g_free(ctx->output);
+                        ctx->output = g_strdup(optarg);
+                        break;
                 case ARG_STATUS:
                         g_free(ctx->status_filter);
                         ctx->status_filter = g_strdup(optarg);
@@ -476,6 +486,7 @@ ctl_context_clear(CtlContext *ctx)
         g_free(ctx->until);
         g_free(ctx->playbook_filter);
         g_free(ctx->text_filter);
+        g_free(ctx->output);
 }
 
 int

@@ -68,6 +68,7 @@ typedef struct {
         char *text_filter;
         guint page_size; /* 0: the daemon's default */
         gboolean all;
+        char *output; /* artifact: -o FILE */
 } CtlContext;
 
 /* ctl-main.c */
@@ -135,5 +136,7 @@ int ctl_verb_playbooks(CtlContext *ctx, int argc, char **argv);
 int ctl_verb_show(CtlContext *ctx, int argc, char **argv);
 int ctl_verb_validate(CtlContext *ctx, int argc, char **argv);
 int ctl_verb_credential(CtlContext *ctx, int argc, char **argv);
+int ctl_verb_artifacts(CtlContext *ctx, int argc, char **argv);
+int ctl_verb_artifact(CtlContext *ctx, int argc, char **argv);
 
 G_END_DECLS

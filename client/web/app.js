@@ -16,6 +16,8 @@
 import { LogModel, drawLog, logStats } from './logview.js';
 import { buildHistory, historyPlaybooksLoaded, parseHistoryQuery } from './history.js';
 
+import { ArtifactsPane } from './artifacts.js';
+
 const TERMINAL = new Set(['completed', 'failed', 'cancelled']);
 const TOKEN_KEY = 'itk-token';
 const BACKOFF_MIN_MS = 500;
@@ -446,6 +448,8 @@ async function refreshDetail(retries = 3) {
                 scheduleDetailRefresh(id, 250); // events keep coming: read again when they calm
         renderExecutions();
         renderDetail();
+        if (dv.artifacts)
+                dv.artifacts.show(id); // a finished step may have written a file
 }
 
 // --- WebSocket with backoff --------------------------------------------------------------
@@ -1031,6 +1035,10 @@ function buildDetail() {
                                    h('div', { class: 'pane-head' }, h('h3', { id: 'log-heading', text: 'Log' }),
                                      h('label', { for: 'log-follow', class: 'small' }, dv.autoscroll, ' Follow')),
                                    dv.log))));
+        if (dv.artifacts)
+                dv.artifacts.dispose();
+        dv.artifacts = new ArtifactsPane(() => state.token); // artifacts.js
+        main.firstElementChild.append(dv.artifacts.element);
         renderDetail();
 }
 

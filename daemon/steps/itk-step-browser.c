@@ -27,6 +27,7 @@ typedef void (*OpStepFunc)(BrowserOp *op);
 typedef void (*AgentDoneFunc)(BrowserOp *op, JsonObject *remote, GError *error);
 
 struct _BrowserOp {
+        JsonObject *artifact_output; /* a screenshot's output while it is listed */
         GTask *task;
         ItkStepContext *ctx;
         JsonObject *params;
@@ -87,6 +88,7 @@ browser_op_free(BrowserOp *op)
         g_clear_pointer(&op->params, json_object_unref);
         g_clear_pointer(&op->ctx, itk_step_context_unref);
         g_clear_pointer(&op->output, json_node_unref);
+        g_clear_pointer(&op->artifact_output, json_object_unref);
         g_free(op->waiting_for);
         g_free(op->selector);
         g_free(op->state);
@@ -1117,6 +1119,25 @@ upload_start(BrowserOp *op)
 
 /* screenshot */
 static void
+screenshot_listed_cb(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+        g_autoptr(BrowserOp) op = user_data;
+        g_autoptr(GError) error = NULL;
+        JsonObject *output = g_steal_pointer(&op->artifact_output);
+
+        (void)source;
+        /* The file is there either way: a run is not failed over its listing. */
+        if (!itk_step_context_add_artifact_finish(op->ctx, result, &error))
+                itk_step_context_logf(op->ctx, ITK_LOG_WARNING, "screenshot not listed: %s",
+                                      error->message);
+        if (op->finished) {
+                json_object_unref(output);
+                return;
+        }
+        browser_op_succeed(op, output);
+}
+
+static void
 screenshot_written_cb(GObject *source, GAsyncResult *result, gpointer user_data)
 {
         g_autoptr(BrowserOp) op = user_data;
@@ -1141,7 +1162,9 @@ screenshot_written_cb(GObject *source, GAsyncResult *result, gpointer user_data)
         json_object_set_string_member(output, "sha256", sha);
         json_object_set_string_member(output, "content_type", "image/png");
         itk_step_context_logf(op->ctx, ITK_LOG_INFO, "screenshot saved: %s", name);
-        browser_op_succeed(op, output);
+        op->artifact_output = output;
+        itk_step_context_add_artifact_async(op->ctx, op->value, "image/png", NULL,
+                                            screenshot_listed_cb, browser_op_ref(op));
 }
 
 static void
@@ -1453,6 +1476,31 @@ static const StepKind step_kinds[] = {
 };
 
 static void
+download_listed_cb(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+        g_autoptr(ItkStepContext) ctx = user_data;
+        g_autoptr(GError) error = NULL;
+
+        (void)source;
+        if (!itk_step_context_add_artifact_finish(ctx, result, &error))
+                itk_step_context_logf(ctx, ITK_LOG_WARNING, "download not listed: %s",
+                                      error->message);
+}
+
+/* A download finishes whenever the browser is done with it, so it is the
+ * artifact of the last browser step that ran (usually the click on the link). */
+static void
+download_done_cb(gpointer data, const char *path)
+{
+        ItkStepContext *ctx = data;
+        g_autofree char *name = g_path_get_basename(path);
+
+        itk_step_context_logf(ctx, ITK_LOG_INFO, "download saved: %s", name);
+        itk_step_context_add_artifact_async(ctx, path, NULL, NULL, download_listed_cb,
+                                            itk_step_context_ref(ctx));
+}
+
+static void
 browser_op_begin(BrowserOp *op)
 {
         const StepKind *kind = NULL;
@@ -1466,6 +1514,9 @@ browser_op_begin(BrowserOp *op)
                 browser_op_fail(op, g_steal_pointer(&error));
                 return;
         }
+        itk_browser_page_set_download_func(op->page, download_done_cb,
+                                           itk_step_context_ref(op->ctx),
+                                           (GDestroyNotify)itk_step_context_unref);
         op->cdp = itk_cdp_ref(itk_browser_page_get_cdp(op->page));
         op->session_id = itk_browser_page_get_session_id(op->page);
         if (kind->state != NULL) {

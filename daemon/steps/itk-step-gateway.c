@@ -1206,6 +1206,27 @@ itk_gateway_uninstall_module_run(ItkStepContext *ctx, JsonObject *params, GCance
 /* --- gateway.export_project and gateway.backup: downloads ----------------------------- */
 
 static void
+itk_gateway_download_listed_cb(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+        ItkGatewayOp *op = user_data;
+        g_autoptr(GError) error = NULL;
+
+        (void)source;
+        if (!itk_step_context_add_artifact_finish(op->ctx, result, &error)) {
+                if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED)) {
+                        itk_gateway_op_return_error(op, g_steal_pointer(&error));
+                        return;
+                }
+                /* Saved outside the run's folder (an absolute path) is allowed;
+                 * it is just not offered for download. */
+                itk_step_context_logf(op->ctx, ITK_LOG_NOTICE,
+                                      "%s is not listed as an artifact: %s", op->file,
+                                      error->message);
+        }
+        itk_gateway_op_return_output(op);
+}
+
+static void
 itk_gateway_downloaded_cb(GObject *source, GAsyncResult *result, gpointer user_data)
 {
         ItkGatewayOp *op = user_data;
@@ -1219,7 +1240,8 @@ itk_gateway_downloaded_cb(GObject *source, GAsyncResult *result, gpointer user_d
         /* The client's {"path", "size"}. */
         itk_gateway_output_merge(op, NULL, node);
         itk_step_context_logf(op->ctx, ITK_LOG_INFO, "saved %s", op->file);
-        itk_gateway_op_return_output(op);
+        itk_step_context_add_artifact_async(op->ctx, op->file, NULL, op->cancellable,
+                                            itk_gateway_download_listed_cb, op);
 }
 
 static void

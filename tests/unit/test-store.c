@@ -1266,6 +1266,7 @@ test_store_live_fields(void)
                            "ALTER TABLE steps DROP COLUMN phase;"
                            "ALTER TABLE executions DROP COLUMN progress;"
                            "DROP INDEX executions_playbook;"
+                           "DROP TABLE artifacts;"
                            "PRAGMA user_version = 1;");
         {
                 g_autoptr(ItkStore) store = open_store(td->path);
@@ -1276,10 +1277,10 @@ test_store_live_fields(void)
                 g_assert_true(g_variant_lookup(run, "progress", "d", &progress));
                 g_assert_cmpfloat(progress, ==, -1);
         }
-        g_assert_cmpint(sql_int(td->path, "PRAGMA user_version"), ==, 3);
-        g_assert_cmpint(sql_int(td->path, "SELECT count(*) FROM sqlite_schema WHERE name = "
-                                          "'executions_playbook'"),
-                        ==, 1);
+        g_assert_cmpint(sql_int(td->path, "PRAGMA user_version"), ==, 4);
+        g_assert_cmpint(sql_int(td->path, "SELECT count(*) FROM sqlite_schema WHERE name IN "
+                                          "('executions_playbook', 'artifacts')"),
+                        ==, 2);
 }
 
 int
