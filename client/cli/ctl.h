@@ -126,5 +126,6 @@ int ctl_verb_playbooks(CtlContext *ctx, int argc, char **argv);
 int ctl_verb_show(CtlContext *ctx, int argc, char **argv);
 int ctl_verb_validate(CtlContext *ctx, int argc, char **argv);
 int ctl_verb_credential(CtlContext *ctx, int argc, char **argv);
+int ctl_verb_playbook(CtlContext *ctx, int argc, char **argv);
 
 G_END_DECLS
