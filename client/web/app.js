@@ -11,6 +11,10 @@
 // - On every (re)connect the snapshot replaces all execution state; while the socket
 //   is down, non-final statuses are marked as not live.
 
+import * as library from './library.js';
+import * as credentialsPage from './credentials.js';
+import * as runctx from './runctx.js';
+
 const TERMINAL = new Set(['completed', 'failed', 'cancelled']);
 const TOKEN_KEY = 'itk-token';
 const BACKOFF_MIN_MS = 500;
@@ -641,6 +645,9 @@ function renderExecutions() {
 
 function parseRoute() {
         const hash = location.hash.replace(/^#\/?/, '');
+        const page = library.parseRoute(hash) || credentialsPage.parseRoute(hash);
+        if (page)
+                return page;
         let m = /^run\/(.+)$/.exec(hash);
         if (m)
                 return { view: 'run', id: decodeURIComponent(m[1]) };
@@ -670,7 +677,7 @@ function onRoute(ev) {
                         sendSubscribe();
                 if (route.view === 'run')
                         buildRunForm();
-                else
+                else if (!library.build(route) && !credentialsPage.build(route))
                         buildHome();
         }
         renderPlaybooks();
@@ -793,6 +800,7 @@ function buildRunForm() {
                                                       h('ul', {}, (pb.errors || []).map((e) => h('li', { text: e })))) : null,
                                form));
         main.dataset.playbook = pb.id;
+        runctx.enhanceRunForm(pb, form);
 }
 
 function readParams(pb, form) {
@@ -818,7 +826,7 @@ function readParams(pb, form) {
                 const raw = input.value.trim();
                 if (raw === '') {
                         if (p.required && p.default === undefined && !form.elements.credential_name.value)
-                                fail('Required.');
+                                fail(runctx.requiredMessage(p));
                         continue;
                 }
                 if (p.type === 'integer') {
@@ -865,6 +873,8 @@ async function submitRun(pb, form, submit) {
                 body.credential_name = cred;
         if (form.elements.debug_mode.checked)
                 body.debug_mode = true;
+        if (!runctx.beforeSubmit(pb, form, body))
+                return;
         const status = form.querySelector('.form-status');
         submit.disabled = true;
         submit.setAttribute('aria-busy', 'true');
@@ -893,6 +903,7 @@ function buildDetail() {
         dv.title = h('h2', { id: 'detail-heading' });
         dv.badge = h('span', { id: 'detail-status', role: 'status', 'aria-live': 'polite', 'aria-label': 'Execution status' });
         dv.meta = h('div', { class: 'detail-meta muted' });
+        dv.context = runctx.contextBox(state.detail.id);
         dv.error = h('div', { class: 'banner banner-error', role: 'alert', hidden: true });
         dv.stale = h('div', { class: 'banner banner-warn', hidden: true },
                      'Connection lost: this is the last status received, not a live one. Cancel still works.');
@@ -915,7 +926,7 @@ function buildDetail() {
         dv.autoscroll = h('input', { type: 'checkbox', id: 'log-follow', checked: true });
         main.replaceChildren(h('section', { class: 'panel detail', 'aria-labelledby': 'detail-heading' },
                                h('div', { class: 'panel-head' }, dv.title, dv.badge),
-                               dv.meta, dv.error, dv.stale,
+                               dv.meta, dv.context, dv.error, dv.stale,
                                h('div', { class: 'progress-row' }, dv.progress, dv.progressText),
                                h('div', { class: 'controls', role: 'group', 'aria-label': 'Execution controls' },
                                  buttons, dv.debugLabel, dv.controlMsg),
@@ -1148,6 +1159,7 @@ async function loadPlaybooks() {
                 return;
         }
         renderPlaybooks();
+        library.playbooksChanged();
         if (state.route.view === 'run')
                 buildRunForm();
 }
@@ -1166,10 +1178,17 @@ async function loadCredentials() {
                                     ...state.credentials.map((c) => h('option', { value: c.name, text: credentialLabel(c) })));
                 sel.value = keep;
         }
+        credentialsPage.credentialsChanged();
+        runctx.credentialsChanged();
 }
 
 function init() {
         state.token = takeToken();
+        // What the feature modules (library.js, credentials.js, runctx.js) may use.
+        const ui = { h, $, api, notice, clearNotice, state, loadPlaybooks, loadCredentials, credentialLabel };
+        library.setup(ui);
+        credentialsPage.setup(ui);
+        runctx.setup(ui);
         $('notice-close').addEventListener('click', clearNotice);
         $('conn-retry').addEventListener('click', reconnectNow);
         window.addEventListener('hashchange', onRoute);
