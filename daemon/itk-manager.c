@@ -903,6 +903,7 @@ itk_manager_create_execution(ItkManager *self, const char *playbook_id, JsonObje
         config.parameters = bound;
         config.store = self->store;
         config.gateway_url = options->gateway_url;
+        config.credential = options->credential;
         if (credential != NULL) {
                 const char *url =
                         json_object_get_string_member_with_default(credential, "gateway_url", NULL);

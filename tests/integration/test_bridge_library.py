@@ -4,13 +4,24 @@
 POST /api/playbooks/validate) over a real daemon: they map SavePlaybook,
 DeletePlaybook and ValidatePlaybook faithfully, errors included."""
 
+import json
 import unittest
 
 import itk_harness as h
-from test_bridge import QUICK, BridgeTestCase
+from test_bridge import LIBRARY, QUICK, BridgeTestCase
+
+CTX_SECRET = 'ctx-Secret-Pw-4411'
+WITH_CREDENTIAL = h.playbook(
+    h.log_step('one', 'hello {{ username }} at {{ gateway_url }}'),
+    h.log_step('two', 'who {{ who }}'), name='Uses a credential',
+    parameters=[{'name': 'gateway_url', 'type': 'string', 'required': True},
+                {'name': 'username', 'type': 'string', 'required': True},
+                {'name': 'password', 'type': 'string', 'required': True},
+                {'name': 'who', 'type': 'string', 'required': True}])
 
 
 class TestBridgeLibrary(BridgeTestCase):
+    library = dict(LIBRARY, **{'ctx/cred.yaml': WITH_CREDENTIAL})
 
     def test_validate(self):
         got = self.api_ok('POST', '/api/playbooks/validate', {'source': QUICK})
@@ -60,6 +71,34 @@ class TestBridgeLibrary(BridgeTestCase):
         self.assertApiError(404, 'NoSuchPlaybook', 'DELETE', '/api/playbooks/mine/copy.yaml')
         self.assertNotIn('mine/copy.yaml',
                          [p['id'] for p in self.api_ok('GET', '/api/playbooks')])
+
+    def test_run_context(self):
+        self.api_ok('POST', '/api/credentials',
+                    {'name': 'ctx-gw', 'username': 'ctx-user', 'password': CTX_SECRET,
+                     'gateway_url': 'http://127.0.0.1:9'}, status=201)
+        started = self.start_http('ctx/cred.yaml', {'who': 'someone'}, credential_name='ctx-gw',
+                                  timeout_overrides={'one': 45, 'two': 7})
+        self.client.wait_finished(started['path'])
+        ctx = self.api_ok('GET', '/api/executions/%s/context' % started['execution_id'])
+        self.assertEqual(ctx['execution_id'], started['execution_id'])
+        self.assertEqual(ctx['playbook'], 'ctx/cred.yaml')
+        self.assertEqual(ctx['credential'], 'ctx-gw')
+        self.assertEqual(ctx['timeout_overrides'], {'one': 45, 'two': 7})
+        self.assertEqual(ctx['parameters']['who'], 'someone')
+        self.assertEqual(ctx['parameters']['username'], 'ctx-user')
+        self.assertEqual(ctx['parameters']['password'], '********')
+        self.assertNotIn(CTX_SECRET, json.dumps(ctx))
+        # Without options: empty, not missing.
+        plain = self.start_http('quick.yaml')
+        self.client.wait_finished(plain['path'])
+        ctx = self.api_ok('GET', '/api/executions/%s/context' % plain['execution_id'])
+        self.assertEqual((ctx['credential'], ctx['gateway_url'], ctx['timeout_overrides']),
+                         ('', '', {}))
+        self.assertApiError(404, 'NoSuchExecution', 'GET',
+                            '/api/executions/%s/context' % ('0' * 32))
+        self.assertApiError(405, 'MethodNotAllowed', 'POST',
+                            '/api/executions/%s/context' % plain['execution_id'], {})
+        self.http('DELETE', '/api/credentials/ctx-gw')
 
 
 if __name__ == '__main__':

@@ -1264,6 +1264,7 @@ test_store_live_fields(void)
         sql_exec(td->path, "ALTER TABLE steps DROP COLUMN step_index;"
                            "ALTER TABLE steps DROP COLUMN phase;"
                            "ALTER TABLE executions DROP COLUMN progress;"
+                           "ALTER TABLE executions DROP COLUMN options;"
                            "PRAGMA user_version = 1;");
         {
                 g_autoptr(ItkStore) store = open_store(td->path);
@@ -1274,7 +1275,9 @@ test_store_live_fields(void)
                 g_assert_true(g_variant_lookup(run, "progress", "d", &progress));
                 g_assert_cmpfloat(progress, ==, -1);
         }
-        g_assert_cmpint(sql_int(td->path, "PRAGMA user_version"), ==, 2);
+        /* 3: the options column (a run's credential and timeouts) came back too. */
+        g_assert_cmpint(sql_int(td->path, "PRAGMA user_version"), >=, 3);
+        g_assert_true(g_variant_lookup(run, "options", "&s", NULL));
 }
 
 int
