@@ -324,8 +324,9 @@ async function buildEditor(d) {
                       h('h2', { id: 'libe-heading', text: d.existing ? `Edit ${d.id}` : 'New playbook' }));
         main().replaceChildren(box);
         let source = d.source;
+        const loading = h('p', { class: 'muted', text: 'Loading…' });
         if (d.existing) {
-                box.append(h('p', { class: 'muted', text: 'Loading…' }));
+                box.append(loading);
                 try {
                         const pb = await api('GET', `api/playbooks/${idPath(d.id)}`);
                         if (!pb.local)
@@ -365,7 +366,7 @@ async function buildEditor(d) {
                          h('a', { href: d.existing ? `#/library/view/${idPath(d.id)}` : '#/library', text: 'Cancel' }),
                          status));
         box.append(d.from ? h('p', { class: 'muted small', text: `From ${d.from}. Nothing is saved until you press Save.` }) : null, form);
-        box.querySelector('p.muted:not(.small)')?.remove();
+        loading.remove();
         editor = { text, gutter, notes, check, diagList, save, status, idInput, seq: 0, timer: null, diagnostics: [], errors: 0 };
         const ed = editor;
         text.addEventListener('input', () => {
@@ -428,7 +429,7 @@ function drawDiagnostics(ed) {
         const { h } = ui;
         ed.diagList.replaceChildren(...ed.diagnostics.map((x) => h('li', { class: `diag diag-${x.severity}` },
                 h('button', { type: 'button', class: 'link-button diag-where', disabled: !x.line,
-                              'aria-label': x.line ? `Go to line ${x.line}${x.column ? `, column ${x.column}` : ''}` : null,
+                              'aria-label': x.line ? `${where(x)}: go to line ${x.line}${x.column ? `, column ${x.column}` : ''}` : null,
                               text: where(x) || '—', onclick: () => goTo(ed, x.line, x.column) }),
                 ` ${x.severity}: `, x.step_id ? h('span', { class: 'mono', text: `${x.step_id}: ` }) : null,
                 h('span', { class: 'diag-message', text: x.message }))));
