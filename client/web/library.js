@@ -214,7 +214,7 @@ async function buildView(id) {
                           status);
         const params = pb.parameters || [];
         const steps = pb.steps || [];
-        box.replaceChildren(
+        box.replaceChildren(...[
                 h('div', { class: 'panel-head' },
                   h('h2', { id: 'libv-heading', text: pb.name || pb.id }),
                   h('span', { class: 'muted', text: `${pb.id} · version ${pb.version || '?'}` })),
@@ -246,7 +246,8 @@ async function buildView(id) {
                 (pb.rollback || []).length ? h('p', { class: 'muted small', text: `Rollback: ${(pb.rollback || []).map((s) => s.name || s.id).join(', ')}` }) : null,
                 h('details', { class: 'lib-yaml', id: 'libv-yaml' },
                   h('summary', { text: 'YAML' }),
-                  h('pre', { class: 'mono yaml', tabindex: '0', 'aria-label': 'Playbook YAML', text: pb.source || '' })));
+                  h('pre', { class: 'mono yaml', tabindex: '0', 'aria-label': 'Playbook YAML', text: pb.source || '' })),
+        ].filter(Boolean));
 }
 
 function askDelete(pb, confirmBox, status) {
@@ -365,7 +366,9 @@ async function buildEditor(d) {
                        h('div', { class: 'form-actions' }, save,
                          h('a', { href: d.existing ? `#/library/view/${idPath(d.id)}` : '#/library', text: 'Cancel' }),
                          status));
-        box.append(d.from ? h('p', { class: 'muted small', text: `From ${d.from}. Nothing is saved until you press Save.` }) : null, form);
+        if (d.from)
+                box.append(h('p', { class: 'muted small', text: `From ${d.from}. Nothing is saved until you press Save.` }));
+        box.append(form);
         loading.remove();
         editor = { text, gutter, notes, check, diagList, save, status, idInput, seq: 0, timer: null, diagnostics: [], errors: 0 };
         const ed = editor;

@@ -165,6 +165,7 @@ test('library: search, filter, and a playbook\'s details before running it', asy
         assert.deepEqual(steps, ['Say hello', 'Done']);
         await page.click('#libv-yaml summary');
         assert.equal(await page.textContent('#libv-yaml pre'), CRED_PLAYBOOK);
+        assert.doesNotMatch(await page.innerText('#main'), /\b(null|undefined)\b/);
         await a11y('view');
         // Run… opens the run form of the same playbook.
         await page.click('#libv-run');
@@ -188,6 +189,7 @@ test('library: a shipped playbook is read-only; duplicate, edit with live valida
         await page.waitForSelector('#libe-source');
         assert.equal(await page.inputValue('#libe-id'), 'e2e/two-logs-copy.yaml');
         assert.match(await page.inputValue('#libe-source'), /^name: Two log lines \(copy\)$/m);
+        assert.doesNotMatch(await page.innerText('#main'), /\b(null|undefined)\b/);
         await page.waitForSelector('#libe-check.ok');
         await a11y('editor');
         // A typo: the daemon's error shows beside its line, with line:column in the list.
