@@ -16,6 +16,18 @@ let editor = null; // the open editor's elements and validation sequence
 
 export function setup(helpers) {
         ui = helpers;
+        // The top bar says which page is open.
+        const mark = () => {
+                for (const [id, re] of [['nav-library', /^#\/library(\/|$)/], ['nav-credentials', /^#\/credentials$/]]) {
+                        const a = document.getElementById(id);
+                        if (a && re.test(location.hash))
+                                a.setAttribute('aria-current', 'page');
+                        else if (a)
+                                a.removeAttribute('aria-current');
+                }
+        };
+        window.addEventListener('hashchange', mark);
+        mark();
 }
 
 export function parseRoute(hash) {

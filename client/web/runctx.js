@@ -108,8 +108,14 @@ export function enhanceRunForm(pb, form) {
 }
 
 export function credentialsChanged() {
-        if (current && current.form.isConnected)
-                explainCredential(current);
+        if (!current || !current.form.isConnected)
+                return;
+        const sel = current.form.elements.credential_name;
+        if (current.pendingCredential && !sel.value &&
+            [...sel.options].some((o) => o.value === current.pendingCredential))
+                sel.value = current.pendingCredential;
+        current.pendingCredential = null;
+        explainCredential(current);
 }
 
 function explainCredential(ctx) {
@@ -166,6 +172,8 @@ function applyValues(pb, form, values) {
         const sel = form.elements.credential_name;
         if (values.credential && [...sel.options].some((o) => o.value === values.credential))
                 sel.value = values.credential;
+        else if (values.credential && current)
+                current.pendingCredential = values.credential; // the list is still loading
         form.elements.debug_mode.checked = !!values.debug;
 }
 

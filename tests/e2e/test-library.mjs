@@ -136,6 +136,8 @@ function validations() {
 test('library: search, filter, and a playbook\'s details before running it', async () => {
         await openApp('#/library');
         await page.waitForSelector('#lib-list .lib-item');
+        assert.equal(await page.getAttribute('#nav-library', 'aria-current'), 'page');
+        assert.equal(await page.getAttribute('#nav-credentials', 'aria-current'), null);
         const all = await page.$$eval('#lib-list .lib-item', (els) => els.length);
         assert.ok(all >= 5, `the library lists the playbooks (${all})`);
         await a11y('list');
