@@ -18,6 +18,7 @@ typedef struct {
         ItkPlaybook *playbook;  /* NULL when invalid */
         GPtrArray *diagnostics; /* ItkDiagnostic* */
         guint dir_index;        /* playbook_dirs[] it was found in; 0 is the local one */
+        char *path;
 } LibraryEntry;
 
 typedef struct {
@@ -65,6 +66,7 @@ library_entry_free(LibraryEntry *entry)
 {
         g_clear_pointer(&entry->playbook, itk_playbook_unref);
         g_clear_pointer(&entry->diagnostics, g_ptr_array_unref);
+        g_free(entry->path);
         g_free(entry);
 }
 
@@ -124,6 +126,7 @@ itk_manager_library_entry(ItkManager *self, const char *id, GError **error)
                 entry->mtime = (gint64)st.st_mtime;
                 entry->size = (goffset)st.st_size;
                 entry->dir_index = i;
+                entry->path = g_strdup(path);
                 entry->diagnostics =
                         g_ptr_array_new_with_free_func((GDestroyNotify)itk_diagnostic_free);
                 entry->playbook = itk_playbook_new_from_file(path, id, entry->diagnostics, &local);
@@ -389,6 +392,16 @@ itk_manager_get_playbook(ItkManager *self, const char *id, GError **error)
                 g_variant_builder_add(&builder, "{sv}", "metadata", g_variant_new_string(metadata));
                 g_variant_builder_add(&builder, "{sv}", "source",
                                       g_variant_new_string(playbook->source));
+        } else {
+                /* The text of an invalid one too, so that an editor can fix it;
+                 * within the same bound as the loader, UTF-8 only. */
+                g_autofree char *text = NULL;
+                gsize length = 0;
+
+                if (g_file_get_contents(entry->path, &text, &length, NULL) &&
+                    length <= ITK_LIMIT_SOURCE_BYTES && g_utf8_validate(text, (gssize)length, NULL))
+                        g_variant_builder_add(&builder, "{sv}", "source",
+                                              g_variant_new_string(text));
         }
         return g_variant_builder_end(&builder);
 }

@@ -10,7 +10,11 @@ import os
 import unittest
 
 from itk_harness import (INVALID_ARGS, INVALID_PLAYBOOK, MANAGER_IFACE, NO_SUCH_PLAYBOOK,
-                         DaemonTestCase, GLib, dbus_error, log_step, main, playbook)
+                         DaemonTestCase, GLib, dbus_error, log_step, main, playbook, step)
+
+
+def h_step_run(target):
+    return step('run', 'playbook.run', {'playbook': target})
 
 ACCESS_DENIED = 'org.freedesktop.DBus.Error.AccessDenied'
 
@@ -138,6 +142,25 @@ class TestLibrary(DaemonTestCase):
         self.assertIn('shipped.yaml', self.listed())
         self.assertTrue(os.path.exists(os.path.join(self.daemon.library_dir, 'shipped.yaml')))
         self.assertEqual(self.local_files(), [])
+
+    def test_invalid_local_source_readable(self):
+        # A saved playbook can become invalid later (a nested one it runs is
+        # gone); the editor still gets its text to fix it.
+        self.save('inner.yaml', playbook(log_step('a', 'inner')))
+        outer = playbook(h_step_run('inner.yaml'), name='Outer')
+        self.save('outer.yaml', outer)
+        self.assertTrue(self.listed()['outer.yaml']['valid'])
+        self.delete('inner.yaml')
+        got = self.get('outer.yaml')
+        self.assertFalse(got['valid'])
+        self.assertEqual(got['source'], outer)
+        # A file that does not even parse (written by hand) comes with its text too.
+        broken = 'name: Broken\nsteps: [\n'
+        with open(self.local_path('broken.yaml'), 'w') as f:
+            f.write(broken)
+        got = self.get('broken.yaml')
+        self.assertFalse(got['valid'])
+        self.assertEqual(got['source'], broken)
 
     def test_kept_across_restart(self):
         source = playbook(log_step('a', 'persisted'), name='Persisted')
