@@ -2126,6 +2126,37 @@ itk_execution_record_new(ItkExecution *self, const ItkExecutionRecord *record, G
         return FALSE;
 }
 
+/* How the run was started besides its parameters, for the history (and a
+ * client's "run again"): names and numbers, passed through the redactor all
+ * the same (a gateway URL may carry a password). NULL when there is none. */
+static char *
+itk_execution_options_json(ItkExecution *self, const ItkExecutionConfig *config)
+{
+        g_autoptr(JsonObject) object = json_object_new();
+        g_autoptr(JsonNode) node = NULL;
+        g_autoptr(JsonNode) redacted = NULL;
+
+        if (config->credential != NULL && *config->credential != '\0')
+                json_object_set_string_member(object, "credential", config->credential);
+        if (config->gateway_url != NULL && *config->gateway_url != '\0')
+                json_object_set_string_member(object, "gateway-url", config->gateway_url);
+        if (config->timeout_overrides != NULL && g_hash_table_size(config->timeout_overrides) > 0) {
+                JsonObject *overrides = json_object_new();
+                GHashTableIter iter;
+                gpointer key, value;
+
+                g_hash_table_iter_init(&iter, config->timeout_overrides);
+                while (g_hash_table_iter_next(&iter, &key, &value))
+                        json_object_set_int_member(overrides, key, GPOINTER_TO_UINT(value));
+                json_object_set_object_member(object, "timeout-overrides", overrides);
+        }
+        if (json_object_get_size(object) == 0)
+                return NULL;
+        node = json_node_init_object(json_node_alloc(), object);
+        redacted = itk_redactor_apply_json(self->redactor, node);
+        return itk_value_to_json(redacted);
+}
+
 ItkExecution *
 itk_execution_new(const ItkExecutionConfig *config, GError **error)
 {
@@ -2134,6 +2165,7 @@ itk_execution_new(const ItkExecutionConfig *config, GError **error)
         g_autoptr(JsonNode) params_node = NULL;
         g_autoptr(JsonNode) redacted = NULL;
         g_autofree char *params_json = NULL;
+        g_autofree char *options_json = NULL;
         JsonObjectIter iter;
         const char *name;
         JsonNode *value;
@@ -2207,6 +2239,8 @@ itk_execution_new(const ItkExecutionConfig *config, GError **error)
                 params_json = itk_value_to_json(redacted);
                 itk_execution_fill_record(self, &record);
                 record.parameters_json = params_json;
+                options_json = itk_execution_options_json(self, config);
+                record.options_json = options_json;
                 /* A run that cannot be recorded does not start: nothing is lost. */
                 if (!itk_execution_record_new(self, &record, error)) {
                         itk_store_rollback(self->store);

@@ -62,6 +62,7 @@ typedef struct {
          * leaves no row behind. */
         const char *runs_dir;
         const char *gateway_url;       /* option, NULL when none */
+        const char *credential;        /* the credential option's name, NULL when none */
         GHashTable *timeout_overrides; /* step id -> GUINT_TO_POINTER(seconds); borrowed */
         gboolean debug_mode;
         guint32 started_by_uid;

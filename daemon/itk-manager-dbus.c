@@ -821,6 +821,63 @@ method_change_credentials(sd_bus_message *m, void *userdata, sd_bus_error *error
                                  g_object_ref, g_object_unref, error);
 }
 
+/* Replies to the saved SavePlaybook/DeletePlaybook call once the file is on
+ * disk (or the change was refused). */
+static void
+library_changed_cb(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+        sd_bus_message *m = user_data;
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GVariant) diagnostics = NULL;
+        __attribute__((cleanup(sd_bus_error_free))) sd_bus_error bus_error = SD_BUS_ERROR_NULL;
+        gboolean ok;
+
+        if (g_str_equal(sd_bus_message_get_member(m), "SavePlaybook")) {
+                diagnostics = itk_manager_save_playbook_finish(ITK_MANAGER(source), result, &error);
+                ok = diagnostics != NULL;
+        } else {
+                ok = itk_manager_delete_playbook_finish(ITK_MANAGER(source), result, &error);
+        }
+        if (ok && diagnostics != NULL) {
+                itk_manager_dbus_reply_variant(m, diagnostics);
+        } else if (ok) {
+                sd_bus_reply_method_return(m, NULL);
+        } else {
+                int r = itk_bus_error_from_gerror(error, &bus_error);
+                sd_bus_reply_method_errno(m, r, &bus_error);
+        }
+        sd_bus_message_unref(m);
+}
+
+static int
+library_authorized(sd_bus_message *m, gpointer userdata, sd_bus_error *error)
+{
+        const char *id, *source;
+        int r;
+
+        r = sd_bus_message_read(m, "s", &id);
+        if (r < 0)
+                return r;
+        if (g_str_equal(sd_bus_message_get_member(m), "SavePlaybook")) {
+                r = sd_bus_message_read(m, "s", &source);
+                if (r < 0)
+                        return r;
+                itk_manager_save_playbook_async(userdata, id, source, library_changed_cb,
+                                                sd_bus_message_ref(m));
+        } else {
+                itk_manager_delete_playbook_async(userdata, id, library_changed_cb,
+                                                  sd_bus_message_ref(m));
+        }
+        return 1;
+}
+
+static int
+method_change_library(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+        return itk_authority_run(authority, m, ITK_ACTION_MANAGE_LIBRARY, ITK_AUTHORITY_NO_OWNER,
+                                 library_authorized, userdata, g_object_ref, g_object_unref, error);
+}
+
 static int
 manager_property_get(sd_bus *bus, const char *path, const char *interface, const char *property,
                      sd_bus_message *reply, void *userdata, sd_bus_error *error)
@@ -879,6 +936,11 @@ static const sd_bus_vtable manager_vtable[] = {
         SD_BUS_METHOD_WITH_NAMES("ValidatePlaybook", "s", SD_BUS_PARAM(source), "aa{sv}",
                                  SD_BUS_PARAM(diagnostics), method_validate_playbook,
                                  SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("SavePlaybook", "ss", SD_BUS_PARAM(id) SD_BUS_PARAM(source),
+                                 "aa{sv}", SD_BUS_PARAM(diagnostics), method_change_library,
+                                 SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("DeletePlaybook", "s", SD_BUS_PARAM(id), "", "",
+                                 method_change_library, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_NAMES("ListCredentials", "", "", "aa{sv}", SD_BUS_PARAM(credentials),
                                  method_list_credentials, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_NAMES("SetCredential", "sa{sv}", SD_BUS_PARAM(name) SD_BUS_PARAM(fields),

@@ -6,6 +6,8 @@
 #include "itk-artifact.h"
 #include "itk-credentials.h"
 #include "itk-error.h"
+#include "itk-library-store.h"
+#include "itk-limits.h"
 #include "itk-manager.h"
 #include "itk-retention.h"
 #include "itk-store.h"
@@ -17,6 +19,8 @@ typedef struct {
         goffset size;
         ItkPlaybook *playbook;  /* NULL when invalid */
         GPtrArray *diagnostics; /* ItkDiagnostic* */
+        guint dir_index;        /* playbook_dirs[] it was found in; 0 is the local one */
+        char *path;
 } LibraryEntry;
 
 typedef struct {
@@ -43,9 +47,10 @@ struct _ItkManager {
         ItkStore *store;
         ItkRetention *retention;
         ItkCredentials *credentials;
-        GPtrArray *entries;  /* Entry*, creation order */
-        GHashTable *by_id;   /* object id (hex) -> Entry* */
-        GHashTable *library; /* absolute path -> LibraryEntry* */
+        GPtrArray *entries;             /* Entry*, creation order */
+        GHashTable *by_id;              /* object id (hex) -> Entry* */
+        GHashTable *library;            /* absolute path -> LibraryEntry* */
+        ItkLibraryStore *local_library; /* playbook_dirs[0], the writable folder */
 };
 
 enum {
@@ -64,6 +69,7 @@ library_entry_free(LibraryEntry *entry)
 {
         g_clear_pointer(&entry->playbook, itk_playbook_unref);
         g_clear_pointer(&entry->diagnostics, g_ptr_array_unref);
+        g_free(entry->path);
         g_free(entry);
 }
 
@@ -122,6 +128,8 @@ itk_manager_library_entry(ItkManager *self, const char *id, GError **error)
                 entry = g_new0(LibraryEntry, 1);
                 entry->mtime = (gint64)st.st_mtime;
                 entry->size = (goffset)st.st_size;
+                entry->dir_index = i;
+                entry->path = g_strdup(path);
                 entry->diagnostics =
                         g_ptr_array_new_with_free_func((GDestroyNotify)itk_diagnostic_free);
                 entry->playbook = itk_playbook_new_from_file(path, id, entry->diagnostics, &local);
@@ -267,6 +275,13 @@ itk_manager_add_summary(ItkManager *self, GVariantBuilder *builder, const char *
         g_variant_builder_add(builder, "{sv}", "id", g_variant_new_string(id));
         g_variant_builder_add(builder, "{sv}", "valid", g_variant_new_boolean(playbook != NULL));
         g_variant_builder_add(builder, "{sv}", "errors", g_variant_builder_end(&errors));
+        /* Only the local folder is writable through SavePlaybook/DeletePlaybook. */
+        g_variant_builder_add(builder, "{sv}", "local",
+                              g_variant_new_boolean(entry->dir_index == 0));
+        g_variant_builder_add(
+                builder, "{sv}", "origin",
+                g_variant_new_string(
+                        entry->dir_index == 0 ? "local" : self->playbook_dirs[entry->dir_index]));
         playbook = entry->playbook;
         if (playbook == NULL) {
                 g_variant_builder_add(builder, "{sv}", "name", g_variant_new_string(id));
@@ -380,6 +395,16 @@ itk_manager_get_playbook(ItkManager *self, const char *id, GError **error)
                 g_variant_builder_add(&builder, "{sv}", "metadata", g_variant_new_string(metadata));
                 g_variant_builder_add(&builder, "{sv}", "source",
                                       g_variant_new_string(playbook->source));
+        } else {
+                /* The text of an invalid one too, so that an editor can fix it;
+                 * within the same bound as the loader, UTF-8 only. */
+                g_autofree char *text = NULL;
+                gsize length = 0;
+
+                if (g_file_get_contents(entry->path, &text, &length, NULL) &&
+                    length <= ITK_LIMIT_SOURCE_BYTES && g_utf8_validate(text, (gssize)length, NULL))
+                        g_variant_builder_add(&builder, "{sv}", "source",
+                                              g_variant_new_string(text));
         }
         return g_variant_builder_end(&builder);
 }
@@ -436,6 +461,173 @@ itk_manager_validate_playbook(ItkManager *self, const char *source)
                 g_ptr_array_add(diagnostics, diagnostic);
         }
         return itk_diagnostics_to_variant(diagnostics);
+}
+
+/* The first library folder holding @id, or -1. */
+static gint
+itk_manager_find_dir(ItkManager *self, const char *id)
+{
+        for (guint i = 0; self->playbook_dirs[i] != NULL; i++) {
+                g_autofree char *path = g_build_filename(self->playbook_dirs[i], id, NULL);
+                if (g_file_test(path, G_FILE_TEST_EXISTS))
+                        return (gint)i;
+        }
+        return -1;
+}
+
+typedef struct {
+        ItkManager *manager;
+        char *id;
+        GVariant *diagnostics; /* what SavePlaybook answers: the warnings */
+} LibraryChange;
+
+static void
+library_change_free(LibraryChange *change)
+{
+        g_clear_object(&change->manager);
+        g_free(change->id);
+        g_clear_pointer(&change->diagnostics, g_variant_unref);
+        g_free(change);
+}
+
+static void
+itk_manager_library_changed_cb(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+        g_autoptr(GTask) task = user_data;
+        LibraryChange *change = g_task_get_task_data(task);
+        ItkManager *self = change->manager;
+        g_autofree char *path =
+                g_build_filename(itk_library_store_get_dir(self->local_library), change->id, NULL);
+        g_autoptr(GError) error = NULL;
+        gboolean ok = g_task_get_source_tag(task) == itk_manager_save_playbook_async
+                              ? itk_library_store_save_finish(result, &error)
+                              : itk_library_store_delete_finish(result, &error);
+
+        /* mtime and size may not change within a second: drop the cached copy so
+         * the next ListPlaybooks/GetPlaybook reads what is on disk now. */
+        g_hash_table_remove(self->library, path);
+        if (!ok) {
+                if (g_error_matches(error, ITK_ERROR, ITK_ERROR_NO_SUCH_PLAYBOOK))
+                        g_task_return_new_error(task, ITK_ERROR, ITK_ERROR_NO_SUCH_PLAYBOOK,
+                                                "no playbook '%s' in the local library",
+                                                change->id);
+                else
+                        g_task_return_error(task, g_steal_pointer(&error));
+                return;
+        }
+        g_task_return_pointer(task, g_variant_ref(change->diagnostics),
+                              (GDestroyNotify)g_variant_unref);
+}
+
+static gboolean
+itk_manager_check_writable(ItkManager *self, const char *id, gboolean for_delete, GError **error)
+{
+        gint dir;
+
+        if (!itk_library_store_check_id(id, error))
+                return FALSE;
+        dir = itk_manager_find_dir(self, id);
+        if (dir > 0) {
+                g_set_error(error, ITK_ERROR, ITK_ERROR_ACCESS_DENIED,
+                            "playbook '%s' is in the read-only library folder %s; %s", id,
+                            self->playbook_dirs[dir],
+                            for_delete ? "only playbooks saved to the local library can be deleted"
+                                       : "save a copy under another id");
+                return FALSE;
+        }
+        if (dir < 0 && for_delete) {
+                g_set_error(error, ITK_ERROR, ITK_ERROR_NO_SUCH_PLAYBOOK,
+                            "no playbook '%s' in the local library", id);
+                return FALSE;
+        }
+        return TRUE;
+}
+
+void
+itk_manager_save_playbook_async(ItkManager *self, const char *id, const char *source,
+                                GAsyncReadyCallback callback, gpointer user_data)
+{
+        g_autoptr(GTask) task = g_task_new(self, NULL, callback, user_data);
+        g_autoptr(GPtrArray) diagnostics =
+                g_ptr_array_new_with_free_func((GDestroyNotify)itk_diagnostic_free);
+        g_autoptr(GError) error = NULL;
+        g_autoptr(ItkPlaybook) playbook = NULL;
+        g_autofree char *first = NULL;
+        LibraryChange *change;
+
+        g_task_set_source_tag(task, itk_manager_save_playbook_async);
+        if (!itk_manager_check_writable(self, id, FALSE, &error)) {
+                g_task_return_error(task, g_steal_pointer(&error));
+                return;
+        }
+        if (strlen(source) > ITK_LIMIT_SOURCE_BYTES) {
+                g_task_return_new_error(task, ITK_ERROR, ITK_ERROR_INVALID_PLAYBOOK,
+                                        "playbook source is %zu bytes; the limit is %d",
+                                        strlen(source), ITK_LIMIT_SOURCE_BYTES);
+                return;
+        }
+        /* The same checks as ValidatePlaybook: the library holds only what runs. */
+        playbook = itk_playbook_new_from_data(source, -1, id, diagnostics, &error);
+        if (playbook != NULL &&
+            !itk_playbook_check_nesting(playbook, itk_manager_resolve_cb, self, &error))
+                g_clear_pointer(&playbook, itk_playbook_unref);
+        if (playbook == NULL) {
+                first = itk_manager_first_error(diagnostics);
+                g_task_return_new_error(task, ITK_ERROR, ITK_ERROR_INVALID_PLAYBOOK,
+                                        "playbook '%s' is not valid and was not saved: %s", id,
+                                        first != NULL   ? first
+                                        : error != NULL ? error->message
+                                                        : "unknown problem");
+                return;
+        }
+        change = g_new0(LibraryChange, 1);
+        change->manager = g_object_ref(self);
+        change->id = g_strdup(id);
+        change->diagnostics = g_variant_ref_sink(itk_diagnostics_to_variant(diagnostics));
+        g_task_set_task_data(task, change, (GDestroyNotify)library_change_free);
+        itk_library_store_save_async(self->local_library, id, source,
+                                     itk_manager_library_changed_cb, g_steal_pointer(&task));
+}
+
+GVariant *
+itk_manager_save_playbook_finish(ItkManager *self, GAsyncResult *result, GError **error)
+{
+        return g_task_propagate_pointer(G_TASK(result), error);
+}
+
+void
+itk_manager_delete_playbook_async(ItkManager *self, const char *id, GAsyncReadyCallback callback,
+                                  gpointer user_data)
+{
+        g_autoptr(GTask) task = g_task_new(self, NULL, callback, user_data);
+        g_autoptr(GError) error = NULL;
+        LibraryChange *change;
+
+        g_task_set_source_tag(task, itk_manager_delete_playbook_async);
+        if (!itk_manager_check_writable(self, id, TRUE, &error)) {
+                g_task_return_error(task, g_steal_pointer(&error));
+                return;
+        }
+        change = g_new0(LibraryChange, 1);
+        change->manager = g_object_ref(self);
+        change->id = g_strdup(id);
+        change->diagnostics = g_variant_ref_sink(g_variant_new("aa{sv}", NULL));
+        g_task_set_task_data(task, change, (GDestroyNotify)library_change_free);
+        itk_library_store_delete_async(self->local_library, id, itk_manager_library_changed_cb,
+                                       g_steal_pointer(&task));
+}
+
+gboolean
+itk_manager_delete_playbook_finish(ItkManager *self, GAsyncResult *result, GError **error)
+{
+        g_autoptr(GVariant) unused = g_task_propagate_pointer(G_TASK(result), error);
+        return unused != NULL;
+}
+
+const char *
+itk_manager_get_local_playbook_dir(ItkManager *self)
+{
+        return itk_library_store_get_dir(self->local_library);
 }
 
 /* --- executions ------------------------------------------------------------------ */
@@ -727,6 +919,7 @@ itk_manager_create_execution(ItkManager *self, const char *playbook_id, JsonObje
         config.parameters = bound;
         config.store = self->store;
         config.gateway_url = options->gateway_url;
+        config.credential = options->credential;
         if (credential != NULL) {
                 const char *url =
                         json_object_get_string_member_with_default(credential, "gateway_url", NULL);
@@ -995,6 +1188,7 @@ itk_manager_finalize(GObject *object)
 
         g_clear_pointer(&self->library, g_hash_table_unref);
         g_clear_pointer(&self->retention, itk_retention_free);
+        g_clear_pointer(&self->local_library, itk_library_store_free);
         g_clear_pointer(&self->store, itk_store_free);
         g_clear_pointer(&self->credentials, itk_credentials_free);
         g_free(self->state_dir);
@@ -1038,9 +1232,19 @@ itk_manager_new(const ItkManagerConfig *config, GError **error)
         gint interrupted;
 
         self->state_dir = g_strdup(config->state_dir);
-        self->playbook_dirs = g_strdupv((char **)config->playbook_dirs);
-        if (self->playbook_dirs == NULL)
-                self->playbook_dirs = g_new0(char *, 1);
+        {
+                /* The writable local folder comes first: a playbook someone saved
+                 * stays what its id runs even if a later package ships the same id. */
+                g_autoptr(GStrvBuilder) dirs = g_strv_builder_new();
+                g_autofree char *local =
+                        g_build_filename(config->state_dir, "playbooks", "local", NULL);
+
+                g_strv_builder_add(dirs, local);
+                if (config->playbook_dirs != NULL)
+                        g_strv_builder_addv(dirs, (const char **)config->playbook_dirs);
+                self->playbook_dirs = g_strv_builder_end(dirs);
+                self->local_library = itk_library_store_new(local);
+        }
         self->max_concurrent = config->max_concurrent;
         self->max_per_caller = config->max_per_caller;
         self->retention_sec = config->retention_sec;

@@ -96,6 +96,20 @@ GVariant *itk_manager_validate_playbook(ItkManager *self, const char *source);
  * ITK_ERROR_INVALID_PLAYBOOK. */
 ItkPlaybook *itk_manager_load_playbook(ItkManager *self, const char *id, GError **error);
 
+/* The local library (STATEDIR/playbooks/local, listed with local=true):
+ * SavePlaybook refuses an invalid playbook (ITK_ERROR_INVALID_PLAYBOOK) and
+ * an id a read-only folder holds (ITK_ERROR_ACCESS_DENIED), else writes it
+ * atomically and finishes with the diagnostics (warnings) as aa{sv}.
+ * Bad ids: ITK_ERROR_INVALID_ARGS. */
+void itk_manager_save_playbook_async(ItkManager *self, const char *id, const char *source,
+                                     GAsyncReadyCallback callback, gpointer user_data);
+GVariant *itk_manager_save_playbook_finish(ItkManager *self, GAsyncResult *result, GError **error);
+/* ITK_ERROR_NO_SUCH_PLAYBOOK, or ITK_ERROR_ACCESS_DENIED for a read-only one. */
+void itk_manager_delete_playbook_async(ItkManager *self, const char *id,
+                                       GAsyncReadyCallback callback, gpointer user_data);
+gboolean itk_manager_delete_playbook_finish(ItkManager *self, GAsyncResult *result, GError **error);
+const char *itk_manager_get_local_playbook_dir(ItkManager *self);
+
 /* The credential store; borrowed. */
 ItkCredentials *itk_manager_get_credentials(ItkManager *self);
 

@@ -103,6 +103,10 @@ static const char *const itk_store_migrations[] = {
         "  created_at INTEGER NOT NULL DEFAULT 0,"
         "  PRIMARY KEY (execution_id, name)"
         ") WITHOUT ROWID;",
+        /* 4 -> 5: how a run was started besides its parameters (credential
+         * name, gateway-url, timeout-overrides; JSON, redacted, never a
+         * secret), for the web UI's "Run again". */
+        "ALTER TABLE executions ADD COLUMN options TEXT NOT NULL DEFAULT '';",
 };
 
 #define ITK_STORE_SCHEMA_VERSION ((gint64)G_N_ELEMENTS(itk_store_migrations))
@@ -110,7 +114,7 @@ static const char *const itk_store_migrations[] = {
 #define ITK_STORE_EXECUTION_COLUMNS                                                                \
         "id, playbook, playbook_name, playbook_version, domain, status, error, parameters, "       \
         "created_at, started_at, finished_at, started_by_uid, debug_mode, total_steps, "           \
-        "current_step, progress"
+        "current_step, progress, options"
 
 #define ITK_STORE_FINISHED "('completed', 'failed', 'cancelled')"
 #define ITK_STORE_LIVE "('pending', 'running', 'paused')"
@@ -144,7 +148,8 @@ static const char *const itk_store_sql[ITK_STORE_N_STMTS] = {
         [ITK_STORE_STMT_ROLLBACK] = "ROLLBACK",
         [ITK_STORE_STMT_INSERT_EXECUTION] =
                 "INSERT INTO executions (" ITK_STORE_EXECUTION_COLUMNS ") "
-                "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+                "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, "
+                "?17)",
         /* SQLite rewrites the status index entry whenever status is in the
          * SET list, changed or not: most updates (the current step moves)
          * keep the status, and leaving it out saves a page per commit. */
@@ -343,6 +348,7 @@ itk_store_execution_variant(ItkStoreStmt *stmt)
                               g_variant_new_int32(sqlite3_column_int(stmt, 14)));
         g_variant_builder_add(&builder, "{sv}", "progress",
                               g_variant_new_double(sqlite3_column_double(stmt, 15)));
+        g_variant_builder_add(&builder, "{sv}", "options", itk_store_column_string(stmt, 16));
         return g_variant_builder_end(&builder);
 }
 
@@ -828,7 +834,10 @@ itk_store_insert_execution(ItkStore *store, const ItkExecutionRecord *record, GE
             sqlite3_bind_int(stmt, 13, record->debug_mode ? 1 : 0) != SQLITE_OK ||
             sqlite3_bind_int(stmt, 14, record->total_steps) != SQLITE_OK ||
             sqlite3_bind_int(stmt, 15, record->current_step) != SQLITE_OK ||
-            sqlite3_bind_double(stmt, 16, record->progress) != SQLITE_OK) {
+            sqlite3_bind_double(stmt, 16, record->progress) != SQLITE_OK ||
+            itk_store_bind_text(stmt, 17,
+                                record->options_json != NULL ? record->options_json : "") !=
+                    SQLITE_OK) {
                 itk_store_set_error(store, error, "insert an execution");
                 return FALSE;
         }

@@ -30,6 +30,8 @@ typedef struct {
         gint32 total_steps;
         gint32 current_step;
         double progress; /* 0..1, as the Progress property */
+        /* Start options besides parameters (JSON, redacted), NULL for none. */
+        const char *options_json;
 } ItkExecutionRecord;
 
 typedef struct {
@@ -82,8 +84,9 @@ gint itk_store_mark_interrupted(ItkStore *store, GError **error);
  * error s, created-at x, started-at x, finished-at x, started-by-uid u,
  * debug-mode b, total-steps i, current-step i, progress d (as the Progress
  * property last was; -1 when not recorded), parameters s (JSON, "" when
- * none). Runs that are not finished are not history: a live @status
- * matches nothing. */
+ * none), options s (JSON object: credential s, gateway-url s,
+ * timeout-overrides {step: seconds}; "" when none or not recorded). Runs that are not finished are
+ * not history: a live @status matches nothing. */
 GPtrArray *itk_store_list_executions(ItkStore *store, guint limit, const char *status,
                                      GError **error);
 /* One run (live or finished) in the same a{sv} form, or NULL with

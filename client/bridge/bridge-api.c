@@ -442,6 +442,94 @@ get_playbook(Request *req, const char *id)
         call(req, req->bridge->manager, "GetPlaybook", g_variant_new("(s)", id), reply_playbooks);
 }
 
+/* The "source" member of a JSON body: a string, else a 400 reply and NULL. */
+static const char *
+body_source(Request *req, JsonNode **root)
+{
+        JsonObject *body = parse_body_object(req->msg, root);
+        const char *source = NULL;
+
+        if (body == NULL || !optional_string(req->msg, body, "source", &source))
+                return NULL;
+        if (source == NULL)
+                reply_bad_request(req->msg, "source (the playbook's YAML text) is required");
+        return source;
+}
+
+static gboolean
+saved_playbook_done(Request *req, GVariant *reply, const GError *error)
+{
+        g_autoptr(GVariant) value = NULL;
+        g_autoptr(JsonBuilder) b = json_builder_new();
+        g_autoptr(JsonNode) node = NULL;
+
+        if (error != NULL) {
+                bridge_reply_gerror(req->msg, error);
+                return TRUE;
+        }
+        value = g_variant_get_child_value(reply, 0);
+        json_builder_begin_object(b);
+        set_string(b, "id", req->name);
+        json_builder_set_member_name(b, "diagnostics");
+        json_builder_add_value(b, bridge_json_from_variant(value));
+        json_builder_end_object(b);
+        node = json_builder_get_root(b);
+        bridge_reply_json(req->msg, SOUP_STATUS_OK, node);
+        return TRUE;
+}
+
+static gboolean
+validated_playbook_done(Request *req, GVariant *reply, const GError *error)
+{
+        g_autoptr(GVariant) value = NULL;
+        g_autoptr(JsonBuilder) b = json_builder_new();
+        g_autoptr(JsonNode) node = NULL;
+
+        if (error != NULL) {
+                bridge_reply_gerror(req->msg, error);
+                return TRUE;
+        }
+        value = g_variant_get_child_value(reply, 0);
+        json_builder_begin_object(b);
+        json_builder_set_member_name(b, "diagnostics");
+        json_builder_add_value(b, bridge_json_from_variant(value));
+        json_builder_end_object(b);
+        node = json_builder_get_root(b);
+        bridge_reply_json(req->msg, SOUP_STATUS_OK, node);
+        return TRUE;
+}
+
+/* PUT saves into the daemon's local library; the daemon checks the id, the
+ * text and manage-library. */
+static void
+save_playbook(Request *req, const char *id)
+{
+        g_autoptr(JsonNode) root = NULL;
+        const char *source = body_source(req, &root);
+
+        if (source == NULL) {
+                request_free(req);
+                return;
+        }
+        req->name = g_strdup(id);
+        call(req, req->bridge->manager, "SavePlaybook", g_variant_new("(ss)", id, source),
+             saved_playbook_done);
+}
+
+static void
+validate_playbook(Request *req)
+{
+        g_autoptr(JsonNode) root = NULL;
+        const char *source = body_source(req, &root);
+
+        if (source == NULL) {
+                request_free(req);
+                return;
+        }
+        call(req, req->bridge->manager, "ValidatePlaybook", g_variant_new("(s)", source),
+             validated_playbook_done);
+}
+
 /* --- executions --------------------------------------------------------------- */
 
 static gboolean
@@ -1029,6 +1117,80 @@ out:
         request_free(req);
 }
 
+/* --- run context --------------------------------------------------------------- */
+
+/* A JSON text the daemon stored (redacted), parsed; @fallback when empty or bad. */
+static JsonNode *
+stored_json(const char *text, JsonNodeType fallback)
+{
+        g_autoptr(GError) error = NULL;
+        JsonNode *node = NULL;
+
+        if (text != NULL && *text != '\0')
+                node = bridge_json_parse(text, strlen(text), &error);
+        if (node == NULL || JSON_NODE_TYPE(node) != fallback) {
+                g_clear_pointer(&node, json_node_unref);
+                node = json_node_new(fallback);
+                if (fallback == JSON_NODE_OBJECT)
+                        json_node_take_object(node, json_object_new());
+        }
+        return node;
+}
+
+static gboolean
+context_done(Request *req, GVariant *reply, const GError *error)
+{
+        g_autoptr(GVariant) record = NULL;
+        g_autoptr(JsonBuilder) b = json_builder_new();
+        g_autoptr(JsonNode) node = NULL;
+        g_autoptr(JsonNode) options = NULL;
+        g_autofree char *dashed = NULL;
+        gboolean debug_mode = FALSE;
+        JsonObject *o;
+        JsonNode *overrides;
+
+        if (error != NULL) {
+                bridge_reply_gerror(req->msg, error);
+                return TRUE;
+        }
+        record = g_variant_get_child_value(reply, 0);
+        options = stored_json(lookup_s(record, "options"), JSON_NODE_OBJECT);
+        o = json_node_get_object(options);
+        overrides = json_object_get_member(o, "timeout-overrides");
+        g_variant_lookup(record, "debug-mode", "b", &debug_mode);
+        dashed = req_dashed(req);
+        json_builder_begin_object(b);
+        set_string(b, "execution_id", dashed);
+        set_string(b, "playbook", lookup_s(record, "playbook"));
+        json_builder_set_member_name(b, "parameters");
+        json_builder_add_value(b, stored_json(lookup_s(record, "parameters"), JSON_NODE_OBJECT));
+        set_string(b, "credential",
+                   json_object_get_string_member_with_default(o, "credential", ""));
+        set_string(b, "gateway_url",
+                   json_object_get_string_member_with_default(o, "gateway-url", ""));
+        json_builder_set_member_name(b, "timeout_overrides");
+        if (overrides != NULL && JSON_NODE_HOLDS_OBJECT(overrides)) {
+                json_builder_add_value(b, json_node_copy(overrides));
+        } else {
+                json_builder_begin_object(b);
+                json_builder_end_object(b);
+        }
+        set_bool(b, "debug_mode", debug_mode);
+        json_builder_end_object(b);
+        node = json_builder_get_root(b);
+        bridge_reply_json(req->msg, SOUP_STATUS_OK, node);
+        return TRUE;
+}
+
+/* What a run was started with (GetExecutionRecord): parameters as the daemon
+ * stored them (secrets masked), credential name, gateway URL, timeouts. */
+static void
+get_context(Request *req)
+{
+        call(req, req->bridge->manager, "GetExecutionRecord", g_variant_new("(s)", req->hex),
+             context_done);
+}
+
 /* --- routing ------------------------------------------------------------------ */
 
 static void
@@ -1088,6 +1250,13 @@ route_execution(Request *req, const char *method, char **parts, guint n, GHashTa
                         reply_method_not_allowed(req);
                 return;
         }
+        if (n == 3 && g_str_equal(parts[2], "context")) {
+                if (method == SOUP_METHOD_GET)
+                        get_context(req);
+                else
+                        reply_method_not_allowed(req);
+                return;
+        }
         if (n == 3 && g_str_equal(parts[2], "log")) {
                 if (method == SOUP_METHOD_GET)
                         get_log(req, query);
@@ -1140,7 +1309,20 @@ bridge_api_handle(Bridge *bridge, SoupServerMessage *msg, const char *path, GHas
                 return;
         }
         if (g_str_equal(parts->pdata[0], "playbooks")) {
-                if (method != SOUP_METHOD_GET) {
+                if (n == 2 && g_str_equal(parts->pdata[1], "validate")) {
+                        if (method == SOUP_METHOD_POST)
+                                validate_playbook(req);
+                        else
+                                reply_method_not_allowed(req);
+                } else if (n >= 2 && (method == SOUP_METHOD_PUT || method == SOUP_METHOD_DELETE)) {
+                        g_autofree char *id = g_strjoinv("/", (char **)parts->pdata + 1);
+
+                        if (method == SOUP_METHOD_PUT)
+                                save_playbook(req, id);
+                        else
+                                call(req, bridge->manager, "DeletePlaybook",
+                                     g_variant_new("(s)", id), reply_no_content);
+                } else if (method != SOUP_METHOD_GET) {
                         reply_method_not_allowed(req);
                 } else if (n == 1) {
                         get_playbooks(req);

@@ -39,6 +39,7 @@ static const CtlVerb verbs[] = {
         { "credential", 1, 2, ctl_verb_credential },
         { "artifacts", 1, 1, ctl_verb_artifacts },
         { "artifact", 2, 2, ctl_verb_artifact },
+        { "playbook", 1, 3, ctl_verb_playbook },
 };
 
 void
@@ -236,6 +237,8 @@ ctl_main_help(void)
                "  playbooks                     List the playbook library\n"
                "  show PLAYBOOK                 Show a playbook's parameters and steps\n"
                "  validate FILE...              Check playbook files (no daemon needed)\n"
+               "  playbook save ID FILE         Save FILE (or - for stdin) to the local library\n"
+               "  playbook delete ID            Delete a playbook of the local library\n"
                "\n"
                "Credentials:\n"
                "  credential list               List stored credentials (never secrets)\n"

@@ -138,5 +138,6 @@ int ctl_verb_validate(CtlContext *ctx, int argc, char **argv);
 int ctl_verb_credential(CtlContext *ctx, int argc, char **argv);
 int ctl_verb_artifacts(CtlContext *ctx, int argc, char **argv);
 int ctl_verb_artifact(CtlContext *ctx, int argc, char **argv);
+int ctl_verb_playbook(CtlContext *ctx, int argc, char **argv);
 
 G_END_DECLS

@@ -18,6 +18,10 @@ import { buildHistory, historyPlaybooksLoaded, parseHistoryQuery } from './histo
 
 import { ArtifactsPane } from './artifacts.js';
 
+import * as library from './library.js';
+import * as credentialsPage from './credentials.js';
+import * as runctx from './runctx.js';
+
 const TERMINAL = new Set(['completed', 'failed', 'cancelled']);
 const TOKEN_KEY = 'itk-token';
 const BACKOFF_MIN_MS = 500;
@@ -719,6 +723,9 @@ function drawExecutions() {
 
 function parseRoute() {
         const hash = location.hash.replace(/^#\/?/, '');
+        const page = library.parseRoute(hash) || credentialsPage.parseRoute(hash);
+        if (page)
+                return page;
         let m = /^run\/(.+)$/.exec(hash);
         if (m)
                 return { view: 'run', id: decodeURIComponent(m[1]) };
@@ -753,12 +760,13 @@ function onRoute(ev) {
                         buildRunForm();
                 else if (route.view === 'history')
                         buildHistoryView();
-                else
+                else if (!library.build(route) && !credentialsPage.build(route))
                         buildHome();
         }
         renderPlaybooks();
         renderExecutions();
-        for (const a of document.querySelectorAll('.topnav a')) {
+        // Only the pages drawn here; library.js marks its own links.
+        for (const a of document.querySelectorAll('.topnav a#nav-history')) {
                 const here = a.getAttribute('href') === `#/${route.view}`;
                 a.classList.toggle('current', here);
                 a.toggleAttribute('aria-current', here);
@@ -902,6 +910,7 @@ function buildRunForm() {
                                                       h('ul', {}, (pb.errors || []).map((e) => h('li', { text: e })))) : null,
                                form));
         main.dataset.playbook = pb.id;
+        runctx.enhanceRunForm(pb, form);
 }
 
 function readParams(pb, form) {
@@ -927,7 +936,7 @@ function readParams(pb, form) {
                 const raw = input.value.trim();
                 if (raw === '') {
                         if (p.required && p.default === undefined && !form.elements.credential_name.value)
-                                fail('Required.');
+                                fail(runctx.requiredMessage(p));
                         continue;
                 }
                 if (p.type === 'integer') {
@@ -974,6 +983,8 @@ async function submitRun(pb, form, submit) {
                 body.credential_name = cred;
         if (form.elements.debug_mode.checked)
                 body.debug_mode = true;
+        if (!runctx.beforeSubmit(pb, form, body))
+                return;
         const status = form.querySelector('.form-status');
         submit.disabled = true;
         submit.setAttribute('aria-busy', 'true');
@@ -1002,6 +1013,7 @@ function buildDetail() {
         dv.title = h('h2', { id: 'detail-heading' });
         dv.badge = h('span', { id: 'detail-status', role: 'status', 'aria-live': 'polite', 'aria-label': 'Execution status' });
         dv.meta = h('div', { class: 'detail-meta muted' });
+        dv.context = runctx.contextBox(state.detail.id);
         dv.error = h('div', { class: 'banner banner-error', role: 'alert', hidden: true });
         dv.stale = h('div', { class: 'banner banner-warn', hidden: true },
                      'Connection lost: this is the last status received, not a live one. Cancel still works.');
@@ -1024,7 +1036,7 @@ function buildDetail() {
         dv.autoscroll = h('input', { type: 'checkbox', id: 'log-follow', checked: true });
         main.replaceChildren(h('section', { class: 'panel detail', 'aria-labelledby': 'detail-heading' },
                                h('div', { class: 'panel-head' }, dv.title, dv.badge),
-                               dv.meta, dv.error, dv.stale,
+                               dv.meta, dv.context, dv.error, dv.stale,
                                h('div', { class: 'progress-row' }, dv.progress, dv.progressText),
                                h('div', { class: 'controls', role: 'group', 'aria-label': 'Execution controls' },
                                  buttons, dv.debugLabel, dv.controlMsg),
@@ -1323,6 +1335,7 @@ async function loadPlaybooks() {
                 return;
         }
         renderPlaybooks();
+        library.playbooksChanged();
         if (state.route.view === 'run')
                 buildRunForm();
         else if (state.route.view === 'history')
@@ -1343,10 +1356,17 @@ async function loadCredentials() {
                                     ...state.credentials.map((c) => h('option', { value: c.name, text: credentialLabel(c) })));
                 sel.value = keep;
         }
+        credentialsPage.credentialsChanged();
+        runctx.credentialsChanged();
 }
 
 function init() {
         state.token = takeToken();
+        // What the feature modules (library.js, credentials.js, runctx.js) may use.
+        const ui = { h, $, api, notice, clearNotice, state, loadPlaybooks, loadCredentials, credentialLabel };
+        library.setup(ui);
+        credentialsPage.setup(ui);
+        runctx.setup(ui);
         $('notice-close').addEventListener('click', clearNotice);
         $('conn-retry').addEventListener('click', reconnectNow);
         window.addEventListener('hashchange', onRoute);

@@ -473,6 +473,38 @@ class TestPolkit(AuthorizationTestCase):
         calls = self.polkit('GetMethodCalls', GLib.Variant('(s)', ('CheckAuthorization',)))
         self.assertNotIn(SECRET, repr(calls))
 
+    def test_manage_library(self):
+        lib = 'org.ignition.toolkit.manage-library'
+        save = manager_call('SavePlaybook', 'GLib.Variant("(ss)", (%r, %r))'
+                            % ('pk/saved.yaml', QUICK_RUN))
+        delete = manager_call('DeletePlaybook', 'GLib.Variant("(s)", (%r,))' % 'pk/saved.yaml')
+        local = os.path.join(self.daemon.state_dir, 'playbooks', 'local', 'pk', 'saved.yaml')
+        # Running and managing credentials do not open the library for writing.
+        self.allow(RUN, SOURCE, CONTROL, MANAGE, VIEW)
+        reply, _ = self.call_one('nobody', save)
+        self.assertRefused(reply, ACCESS_DENIED, lib)
+        self.assertFalse(os.path.exists(local))
+        ids = [p['id'] for p in self.client.manager('ListPlaybooks')]
+        self.assertNotIn('pk/saved.yaml', ids)
+        self.allow(lib)
+        reply, _ = self.call_one('nobody', save)
+        self.assertEqual(self.assertAllowed(reply), [])
+        self.assertTrue(os.path.exists(local))
+        self.allow(RUN)
+        reply, _ = self.call_one('nobody', delete)
+        self.assertRefused(reply, ACCESS_DENIED, lib)
+        self.assertTrue(os.path.exists(local))
+        # Shipped playbooks stay read-only even for a caller who may manage the library.
+        self.allow(lib)
+        reply, _ = self.call_one('nobody', manager_call(
+            'DeletePlaybook', 'GLib.Variant("(s)", (%r,))' % 'quick.yaml'))
+        self.assertRefused(reply, ACCESS_DENIED)
+        self.assertIn('read-only', reply['message'])
+        reply, _ = self.call_one('nobody', delete)
+        self.assertAllowed(reply)
+        self.assertFalse(os.path.exists(local))
+        self.assertEqual([c[2] for c in self.checks()], [lib] * 5)
+
     def test_library_but_not_source(self):
         # May run the installed library's playbooks, not text of its own.
         self.allow(RUN)

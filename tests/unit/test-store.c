@@ -1267,6 +1267,7 @@ test_store_live_fields(void)
                            "ALTER TABLE executions DROP COLUMN progress;"
                            "DROP INDEX executions_playbook;"
                            "DROP TABLE artifacts;"
+                           "ALTER TABLE executions DROP COLUMN options;"
                            "PRAGMA user_version = 1;");
         {
                 g_autoptr(ItkStore) store = open_store(td->path);
@@ -1277,10 +1278,12 @@ test_store_live_fields(void)
                 g_assert_true(g_variant_lookup(run, "progress", "d", &progress));
                 g_assert_cmpfloat(progress, ==, -1);
         }
-        g_assert_cmpint(sql_int(td->path, "PRAGMA user_version"), ==, 4);
+        g_assert_cmpint(sql_int(td->path, "PRAGMA user_version"), ==, 5);
         g_assert_cmpint(sql_int(td->path, "SELECT count(*) FROM sqlite_schema WHERE name IN "
                                           "('executions_playbook', 'artifacts')"),
                         ==, 2);
+        /* The options column (a run's credential and timeouts) came back too. */
+        g_assert_true(g_variant_lookup(run, "options", "&s", NULL));
 }
 
 int
