@@ -4,6 +4,7 @@
 #include <glib-object.h>
 #include <json-glib/json-glib.h>
 
+#include "itk-live-view.h"
 #include "itk-playbook.h"
 #include "itk-secret-set.h"
 #include "itk-store.h"
@@ -120,6 +121,12 @@ gboolean itk_execution_set_debug_mode(ItkExecution *self, gboolean enabled, GErr
 GVariant *itk_execution_get_steps(ItkExecution *self);
 /* a(tuss), the newest @max lines (0 = all kept); transfer full. */
 GVariant *itk_execution_get_log(ItkExecution *self, guint max, GError **error);
+
+/* The watchers of the run's browser (OpenLiveView, SendInput), made on first
+ * use; ITK_ERROR_NOT_RUNNING once the run ended (all watchers were closed). */
+ItkLiveView *itk_execution_get_live_view(ItkExecution *self, GError **error);
+/* A line of the operator's (live steering) in the run's log, redacted. */
+void itk_execution_log_operator(ItkExecution *self, const char *message);
 
 /* The run's folder (scripts' working directory, downloads); set before it starts. */
 void itk_execution_set_work_dir(ItkExecution *self, const char *dir);
