@@ -37,6 +37,7 @@ static const CtlVerb verbs[] = {
         { "show", 1, 1, ctl_verb_show },
         { "validate", 1, -1, ctl_verb_validate },
         { "credential", 1, 2, ctl_verb_credential },
+        { "live", 1, 1, ctl_verb_live },
 };
 
 void
@@ -227,6 +228,8 @@ ctl_main_help(void)
                "  debug ID on|off               Turn debug mode on or off\n"
                "  history                       List finished runs\n"
                "  forget ID                     Delete a finished run from the history\n"
+               "  live ID -o FILE.jpg|--info    Save or describe the current frame of its "
+               "browser\n"
                "\n"
                "Playbooks:\n"
                "  playbooks                     List the playbook library\n"
@@ -259,6 +262,8 @@ ctl_main_help(void)
                "     --description=TEXT         credential set: a description\n"
                "     --token                    credential set: prompt for an API token\n"
                "     --no-secret                credential set: keep the stored secret\n"
+               "  -o --output=FILE              live: save the frame (JPEG; - for stdout)\n"
+               "     --info                     live: show the frame's URL, step and size\n"
                "\n"
                "See ignitionctl(1) for the exit statuses.\n");
 }
@@ -279,6 +284,7 @@ enum {
         ARG_DESCRIPTION,
         ARG_TOKEN,
         ARG_NO_SECRET,
+        ARG_INFO,
 };
 
 static int
@@ -305,12 +311,14 @@ ctl_main_parse_argv(CtlContext *ctx, int argc, char **argv)
                 { "description", required_argument, NULL, ARG_DESCRIPTION },
                 { "token", no_argument, NULL, ARG_TOKEN },
                 { "no-secret", no_argument, NULL, ARG_NO_SECRET },
+                { "output", required_argument, NULL, 'o' },
+                { "info", no_argument, NULL, ARG_INFO },
                 {},
         };
         int c;
 
         opterr = 0;
-        while ((c = getopt_long(argc, argv, ":hqp:fn:", options, NULL)) >= 0) {
+        while ((c = getopt_long(argc, argv, ":hqp:fn:o:", options, NULL)) >= 0) {
                 switch (c) {
                 case 'h':
                         ctl_main_help();
@@ -398,6 +406,13 @@ ctl_main_parse_argv(CtlContext *ctx, int argc, char **argv)
                 case ARG_NO_SECRET:
                         ctx->no_secret = TRUE;
                         break;
+                case 'o':
+                        g_free(ctx->output);
+                        ctx->output = g_strdup(optarg);
+                        break;
+                case ARG_INFO:
+                        ctx->info = TRUE;
+                        break;
                 case ':':
                         ctl_error("option '%s' needs a value", argv[optind - 1]);
                         return CTL_EXIT_USAGE;
@@ -425,6 +440,7 @@ ctl_context_clear(CtlContext *ctx)
         g_free(ctx->status_filter);
         g_free(ctx->username);
         g_free(ctx->description);
+        g_free(ctx->output);
 }
 
 int

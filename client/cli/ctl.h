@@ -61,6 +61,8 @@ typedef struct {
         char *description;
         gboolean token;
         gboolean no_secret;
+        char *output;  /* live -o FILE */
+        gboolean info; /* live --info */
 } CtlContext;
 
 /* ctl-main.c */
@@ -126,5 +128,7 @@ int ctl_verb_playbooks(CtlContext *ctx, int argc, char **argv);
 int ctl_verb_show(CtlContext *ctx, int argc, char **argv);
 int ctl_verb_validate(CtlContext *ctx, int argc, char **argv);
 int ctl_verb_credential(CtlContext *ctx, int argc, char **argv);
+/* ctl-live.c */
+int ctl_verb_live(CtlContext *ctx, int argc, char **argv);
 
 G_END_DECLS

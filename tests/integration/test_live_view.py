@@ -19,6 +19,7 @@ import time
 from itk_harness import (EXECUTION_IFACE, BUS_NAME, DaemonTestCase, Gio, GLib, main, playbook,
                          sleep_step, step, vardict)
 from test_browser import sim_binary
+from test_ignitionctl import run_ctl
 
 if not os.access('/usr/bin/chromium', os.X_OK):
     print('SKIP: /usr/bin/chromium is not installed (Debian package chromium)')
@@ -105,6 +106,9 @@ class TestLiveViewNoBrowser(LiveViewTestCase):
         header, payload = view.message()
         self.assertEqual((header['type'], header['state']), ('status', 'no-browser'))
         self.assertIn('no browser', header['message'])
+        res = run_ctl(self.bus.address, 'live', self.client.get_prop(path, 'Id'), '--info')
+        self.assertEqual(res.rc, 1)
+        self.assertIn('no browser page', res.err)
         self.assertEqual(payload, b'')
         self.assertIn('unknown live view option',
                       self.assertDBusError(INVALID_ARGS, self.open_view, path, {'fps': 5}))
@@ -171,6 +175,23 @@ class TestLiveViewBrowser(LiveViewTestCase):
         self.assertEqual(header2['url'], self.url)
         self.assertEqual(jpeg2[:2], b'\xff\xd8')
         second.close()
+
+        # ignitionctl live: the same frame saved, and described.
+        exec_id = self.client.get_prop(path, 'Id')
+        shot = os.path.join(self.tmp, 'live.jpg')
+        res = run_ctl(self.bus.address, 'live', exec_id, '-o', shot)
+        self.assertEqual(res.rc, 0, res.err)
+        with open(shot, 'rb') as f:
+            self.assertEqual(f.read(2), b'\xff\xd8')
+        res = run_ctl(self.bus.address, 'live', exec_id, '--info')
+        self.assertEqual(res.rc, 0, res.err)
+        self.assertIn('URL:      %s' % self.url, res.out)
+        self.assertIn('Step:     hold', res.out)
+        res = run_ctl(self.bus.address, '--json=short', 'live', exec_id, '--info')
+        self.assertEqual(json.loads(res.out)['url'], self.url)
+        res = run_ctl(self.bus.address, 'live', exec_id)
+        self.assertEqual(res.rc, 64)
+        self.assertIn('-o FILE.jpg', res.err)
 
         self.assertIn('unknown input kind',
                       self.assertDBusError(INVALID_ARGS, self.send_input, path, 'drag', {}))
