@@ -70,6 +70,7 @@ struct _ItkLiveView {
         char *url;
         guint64 sequence;
         gboolean closed;
+        gboolean waiting_ready; /* the backend holds a frame back until a watcher drains */
 };
 
 GBytes *
@@ -154,6 +155,12 @@ watcher_flush(Watcher *watcher)
                 }
         }
         g_clear_handle_id(&watcher->out_id, g_source_remove);
+        if (watcher->view->waiting_ready && watcher->view->cast != NULL) {
+                const ItkLiveBackend *backend = lookup_backend(watcher->view->session_name);
+                watcher->view->waiting_ready = FALSE;
+                if (backend != NULL && backend->ready != NULL)
+                        backend->ready(watcher->view->cast);
+        }
         return TRUE;
 }
 
@@ -221,6 +228,7 @@ itk_live_view_stop_cast(ItkLiveView *self)
         if (backend != NULL)
                 backend->stop(self->cast);
         self->cast = NULL;
+        self->waiting_ready = FALSE;
 }
 
 static void
@@ -347,6 +355,18 @@ guint
 itk_live_view_get_n_watchers(ItkLiveView *self)
 {
         return self->watchers->len;
+}
+
+gboolean
+itk_live_view_is_ready(ItkLiveView *self)
+{
+        for (guint i = 0; i < self->watchers->len; i++) {
+                Watcher *watcher = g_ptr_array_index(self->watchers, i);
+                if (watcher->sending == NULL)
+                        return TRUE;
+        }
+        self->waiting_ready = TRUE;
+        return FALSE;
 }
 
 gboolean

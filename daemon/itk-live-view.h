@@ -37,6 +37,9 @@ typedef struct {
          * Returns a handle for @stop. */
         gpointer (*start)(gpointer session, ItkLiveView *view);
         void (*stop)(gpointer cast);
+        /* Optional: a watcher's socket drained after itk_live_view_is_ready()
+         * said FALSE; frames are worth asking for again. */
+        void (*ready)(gpointer cast);
         /* Sends one input event (kind "click", "scroll" or "key", checked by
          * itk_live_view_check_input()) to the page. Completes with a line
          * that describes it for the run's log (never a typed text of a
@@ -70,6 +73,11 @@ int itk_live_view_open(ItkLiveView *self, GError **error);
 void itk_live_view_close_all(ItkLiveView *self, const char *reason);
 guint itk_live_view_get_n_watchers(ItkLiveView *self);
 gboolean itk_live_view_is_casting(ItkLiveView *self);
+/* TRUE when some watcher could take a frame now (its socket is drained):
+ * the backend asks the browser for the next frame only then, so the rate
+ * follows the fastest watcher. When FALSE, the backend's ready() is called
+ * once a watcher drains. */
+gboolean itk_live_view_is_ready(ItkLiveView *self);
 /* The URL of the newest frame ("" when none). */
 const char *itk_live_view_get_url(ItkLiveView *self);
 

@@ -42,8 +42,20 @@ cast_ack_cb(gpointer user_data)
         Cast *cast = user_data;
 
         cast->ack_id = 0;
-        cast_send_ack(cast);
+        /* Every watcher is still busy with a frame: the next one waits for
+         * the first to drain (cast_ready). */
+        if (itk_live_view_is_ready(cast->view))
+                cast_send_ack(cast);
         return G_SOURCE_REMOVE;
+}
+
+static void
+cast_ready(gpointer data)
+{
+        Cast *cast = data;
+
+        if (cast->pending_ack >= 0 && cast->ack_id == 0)
+                cast_send_ack(cast);
 }
 
 /* Chromium sends the next frame only once this one is acked: holding the
@@ -56,9 +68,10 @@ cast_ack(Cast *cast, gint64 screencast_session)
         cast->pending_ack = screencast_session;
         if (cast->ack_id != 0)
                 return;
-        if (wait <= 0)
-                cast_send_ack(cast);
-        else
+        if (wait <= 0) {
+                if (itk_live_view_is_ready(cast->view))
+                        cast_send_ack(cast);
+        } else
                 cast->ack_id = g_timeout_add((guint)((wait + 999) / 1000), cast_ack_cb, cast);
 }
 
@@ -440,6 +453,7 @@ itk_step_browser_live_register(void)
         static const ItkLiveBackend backend = {
                 .start = cast_start,
                 .stop = cast_stop,
+                .ready = cast_ready,
                 .input_async = input_async,
                 .input_finish = input_finish,
         };

@@ -10,7 +10,7 @@
 #include "itk-error.h"
 #include "itk-live-view.h"
 
-static guint n_starts, n_stops;
+static guint n_starts, n_stops, n_ready;
 static int fake_session;
 
 static gpointer
@@ -25,6 +25,12 @@ static void
 fake_stop(gpointer cast)
 {
         n_stops++;
+}
+
+static void
+fake_ready(gpointer cast)
+{
+        n_ready++;
 }
 
 static void
@@ -53,12 +59,13 @@ new_view(void)
         static const ItkLiveBackend backend = {
                 .start = fake_start,
                 .stop = fake_stop,
+                .ready = fake_ready,
                 .input_async = fake_input_async,
                 .input_finish = fake_input_finish,
         };
 
         itk_live_view_set_backend("fake", &backend);
-        n_starts = n_stops = 0;
+        n_starts = n_stops = n_ready = 0;
         return itk_live_view_new("fake", step_cb, NULL);
 }
 
@@ -347,6 +354,32 @@ test_slow_watcher(void)
         itk_live_view_free(view);
 }
 
+/* The browser is asked for frames only as fast as the fastest watcher reads. */
+static void
+test_ready_follows_reader(void)
+{
+        ItkLiveView *view = new_view();
+        g_autoptr(GBytes) jpeg = make_jpeg(1024 * 1024, 1);
+        Reader *r;
+
+        itk_live_view_set_session(view, &fake_session);
+        r = open_reader(view);
+        json_object_unref(reader_next(r, NULL));
+        g_assert_true(itk_live_view_is_ready(view));
+        /* A frame bigger than the socket holds: the watcher is busy. */
+        itk_live_view_push_frame(view, jpeg, 10, 10, "u", 1);
+        g_assert_false(itk_live_view_is_ready(view));
+        g_assert_cmpuint(n_ready, ==, 0);
+        /* It reads the frame: the backend is told to go on, once. */
+        json_object_unref(reader_next(r, NULL));
+        while (n_ready == 0)
+                g_main_context_iteration(NULL, TRUE);
+        g_assert_cmpuint(n_ready, ==, 1);
+        g_assert_true(itk_live_view_is_ready(view));
+        reader_free(r);
+        itk_live_view_free(view);
+}
+
 static void
 test_close_all(void)
 {
@@ -464,6 +497,7 @@ main(int argc, char **argv)
         g_test_add_func("/live-view/cast-follows-watchers", test_cast_follows_watchers);
         g_test_add_func("/live-view/frames", test_frames);
         g_test_add_func("/live-view/slow-watcher", test_slow_watcher);
+        g_test_add_func("/live-view/ready-follows-reader", test_ready_follows_reader);
         g_test_add_func("/live-view/close-all", test_close_all);
         g_test_add_func("/live-view/check-input", test_check_input);
         g_test_add_func("/live-view/input-needs-page", test_input_needs_page);
