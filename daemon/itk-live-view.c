@@ -70,7 +70,8 @@ struct _ItkLiveView {
         char *url;
         guint64 sequence;
         gboolean closed;
-        gboolean waiting_ready; /* the backend holds a frame back until a watcher drains */
+        gboolean waiting_ready;    /* the backend holds a frame back until a watcher drains */
+        GCancellable *cancellable; /* cancelled when the run ends: inputs in flight stop */
 };
 
 GBytes *
@@ -264,6 +265,7 @@ itk_live_view_new(const char *session_name, ItkLiveStepFunc step_func, gpointer 
         self->step_data = step_data;
         self->watchers = g_ptr_array_new();
         self->url = g_strdup("");
+        self->cancellable = g_cancellable_new();
         return self;
 }
 
@@ -273,6 +275,7 @@ itk_live_view_close_all(ItkLiveView *self, const char *reason)
         g_autoptr(GBytes) goodbye = NULL;
 
         self->closed = TRUE;
+        g_cancellable_cancel(self->cancellable);
         itk_live_view_stop_cast(self);
         if (reason != NULL)
                 goodbye = encode_status("closed", reason);
@@ -296,6 +299,7 @@ itk_live_view_free(ItkLiveView *self)
         itk_live_view_close_all(self, NULL);
         g_ptr_array_unref(self->watchers);
         g_clear_pointer(&self->last_frame, g_bytes_unref);
+        g_clear_object(&self->cancellable);
         g_free(self->session_name);
         g_free(self->url);
         g_free(self);
@@ -535,7 +539,10 @@ itk_live_view_input_async(ItkLiveView *self, const char *kind, JsonObject *event
                                         "this run has no browser page to steer");
                 return;
         }
-        backend->input_async(self->session, kind, event, cancellable, callback, user_data);
+        /* Without a cancellable of the caller's, the run's end stops it. */
+        backend->input_async(self->session, kind, event,
+                             cancellable != NULL ? cancellable : self->cancellable, callback,
+                             user_data);
 }
 
 char *

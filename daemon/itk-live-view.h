@@ -91,7 +91,8 @@ void itk_live_view_push_frame(ItkLiveView *self, GBytes *jpeg, guint width, guin
  * {x, y, dx?, dy?}, "key" {key, text?}. ITK_ERROR_INVALID_ARGS naming the
  * problem. */
 gboolean itk_live_view_check_input(const char *kind, JsonObject *event, GError **error);
-/* Sends the event to the session's page through the backend. */
+/* Sends the event to the session's page through the backend. Without
+ * @cancellable it stops when the run ends (itk_live_view_close_all()). */
 void itk_live_view_input_async(ItkLiveView *self, const char *kind, JsonObject *event,
                                GCancellable *cancellable, GAsyncReadyCallback callback,
                                gpointer user_data);

@@ -208,7 +208,16 @@ typedef struct {
         gboolean password; /* the focused element is a password field */
         GPtrArray *calls;  /* Call*, sent in order */
         guint next;
+        GCancellable *cancellable; /* of its CDP calls: the caller's, or the deadline */
+        GCancellable *outer;       /* the caller's */
+        gulong outer_handler;
+        guint deadline_id;
+        gboolean timed_out;
 } Input;
+
+/* A page whose renderer is stuck answers nothing: steering it fails rather
+ * than waits. */
+#define INPUT_DEADLINE_SEC 10
 
 typedef struct {
         char *method;
@@ -227,6 +236,11 @@ call_free(Call *call)
 static void
 input_free(Input *input)
 {
+        g_clear_handle_id(&input->deadline_id, g_source_remove);
+        if (input->outer != NULL)
+                g_cancellable_disconnect(input->outer, input->outer_handler);
+        g_clear_object(&input->outer);
+        g_clear_object(&input->cancellable);
         itk_cdp_unref(input->cdp);
         g_free(input->session_id);
         g_free(input->kind);
@@ -343,19 +357,52 @@ input_plan(Input *input)
 
 static void input_next(GTask *task);
 
+static gboolean
+input_deadline_cb(gpointer user_data)
+{
+        Input *input = user_data;
+
+        input->deadline_id = 0;
+        input->timed_out = TRUE;
+        g_cancellable_cancel(input->cancellable);
+        return G_SOURCE_REMOVE;
+}
+
+static void
+input_outer_cancelled_cb(GCancellable *outer, gpointer user_data)
+{
+        g_cancellable_cancel(user_data);
+}
+
+/* Completes @task (its reference is taken) with the failure of a CDP call. */
+static void
+input_fail(GTask *task, GError *error)
+{
+        Input *input = g_task_get_task_data(task);
+
+        if (input->timed_out)
+                g_task_return_new_error(task, ITK_ERROR, ITK_ERROR_TIMED_OUT,
+                                        "the page did not answer within %d s", INPUT_DEADLINE_SEC);
+        else if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+                g_task_return_error(task, g_error_copy(error));
+        else
+                g_task_return_new_error(task, ITK_ERROR, ITK_ERROR_FAILED,
+                                        "the page did not take the input: %s", error->message);
+        g_object_unref(task);
+}
+
 static void
 input_call_cb(GObject *source, GAsyncResult *result, gpointer user_data)
 {
-        g_autoptr(GTask) task = user_data;
+        GTask *task = user_data;
         g_autoptr(GError) error = NULL;
         g_autoptr(JsonObject) reply = itk_cdp_call_finish(NULL, result, &error);
 
         if (reply == NULL) {
-                g_task_return_new_error(task, ITK_ERROR, ITK_ERROR_FAILED,
-                                        "the page did not take the input: %s", error->message);
+                input_fail(task, error);
                 return;
         }
-        input_next(g_steal_pointer(&task));
+        input_next(task);
 }
 
 static void
@@ -372,8 +419,7 @@ input_next(GTask *task)
         call = g_ptr_array_index(input->calls, input->next++);
         /* The call takes the params. */
         itk_cdp_call_async(input->cdp, input->session_id, call->method,
-                           g_steal_pointer(&call->params), g_task_get_cancellable(task),
-                           input_call_cb, task);
+                           g_steal_pointer(&call->params), input->cancellable, input_call_cb, task);
 }
 
 static void
@@ -386,8 +432,7 @@ input_probe_cb(GObject *source, GAsyncResult *result, gpointer user_data)
         JsonObject *value = NULL;
 
         if (reply == NULL && g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED)) {
-                g_task_return_error(task, g_steal_pointer(&error));
-                g_object_unref(task);
+                input_fail(task, error);
                 return;
         }
         /* A page that cannot answer still takes input; then it is logged
@@ -429,6 +474,14 @@ input_async(gpointer session, const char *kind, JsonObject *event, GCancellable 
         input->kind = g_strdup(kind);
         input->event = json_object_ref(event);
         input->calls = g_ptr_array_new_with_free_func((GDestroyNotify)call_free);
+        input->cancellable = g_cancellable_new();
+        if (cancellable != NULL) {
+                input->outer = g_object_ref(cancellable);
+                input->outer_handler =
+                        g_cancellable_connect(cancellable, G_CALLBACK(input_outer_cancelled_cb),
+                                              g_object_ref(input->cancellable), g_object_unref);
+        }
+        input->deadline_id = g_timeout_add_seconds(INPUT_DEADLINE_SEC, input_deadline_cb, input);
         g_task_set_task_data(task, input, (GDestroyNotify)input_free);
         /* The URL for the log line, and whether keys go to a password field. */
         params = json_object_new();
@@ -437,8 +490,8 @@ input_async(gpointer session, const char *kind, JsonObject *event, GCancellable 
                 "({url: location.href, password: !!(document.activeElement && "
                 "document.activeElement.type === 'password')})");
         json_object_set_boolean_member(params, "returnByValue", TRUE);
-        itk_cdp_call_async(input->cdp, input->session_id, "Runtime.evaluate", params, cancellable,
-                           input_probe_cb, task);
+        itk_cdp_call_async(input->cdp, input->session_id, "Runtime.evaluate", params,
+                           input->cancellable, input_probe_cb, task);
 }
 
 static char *

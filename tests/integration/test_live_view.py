@@ -236,6 +236,26 @@ class TestLiveViewBrowser(LiveViewTestCase):
             self.assertNotIn("'Q'", line)
             self.assertNotIn('Enter', line)
 
+    def test_stuck_page_times_out(self):
+        # The page's renderer spins right after the click step: steering it
+        # fails with a timeout instead of hanging the call.
+        page = ('data:text/html,<button id=b onclick="setTimeout(()=>{for(;;){}})">spin'
+                '</button>')
+        source = playbook(step('open', 'browser.navigate', {'url': page}),
+                          step('spin', 'browser.click', {'selector': '#b'}),
+                          sleep_step('hold', 120))
+        path = self.start(source)
+        self.client.wait_step(path, 'hold', 'running', timeout=60)
+        self.call(path, 'Pause')
+        self.client.wait_for(lambda: self.client.get_prop(path, 'Status') == 'paused',
+                             what='paused')
+        message = self.assertDBusError('org.freedesktop.DBus.Error.Timeout', self.send_input,
+                                       path, 'click', {'x': 5, 'y': 5})
+        self.assertIn('did not answer within 10 s', message)
+        # The run still ends at once.
+        self.call(path, 'Cancel')
+        self.client.wait_finished(path, 30)
+
     def test_debug_mode_may_steer(self):
         source = playbook(step('open', 'browser.navigate', {'url': self.url}),
                           step('check', 'browser.verify_text',
