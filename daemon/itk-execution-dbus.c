@@ -4,7 +4,9 @@
 #include <unistd.h>
 
 #include "itk-bus.h"
+#include "itk-error.h"
 #include "itk-manager-dbus.h"
+#include "itk-value.h"
 
 typedef struct {
         sd_bus *bus;
@@ -404,6 +406,140 @@ method_open_artifact(sd_bus_message *m, void *userdata, sd_bus_error *error)
         return itk_authority_run(
                 authority, m, ITK_ACTION_VIEW, itk_execution_get_started_by_uid(userdata),
                 open_artifact_authorized, userdata, g_object_ref, g_object_unref, error);
+/* --- live view ------------------------------------------------------------------------ */
+
+static int
+open_live_view_authorized(sd_bus_message *m, gpointer userdata, sd_bus_error *error)
+{
+        ItkExecution *execution = userdata;
+        g_autoptr(GError) local = NULL;
+        ItkLiveView *view;
+        const char *key;
+        int fd, r;
+
+        r = sd_bus_message_enter_container(m, 'a', "{sv}");
+        if (r < 0)
+                return r;
+        /* No options yet: say so rather than ignore one. */
+        r = sd_bus_message_enter_container(m, 'e', "sv");
+        if (r < 0)
+                return r;
+        if (r > 0) {
+                r = sd_bus_message_read(m, "s", &key);
+                if (r < 0)
+                        return r;
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                         "unknown live view option '%s'", key);
+        }
+        view = itk_execution_get_live_view(execution, &local);
+        if (view == NULL)
+                return itk_bus_error_from_gerror(local, error);
+        fd = itk_live_view_open(view, &local);
+        if (fd < 0)
+                return itk_bus_error_from_gerror(local, error);
+        /* sd-bus sends a duplicate. */
+        r = sd_bus_reply_method_return(m, "h", fd);
+        close(fd);
+        return r;
+}
+
+static int
+method_open_live_view(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+        return itk_authority_run(
+                authority, m, ITK_ACTION_VIEW, itk_execution_get_started_by_uid(userdata),
+                open_live_view_authorized, userdata, g_object_ref, g_object_unref, error);
+}
+
+typedef struct {
+        ItkExecution *execution;
+        sd_bus_message *m;
+} SendInput;
+
+static void
+send_input_cb(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+        SendInput *call = user_data;
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+        g_autoptr(GError) local = NULL;
+        ItkLiveView *view = itk_execution_get_live_view(call->execution, NULL);
+        g_autofree char *line = NULL;
+        int r;
+
+        if (view == NULL)
+                g_set_error(&local, ITK_ERROR, ITK_ERROR_NOT_RUNNING,
+                            "the run ended before the input was sent");
+        else
+                line = itk_live_view_input_finish(view, result, &local);
+        if (line != NULL) {
+                itk_execution_log_operator(call->execution, line);
+                r = sd_bus_reply_method_return(call->m, NULL);
+        } else {
+                itk_bus_error_from_gerror(local, &error);
+                r = sd_bus_reply_method_error(call->m, &error);
+                sd_bus_error_free(&error);
+        }
+        if (r < 0)
+                g_warning("cannot reply to SendInput: %s", g_strerror(-r));
+        sd_bus_message_unref(call->m);
+        g_object_unref(call->execution);
+        g_free(call);
+}
+
+static int
+send_input_authorized(sd_bus_message *m, gpointer userdata, sd_bus_error *error)
+{
+        ItkExecution *execution = userdata;
+        g_autoptr(GError) local = NULL;
+        g_autoptr(GVariant) event_variant = NULL;
+        g_autoptr(JsonObject) event = NULL;
+        ItkStatus status = itk_execution_get_status(execution);
+        ItkLiveView *view;
+        SendInput *call;
+        const char *kind;
+        int r;
+
+        r = sd_bus_message_read(m, "s", &kind);
+        if (r < 0)
+                return r;
+        {
+                ItkValueBudget budget = ITK_VALUE_BUDGET_INIT("event");
+                budget.max_values = 16;
+                r = itk_bus_message_read_bounded(m, &budget, &event_variant, &local);
+                if (r == -E2BIG && local != NULL)
+                        return itk_bus_error_from_gerror(local, error);
+                if (r < 0)
+                        return r;
+        }
+        event = itk_value_object_from_variant(event_variant, &local);
+        if (event == NULL || !itk_live_view_check_input(kind, event, &local))
+                return itk_bus_error_from_gerror(local, error);
+        if (itk_status_is_terminal(status))
+                return sd_bus_error_setf(error, "org.ignition.Toolkit.Error.NotRunning",
+                                         "execution %s has ended", itk_execution_get_id(execution));
+        /* The operator steers a run that stands still, never one racing its steps. */
+        if (status != ITK_STATUS_PAUSED &&
+            !(status == ITK_STATUS_RUNNING && itk_execution_get_debug_mode(execution)))
+                return sd_bus_error_setf(error, "org.ignition.Toolkit.Error.InvalidState",
+                                         "the browser can be steered only while the run is "
+                                         "paused or in debug mode (it is %s)",
+                                         itk_status_to_string(status));
+        view = itk_execution_get_live_view(execution, &local);
+        if (view == NULL)
+                return itk_bus_error_from_gerror(local, error);
+        call = g_new0(SendInput, 1);
+        call->execution = g_object_ref(execution);
+        call->m = sd_bus_message_ref(m);
+        itk_live_view_input_async(view, kind, event, NULL, send_input_cb, call);
+        return 1;
+}
+
+static int
+method_send_input(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+        return itk_authority_run(authority, m, ITK_ACTION_STEER_BROWSER,
+                                 itk_execution_get_started_by_uid(userdata), send_input_authorized,
+                                 userdata, g_object_ref, g_object_unref, error);
 }
 
 /* --- properties ---------------------------------------------------------------------- */
@@ -477,6 +613,11 @@ static const sd_bus_vtable execution_vtable[] = {
                                  method_list_artifacts, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_NAMES("OpenArtifact", "s", SD_BUS_PARAM(name), "h", SD_BUS_PARAM(fd),
                                  method_open_artifact, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("OpenLiveView", "a{sv}", SD_BUS_PARAM(options), "h",
+                                 SD_BUS_PARAM(view), method_open_live_view,
+                                 SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("SendInput", "sa{sv}", SD_BUS_PARAM(kind) SD_BUS_PARAM(event), "",
+                                 "", method_send_input, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_SIGNAL_WITH_NAMES("StatusChanged", "ss", SD_BUS_PARAM(status) SD_BUS_PARAM(previous),
                                  0),
         SD_BUS_SIGNAL_WITH_NAMES("StepChanged", "isss",

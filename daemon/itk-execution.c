@@ -102,6 +102,8 @@ struct _ItkExecution {
         char *work_dir;
         ItkStepSessions *sessions; /* per-provider sessions (browser context) */
         GPtrArray *artifacts;      /* a{sv} of ListArtifacts, in order of writing */
+        gpointer browser_session;  /* the "browser" session, for the live view */
+        ItkLiveView *live_view;    /* made on the first OpenLiveView */
         char *gateway_url;
         char *gateway_token;
         char *python;
@@ -843,7 +845,13 @@ itk_execution_finish(ItkExecution *self, ItkStatus status, const char *error)
                 self->error = g_steal_pointer(&redacted);
                 props |= ITK_EXECUTION_PROP_ERROR;
         }
-        /* The run's sessions (its browser context) end with it. */
+        /* Watchers of its browser see the run end; then its sessions (its
+         * browser context) end with it. */
+        if (self->live_view != NULL) {
+                g_autofree char *why =
+                        g_strdup_printf("the run ended: %s", itk_status_to_string(status));
+                itk_live_view_close_all(self->live_view, why);
+        }
         itk_step_sessions_close(self->sessions);
         self->status = status;
         self->finished_at = g_get_real_time();
@@ -2027,6 +2035,7 @@ itk_execution_finalize(GObject *object)
                 self->top = parent;
         }
         g_clear_pointer(&self->root_states, g_ptr_array_unref);
+        g_clear_pointer(&self->live_view, itk_live_view_free);
         g_clear_pointer(&self->sessions, itk_step_sessions_free);
         g_clear_pointer(&self->artifacts, g_ptr_array_unref);
         g_clear_pointer(&self->timers, itk_timer_group_free);
@@ -2082,6 +2091,45 @@ itk_execution_class_init(ItkExecutionClass *klass)
 }
 
 static void
+itk_execution_session_changed_cb(gpointer user_data, const char *name, gpointer session)
+{
+        ItkExecution *self = user_data;
+
+        if (!g_str_equal(name, "browser"))
+                return;
+        self->browser_session = session;
+        if (self->live_view != NULL)
+                itk_live_view_set_session(self->live_view, session);
+}
+
+static const char *
+itk_execution_live_step_cb(gpointer user_data)
+{
+        return itk_execution_get_current_step_id(user_data);
+}
+
+ItkLiveView *
+itk_execution_get_live_view(ItkExecution *self, GError **error)
+{
+        if (itk_status_is_terminal(self->status)) {
+                g_set_error(error, ITK_ERROR, ITK_ERROR_NOT_RUNNING,
+                            "execution %s has ended: its browser is closed", self->id);
+                return NULL;
+        }
+        if (self->live_view == NULL) {
+                self->live_view = itk_live_view_new("browser", itk_execution_live_step_cb, self);
+                itk_live_view_set_session(self->live_view, self->browser_session);
+        }
+        return self->live_view;
+}
+
+void
+itk_execution_log_operator(ItkExecution *self, const char *message)
+{
+        itk_execution_log(self, ITK_LOG_NOTICE, self->current_step_id, message);
+}
+
+static void
 itk_execution_init(ItkExecution *self)
 {
         self->current_step = -1;
@@ -2090,6 +2138,7 @@ itk_execution_init(ItkExecution *self)
         self->error = g_strdup("");
         self->timers = itk_timer_group_new();
         self->sessions = itk_step_sessions_new();
+        itk_step_sessions_set_changed_func(self->sessions, itk_execution_session_changed_cb, self);
         self->redactor = itk_redactor_new();
         self->announcements = g_array_new(FALSE, FALSE, sizeof(Announcement));
         g_queue_init(&self->log_ring);

@@ -4,6 +4,7 @@
 #include <glib-object.h>
 #include <json-glib/json-glib.h>
 
+#include "itk-live-view.h"
 #include "itk-playbook.h"
 #include "itk-secret-set.h"
 #include "itk-store.h"
@@ -128,6 +129,12 @@ GVariant *itk_execution_list_artifacts(ItkExecution *self);
 /* A read-only fd of the listed artifact @name (itk_artifact_open()), or -1 with
  * ITK_ERROR_INVALID_ARGS or ITK_ERROR_NO_SUCH_ARTIFACT. */
 int itk_execution_open_artifact(ItkExecution *self, const char *name, GError **error);
+/* The watchers of the run's browser (OpenLiveView, SendInput), made on first
+ * use; ITK_ERROR_NOT_RUNNING once the run ended (all watchers were closed). */
+ItkLiveView *itk_execution_get_live_view(ItkExecution *self, GError **error);
+/* A line of the operator's (live steering) in the run's log, redacted. */
+void itk_execution_log_operator(ItkExecution *self, const char *message);
+
 /* The run's folder (scripts' working directory, downloads); set before it starts. */
 void itk_execution_set_work_dir(ItkExecution *self, const char *dir);
 

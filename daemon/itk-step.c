@@ -192,7 +192,17 @@ typedef struct {
 
 struct _ItkStepSessions {
         GPtrArray *items; /* Session*, in creation order */
+        ItkStepSessionChangedFunc changed;
+        gpointer changed_data;
 };
+
+void
+itk_step_sessions_set_changed_func(ItkStepSessions *sessions, ItkStepSessionChangedFunc func,
+                                   gpointer user_data)
+{
+        sessions->changed = func;
+        sessions->changed_data = user_data;
+}
 
 ItkStepSessions *
 itk_step_sessions_new(void)
@@ -212,6 +222,9 @@ itk_step_sessions_close(ItkStepSessions *sessions)
         while (sessions->items->len > 0) {
                 Session *session =
                         g_ptr_array_steal_index(sessions->items, sessions->items->len - 1);
+                /* Users of the session let go of it before it closes. */
+                if (sessions->changed != NULL)
+                        sessions->changed(sessions->changed_data, session->name, NULL);
                 if (session->close != NULL)
                         session->close(session->data);
                 g_free(session->name);
@@ -478,6 +491,8 @@ itk_step_context_set_session(ItkStepContext *ctx, const char *name, gpointer dat
         }
         session = itk_step_sessions_find(ctx->sessions, name);
         if (session != NULL) {
+                if (ctx->sessions->changed != NULL)
+                        ctx->sessions->changed(ctx->sessions->changed_data, name, NULL);
                 if (session->close != NULL)
                         session->close(session->data);
         } else {
@@ -487,6 +502,8 @@ itk_step_context_set_session(ItkStepContext *ctx, const char *name, gpointer dat
         }
         session->data = data;
         session->close = close;
+        if (ctx->sessions->changed != NULL)
+                ctx->sessions->changed(ctx->sessions->changed_data, name, data);
         return TRUE;
 }
 

@@ -117,6 +117,11 @@ ItkStepSessions *itk_step_sessions_new(void);
 /* Closes every session (their destroy functions run now). */
 void itk_step_sessions_close(ItkStepSessions *sessions);
 void itk_step_sessions_free(ItkStepSessions *sessions);
+/* Told when the session @name is installed, and with @session NULL just
+ * before it closes (the live view follows the run's browser page). */
+typedef void (*ItkStepSessionChangedFunc)(gpointer user_data, const char *name, gpointer session);
+void itk_step_sessions_set_changed_func(ItkStepSessions *sessions, ItkStepSessionChangedFunc func,
+                                        gpointer user_data);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(ItkStepSessions, itk_step_sessions_free)
 
 void itk_step_registry_register(const ItkStepHandler *handler);

@@ -40,6 +40,7 @@ static const CtlVerb verbs[] = {
         { "artifacts", 1, 1, ctl_verb_artifacts },
         { "artifact", 2, 2, ctl_verb_artifact },
         { "playbook", 1, 3, ctl_verb_playbook },
+        { "live", 1, 1, ctl_verb_live },
 };
 
 void
@@ -232,6 +233,8 @@ ctl_main_help(void)
                "  forget ID                     Delete a finished run from the history\n"
                "  artifacts ID                  List the files a run wrote (screenshots, backups)\n"
                "  artifact ID NAME              Write one of them to stdout (or -o FILE)\n"
+               "  live ID -o FILE.jpg|--info    Save or describe the current frame of its "
+               "browser\n"
                "\n"
                "Playbooks:\n"
                "  playbooks                     List the playbook library\n"
@@ -273,6 +276,8 @@ ctl_main_help(void)
                "     --token                    credential set: prompt for an API token\n"
                "     --no-secret                credential set: keep the stored secret\n"
                "  -o --output=FILE              artifact: write to FILE instead of stdout\n"
+               "  -o --output=FILE              live: save the frame (JPEG; - for stdout)\n"
+               "     --info                     live: show the frame's URL, step and size\n"
                "\n"
                "See ignitionctl(1) for the exit statuses.\n");
 }
@@ -299,6 +304,7 @@ enum {
         ARG_TEXT,
         ARG_ALL,
         ARG_PAGE_SIZE,
+        ARG_INFO,
 };
 
 static int
@@ -332,6 +338,7 @@ ctl_main_parse_argv(CtlContext *ctx, int argc, char **argv)
                 { "all", no_argument, NULL, ARG_ALL },
                 { "page-size", required_argument, NULL, ARG_PAGE_SIZE },
                 { "output", required_argument, NULL, 'o' },
+                { "info", no_argument, NULL, ARG_INFO },
                 {},
         };
         int c;
@@ -458,6 +465,9 @@ ctl_main_parse_argv(CtlContext *ctx, int argc, char **argv)
                         ctx->page_size = (guint)n;
                         break;
                 }
+                case ARG_INFO:
+                        ctx->info = TRUE;
+                        break;
                 case ':':
                         ctl_error("option '%s' needs a value", argv[optind - 1]);
                         return CTL_EXIT_USAGE;

@@ -68,7 +68,8 @@ typedef struct {
         char *text_filter;
         guint page_size; /* 0: the daemon's default */
         gboolean all;
-        char *output; /* artifact: -o FILE */
+        char *output;  /* artifact, live: -o FILE */
+        gboolean info; /* live --info */
 } CtlContext;
 
 /* ctl-main.c */
@@ -139,5 +140,7 @@ int ctl_verb_credential(CtlContext *ctx, int argc, char **argv);
 int ctl_verb_artifacts(CtlContext *ctx, int argc, char **argv);
 int ctl_verb_artifact(CtlContext *ctx, int argc, char **argv);
 int ctl_verb_playbook(CtlContext *ctx, int argc, char **argv);
+/* ctl-live.c */
+int ctl_verb_live(CtlContext *ctx, int argc, char **argv);
 
 G_END_DECLS

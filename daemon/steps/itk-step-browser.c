@@ -16,6 +16,7 @@
 #include "itk-error.h"
 #include "itk-step.h"
 #include "itk-step-browser-agent.h"
+#include "itk-step-browser-live.h"
 
 #define SESSION_NAME "browser"
 
@@ -1675,4 +1676,5 @@ itk_step_browser_module_init(void)
         itk_step_registry_ensure();
         for (guint i = 0; i < G_N_ELEMENTS(runs); i++)
                 itk_step_registry_set_run(runs[i].type, runs[i].run);
+        itk_step_browser_live_register();
 }

@@ -362,6 +362,24 @@ itk_sim_server_control(ItkSimServer *self, SoupServerMessage *msg, const char *p
         } else if (g_strcmp0(path, "/sim/commissioned") == 0 && post) {
                 self->state->commissioned = itk_sim_query_bool(query, "on");
                 itk_sim_reply_state(self, msg);
+        } else if (g_strcmp0(path, "/sim/clicks") == 0 && g_strcmp0(method, SOUP_METHOD_GET) == 0) {
+                /* A page that shows every click and key it gets (live view
+                 * steering tests). */
+                itk_sim_reply_html(
+                        msg, SOUP_STATUS_OK,
+                        g_strdup("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
+                                 "<title>Clicks</title><style>html,body{margin:0;height:100%}"
+                                 "#pad{position:fixed;inset:0;background:#eef}"
+                                 "#log{position:relative;z-index:1;margin:60px 10px}</style>"
+                                 "</head><body><div id=\"pad\"></div><div id=\"log\">"
+                                 "<input id=\"field\"><ol id=\"clicks\"></ol>"
+                                 "<ol id=\"keys\"></ol></div><script>"
+                                 "function add(id,t){const li=document.createElement('li');"
+                                 "li.textContent=t;document.getElementById(id).appendChild(li)}"
+                                 "document.addEventListener('click',e=>add('clicks',"
+                                 "Math.round(e.clientX)+','+Math.round(e.clientY)+' '+e.button));"
+                                 "document.addEventListener('keydown',e=>add('keys',e.key));"
+                                 "</script></body></html>\n"));
         } else if (g_strcmp0(path, "/sim/trial") == 0 && post) {
                 itk_sim_state_set_trial_expired(self->state, itk_sim_query_bool(query, "expired"));
                 itk_sim_reply_state(self, msg);

@@ -215,6 +215,8 @@ class PolicyTest(unittest.TestCase):
             execution('Start'), execution('Cancel'), execution('Pause'), execution('Resume'),
             execution('Skip'), execution('SkipBack'),
             execution('SetDebugMode', "GLib.Variant('(b)', (True,))"),
+            execution('OpenLiveView', "GLib.Variant('(a{sv})', ({},))"),
+            execution('SendInput', "GLib.Variant('(sa{sv})', ('click', {}))"),
             # Needs org.ignition.toolkit.view (docs/security.md): the daemon decides.
             manager('GetHistory', "GLib.Variant('(us)', (10, ''))"),
         ]

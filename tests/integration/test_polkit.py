@@ -654,6 +654,31 @@ class TestPolkit(AuthorizationTestCase):
         reply, _ = self.call_one('nobody', start_library('quick.yaml'))
         self.assertAllowed(reply)
 
+    def test_live_view_needs_view_and_steering_steer_browser(self):
+        # Root's run; nobody may neither watch nor steer it without the rights.
+        path = self.client.manager('StartExecution', GLib.Variant(
+            '(sa{sv}a{sv})', ('long.yaml', {}, {})))
+        self.client.wait_status(path, 'running')
+        steer = 'org.ignition.toolkit.steer-browser'
+        open_view = control(path, 'OpenLiveView', 'GLib.Variant("(a{sv})", ({},))')
+        click = control(path, 'SendInput',
+                        'GLib.Variant("(sa{sv})", ("click", {"x": GLib.Variant("i", 1), '
+                        '"y": GLib.Variant("i", 2)}))')
+        view_reply, steer_reply = self.call_as('nobody', [open_view, click])['replies']
+        self.assertRefused(view_reply, ACCESS_DENIED, VIEW)
+        self.assertRefused(steer_reply, ACCESS_DENIED, steer)
+        # The view right opens the view (its fd is more than this client
+        # takes) but does not steer; steer-browser gets past polkit to the
+        # run's state (running: refused as such).
+        self.allow(VIEW)
+        view_reply, steer_reply = self.call_as('nobody', [open_view, click])['replies']
+        self.assertNotEqual(view_reply['error'], ACCESS_DENIED, view_reply)
+        self.assertRefused(steer_reply, ACCESS_DENIED, steer)
+        self.allow(VIEW, steer)
+        steer_reply, _ = self.call_one('nobody', click)
+        self.assertRefused(steer_reply, 'org.ignition.Toolkit.Error.InvalidState')
+        self.assertIn(steer, [c[2] for c in self.checks()])
+
 
 class TestGroupFallback(AuthorizationTestCase):
     """No polkit on the bus: members of [Authorization] Group= pass."""
