@@ -6,9 +6,12 @@ struct _ItkRunFollower {
         GDBusConnection *connection;
         char *bus_name;
         char *path; /* NULL until StartExecution replies or follow() */
+        /* The daemon's unique name, from a reply: signals from anyone else are
+         * dropped. Until it is known, signals are kept in early. */
+        char *owner;
         ItkRunStatus status;
         gboolean finished;
-        /* Signals seen before the path was known: (o path, s member, v params). */
+        /* Signals seen before the owner (and path) were known. */
         GQueue early;
         guint sub_signals;
         guint sub_properties;
@@ -28,6 +31,7 @@ enum {
 static guint signals[N_SIGNALS];
 
 typedef struct {
+        char *sender;
         char *path;
         char *member;
         GVariant *params;
@@ -38,6 +42,7 @@ early_signal_free(gpointer data)
 {
         EarlySignal *e = data;
 
+        g_free(e->sender);
         g_free(e->path);
         g_free(e->member);
         g_variant_unref(e->params);
@@ -104,33 +109,38 @@ signal_cb(GDBusConnection *connection, const char *sender, const char *path, con
 {
         ItkRunFollower *self = user_data;
 
-        if (self->path == NULL) {
+        if (self->owner == NULL) {
                 EarlySignal *e;
 
-                if (!g_str_has_prefix(path, ITK_EXECUTION_PATH_PREFIX))
+                if (!g_str_has_prefix(path, ITK_EXECUTION_PATH_PREFIX) ||
+                    (self->path != NULL && !g_str_equal(path, self->path)))
                         return;
                 e = g_new0(EarlySignal, 1);
+                e->sender = g_strdup(sender);
                 e->path = g_strdup(path);
                 e->member = g_strdup(member);
                 e->params = g_variant_ref(params);
                 g_queue_push_tail(&self->early, e);
                 return;
         }
-        if (!g_str_equal(path, self->path))
+        if (!g_str_equal(path, self->path) || g_strcmp0(sender, self->owner) != 0)
                 return;
         dispatch(self, member, params);
 }
 
+/* @sender is a unique name or NULL: GDBus may drop the signals of a
+ * well-known name while it still asks who owns it, so the owner is taken
+ * from a reply instead. */
 static void
-subscribe(ItkRunFollower *self, const char *path, guint *sub_signals, guint *sub_properties)
+subscribe(ItkRunFollower *self, const char *sender, const char *path, guint *sub_signals,
+          guint *sub_properties)
 {
         *sub_signals = g_dbus_connection_signal_subscribe(
-                self->connection, self->bus_name, ITK_EXECUTION_INTERFACE, NULL, path, NULL,
+                self->connection, sender, ITK_EXECUTION_INTERFACE, NULL, path, NULL,
                 G_DBUS_SIGNAL_FLAGS_NONE, signal_cb, self, NULL);
         *sub_properties = g_dbus_connection_signal_subscribe(
-                self->connection, self->bus_name, "org.freedesktop.DBus.Properties",
-                "PropertiesChanged", path, ITK_EXECUTION_INTERFACE, G_DBUS_SIGNAL_FLAGS_NONE,
-                signal_cb, self, NULL);
+                self->connection, sender, "org.freedesktop.DBus.Properties", "PropertiesChanged",
+                path, ITK_EXECUTION_INTERFACE, G_DBUS_SIGNAL_FLAGS_NONE, signal_cb, self, NULL);
 }
 
 static void
@@ -143,22 +153,21 @@ unsubscribe(ItkRunFollower *self)
         self->sub_signals = self->sub_properties = 0;
 }
 
-/* Narrows the match from every execution to @path. The new match is added
- * before the wide one is removed, so no signal falls in between. */
+/* Takes @owner and @path as the run's and replays what came from them
+ * before. The match itself stays as it was: GDBus drops the signals already
+ * queued for a subscription that is removed, so narrowing it here could lose
+ * the transitions that came right behind the reply. */
 static void
-narrow_to(ItkRunFollower *self, const char *path)
+adopt(ItkRunFollower *self, const char *owner, const char *path)
 {
-        guint sub_signals, sub_properties;
-
-        subscribe(self, path, &sub_signals, &sub_properties);
-        unsubscribe(self);
-        self->sub_signals = sub_signals;
-        self->sub_properties = sub_properties;
-        self->path = g_strdup(path);
+        if (self->path == NULL)
+                self->path = g_strdup(path);
+        g_free(self->owner);
+        self->owner = g_strdup(owner);
         while (!g_queue_is_empty(&self->early)) {
                 EarlySignal *e = g_queue_pop_head(&self->early);
 
-                if (g_str_equal(e->path, path))
+                if (g_str_equal(e->path, path) && g_strcmp0(e->sender, owner) == 0)
                         dispatch(self, e->member, e->params);
                 early_signal_free(e);
         }
@@ -185,6 +194,7 @@ itk_run_follower_finalize(GObject *object)
 
         g_free(self->bus_name);
         g_free(self->path);
+        g_free(self->owner);
         G_OBJECT_CLASS(itk_run_follower_parent_class)->finalize(object);
 }
 
@@ -234,20 +244,31 @@ start_cb(GObject *source, GAsyncResult *result, gpointer user_data)
         g_autoptr(GTask) task = user_data;
         ItkRunFollower *self = g_task_get_source_object(task);
         g_autoptr(GError) error = NULL;
-        g_autoptr(GVariant) reply = NULL;
+        g_autoptr(GDBusMessage) reply = NULL;
+        GVariant *body = NULL;
         const char *path;
 
-        reply = g_dbus_connection_call_finish(G_DBUS_CONNECTION(source), result, &error);
+        reply = g_dbus_connection_send_message_with_reply_finish(G_DBUS_CONNECTION(source), result,
+                                                                 &error);
+        if (reply != NULL && g_dbus_message_to_gerror(reply, &error))
+                g_clear_object(&reply);
+        if (reply != NULL)
+                body = g_dbus_message_get_body(reply);
+        if (reply != NULL && (body == NULL || !g_variant_is_of_type(body, G_VARIANT_TYPE("(o)")))) {
+                g_set_error(&error, G_DBUS_ERROR, G_DBUS_ERROR_INVALID_SIGNATURE,
+                            "StartExecution replied with an unexpected type");
+                g_clear_object(&reply);
+        }
         if (reply == NULL) {
                 unsubscribe(self);
                 g_queue_clear_full(&self->early, early_signal_free);
                 g_task_return_error(task, g_steal_pointer(&error));
                 return;
         }
-        g_variant_get(reply, "(&o)", &path);
+        g_variant_get(body, "(&o)", &path);
         if (self->status == ITK_RUN_STATUS_UNKNOWN)
                 self->status = ITK_RUN_STATUS_PENDING;
-        narrow_to(self, path);
+        adopt(self, g_dbus_message_get_sender(reply), path);
         g_task_return_pointer(task, g_strdup(path), g_free);
 }
 
@@ -259,21 +280,23 @@ itk_run_follower_start_async(ItkRunFollower *self, const char *playbook, GVarian
         g_autoptr(GTask) task = g_task_new(self, cancellable, callback, user_data);
         g_autoptr(GVariant) params_ref = NULL;
         g_autoptr(GVariant) options_ref = NULL;
+        g_autoptr(GDBusMessage) message = NULL;
 
         g_return_if_fail(self->path == NULL && self->sub_signals == 0);
         g_task_set_source_tag(task, itk_run_follower_start_async);
-        params_ref = parameters != NULL ? g_variant_ref_sink(parameters)
-                                        : g_variant_ref_sink(g_variant_new("a{sv}", NULL));
-        options_ref = options != NULL ? g_variant_ref_sink(options)
-                                      : g_variant_ref_sink(g_variant_new("a{sv}", NULL));
+        params_ref =
+                g_variant_ref_sink(parameters != NULL ? parameters : g_variant_new("a{sv}", NULL));
+        options_ref = g_variant_ref_sink(options != NULL ? options : g_variant_new("a{sv}", NULL));
         /* The match goes out before the call on the same connection, so the bus
          * has it before the daemon can emit the run's first StatusChanged. */
-        subscribe(self, NULL, &self->sub_signals, &self->sub_properties);
-        g_dbus_connection_call(self->connection, self->bus_name, ITK_MANAGER_PATH,
-                               ITK_MANAGER_INTERFACE, "StartExecution",
-                               g_variant_new("(s@a{sv}@a{sv})", playbook, params_ref, options_ref),
-                               G_VARIANT_TYPE("(o)"), G_DBUS_CALL_FLAGS_NONE, -1, cancellable,
-                               start_cb, g_steal_pointer(&task));
+        subscribe(self, NULL, NULL, &self->sub_signals, &self->sub_properties);
+        message = g_dbus_message_new_method_call(self->bus_name, ITK_MANAGER_PATH,
+                                                 ITK_MANAGER_INTERFACE, "StartExecution");
+        g_dbus_message_set_body(
+                message, g_variant_new("(s@a{sv}@a{sv})", playbook, params_ref, options_ref));
+        g_dbus_connection_send_message_with_reply(self->connection, message,
+                                                  G_DBUS_SEND_MESSAGE_FLAGS_NONE, -1, NULL,
+                                                  cancellable, start_cb, g_steal_pointer(&task));
 }
 
 char *
@@ -286,15 +309,23 @@ itk_run_follower_start_finish(ItkRunFollower *self, GAsyncResult *result, GError
 static void
 status_read_cb(GObject *source, GAsyncResult *result, gpointer user_data)
 {
-        g_autoptr(GVariant) reply = NULL;
+        g_autoptr(GDBusMessage) reply = NULL;
         g_autoptr(GVariant) value = NULL;
         ItkRunFollower *self;
+        GVariant *body;
 
-        reply = g_dbus_connection_call_finish(G_DBUS_CONNECTION(source), result, NULL);
+        reply = g_dbus_connection_send_message_with_reply_finish(G_DBUS_CONNECTION(source), result,
+                                                                 NULL);
         if (reply == NULL)
-                return; /* cancelled (disposed) or gone: the signals still tell */
+                return; /* cancelled: disposed */
         self = user_data;
-        g_variant_get(reply, "(v)", &value);
+        /* The signals kept so far came before this reply: they are older. */
+        adopt(self, g_dbus_message_get_sender(reply), self->path);
+        body = g_dbus_message_get_body(reply);
+        if (g_dbus_message_get_message_type(reply) != G_DBUS_MESSAGE_TYPE_METHOD_RETURN ||
+            body == NULL || !g_variant_is_of_type(body, G_VARIANT_TYPE("(v)")))
+                return;
+        g_variant_get(body, "(v)", &value);
         if (!g_variant_is_of_type(value, G_VARIANT_TYPE_STRING))
                 return;
         set_status(self, itk_run_status_from_string(g_variant_get_string(value, NULL)),
@@ -310,15 +341,19 @@ status_read_cb(GObject *source, GAsyncResult *result, gpointer user_data)
 void
 itk_run_follower_follow(ItkRunFollower *self, const char *path)
 {
+        g_autoptr(GDBusMessage) message = NULL;
+
         g_return_if_fail(self->path == NULL && self->sub_signals == 0);
-        subscribe(self, path, &self->sub_signals, &self->sub_properties);
+        subscribe(self, NULL, path, &self->sub_signals, &self->sub_properties);
         self->path = g_strdup(path);
         self->status_read = g_cancellable_new();
         /* Read after subscribing: a transition after this reply comes as a signal. */
-        g_dbus_connection_call(
-                self->connection, self->bus_name, path, "org.freedesktop.DBus.Properties", "Get",
-                g_variant_new("(ss)", ITK_EXECUTION_INTERFACE, "Status"), G_VARIANT_TYPE("(v)"),
-                G_DBUS_CALL_FLAGS_NONE, -1, self->status_read, status_read_cb, self);
+        message = g_dbus_message_new_method_call(self->bus_name, path,
+                                                 "org.freedesktop.DBus.Properties", "Get");
+        g_dbus_message_set_body(message, g_variant_new("(ss)", ITK_EXECUTION_INTERFACE, "Status"));
+        g_dbus_connection_send_message_with_reply(self->connection, message,
+                                                  G_DBUS_SEND_MESSAGE_FLAGS_NONE, -1, NULL,
+                                                  self->status_read, status_read_cb, self);
 }
 
 const char *
