@@ -7,6 +7,7 @@
 
 #include "itk-run-dialog.h"
 #include "itk-run-view.h"
+#include "itk-test-hook.h"
 
 typedef struct {
         char *name;
@@ -238,6 +239,7 @@ started_cb(GObject *source, GAsyncResult *result, gpointer user_data)
                 gtk_label_set_text(self->error, text);
                 gtk_widget_set_visible(GTK_WIDGET(self->error), TRUE);
                 g_clear_object(&self->follower);
+                itk_test_hook_emit("DialogError", g_variant_new("(s)", text));
                 return;
         }
         gtk_window_present(itk_run_view_open_live(path, follower));

@@ -34,6 +34,7 @@ static const char hook_xml[] =
         "<signal name='ExecutionsShown'><arg type='u'/></signal>"
         "<signal name='HistoryShown'><arg type='u'/></signal>"
         "<signal name='DaemonPresent'><arg type='b'/></signal>"
+        "<signal name='DialogError'><arg type='s'/></signal>"
         "<signal name='RunViewOpened'><arg type='s'/></signal>"
         "<signal name='RunViewUpdated'><arg type='s'/><arg type='s'/></signal>"
         "<signal name='StatusShown'><arg type='s'/><arg type='s'/><arg type='x'/></signal>"

@@ -1,0 +1,152 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""ignition-toolkit-gtk end to end: the run dialog starts a run, the run window
+follows it, its controls drive it and follow its real status, history shows
+the same steps. Screenshots of the main window and a run window are saved to
+ITK_GTK_ARTIFACTS (the build dir). Exits 77 without Xvfb or the app."""
+
+import os
+import struct
+import sys
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from gtk_harness import (  # noqa: E402
+    GtkAppTestCase, log_step, playbook, skip_reason, sleep_step)
+
+SLOW = playbook(
+    log_step('hello', 'hello from {{ parameter.who }}'),
+    sleep_step('wait', '{{ parameter.seconds }}', name='Wait a while'),
+    log_step('bye', 'bye'),
+    name='GTK slow', parameters=[
+        {'name': 'seconds', 'type': 'integer', 'default': 60,
+         'description': 'How long the wait step sleeps'},
+        {'name': 'who', 'type': 'string', 'required': False, 'default': 'nobody',
+         'description': 'Who says hello'},
+    ], description='Logs, sleeps, logs: long enough to pause and cancel.')
+
+QUICK = playbook(log_step('one', 'one'), log_step('two', 'two'), name='GTK quick',
+                 description='Two log lines.')
+
+
+def artifacts_dir():
+    return os.environ.get('ITK_GTK_ARTIFACTS') or os.getcwd()
+
+
+def png_size(path):
+    with open(path, 'rb') as f:
+        head = f.read(24)
+    assert head[:8] == b'\x89PNG\r\n\x1a\n', '%s is not a PNG' % path
+    return struct.unpack('>II', head[16:24])
+
+
+class TestGtkRun(GtkAppTestCase):
+    library = {'gtk/slow.yaml': SLOW, 'gtk/quick.yaml': QUICK}
+    retention = 600
+
+    def start_from_dialog(self, playbook_id, **values):
+        mark = self.mark()
+        self.hook('OpenRunDialog', playbook_id)
+        for name, value in values.items():
+            self.hook('SetDialogParameter', name, value)
+        self.hook('StartFromDialog')
+        opened = self.hook_signal('RunViewOpened', after=mark, what='the run window to open')
+        path = opened.args[0]
+        self.runs.append((self.client, path))
+        return path
+
+    def test_cancel_pause_resume_from_the_run_window(self):
+        path = self.start_from_dialog('gtk/slow.yaml', seconds='60', who='gtk')
+        # The parameters typed in the dialog reached the run.
+        self.client.wait_log(path, 'hello from gtk')
+        self.client.wait_step(path, 'wait', 'running')
+        view = self.wait_shown(path, 'running')
+        self.assertEqual(view['status-text'], 'Running')
+        self.assertEqual(sorted(view['controls']),
+                         ['cancel', 'debug', 'pause', 'skip', 'skip-back'])
+
+        mark = self.mark()
+        self.hook('Press', path, 'pause', signature='(ss)')
+        self.client.wait_status(path, 'paused')
+        view = self.wait_shown(path, 'paused', mark)
+        self.assertIn('resume', view['controls'])
+        self.assertNotIn('pause', view['controls'])
+
+        mark = self.mark()
+        self.hook('Press', path, 'resume', signature='(ss)')
+        view = self.wait_shown(path, 'running', mark)
+        self.assertIn('pause', view['controls'])
+
+        # A screenshot of a live run window, for the README.
+        shot = os.path.join(artifacts_dir(), 'gtk-run-view.png')
+        self.hook('Screenshot', path, shot)
+        width, height = png_size(shot)
+        self.assertGreater(width * height, 0)
+
+        mark = self.mark()
+        self.hook('Press', path, 'cancel', signature='(ss)')
+        finished = self.client.wait_finished(path)
+        self.assertEqual(finished.args[0], 'cancelled')
+        view = self.wait_shown(path, 'cancelled', mark)
+        self.assertEqual(view['controls'], [])
+        self.assertEqual(view['status-text'], 'Cancelled')
+        # The window shows the daemon's truth: a control it no longer offers is refused.
+        with self.assertRaises(Exception):
+            self.hook('Press', path, 'cancel', signature='(ss)')
+
+    def test_finished_run_from_history_shows_the_same_steps(self):
+        path = self.start_from_dialog('gtk/quick.yaml')
+        self.assertEqual(self.client.wait_finished(path).args[0], 'completed')
+        self.wait_shown(path, 'completed')
+        run_id = self.client.get_prop(path, 'Id')
+        steps = self.client.get_steps(path)
+
+        def live_steps_final():
+            view = self.hook('DescribeRun', path)
+            return view if [s[1] for s in view['steps']] == ['completed', 'completed'] else None
+        live = self.client.wait_for(live_steps_final, what='the live window to show both steps')
+
+        mark = self.mark()
+        self.hook('OpenRecord', run_id)
+        self.hook_signal('RunViewUpdated', lambda a: a[1] == run_id, mark,
+                         'the history window to show its steps')
+        record = self.hook('DescribeRun', run_id)
+        self.assertEqual(record['status'], 'completed')
+        self.assertEqual(record['steps'], live['steps'])
+        self.assertEqual([s[0] for s in record['steps']], [s['step-id'] for s in steps])
+        self.assertEqual(record['controls'], [])
+        self.assertGreaterEqual(record['log-lines'], 2)
+
+    def test_main_window_lists_and_screenshot(self):
+        self.assertEqual(self.hook('CountRows', 'playbooks'), 2)
+        self.hook('ShowPage', 'playbooks')
+        shot = os.path.join(artifacts_dir(), 'gtk-main-window.png')
+        self.hook('Screenshot', 'main', shot)
+        width, height = png_size(shot)
+        self.assertGreater(width, 400)
+        self.assertGreater(height, 300)
+
+    def test_dialog_shows_the_daemons_refusal(self):
+        # A malformed integer: the daemon refuses the start, the dialog says why
+        # and stays open, and no run window opens.
+        mark = self.mark()
+        self.hook('OpenRunDialog', 'gtk/slow.yaml')
+        self.hook('SetDialogParameter', 'seconds', 'soon')
+        self.hook('StartFromDialog')
+        refused = self.hook_signal('DialogError', after=mark, what='the dialog to show an error')
+        self.assertIn('seconds', refused.args[0])
+        self.assertFalse([m for m in self.client.signals(member='RunViewOpened') if m.seq >= mark])
+        # Corrected in the same dialog, the run starts.
+        self.hook('SetDialogParameter', 'seconds', '0')
+        self.hook('StartFromDialog')
+        opened = self.hook_signal('RunViewOpened', after=mark, what='the run window to open')
+        self.runs.append((self.client, opened.args[0]))
+        self.assertEqual(self.client.wait_finished(opened.args[0]).args[0], 'completed')
+
+
+if __name__ == '__main__':
+    reason = skip_reason()
+    if reason:
+        sys.stderr.write('skipped: %s\n' % reason)
+        sys.exit(77)
+    unittest.main(verbosity=2)
