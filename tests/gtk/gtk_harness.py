@@ -98,6 +98,8 @@ class GtkAppTestCase(DaemonTestCase):
 
     @classmethod
     def start_app(cls):
+        # Before the app starts: its first signals must not be missed.
+        cls.client.add_match("type='signal',interface='%s'" % HOOK_NAME)
         cls.app_log_path = os.path.join(cls.workdir, 'app.log')
         log = open(cls.app_log_path, 'ab')
         cls.app = subprocess.Popen(
@@ -105,7 +107,6 @@ class GtkAppTestCase(DaemonTestCase):
             env=cls.app_env(), stdout=log, stderr=log, stdin=subprocess.DEVNULL,
             preexec_fn=_die_with_parent)
         log.close()
-        cls.client.add_match("type='signal',interface='%s'" % HOOK_NAME)
 
         def ready():
             if cls.app.poll() is not None:

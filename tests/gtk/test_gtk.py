@@ -76,6 +76,8 @@ class TestGtkRun(GtkAppTestCase):
         self.hook('Press', path, 'resume', signature='(ss)')
         view = self.wait_shown(path, 'running', mark)
         self.assertIn('pause', view['controls'])
+        self.hook_signal('StatusPainted', lambda a: a[0] == path and a[1] == 'running', mark,
+                         'the run window to paint its status')
 
         # A screenshot of a live run window, for the README.
         shot = os.path.join(artifacts_dir(), 'gtk-run-view.png')
@@ -120,6 +122,7 @@ class TestGtkRun(GtkAppTestCase):
     def test_main_window_lists_and_screenshot(self):
         self.assertEqual(self.hook('CountRows', 'playbooks'), 2)
         self.hook('ShowPage', 'playbooks')
+        self.hook_signal('FirstFrame', what='the main window to be painted')
         shot = os.path.join(artifacts_dir(), 'gtk-main-window.png')
         self.hook('Screenshot', 'main', shot)
         width, height = png_size(shot)
@@ -142,6 +145,25 @@ class TestGtkRun(GtkAppTestCase):
         opened = self.hook_signal('RunViewOpened', after=mark, what='the run window to open')
         self.runs.append((self.client, opened.args[0]))
         self.assertEqual(self.client.wait_finished(opened.args[0]).args[0], 'completed')
+
+
+class TestGtkDaemonAbsent(GtkAppTestCase):
+    library = {'gtk/quick.yaml': QUICK}
+
+    def test_window_says_the_service_is_absent_and_reconnects(self):
+        self.assertEqual(self.hook('MainPage'), 'pages')
+        mark = self.mark()
+        self.daemon.stop()
+        self.hook_signal('DaemonPresent', lambda a: a[0] is False, mark,
+                         'the window to see the daemon leave')
+        self.assertEqual(self.hook('MainPage'), 'absent')
+        mark = self.mark()
+        self.daemon.start(self.client)
+        self.hook_signal('DaemonPresent', lambda a: a[0] is True, mark,
+                         'the window to see the daemon come back')
+        self.hook_signal('PlaybooksLoaded', lambda a: a[0] == 1, mark,
+                         'the library to be read again')
+        self.assertEqual(self.hook('MainPage'), 'pages')
 
 
 if __name__ == '__main__':

@@ -45,6 +45,8 @@ GtkWindow *itk_window_new(AdwApplication *app);
 void itk_window_show_page(GtkWindow *window, const char *name);
 /* For the test hook: the list rows shown, per page. */
 guint itk_window_count_rows(GtkWindow *window, const char *page);
+/* "pages", or "absent" while the daemon is not on the bus. */
+const char *itk_window_get_main_page(GtkWindow *window);
 
 /* Playbook metadata from ListPlaybooks, or NULL. */
 GVariant *itk_app_lookup_playbook(const char *id);

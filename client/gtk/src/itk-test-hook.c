@@ -26,6 +26,7 @@ static const char hook_xml[] =
         "<method name='Press'><arg type='s' direction='in'/><arg type='s' direction='in'/></method>"
         "<method name='CountRows'><arg type='s' direction='in'/>"
         "<arg type='u' direction='out'/></method>"
+        "<method name='MainPage'><arg type='s' direction='out'/></method>"
         "<method name='ShowPage'><arg type='s' direction='in'/></method>"
         "<method name='Screenshot'><arg type='s' direction='in'/><arg type='s' direction='in'/>"
         "</method>"
@@ -179,6 +180,12 @@ method_cb(GDBusConnection *connection, const char *sender, const char *path, con
                         invocation,
                         g_variant_new("(u)",
                                       app->window ? itk_window_count_rows(app->window, a) : 0));
+                return;
+        } else if (g_str_equal(method, "MainPage")) {
+                g_dbus_method_invocation_return_value(
+                        invocation,
+                        g_variant_new("(s)",
+                                      app->window ? itk_window_get_main_page(app->window) : ""));
                 return;
         } else if (g_str_equal(method, "ShowPage")) {
                 if (app->window != NULL)

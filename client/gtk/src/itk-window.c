@@ -1020,6 +1020,12 @@ itk_window_count_rows(GtkWindow *window, const char *page)
         return count;
 }
 
+const char *
+itk_window_get_main_page(GtkWindow *window)
+{
+        return gtk_stack_get_visible_child_name(get_self(window)->main_stack);
+}
+
 static void
 search_action_cb(GSimpleAction *action, GVariant *parameter, gpointer user_data)
 {
