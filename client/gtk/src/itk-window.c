@@ -31,7 +31,7 @@ typedef struct {
         GDBusObjectManager *objects;
         GtkListBox *execution_list;
         GtkStack *execution_stack;
-        guint execution_rebuild;
+        GHashTable *execution_rows; /* object path -> AdwActionRow */
         /* History */
         GtkDropDown *history_status;
         GtkSearchEntry *history_search;
@@ -69,13 +69,14 @@ lookup_string(GVariant *dict, const char *key)
         return value;
 }
 
-static GtkWidget *
-status_badge(const char *status)
+static void
+set_badge(GtkWidget *label, const char *status)
 {
-        GtkWidget *label = gtk_label_new(itk_status_label(status));
+        static const char *const classes[] = { "success", "error", "warning", "accent" };
 
-        gtk_widget_add_css_class(label, "caption-heading");
-        gtk_widget_add_css_class(label, "itk-status");
+        gtk_label_set_text(GTK_LABEL(label), itk_status_label(status));
+        for (guint i = 0; i < G_N_ELEMENTS(classes); i++)
+                gtk_widget_remove_css_class(label, classes[i]);
         if (g_strcmp0(status, "completed") == 0)
                 gtk_widget_add_css_class(label, "success");
         else if (g_strcmp0(status, "failed") == 0)
@@ -84,7 +85,16 @@ status_badge(const char *status)
                 gtk_widget_add_css_class(label, "warning");
         else if (g_strcmp0(status, "running") == 0)
                 gtk_widget_add_css_class(label, "accent");
+}
+
+static GtkWidget *
+status_badge(const char *status)
+{
+        GtkWidget *label = gtk_label_new("");
+
+        gtk_widget_add_css_class(label, "caption-heading");
         gtk_widget_set_valign(label, GTK_ALIGN_CENTER);
+        set_badge(label, status);
         return label;
 }
 
@@ -444,75 +454,101 @@ execution_activated_cb(GtkListBox *list, GtkListBoxRow *row, gpointer user_data)
                 gtk_window_present(itk_run_view_open_live(path, NULL));
 }
 
-static gboolean
-rebuild_executions(gpointer user_data)
+static void
+update_execution_row(GtkWidget *row, ItkClientDBusExecution *run)
 {
-        ItkWindow *self = user_data;
-        GList *objects = NULL;
-        guint count = 0;
+        const char *name = itk_client_dbus_execution_get_playbook_name(run);
+        const char *step = itk_client_dbus_execution_get_current_step_name(run);
+        g_autofree char *subtitle = NULL;
 
-        self->execution_rebuild = 0;
-        clear_list(self->execution_list);
-        if (self->objects != NULL)
-                objects = g_dbus_object_manager_get_objects(self->objects);
-        for (GList *l = objects; l != NULL; l = l->next) {
-                g_autoptr(GDBusInterface) iface =
-                        g_dbus_object_get_interface(l->data, ITK_EXECUTION_INTERFACE);
-                ItkClientDBusExecution *run;
-                GtkWidget *row, *progress;
-                g_autofree char *subtitle = NULL;
-                const char *name;
+        adw_preferences_row_set_title(
+                ADW_PREFERENCES_ROW(row),
+                name && name[0] ? name : itk_client_dbus_execution_get_playbook(run));
+        subtitle = g_strdup_printf("%s%s%s", itk_client_dbus_execution_get_id(run),
+                                   step && step[0] ? " · " : "", step ? step : "");
+        adw_action_row_set_subtitle(ADW_ACTION_ROW(row), subtitle);
+        gtk_progress_bar_set_fraction(g_object_get_data(G_OBJECT(row), "progress"),
+                                      itk_client_dbus_execution_get_progress(run));
+        set_badge(g_object_get_data(G_OBJECT(row), "badge"),
+                  itk_client_dbus_execution_get_status(run));
+}
 
-                if (iface == NULL)
-                        continue;
-                run = ITK_CLIENT_DBUS_EXECUTION(iface);
-                row = adw_action_row_new();
-                name = itk_client_dbus_execution_get_playbook_name(run);
-                adw_preferences_row_set_title(
-                        ADW_PREFERENCES_ROW(row),
-                        name && name[0] ? name : itk_client_dbus_execution_get_playbook(run));
-                subtitle = g_strdup_printf("%s · %s", itk_client_dbus_execution_get_id(run),
-                                           itk_client_dbus_execution_get_current_step_name(run));
-                adw_action_row_set_subtitle(ADW_ACTION_ROW(row), subtitle);
-                progress = gtk_progress_bar_new();
-                gtk_progress_bar_set_fraction(GTK_PROGRESS_BAR(progress),
-                                              itk_client_dbus_execution_get_progress(run));
-                gtk_widget_set_valign(progress, GTK_ALIGN_CENTER);
-                gtk_widget_set_size_request(progress, 120, -1);
-                adw_action_row_add_suffix(ADW_ACTION_ROW(row), progress);
-                adw_action_row_add_suffix(ADW_ACTION_ROW(row),
-                                          status_badge(itk_client_dbus_execution_get_status(run)));
-                gtk_list_box_row_set_activatable(GTK_LIST_BOX_ROW(row), TRUE);
-                g_object_set_data_full(G_OBJECT(row), "path",
-                                       g_strdup(g_dbus_object_get_object_path(l->data)), g_free);
-                gtk_list_box_append(self->execution_list, row);
-                count++;
-        }
-        g_list_free_full(objects, g_object_unref);
+static void
+executions_counted(ItkWindow *self)
+{
+        guint count = g_hash_table_size(self->execution_rows);
+
         gtk_stack_set_visible_child_name(self->execution_stack, count ? "list" : "empty");
         itk_test_hook_emit("ExecutionsShown", g_variant_new("(u)", count));
-        return G_SOURCE_REMOVE;
+}
+
+/* One row per live execution, updated in place: a status change costs one
+ * row, not the list, however many runs are listed. */
+static void
+add_execution(ItkWindow *self, GDBusObject *object)
+{
+        g_autoptr(GDBusInterface) iface =
+                g_dbus_object_get_interface(object, ITK_EXECUTION_INTERFACE);
+        const char *path = g_dbus_object_get_object_path(object);
+        GtkWidget *row, *progress, *badge;
+
+        if (iface == NULL || g_hash_table_contains(self->execution_rows, path))
+                return;
+        row = adw_action_row_new();
+        progress = gtk_progress_bar_new();
+        gtk_widget_set_valign(progress, GTK_ALIGN_CENTER);
+        gtk_widget_set_size_request(progress, 120, -1);
+        badge = status_badge("");
+        adw_action_row_add_suffix(ADW_ACTION_ROW(row), progress);
+        adw_action_row_add_suffix(ADW_ACTION_ROW(row), badge);
+        g_object_set_data(G_OBJECT(row), "progress", progress);
+        g_object_set_data(G_OBJECT(row), "badge", badge);
+        gtk_list_box_row_set_activatable(GTK_LIST_BOX_ROW(row), TRUE);
+        g_object_set_data_full(G_OBJECT(row), "path", g_strdup(path), g_free);
+        update_execution_row(row, ITK_CLIENT_DBUS_EXECUTION(iface));
+        /* Newest first. */
+        gtk_list_box_prepend(self->execution_list, row);
+        g_hash_table_insert(self->execution_rows, g_strdup(path), row);
 }
 
 static void
-schedule_execution_rebuild(ItkWindow *self)
+clear_executions(ItkWindow *self)
 {
-        /* Many property changes come together (Progress, CurrentStep*): one rebuild. */
-        if (self->execution_rebuild == 0)
-                self->execution_rebuild = g_idle_add(rebuild_executions, self);
+        clear_list(self->execution_list);
+        g_hash_table_remove_all(self->execution_rows);
 }
 
 static void
-objects_changed_cb(GDBusObjectManager *manager, GDBusObject *object, gpointer user_data)
+object_added_cb(GDBusObjectManager *manager, GDBusObject *object, gpointer user_data)
 {
-        schedule_execution_rebuild(user_data);
+        add_execution(user_data, object);
+        executions_counted(user_data);
+}
+
+static void
+object_removed_cb(GDBusObjectManager *manager, GDBusObject *object, gpointer user_data)
+{
+        ItkWindow *self = user_data;
+        GtkWidget *row =
+                g_hash_table_lookup(self->execution_rows, g_dbus_object_get_object_path(object));
+
+        if (row == NULL)
+                return;
+        gtk_list_box_remove(self->execution_list, row);
+        g_hash_table_remove(self->execution_rows, g_dbus_object_get_object_path(object));
+        executions_counted(self);
 }
 
 static void
 object_properties_cb(GDBusObjectManagerClient *manager, GDBusObjectProxy *object, GDBusProxy *proxy,
                      GVariant *changed, GStrv invalidated, gpointer user_data)
 {
-        schedule_execution_rebuild(user_data);
+        ItkWindow *self = user_data;
+        GtkWidget *row =
+                g_hash_table_lookup(self->execution_rows, g_dbus_proxy_get_object_path(proxy));
+
+        if (row != NULL && ITK_CLIENT_DBUS_IS_EXECUTION(proxy))
+                update_execution_row(row, ITK_CLIENT_DBUS_EXECUTION(proxy));
 }
 
 static void
@@ -522,6 +558,7 @@ objects_cb(GObject *source, GAsyncResult *result, gpointer user_data)
         GDBusObjectManager *objects;
         ItkApp *app = itk_app_get();
         ItkWindow *self;
+        GList *list;
 
         objects = itk_client_dbus_object_manager_client_new_finish(result, &error);
         if (objects == NULL || app->window == NULL) {
@@ -532,12 +569,17 @@ objects_cb(GObject *source, GAsyncResult *result, gpointer user_data)
         }
         self = get_self(app->window);
         g_clear_object(&self->objects);
+        clear_executions(self);
         self->objects = objects;
-        g_signal_connect(objects, "object-added", G_CALLBACK(objects_changed_cb), self);
-        g_signal_connect(objects, "object-removed", G_CALLBACK(objects_changed_cb), self);
+        g_signal_connect(objects, "object-added", G_CALLBACK(object_added_cb), self);
+        g_signal_connect(objects, "object-removed", G_CALLBACK(object_removed_cb), self);
         g_signal_connect(objects, "interface-proxy-properties-changed",
                          G_CALLBACK(object_properties_cb), self);
-        schedule_execution_rebuild(self);
+        list = g_dbus_object_manager_get_objects(objects);
+        for (GList *l = list; l != NULL; l = l->next)
+                add_execution(self, l->data);
+        g_list_free_full(list, g_object_unref);
+        executions_counted(self);
 }
 
 static GtkWidget *
@@ -547,6 +589,7 @@ build_executions_page(ItkWindow *self)
         GtkWidget *list = boxed_list();
 
         self->execution_list = GTK_LIST_BOX(list);
+        self->execution_rows = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
         g_signal_connect(list, "row-activated", G_CALLBACK(execution_activated_cb), self);
         adw_status_page_set_icon_name(ADW_STATUS_PAGE(empty), "media-playback-start-symbolic");
         adw_status_page_set_title(ADW_STATUS_PAGE(empty), _("No Runs"));
@@ -987,7 +1030,8 @@ itk_window_daemon_changed(GtkWindow *window, gboolean present)
         gtk_stack_set_visible_child_name(self->main_stack, present ? "pages" : "absent");
         if (!present) {
                 g_clear_object(&self->objects);
-                schedule_execution_rebuild(self);
+                clear_executions(self);
+                executions_counted(self);
                 itk_test_hook_emit("DaemonPresent", g_variant_new("(b)", FALSE));
                 return;
         }
@@ -1054,9 +1098,8 @@ window_destroy_cb(GtkWidget *widget, gpointer user_data)
         ItkWindow *self = user_data;
         ItkApp *app = itk_app_get();
 
-        if (self->execution_rebuild != 0)
-                g_source_remove(self->execution_rebuild);
         g_clear_object(&self->objects);
+        g_hash_table_unref(self->execution_rows);
         g_free(self->selected_playbook);
         if (app->window == self->window)
                 app->window = NULL;
