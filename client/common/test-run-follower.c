@@ -150,6 +150,66 @@ test_start_sees_every_transition(void)
         g_free(o.path);
 }
 
+static const char execution_xml[] = "<node><interface name='org.ignition.Toolkit.Execution'>"
+                                    "<property name='Status' type='s' access='read'/>"
+                                    "</interface></node>";
+
+static GVariant *
+get_status_cb(GDBusConnection *c, const char *sender, const char *path, const char *iface,
+              const char *name, GError **error, gpointer data)
+{
+        /* The run finished before the follower looked: no signal will come. */
+        return g_variant_new_string("failed");
+}
+
+static void
+test_follow_finished_run(void)
+{
+        g_autoptr(GTestDBus) bus = g_test_dbus_new(G_TEST_DBUS_NONE);
+        g_autoptr(GDBusConnection) service = NULL;
+        g_autoptr(GDBusConnection) client = NULL;
+        g_autoptr(GDBusNodeInfo) node = NULL;
+        g_autoptr(ItkRunFollower) follower = NULL;
+        g_autoptr(GError) error = NULL;
+        static const GDBusInterfaceVTable vtable = { NULL, get_status_cb, NULL, { 0 } };
+        Observed o = { g_string_new(NULL), FALSE, NULL };
+
+        g_test_dbus_up(bus);
+        service = g_dbus_connection_new_for_address_sync(
+                g_test_dbus_get_bus_address(bus),
+                G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |
+                        G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
+                NULL, NULL, &error);
+        g_assert_no_error(error);
+        node = g_dbus_node_info_new_for_xml(execution_xml, &error);
+        g_assert_no_error(error);
+        g_dbus_connection_register_object(service, FAKE_PATH, node->interfaces[0], &vtable, NULL,
+                                          NULL, &error);
+        g_assert_no_error(error);
+        client = g_dbus_connection_new_for_address_sync(
+                g_test_dbus_get_bus_address(bus),
+                G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |
+                        G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
+                NULL, NULL, &error);
+        g_assert_no_error(error);
+
+        /* Addressed by unique name: no well-known name is owned here. */
+        follower = itk_run_follower_new(client, g_dbus_connection_get_unique_name(service));
+        g_signal_connect(follower, "status-changed", G_CALLBACK(status_cb), &o);
+        g_signal_connect(follower, "finished", G_CALLBACK(finished_cb), &o);
+        itk_run_follower_follow(follower, FAKE_PATH);
+        while (!o.done)
+                g_main_context_iteration(NULL, TRUE);
+        g_assert_cmpstr(o.seen->str, ==, "status:failed;finished:failed;");
+        g_assert_cmpstr(itk_run_follower_get_path(follower), ==, FAKE_PATH);
+
+        g_clear_object(&follower);
+        g_clear_object(&client);
+        g_clear_object(&service);
+        g_test_dbus_down(bus);
+        g_string_free(o.seen, TRUE);
+}
+
 static void
 test_status_controls(void)
 {
@@ -181,5 +241,6 @@ main(int argc, char **argv)
         g_test_add_func("/client/status-controls", test_status_controls);
         g_test_add_func("/client/follower/start-sees-every-transition",
                         test_start_sees_every_transition);
+        g_test_add_func("/client/follower/follow-finished-run", test_follow_finished_run);
         return g_test_run();
 }
