@@ -147,6 +147,45 @@ class TestGtkRun(GtkAppTestCase):
         self.assertEqual(self.client.wait_finished(opened.args[0]).args[0], 'completed')
 
 
+class TestGtkCredentials(GtkAppTestCase):
+    library = {'gtk/quick.yaml': QUICK}
+
+    def credentials(self):
+        return {c['name']: c for c in self.client.manager('ListCredentials')}
+
+    def save_and_wait(self):
+        mark = self.mark()
+        self.hook('SaveCredential')
+        return self.hook_signal('CredentialsShown', after=mark, what='the list to be read again')
+
+    def test_add_then_edit_keeps_the_secret_write_only(self):
+        secret = 'Gtk-Secret-7f3e'
+        self.hook('EditCredential', '')
+        for key, value in (('name', 'gtk-cred'), ('username', 'admin'),
+                           ('gateway-url', 'http://127.0.0.1:1'), ('password', secret)):
+            self.hook('SetCredentialField', key, value)
+        self.save_and_wait()
+        stored = self.credentials()['gtk-cred']
+        self.assertEqual(stored['username'], 'admin')
+        self.assertIs(stored['has-password'], True)
+        self.assertIs(stored['has-api-token'], False)
+
+        # Editing shows everything but the secrets, and an empty secret keeps the stored one.
+        self.hook('EditCredential', 'gtk-cred')
+        fields = self.hook('CredentialDialogFields')
+        self.assertEqual(fields['username'], 'admin')
+        self.assertEqual(fields['password'], '')
+        self.assertEqual(fields['api-token'], '')
+        self.hook('SetCredentialField', 'description', 'edited in the GTK client')
+        self.save_and_wait()
+        stored = self.credentials()['gtk-cred']
+        self.assertEqual(stored['description'], 'edited in the GTK client')
+        self.assertIs(stored['has-password'], True)
+        # The secret reached neither the app's output nor the list.
+        self.assertNotIn(secret, self.app_log())
+        self.assertNotIn(secret, repr(stored))
+
+
 class TestGtkDaemonAbsent(GtkAppTestCase):
     library = {'gtk/quick.yaml': QUICK}
 

@@ -26,6 +26,11 @@ static const char hook_xml[] =
         "<method name='Press'><arg type='s' direction='in'/><arg type='s' direction='in'/></method>"
         "<method name='CountRows'><arg type='s' direction='in'/>"
         "<arg type='u' direction='out'/></method>"
+        "<method name='EditCredential'><arg type='s' direction='in'/></method>"
+        "<method name='CredentialDialogFields'><arg type='a{ss}' direction='out'/></method>"
+        "<method name='SetCredentialField'><arg type='s' direction='in'/>"
+        "<arg type='s' direction='in'/></method>"
+        "<method name='SaveCredential'/>"
         "<method name='MainPage'><arg type='s' direction='out'/></method>"
         "<method name='ShowPage'><arg type='s' direction='in'/></method>"
         "<method name='Screenshot'><arg type='s' direction='in'/><arg type='s' direction='in'/>"
@@ -35,6 +40,7 @@ static const char hook_xml[] =
         "<signal name='ExecutionsShown'><arg type='u'/></signal>"
         "<signal name='HistoryShown'><arg type='u'/></signal>"
         "<signal name='DaemonPresent'><arg type='b'/></signal>"
+        "<signal name='CredentialsShown'><arg type='u'/></signal>"
         "<signal name='DialogError'><arg type='s'/></signal>"
         "<signal name='RunViewOpened'><arg type='s'/></signal>"
         "<signal name='RunViewUpdated'><arg type='s'/><arg type='s'/></signal>"
@@ -181,6 +187,49 @@ method_cb(GDBusConnection *connection, const char *sender, const char *path, con
                         g_variant_new("(u)",
                                       app->window ? itk_window_count_rows(app->window, a) : 0));
                 return;
+        } else if (g_str_equal(method, "EditCredential")) {
+                if (app->window == NULL || !itk_window_edit_credential(app->window, a)) {
+                        g_dbus_method_invocation_return_dbus_error(
+                                invocation, "org.ignition.Toolkit.GtkTest.NotFound",
+                                "no such credential listed");
+                        return;
+                }
+        } else if (g_str_equal(method, "CredentialDialogFields") ||
+                   g_str_equal(method, "SetCredentialField") ||
+                   g_str_equal(method, "SaveCredential")) {
+                static const char *const keys[] = { "name",        "username", "gateway-url",
+                                                    "description", "password", "api-token" };
+                GtkWidget *dialog = itk_window_get_credential_dialog();
+                GVariantBuilder fields;
+
+                if (dialog == NULL) {
+                        g_dbus_method_invocation_return_dbus_error(
+                                invocation, "org.ignition.Toolkit.GtkTest.NotFound",
+                                "no credential dialog");
+                        return;
+                }
+                if (g_str_equal(method, "SaveCredential")) {
+                        adw_message_dialog_response(ADW_MESSAGE_DIALOG(dialog), "save");
+                } else if (g_str_equal(method, "SetCredentialField")) {
+                        GtkEditable *entry = g_object_get_data(G_OBJECT(dialog), a);
+
+                        if (entry == NULL) {
+                                g_dbus_method_invocation_return_dbus_error(
+                                        invocation, "org.ignition.Toolkit.GtkTest.NotFound",
+                                        "no such field");
+                                return;
+                        }
+                        gtk_editable_set_text(entry, b);
+                } else {
+                        g_variant_builder_init(&fields, G_VARIANT_TYPE("a{ss}"));
+                        for (guint i = 0; i < G_N_ELEMENTS(keys); i++)
+                                g_variant_builder_add(&fields, "{ss}", keys[i],
+                                                      gtk_editable_get_text(g_object_get_data(
+                                                              G_OBJECT(dialog), keys[i])));
+                        g_dbus_method_invocation_return_value(invocation,
+                                                              g_variant_new("(a{ss})", &fields));
+                        return;
+                }
         } else if (g_str_equal(method, "MainPage")) {
                 g_dbus_method_invocation_return_value(
                         invocation,

@@ -817,6 +817,15 @@ credential_response_cb(AdwMessageDialog *dialog, const char *response, gpointer 
                              credential_call_cb, NULL);
 }
 
+static GtkWidget *credential_dialog;
+
+static void
+credential_dialog_destroy_cb(GtkWidget *dialog, gpointer user_data)
+{
+        if (credential_dialog == dialog)
+                credential_dialog = NULL;
+}
+
 static GtkEditable *
 dialog_entry(GtkWidget *group, GObject *dialog, const char *key, const char *title,
              const char *value, gboolean secret)
@@ -866,7 +875,41 @@ edit_credential(ItkWindow *self, GVariant *credential)
                                                    ADW_RESPONSE_SUGGESTED);
         adw_message_dialog_set_default_response(ADW_MESSAGE_DIALOG(dialog), "save");
         g_signal_connect(dialog, "response", G_CALLBACK(credential_response_cb), NULL);
+        g_signal_connect(dialog, "destroy", G_CALLBACK(credential_dialog_destroy_cb), NULL);
+        credential_dialog = dialog;
         gtk_window_present(GTK_WINDOW(dialog));
+}
+
+gboolean
+itk_window_edit_credential(GtkWindow *window, const char *name)
+{
+        ItkApp *app = itk_app_get();
+        GVariantIter iter;
+        GVariant *credential;
+
+        if (name[0] == '\0') {
+                edit_credential(get_self(window), NULL);
+                return TRUE;
+        }
+        if (app->credentials == NULL)
+                return FALSE;
+        g_variant_iter_init(&iter, app->credentials);
+        while ((credential = g_variant_iter_next_value(&iter)) != NULL) {
+                gboolean found = g_str_equal(lookup_string(credential, "name"), name);
+
+                if (found)
+                        edit_credential(get_self(window), credential);
+                g_variant_unref(credential);
+                if (found)
+                        return TRUE;
+        }
+        return FALSE;
+}
+
+GtkWidget *
+itk_window_get_credential_dialog(void)
+{
+        return credential_dialog;
 }
 
 static void
@@ -973,6 +1016,7 @@ credentials_cb(GObject *source, GAsyncResult *result, gpointer user_data)
                           "refer to it by name."));
         }
         gtk_stack_set_visible_child_name(self->credential_stack, count ? "list" : "message");
+        itk_test_hook_emit("CredentialsShown", g_variant_new("(u)", count));
 }
 
 static void
