@@ -121,6 +121,15 @@ class TestGtkRun(GtkAppTestCase):
 
     def test_main_window_lists_and_screenshot(self):
         self.assertEqual(self.hook('CountRows', 'playbooks'), 2)
+        # Search matches ids, names and descriptions, case-insensitively.
+        self.hook('SearchPlaybooks', 'LONG ENOUGH')
+        self.assertEqual(self.hook('CountRows', 'playbooks'), 1)
+        self.hook('SearchPlaybooks', 'gtk/')
+        self.assertEqual(self.hook('CountRows', 'playbooks'), 2)
+        self.hook('SearchPlaybooks', 'no such thing')
+        self.assertEqual(self.hook('CountRows', 'playbooks'), 0)
+        self.hook('SearchPlaybooks', '')
+        self.hook('SelectPlaybook', 'gtk/slow.yaml')
         self.hook('ShowPage', 'playbooks')
         self.hook_signal('FirstFrame', what='the main window to be painted')
         shot = os.path.join(artifacts_dir(), 'gtk-main-window.png')

@@ -43,11 +43,13 @@ void itk_window_daemon_changed(GtkWindow *window, gboolean present);
 void itk_window_reload(GtkWindow *window);
 GtkWindow *itk_window_new(AdwApplication *app);
 void itk_window_show_page(GtkWindow *window, const char *name);
-/* For the test hook: the list rows shown, per page. */
+/* For the test hook: the list rows shown (not filtered out), per page. */
 guint itk_window_count_rows(GtkWindow *window, const char *page);
 /* The credential dialog for @name ("" to add one); for the test hook. */
 gboolean itk_window_edit_credential(GtkWindow *window, const char *name);
 GtkWidget *itk_window_get_credential_dialog(void);
+void itk_window_select_playbook(GtkWindow *window, const char *id);
+void itk_window_search_playbooks(GtkWindow *window, const char *text);
 /* "pages", or "absent" while the daemon is not on the bus. */
 const char *itk_window_get_main_page(GtkWindow *window);
 

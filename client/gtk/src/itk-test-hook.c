@@ -31,6 +31,8 @@ static const char hook_xml[] =
         "<method name='SetCredentialField'><arg type='s' direction='in'/>"
         "<arg type='s' direction='in'/></method>"
         "<method name='SaveCredential'/>"
+        "<method name='SearchPlaybooks'><arg type='s' direction='in'/></method>"
+        "<method name='SelectPlaybook'><arg type='s' direction='in'/></method>"
         "<method name='MainPage'><arg type='s' direction='out'/></method>"
         "<method name='ShowPage'><arg type='s' direction='in'/></method>"
         "<method name='Screenshot'><arg type='s' direction='in'/><arg type='s' direction='in'/>"
@@ -112,6 +114,31 @@ save_png(GtkWidget *widget, const char *file, GError **error)
                 return FALSE;
         }
         return TRUE;
+}
+
+typedef struct {
+        GtkWidget *window;
+        char *file;
+        GDBusMethodInvocation *invocation;
+        gulong handler;
+} PendingShot;
+
+/* After a paint the window's layout is done and its nodes are current. */
+static void
+shot_after_paint_cb(GdkFrameClock *clock, gpointer user_data)
+{
+        PendingShot *shot = user_data;
+        g_autoptr(GError) error = NULL;
+
+        g_signal_handler_disconnect(clock, shot->handler);
+        if (save_png(shot->window, shot->file, &error))
+                g_dbus_method_invocation_return_value(shot->invocation, NULL);
+        else
+                g_dbus_method_invocation_return_dbus_error(
+                        shot->invocation, "org.ignition.Toolkit.GtkTest.Failed", error->message);
+        g_object_unref(shot->window);
+        g_free(shot->file);
+        g_free(shot);
 }
 
 static void
@@ -230,6 +257,12 @@ method_cb(GDBusConnection *connection, const char *sender, const char *path, con
                                                               g_variant_new("(a{ss})", &fields));
                         return;
                 }
+        } else if (g_str_equal(method, "SearchPlaybooks")) {
+                if (app->window != NULL)
+                        itk_window_search_playbooks(app->window, a);
+        } else if (g_str_equal(method, "SelectPlaybook")) {
+                if (app->window != NULL)
+                        itk_window_select_playbook(app->window, a);
         } else if (g_str_equal(method, "MainPage")) {
                 g_dbus_method_invocation_return_value(
                         invocation,
@@ -240,15 +273,27 @@ method_cb(GDBusConnection *connection, const char *sender, const char *path, con
                 if (app->window != NULL)
                         itk_window_show_page(app->window, a);
         } else if (g_str_equal(method, "Screenshot")) {
-                GtkWindow *window = g_str_equal(a, "main") ? app->window : find_view(a);
-                g_autoptr(GError) error = NULL;
+                GtkWindow *window = g_str_equal(a, "main")     ? app->window
+                                    : g_str_equal(a, "dialog") ? itk_run_dialog_get_current()
+                                                               : find_view(a);
+                GdkFrameClock *clock =
+                        window != NULL ? gtk_widget_get_frame_clock(GTK_WIDGET(window)) : NULL;
+                PendingShot *shot;
 
-                if (window == NULL || !save_png(GTK_WIDGET(window), b, &error)) {
+                if (clock == NULL) {
                         g_dbus_method_invocation_return_dbus_error(
                                 invocation, "org.ignition.Toolkit.GtkTest.Failed",
-                                error ? error->message : "no such window");
+                                "no such window, or it is not shown");
                         return;
                 }
+                shot = g_new0(PendingShot, 1);
+                shot->window = g_object_ref(GTK_WIDGET(window));
+                shot->file = g_strdup(b);
+                shot->invocation = invocation;
+                shot->handler = g_signal_connect(clock, "after-paint",
+                                                 G_CALLBACK(shot_after_paint_cb), shot);
+                gtk_widget_queue_draw(GTK_WIDGET(window));
+                return;
         }
         g_dbus_method_invocation_return_value(invocation, NULL);
 }

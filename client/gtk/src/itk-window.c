@@ -139,6 +139,19 @@ clamped(GtkWidget *child)
 
 /* --- playbooks ------------------------------------------------------------------------ */
 
+/* The playbook's group, else the folder of its id ("gateway/backup.yaml"). */
+static char *
+playbook_group(GVariant *pb)
+{
+        const char *group = lookup_string(pb, "group");
+        const char *id = lookup_string(pb, "id");
+        const char *slash = strrchr(id, '/');
+
+        if (group[0] != '\0')
+                return g_strdup(group);
+        return slash != NULL ? g_strndup(id, slash - id) : g_strdup("");
+}
+
 static void show_playbook(ItkWindow *self, const char *id);
 
 static void
@@ -193,7 +206,9 @@ static int
 compare_playbooks(gconstpointer a, gconstpointer b)
 {
         GVariant *pa = *(GVariant **)a, *pb = *(GVariant **)b;
-        int by_group = g_strcmp0(lookup_string(pa, "group"), lookup_string(pb, "group"));
+        g_autofree char *ga = playbook_group(pa);
+        g_autofree char *gb = playbook_group(pb);
+        int by_group = g_strcmp0(ga, gb);
 
         return by_group != 0 ? by_group
                              : g_strcmp0(lookup_string(pa, "name"), lookup_string(pb, "name"));
@@ -238,8 +253,7 @@ rebuild_playbooks(ItkWindow *self)
                                    lookup_string(pb, "group"), NULL);
                 search = g_utf8_casefold(joined, -1);
                 g_object_set_data_full(G_OBJECT(row), "id", g_strdup(id), g_free);
-                g_object_set_data_full(G_OBJECT(row), "group", g_strdup(lookup_string(pb, "group")),
-                                       g_free);
+                g_object_set_data_full(G_OBJECT(row), "group", playbook_group(pb), g_free);
                 g_object_set_data_full(G_OBJECT(row), "search", g_steal_pointer(&search), g_free);
                 gtk_list_box_append(self->playbook_list, row);
         }
@@ -1104,8 +1118,27 @@ itk_window_count_rows(GtkWindow *window, const char *page)
 
         for (GtkWidget *c = gtk_widget_get_first_child(GTK_WIDGET(list)); c != NULL;
              c = gtk_widget_get_next_sibling(c))
-                count += GTK_IS_LIST_BOX_ROW(c);
+                count += GTK_IS_LIST_BOX_ROW(c) && gtk_widget_get_child_visible(c);
         return count;
+}
+
+void
+itk_window_search_playbooks(GtkWindow *window, const char *text)
+{
+        ItkWindow *self = get_self(window);
+
+        gtk_editable_set_text(GTK_EDITABLE(self->playbook_search), text);
+        /* At once, not after the entry's typing delay. */
+        playbook_search_changed_cb(self->playbook_search, self);
+}
+
+void
+itk_window_select_playbook(GtkWindow *window, const char *id)
+{
+        ItkWindow *self = get_self(window);
+
+        adw_view_stack_set_visible_child_name(self->pages, "playbooks");
+        show_playbook(self, id);
 }
 
 const char *
