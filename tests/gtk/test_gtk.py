@@ -96,6 +96,52 @@ class TestGtkRun(GtkAppTestCase):
         with self.assertRaises(Exception):
             self.hook('Press', path, 'cancel', signature='(ss)')
 
+    def test_debug_skip_and_skip_back_from_the_run_window(self):
+        path = self.start_from_dialog('gtk/slow.yaml', seconds='60')
+        self.client.wait_step(path, 'wait', 'running')
+        self.wait_shown(path, 'running')
+
+        # Debug: the toggle shows DebugMode as the daemon reports it.
+        self.hook('Press', path, 'debug', signature='(ss)')
+        self.client.wait_signal(path, 'PropertiesChanged',
+                                lambda a: a[1].get('DebugMode') is True,
+                                what='DebugMode to turn on')
+        self.client.wait_for(lambda: self.hook('DescribeRun', path)['debug'],
+                             what='the Debug toggle to show it')
+
+        # Skip abandons the sleep; in debug mode the run then pauses before 'bye'.
+        mark = self.mark()
+        self.hook('Press', path, 'skip', signature='(ss)')
+        self.client.wait_step(path, 'wait', 'skipped')
+        self.client.wait_status(path, 'paused')
+        view = self.wait_shown(path, 'paused', mark)
+        self.assertIn('resume', view['controls'])
+        self.assertIn('skip-back', view['controls'])
+
+        def step_shown(step_id, status):
+            def check():
+                view = self.hook('DescribeRun', path)
+                return view if (step_id, status) in [(s[0], s[1]) for s in view['steps']] else None
+            return self.client.wait_for(check, what='step %s shown %s' % (step_id, status))
+        step_shown('wait', 'skipped')
+
+        # Skip back while paused moves the cursor back: 'wait' runs again on Resume.
+        self.hook('Press', path, 'skip-back', signature='(ss)')
+        self.hook('Press', path, 'debug', signature='(ss)')
+        self.client.wait_signal(path, 'PropertiesChanged',
+                                lambda a: a[1].get('DebugMode') is False,
+                                what='DebugMode to turn off')
+        mark = self.mark()
+        self.hook('Press', path, 'resume', signature='(ss)')
+        self.client.wait_for(
+            lambda: [m for m in self.client.signals(path, 'StepChanged')
+                     if m.seq >= mark and m.args[1] == 'wait' and m.args[2] == 'running'],
+            what='wait to run again')
+        self.wait_shown(path, 'running', mark)
+        step_shown('wait', 'running')
+        self.hook('Press', path, 'cancel', signature='(ss)')
+        self.assertEqual(self.client.wait_finished(path).args[0], 'cancelled')
+
     def test_finished_run_from_history_shows_the_same_steps(self):
         path = self.start_from_dialog('gtk/quick.yaml')
         self.assertEqual(self.client.wait_finished(path).args[0], 'completed')
