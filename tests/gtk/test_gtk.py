@@ -12,7 +12,7 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from gtk_harness import (  # noqa: E402
-    GtkAppTestCase, log_step, playbook, skip_reason, sleep_step)
+    GLib, GtkAppTestCase, log_step, playbook, skip_reason, sleep_step)
 
 SLOW = playbook(
     log_step('hello', 'hello from {{ parameter.who }}'),
@@ -164,6 +164,16 @@ class TestGtkRun(GtkAppTestCase):
         self.assertEqual([s[0] for s in record['steps']], [s['step-id'] for s in steps])
         self.assertEqual(record['controls'], [])
         self.assertGreaterEqual(record['log-lines'], 2)
+
+        # The History page's status filter shows what GetHistory has for it.
+        for status in ('completed', 'failed', ''):
+            mark = self.mark()
+            self.hook('FilterHistory', status)
+            shown = self.hook_signal('HistoryShown', after=mark,
+                                     what='the History page filtered by %r' % status)
+            expected = len(self.client.manager('GetHistory', GLib.Variant('(us)', (0, status))))
+            self.assertEqual(shown.args[0], expected)
+            self.assertEqual(self.hook('CountRows', 'history'), expected)
 
     def test_main_window_lists_and_screenshot(self):
         self.assertEqual(self.hook('CountRows', 'playbooks'), 2)

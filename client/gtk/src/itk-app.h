@@ -50,6 +50,8 @@ gboolean itk_window_edit_credential(GtkWindow *window, const char *name);
 GtkWidget *itk_window_get_credential_dialog(void);
 void itk_window_select_playbook(GtkWindow *window, const char *id);
 void itk_window_search_playbooks(GtkWindow *window, const char *text);
+/* Shows the History page filtered by @status ("" for any); FALSE if unknown. */
+gboolean itk_window_filter_history(GtkWindow *window, const char *status);
 /* "pages", or "absent" while the daemon is not on the bus. */
 const char *itk_window_get_main_page(GtkWindow *window);
 

@@ -31,6 +31,7 @@ static const char hook_xml[] =
         "<method name='SetCredentialField'><arg type='s' direction='in'/>"
         "<arg type='s' direction='in'/></method>"
         "<method name='SaveCredential'/>"
+        "<method name='FilterHistory'><arg type='s' direction='in'/></method>"
         "<method name='SearchPlaybooks'><arg type='s' direction='in'/></method>"
         "<method name='SelectPlaybook'><arg type='s' direction='in'/></method>"
         "<method name='MainPage'><arg type='s' direction='out'/></method>"
@@ -255,6 +256,13 @@ method_cb(GDBusConnection *connection, const char *sender, const char *path, con
                                                               G_OBJECT(dialog), keys[i])));
                         g_dbus_method_invocation_return_value(invocation,
                                                               g_variant_new("(a{ss})", &fields));
+                        return;
+                }
+        } else if (g_str_equal(method, "FilterHistory")) {
+                if (app->window == NULL || !itk_window_filter_history(app->window, a)) {
+                        g_dbus_method_invocation_return_dbus_error(
+                                invocation, "org.ignition.Toolkit.GtkTest.NotFound",
+                                "no such status filter");
                         return;
                 }
         } else if (g_str_equal(method, "SearchPlaybooks")) {

@@ -36,6 +36,7 @@ typedef struct {
         GtkDropDown *history_status;
         GtkSearchEntry *history_search;
         GtkListBox *history_list;
+        guint history_generation; /* only the newest GetHistory's answer is shown */
         GtkStack *history_stack;
         AdwStatusPage *history_message;
         /* Credentials */
@@ -665,6 +666,8 @@ history_cb(GObject *source, GAsyncResult *result, gpointer user_data)
             (error && g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED)))
                 return;
         self = get_self(app->window);
+        if (GPOINTER_TO_UINT(user_data) != self->history_generation)
+                return; /* a newer filter was asked for meanwhile */
         clear_list(self->history_list);
         if (reply == NULL) {
                 g_autofree char *text = itk_app_describe_error(error);
@@ -730,7 +733,7 @@ load_history(ItkWindow *self)
         if (itk_app_get()->owner == NULL)
                 return;
         itk_app_call_manager("GetHistory", g_variant_new("(us)", 200, status), "(aa{sv})",
-                             history_cb, NULL);
+                             history_cb, GUINT_TO_POINTER(++self->history_generation));
 }
 
 static void
@@ -1120,6 +1123,22 @@ itk_window_count_rows(GtkWindow *window, const char *page)
              c = gtk_widget_get_next_sibling(c))
                 count += GTK_IS_LIST_BOX_ROW(c) && gtk_widget_get_child_visible(c);
         return count;
+}
+
+gboolean
+itk_window_filter_history(GtkWindow *window, const char *status)
+{
+        ItkWindow *self = get_self(window);
+
+        for (guint i = 0; i < G_N_ELEMENTS(history_statuses); i++) {
+                if (!g_str_equal(history_statuses[i], status))
+                        continue;
+                gtk_drop_down_set_selected(self->history_status, i);
+                adw_view_stack_set_visible_child_name(self->pages, "history");
+                load_history(self);
+                return TRUE;
+        }
+        return FALSE;
 }
 
 void
