@@ -270,6 +270,61 @@ class TestGtkDaemonAbsent(GtkAppTestCase):
         self.assertEqual(self.hook('MainPage'), 'pages')
 
 
+FAKE_XML = '''<node>
+  <interface name="org.ignition.Toolkit.Manager">
+    <method name="ListPlaybooks"><arg type="aa{sv}" direction="out"/></method>
+    <method name="ListCredentials"><arg type="aa{sv}" direction="out"/></method>
+    <method name="GetHistory"><arg type="u" direction="in"/><arg type="s" direction="in"/>
+      <arg type="aa{sv}" direction="out"/></method>
+  </interface>
+  <interface name="org.freedesktop.DBus.ObjectManager">
+    <method name="GetManagedObjects"><arg type="a{oa{sa{sv}}}" direction="out"/></method>
+  </interface>
+</node>'''
+
+
+class TestGtkNotAuthorized(GtkAppTestCase):
+    """A stand-in daemon that refuses the calls polkit would refuse a user.
+
+    The real daemon runs as root here and root is always authorized, so the
+    refusal comes from a small service with the daemon's name."""
+
+    library = {'gtk/quick.yaml': QUICK}
+
+    def handle(self, conn, sender, path, iface, method, params, invocation):
+        if method == 'ListPlaybooks':
+            invocation.return_value(GLib.Variant('(aa{sv})', ([],)))
+        elif method == 'GetManagedObjects':
+            invocation.return_value(GLib.Variant('(a{oa{sa{sv}}})', ({},)))
+        else:
+            invocation.return_dbus_error('org.freedesktop.DBus.Error.AccessDenied',
+                                         'Not authorized: org.ignition.toolkit.view')
+
+    def test_pages_say_not_authorized(self):
+        from gi.repository import Gio
+        mark = self.mark()
+        self.daemon.stop()
+        self.hook_signal('DaemonPresent', lambda a: a[0] is False, mark)
+        fake = Gio.DBusConnection.new_for_address_sync(
+            self.bus.address, Gio.DBusConnectionFlags.AUTHENTICATION_CLIENT
+            | Gio.DBusConnectionFlags.MESSAGE_BUS_CONNECTION, None, None)
+        try:
+            node = Gio.DBusNodeInfo.new_for_xml(FAKE_XML)
+            for iface in node.interfaces:
+                fake.register_object('/org/ignition/Toolkit', iface, self.handle, None, None)
+            mark = self.mark()
+            Gio.bus_own_name_on_connection(fake, 'org.ignition.Toolkit',
+                                           Gio.BusNameOwnerFlags.NONE, None, None)
+            history = self.hook_signal('PageMessage', lambda a: a[0] == 'history', mark,
+                                       'the History page to say why it is empty')
+            self.assertEqual(history.args[1], 'Not Authorized')
+            self.assertIn('not authorized', history.args[2])
+            credentials = self.hook_signal('PageMessage', lambda a: a[0] == 'credentials', mark)
+            self.assertEqual(credentials.args[1], 'Not Authorized')
+        finally:
+            fake.close_sync(None)
+
+
 if __name__ == '__main__':
     reason = skip_reason()
     if reason:

@@ -44,6 +44,7 @@ static const char hook_xml[] =
         "<signal name='HistoryShown'><arg type='u'/></signal>"
         "<signal name='DaemonPresent'><arg type='b'/></signal>"
         "<signal name='CredentialsShown'><arg type='u'/></signal>"
+        "<signal name='PageMessage'><arg type='s'/><arg type='s'/><arg type='s'/></signal>"
         "<signal name='DialogError'><arg type='s'/></signal>"
         "<signal name='RunViewOpened'><arg type='s'/></signal>"
         "<signal name='RunViewUpdated'><arg type='s'/><arg type='s'/></signal>"

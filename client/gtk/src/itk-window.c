@@ -678,6 +678,10 @@ history_cb(GObject *source, GAsyncResult *result, gpointer user_data)
                                                   : _("History Unavailable"));
                 adw_status_page_set_description(self->history_message, text);
                 gtk_stack_set_visible_child_name(self->history_stack, "message");
+                itk_test_hook_emit("PageMessage",
+                                   g_variant_new("(sss)", "history",
+                                                 adw_status_page_get_title(self->history_message),
+                                                 text));
                 return;
         }
         runs = g_variant_get_child_value(reply, 0);
@@ -989,9 +993,16 @@ credentials_cb(GObject *source, GAsyncResult *result, gpointer user_data)
         if (reply == NULL) {
                 g_autofree char *text = itk_app_describe_error(error);
 
-                adw_status_page_set_title(self->credential_message, _("Credentials Unavailable"));
+                adw_status_page_set_title(self->credential_message,
+                                          itk_app_error_is_denied(error)
+                                                  ? _("Not Authorized")
+                                                  : _("Credentials Unavailable"));
                 adw_status_page_set_description(self->credential_message, text);
                 gtk_stack_set_visible_child_name(self->credential_stack, "message");
+                itk_test_hook_emit(
+                        "PageMessage",
+                        g_variant_new("(sss)", "credentials",
+                                      adw_status_page_get_title(self->credential_message), text));
                 return;
         }
         g_clear_pointer(&app->credentials, g_variant_unref);
