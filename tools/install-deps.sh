@@ -16,6 +16,9 @@ packages=(
         bubblewrap
         # The browser.* steps drive headless Chromium (the demo's playbooks too).
         chromium
+        # ignition-toolkit-gtk (-Dgtk=auto): GTK 4, libadwaita, gettext, and the
+        # validators of its desktop file and AppStream metainfo.
+        libgtk-4-dev libadwaita-1-dev gettext appstream desktop-file-utils
 )
 if [ "${1:-}" = "--tests" ]; then
         packages+=(clang-format python3-dbusmock procps)
@@ -24,6 +27,8 @@ if [ "${1:-}" = "--tests" ]; then
         packages+=(python3-httpx)
         # tools/run-fuzz.sh: libFuzzer and the sanitizer runtimes for clang.
         packages+=(clang libclang-rt-14-dev)
+        # tests/gtk: the GTK client under a private X server.
+        packages+=(xvfb xauth)
 fi
 
 # The web UI's end-to-end tests: playwright-core from npm, pinned by the lock file.
