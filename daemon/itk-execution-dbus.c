@@ -406,6 +406,8 @@ method_open_artifact(sd_bus_message *m, void *userdata, sd_bus_error *error)
         return itk_authority_run(
                 authority, m, ITK_ACTION_VIEW, itk_execution_get_started_by_uid(userdata),
                 open_artifact_authorized, userdata, g_object_ref, g_object_unref, error);
+}
+
 /* --- live view ------------------------------------------------------------------------ */
 
 static int
