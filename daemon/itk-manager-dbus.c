@@ -697,10 +697,10 @@ method_artifacts(sd_bus_message *m, void *userdata, sd_bus_error *error)
         /* The name is checked where it is opened (itk_artifact_name_is_valid). */
         if (!itk_manager_dbus_check_name("the execution id", id, &local))
                 return itk_manager_dbus_gerror(local, error);
-        owner = itk_manager_get_run_owner(userdata, id);
-        return itk_authority_run(authority, m, ITK_ACTION_VIEW,
-                                 owner != G_MAXUINT32 ? owner : ITK_AUTHORITY_NO_OWNER, method,
-                                 userdata, g_object_ref, g_object_unref, error);
+        if (!itk_manager_get_run_owner(userdata, id, &owner))
+                owner = ITK_AUTHORITY_NO_OWNER;
+        return itk_authority_run(authority, m, ITK_ACTION_VIEW, owner, method, userdata,
+                                 g_object_ref, g_object_unref, error);
 }
 
 static int

@@ -1280,25 +1280,6 @@ itk_manager_new(const ItkManagerConfig *config, GError **error)
 
 /* --- artifacts ---------------------------------------------------------------------------- */
 
-guint32
-itk_manager_get_run_owner(ItkManager *self, const char *id)
-{
-        ItkExecution *live = itk_manager_lookup(self, id);
-        g_autofree char *canonical = NULL;
-        g_autoptr(GVariant) run = NULL;
-        guint32 owner = G_MAXUINT32;
-
-        if (live != NULL)
-                return itk_execution_get_started_by_uid(live);
-        if (self->store == NULL)
-                return G_MAXUINT32;
-        canonical = itk_manager_canonical_id(id);
-        run = itk_store_get_execution(self->store, canonical, NULL);
-        if (run == NULL || !g_variant_lookup(run, "started-by-uid", "u", &owner))
-                return G_MAXUINT32;
-        return owner;
-}
-
 GVariant *
 itk_manager_list_artifacts(ItkManager *self, const char *id, GError **error)
 {

@@ -79,9 +79,7 @@ GVariant *itk_manager_get_log_page(ItkManager *self, const char *id, guint limit
                                    const char *cursor, char **next_cursor, GError **error);
 /* The uid that started the run @id (live or stored), or FALSE when none. */
 gboolean itk_manager_get_run_owner(ItkManager *self, const char *id, guint32 *uid);
-/* Artifacts of a run, live or in history (dashed or hex @id). The starter's
- * uid, G_MAXUINT32 when the run is unknown. */
-guint32 itk_manager_get_run_owner(ItkManager *self, const char *id);
+/* Artifacts of a run, live or in history (dashed or hex @id). */
 /* aa{sv} as Execution.ListArtifacts, a full reference; ITK_ERROR_NO_SUCH_EXECUTION. */
 GVariant *itk_manager_list_artifacts(ItkManager *self, const char *id, GError **error);
 /* A read-only fd of the listed artifact @name, or -1 (ITK_ERROR_NO_SUCH_EXECUTION,
