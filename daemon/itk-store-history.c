@@ -116,7 +116,7 @@ itk_store_list_page(ItkStore *store, const ItkHistoryFilter *filter, guint limit
         g_autoptr(GString) sql = NULL;
         g_autofree char *text = NULL;
         ItkHistoryFilter none = ITK_HISTORY_FILTER_INIT;
-        const int n_columns = 16;
+        int n_columns;
         gboolean by_status, by_playbook;
         gint64 cursor_created, cursor_rowid, upper;
         gint64 last_created = 0, last_rowid = 0;
@@ -163,6 +163,9 @@ itk_store_list_page(ItkStore *store, const ItkHistoryFilter *filter, guint limit
         stmt = itk_store_history_prepare(store, sql->str, "list executions", error);
         if (stmt == NULL)
                 return NULL;
+        /* The run's columns, then rowid and the text match: counted, so a
+         * column the store adds cannot shift them. */
+        n_columns = sqlite3_column_count(stmt) - (text != NULL ? 2 : 1);
 
         upper = cursor_created;
         if (filter->until != G_MAXINT64)
