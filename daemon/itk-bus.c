@@ -166,6 +166,24 @@ itk_bus_error_from_gerror(const GError *error, sd_bus_error *ret)
 /* --- GVariant <-> sd_bus_message ----------------------------------------------------- */
 
 int
+itk_bus_reply_page(sd_bus_message *call, GVariant *items, const char *next_cursor)
+{
+        _itk_cleanup_bus_message_ sd_bus_message *reply = NULL;
+        int r;
+
+        r = sd_bus_message_new_method_return(call, &reply);
+        if (r < 0)
+                return r;
+        r = itk_bus_message_append_variant(reply, items);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_append(reply, "s", next_cursor);
+        if (r < 0)
+                return r;
+        return sd_bus_send(NULL, reply, NULL);
+}
+
+int
 itk_bus_message_append_variant(sd_bus_message *m, GVariant *value)
 {
         const char *type = g_variant_get_type_string(value);

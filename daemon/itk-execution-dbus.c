@@ -320,16 +320,7 @@ get_log_page_authorized(sd_bus_message *m, gpointer userdata, sd_bus_error *erro
                                          cursor, &next_cursor, &local);
         if (lines == NULL)
                 return itk_bus_error_from_gerror(local, error);
-        r = sd_bus_message_new_method_return(m, &reply);
-        if (r < 0)
-                return r;
-        r = itk_bus_message_append_variant(reply, lines);
-        if (r < 0)
-                return r;
-        r = sd_bus_message_append(reply, "s", next_cursor);
-        if (r < 0)
-                return r;
-        return sd_bus_send(NULL, reply, NULL);
+        return itk_bus_reply_page(m, lines, next_cursor);
 }
 
 static int

@@ -483,16 +483,7 @@ get_history_page_authorized(sd_bus_message *m, void *userdata, sd_bus_error *err
         runs = itk_manager_get_history_page(userdata, &filter, limit, cursor, &next_cursor, &local);
         if (runs == NULL)
                 return itk_manager_dbus_gerror(local, error);
-        r = sd_bus_message_new_method_return(m, &reply);
-        if (r < 0)
-                return r;
-        r = itk_bus_message_append_variant(reply, runs);
-        if (r < 0)
-                return r;
-        r = sd_bus_message_append(reply, "s", next_cursor);
-        if (r < 0)
-                return r;
-        return sd_bus_send(NULL, reply, NULL);
+        return itk_bus_reply_page(m, runs, next_cursor);
 }
 
 static int
@@ -523,16 +514,7 @@ get_history_log_page_authorized(sd_bus_message *m, void *userdata, sd_bus_error 
         lines = itk_manager_get_log_page(userdata, id, limit, cursor, &next_cursor, &local);
         if (lines == NULL)
                 return itk_manager_dbus_gerror(local, error);
-        r = sd_bus_message_new_method_return(m, &reply);
-        if (r < 0)
-                return r;
-        r = itk_bus_message_append_variant(reply, lines);
-        if (r < 0)
-                return r;
-        r = sd_bus_message_append(reply, "s", next_cursor);
-        if (r < 0)
-                return r;
-        return sd_bus_send(NULL, reply, NULL);
+        return itk_bus_reply_page(m, lines, next_cursor);
 }
 
 /* The starter of a run reads its log without the view right. */
