@@ -398,6 +398,13 @@ test('a finished run reads the same after it left the bus', async () => {
                 const id = /#\/execution\/([0-9a-f-]+)$/.exec(page.url())[1];
                 await statusIs('failed', 15000);
                 await stepIs('undo', 'completed');
+                // Times, attempts and outputs come with the record the page fetches
+                // a moment after the last step event: read the live view once every
+                // finished step shows its duration.
+                await page.waitForFunction(() => document.querySelectorAll('#steps .duration').length >=
+                        document.querySelectorAll('#steps li[data-status="completed"], #steps li[data-status="failed"]').length,
+                        null, { timeout: 10000 });
+                await page.evaluate(() => new Promise((res) => requestAnimationFrame(() => requestAnimationFrame(res))));
                 const shown = () => page.evaluate(() => ({
                         status: document.querySelector('#detail-status').textContent,
                         progress: document.querySelector('#detail-progress').value,
