@@ -459,12 +459,14 @@ itk_script_run_child_exited_cb(GPid pid, int wait_status, gpointer user_data)
 static void
 itk_script_run_stdin_written_cb(GObject *source, GAsyncResult *result, gpointer user_data)
 {
-        g_autoptr(ItkScriptRun) run = user_data;
+        ItkScriptRun *run = user_data;
 
         /* A child that exits without reading its input is not an error of ours;
          * its exit status tells. */
         (void)g_output_stream_write_all_finish(G_OUTPUT_STREAM(source), result, NULL, NULL);
         g_output_stream_close(G_OUTPUT_STREAM(source), NULL, NULL);
+        /* The write held a reference to the run. */
+        itk_script_run_unref(run);
 }
 
 /* --- child side ------------------------------------------------------------ */
