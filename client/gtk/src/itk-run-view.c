@@ -4,6 +4,8 @@
  * the status changed, never on a click. */
 #include "config.h"
 
+#include "itk-artifacts-pane.h"
+#include "itk-live-pane.h"
 #include "itk-run-view.h"
 #include "itk-test-hook.h"
 
@@ -56,6 +58,12 @@ typedef struct {
         gboolean status_paint_pending;
         gulong after_paint_id;
         GdkFrameClock *paint_clock;
+        GtkPaned *side_paned;
+        GtkStack *side;
+        ItkLivePane *live; /* runs on the bus only */
+        ItkArtifactsPane *artifacts;
+        GPtrArray *running_durations; /* labels of running steps, owned by their rows */
+        guint tick_id;                /* 1 s while a step runs */
 } RunView;
 
 static RunView *
@@ -123,6 +131,8 @@ show_status(RunView *self, const char *status)
         else if (g_str_equal(status, "running"))
                 gtk_widget_add_css_class(GTK_WIDGET(self->status_label), "accent");
         update_controls(self);
+        if (self->live != NULL)
+                itk_live_pane_set_paused(self->live, g_str_equal(status, "paused"));
         itk_test_hook_emit("StatusShown", g_variant_new("(ssx)", self->path ? self->path : "",
                                                         status, g_get_real_time()));
         clock = gtk_widget_get_frame_clock(GTK_WIDGET(self->window));
@@ -208,8 +218,16 @@ add_step_rows(RunView *self, GVariant *steps, int depth)
                 if (started > 0 && finished >= started)
                         took = itk_format_duration(finished - started);
                 else if (started > 0 && g_str_equal(status, "running"))
-                        took = g_strdup(_("running"));
+                        took = itk_format_duration(MAX(0, g_get_real_time() - started));
                 duration = gtk_label_new(took ? took : "");
+                if (started > 0 && finished < started && g_str_equal(status, "running")) {
+                        /* Ticks every second while the step runs (tick_durations_cb). */
+                        g_object_set_data_full(G_OBJECT(duration), "started-at",
+                                               g_memdup2(&started, sizeof(started)), g_free);
+                        g_object_set_data(G_OBJECT(duration), "attempts",
+                                          GUINT_TO_POINTER(attempts));
+                        g_ptr_array_add(self->running_durations, duration);
+                }
                 gtk_widget_add_css_class(duration, "numeric");
                 gtk_widget_add_css_class(duration, "dim-label");
                 if (attempts > 1) {
@@ -232,15 +250,57 @@ add_step_rows(RunView *self, GVariant *steps, int depth)
 }
 
 static void
+set_running_duration(GtkLabel *label)
+{
+        gint64 *started = g_object_get_data(G_OBJECT(label), "started-at");
+        guint attempts = GPOINTER_TO_UINT(g_object_get_data(G_OBJECT(label), "attempts"));
+        g_autofree char *took = itk_format_duration(MAX(0, g_get_real_time() - *started));
+        g_autofree char *text =
+                attempts > 1 ? g_strdup_printf(_("%s (%u attempts)"), took, attempts) : NULL;
+
+        gtk_label_set_text(label, text ? text : took);
+}
+
+static gboolean
+tick_durations_cb(gpointer user_data)
+{
+        RunView *self = user_data;
+
+        for (guint i = 0; i < self->running_durations->len; i++) {
+                GtkLabel *label = self->running_durations->pdata[i];
+
+                set_running_duration(label);
+                itk_test_hook_emit("DurationTicked",
+                                   g_variant_new("(ss)", self->path ? self->path : "",
+                                                 gtk_label_get_text(label)));
+        }
+        return G_SOURCE_CONTINUE;
+}
+
+/* The timer runs only while some step is shown running. */
+static void
+update_duration_timer(RunView *self)
+{
+        gboolean running = self->running_durations->len > 0 && self->path != NULL;
+
+        if (running && self->tick_id == 0)
+                self->tick_id = g_timeout_add_seconds(1, tick_durations_cb, self);
+        else if (!running && self->tick_id != 0)
+                g_clear_handle_id(&self->tick_id, g_source_remove);
+}
+
+static void
 show_steps(RunView *self, GVariant *steps)
 {
         GtkWidget *child;
 
+        g_ptr_array_set_size(self->running_durations, 0);
         while ((child = gtk_widget_get_first_child(GTK_WIDGET(self->steps))) != NULL)
                 gtk_list_box_remove(self->steps, child);
         g_clear_pointer(&self->steps_data, g_variant_unref);
         self->steps_data = g_variant_ref(steps);
         add_step_rows(self, steps, 0);
+        update_duration_timer(self);
         itk_test_hook_emit("RunViewUpdated", g_variant_new("(ss)", self->path ? self->path : "",
                                                            self->id ? self->id : ""));
 }
@@ -313,6 +373,9 @@ follower_step_cb(ItkRunFollower *follower, int index, const char *step_id, const
                         gtk_label_set_text(GTK_LABEL(badge), itk_status_label(status));
         }
         refresh_steps(self);
+        /* A step that ended may have recorded files. */
+        if (self->artifacts != NULL && !g_str_equal(status, "running"))
+                itk_artifacts_pane_refresh(self->artifacts);
 }
 
 static void
@@ -370,6 +433,10 @@ follower_finished_cb(ItkRunFollower *follower, const char *status, const char *e
                 gtk_widget_set_visible(GTK_WIDGET(self->error_label), TRUE);
         }
         refresh_steps(self);
+        if (self->live != NULL)
+                itk_live_pane_set_ended(self->live);
+        if (self->artifacts != NULL)
+                itk_artifacts_pane_refresh(self->artifacts);
 }
 
 static void
@@ -547,6 +614,10 @@ view_destroy_cb(GtkWidget *widget, gpointer user_data)
         if (self->after_paint_id != 0)
                 g_signal_handler_disconnect(self->paint_clock, self->after_paint_id);
         g_clear_object(&self->paint_clock);
+        g_clear_handle_id(&self->tick_id, g_source_remove);
+        g_clear_pointer(&self->running_durations, g_ptr_array_unref);
+        g_clear_pointer(&self->live, itk_live_pane_free);
+        g_clear_pointer(&self->artifacts, itk_artifacts_pane_free);
         if (self->follower != NULL)
                 g_signal_handlers_disconnect_by_data(self->follower, self);
         g_clear_object(&self->follower);
@@ -575,13 +646,16 @@ build_view(const char *key)
         GtkWidget *log_sw = gtk_scrolled_window_new();
         GtkWidget *log_view;
         GtkWidget *steps_box = gtk_box_new(GTK_ORIENTATION_VERTICAL, 0);
+        GtkWidget *side_box = gtk_box_new(GTK_ORIENTATION_VERTICAL, 0);
+        GtkWidget *switcher;
 
         self->window = GTK_WINDOW(window);
         self->key = g_strdup(key);
         self->cancellable = g_cancellable_new();
         self->early_log = g_ptr_array_new_with_free_func((GDestroyNotify)g_variant_unref);
         self->status = g_strdup("unknown");
-        gtk_window_set_default_size(self->window, 820, 680);
+        self->running_durations = g_ptr_array_new();
+        gtk_window_set_default_size(self->window, 1240, 720);
         gtk_widget_set_name(window, "run-view");
         self->title = ADW_WINDOW_TITLE(adw_window_title_new(_("Run"), ""));
         adw_header_bar_set_title_widget(ADW_HEADER_BAR(header), GTK_WIDGET(self->title));
@@ -662,16 +736,47 @@ build_view(const char *key)
         gtk_paned_set_position(GTK_PANED(paned), 380);
         gtk_widget_set_vexpand(paned, TRUE);
 
+        /* Beside the steps: the live view and the recorded files (add_side_panes). */
+        self->side = GTK_STACK(gtk_stack_new());
+        gtk_widget_set_name(GTK_WIDGET(self->side), "run-side");
+        switcher = gtk_stack_switcher_new();
+        gtk_stack_switcher_set_stack(GTK_STACK_SWITCHER(switcher), self->side);
+        gtk_widget_set_halign(switcher, GTK_ALIGN_CENTER);
+        gtk_widget_set_margin_top(switcher, 6);
+        gtk_box_append(GTK_BOX(side_box), switcher);
+        gtk_widget_set_vexpand(GTK_WIDGET(self->side), TRUE);
+        gtk_box_append(GTK_BOX(side_box), GTK_WIDGET(self->side));
+        self->side_paned = GTK_PANED(gtk_paned_new(GTK_ORIENTATION_HORIZONTAL));
+        gtk_paned_set_start_child(self->side_paned, paned);
+        gtk_paned_set_end_child(self->side_paned, side_box);
+        gtk_paned_set_shrink_start_child(self->side_paned, FALSE);
+        gtk_paned_set_position(self->side_paned, 600);
+        gtk_widget_set_vexpand(GTK_WIDGET(self->side_paned), TRUE);
+
         gtk_box_append(GTK_BOX(box), header);
         gtk_box_append(GTK_BOX(box), bar);
         gtk_box_append(GTK_BOX(box), GTK_WIDGET(self->error_label));
-        gtk_box_append(GTK_BOX(box), paned);
+        gtk_box_append(GTK_BOX(box), GTK_WIDGET(self->side_paned));
         adw_window_set_content(ADW_WINDOW(window), box);
         gtk_window_set_application(self->window, GTK_APPLICATION(app->gapp));
         g_object_set_data(G_OBJECT(window), "itk-run-view", self);
         g_signal_connect(window, "destroy", G_CALLBACK(view_destroy_cb), self);
         g_hash_table_insert(app->run_views, g_strdup(key), window);
         return self;
+}
+
+/* The live view for a run on the bus (the page shown first), the files for all. */
+static void
+add_side_panes(RunView *self)
+{
+        if (self->path != NULL) {
+                self->live = itk_live_pane_new(self->path);
+                gtk_stack_add_titled(self->side, itk_live_pane_get_widget(self->live), "live",
+                                     _("Live View"));
+        }
+        self->artifacts = itk_artifacts_pane_new(self->window, self->path, self->id);
+        gtk_stack_add_titled(self->side, itk_artifacts_pane_get_widget(self->artifacts), "files",
+                             _("Files"));
 }
 
 GtkWindow *
@@ -685,6 +790,7 @@ itk_run_view_open_live(const char *path, ItkRunFollower *follower)
                 return existing;
         self = build_view(path);
         self->path = g_strdup(path);
+        add_side_panes(self);
         if (follower != NULL) {
                 self->follower = g_object_ref(follower);
         } else {
@@ -723,6 +829,7 @@ itk_run_view_open_record(const char *id)
                 return existing;
         self = build_view(id);
         self->id = g_strdup(id);
+        add_side_panes(self);
         g_dbus_connection_call(app->bus, ITK_BUS_NAME, ITK_MANAGER_PATH, ITK_MANAGER_INTERFACE,
                                "GetExecutionRecord", g_variant_new("(s)", id),
                                G_VARIANT_TYPE("(a{sv})"), G_DBUS_CALL_FLAGS_NONE, -1,
@@ -778,6 +885,18 @@ itk_run_view_describe(GtkWindow *view)
         g_variant_builder_add(&b, "{sv}", "path",
                               g_variant_new_string(self->path ? self->path : ""));
         g_variant_builder_add(&b, "{sv}", "id", g_variant_new_string(self->id ? self->id : ""));
+        g_variant_builder_add(
+                &b, "{sv}", "running-duration",
+                g_variant_new_string(self->running_durations->len > 0
+                                             ? gtk_label_get_text(self->running_durations->pdata[0])
+                                             : ""));
+        g_variant_builder_add(&b, "{sv}", "ticking", g_variant_new_boolean(self->tick_id != 0));
+        if (self->live != NULL)
+                g_variant_builder_add(&b, "{sv}", "live", itk_live_pane_describe(self->live));
+        g_variant_builder_add(&b, "{sv}", "artifacts",
+                              itk_artifacts_pane_describe(self->artifacts));
+        g_variant_builder_add(&b, "{sv}", "pane",
+                              g_variant_new_string(gtk_stack_get_visible_child_name(self->side)));
         return g_variant_builder_end(&b);
 }
 
@@ -807,4 +926,27 @@ const char *
 itk_run_view_get_path(GtkWindow *view)
 {
         return get_view(view)->path;
+}
+
+ItkLivePane *
+itk_run_view_get_live(GtkWindow *view)
+{
+        return get_view(view)->live;
+}
+
+ItkArtifactsPane *
+itk_run_view_get_artifacts(GtkWindow *view)
+{
+        return get_view(view)->artifacts;
+}
+
+gboolean
+itk_run_view_show_pane(GtkWindow *view, const char *name)
+{
+        RunView *self = get_view(view);
+
+        if (gtk_stack_get_child_by_name(self->side, name) == NULL)
+                return FALSE;
+        gtk_stack_set_visible_child_name(self->side, name);
+        return TRUE;
 }

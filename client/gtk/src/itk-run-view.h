@@ -2,6 +2,8 @@
 #pragma once
 
 #include "itk-app.h"
+#include "itk-artifacts-pane.h"
+#include "itk-live-pane.h"
 
 G_BEGIN_DECLS
 
@@ -17,5 +19,10 @@ GVariant *itk_run_view_describe(GtkWindow *view);
 /* Activates a control button as a click would; FALSE if it is not offered. */
 gboolean itk_run_view_press(GtkWindow *view, const char *control);
 const char *itk_run_view_get_path(GtkWindow *view);
+/* The side panes, for the test hook: the live view (NULL for a run from
+ * history) and the recorded files; show_pane picks "live" or "files". */
+ItkLivePane *itk_run_view_get_live(GtkWindow *view);
+ItkArtifactsPane *itk_run_view_get_artifacts(GtkWindow *view);
+gboolean itk_run_view_show_pane(GtkWindow *view, const char *name);
 
 G_END_DECLS

@@ -38,6 +38,24 @@ static const char hook_xml[] =
         "<method name='ShowPage'><arg type='s' direction='in'/></method>"
         "<method name='Screenshot'><arg type='s' direction='in'/><arg type='s' direction='in'/>"
         "</method>"
+        "<method name='ShowRunPane'><arg type='s' direction='in'/><arg type='s' direction='in'/>"
+        "</method>"
+        "<method name='LiveClick'><arg type='s' direction='in'/><arg type='d' direction='in'/>"
+        "<arg type='d' direction='in'/></method>"
+        "<method name='SaveArtifact'><arg type='s' direction='in'/><arg type='s' direction='in'/>"
+        "<arg type='s' direction='in'/></method>"
+        "<method name='PreviewArtifact'><arg type='s' direction='in'/>"
+        "<arg type='s' direction='in'/></method>"
+        "<signal name='LiveStatusShown'><arg type='s'/><arg type='s'/><arg type='s'/></signal>"
+        "<signal name='LiveFrameShown'><arg type='s'/><arg type='s'/><arg type='s'/>"
+        "<arg type='t'/></signal>"
+        "<signal name='LiveInputSent'><arg type='s'/><arg type='s'/></signal>"
+        "<signal name='ArtifactsShown'><arg type='s'/><arg type='u'/></signal>"
+        "<signal name='ArtifactSaved'><arg type='s'/><arg type='s'/><arg type='s'/></signal>"
+        "<signal name='ArtifactPreviewShown'><arg type='s'/><arg type='s'/><arg type='s'/>"
+        "</signal>"
+        "<signal name='ArtifactPreviewClosed'><arg type='s'/></signal>"
+        "<signal name='DurationTicked'><arg type='s'/><arg type='s'/></signal>"
         "<signal name='FirstFrame'><arg type='x'/></signal>"
         "<signal name='PlaybooksLoaded'><arg type='u'/></signal>"
         "<signal name='ExecutionsShown'><arg type='u'/></signal>"
@@ -208,6 +226,35 @@ method_cb(GDBusConnection *connection, const char *sender, const char *path, con
                         g_dbus_method_invocation_return_dbus_error(
                                 invocation, "org.ignition.Toolkit.GtkTest.NotOffered",
                                 "that control is not offered in this status");
+                        return;
+                }
+        } else if (g_str_equal(method, "ShowRunPane") || g_str_equal(method, "LiveClick") ||
+                   g_str_equal(method, "SaveArtifact") || g_str_equal(method, "PreviewArtifact")) {
+                GtkWindow *view = find_view(a);
+                gboolean done = FALSE;
+
+                if (view != NULL && g_str_equal(method, "ShowRunPane")) {
+                        done = itk_run_view_show_pane(view, b);
+                } else if (view != NULL && g_str_equal(method, "LiveClick")) {
+                        double fx = 0, fy = 0;
+
+                        g_variant_get(params, "(&sdd)", NULL, &fx, &fy);
+                        done = itk_run_view_get_live(view) != NULL &&
+                               itk_live_pane_click(itk_run_view_get_live(view), fx, fy);
+                } else if (view != NULL && g_str_equal(method, "SaveArtifact")) {
+                        const char *file = NULL;
+                        g_autoptr(GFile) target = NULL;
+
+                        g_variant_get_child(params, 2, "&s", &file);
+                        target = g_file_new_for_path(file);
+                        done = itk_artifacts_pane_save(itk_run_view_get_artifacts(view), b, target);
+                } else if (view != NULL) {
+                        done = itk_artifacts_pane_preview(itk_run_view_get_artifacts(view), b);
+                }
+                if (!done) {
+                        g_dbus_method_invocation_return_dbus_error(
+                                invocation, "org.ignition.Toolkit.GtkTest.NotFound",
+                                "no such run window, pane, picture or artifact");
                         return;
                 }
         } else if (g_str_equal(method, "CountRows")) {
