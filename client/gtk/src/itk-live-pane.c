@@ -213,6 +213,13 @@ handle_message(ItkLivePane *self, const guint8 *header, gsize header_len, const 
 
 static void read_more(ItkLivePane *self);
 
+/* Messages follow each other unaligned in the buffer. */
+static guint32
+read_be32(const guint8 *p)
+{
+        return (guint32)p[0] << 24 | (guint32)p[1] << 16 | (guint32)p[2] << 8 | (guint32)p[3];
+}
+
 static void
 read_cb(GObject *source, GAsyncResult *result, gpointer user_data)
 {
@@ -245,8 +252,8 @@ read_cb(GObject *source, GAsyncResult *result, gpointer user_data)
         g_byte_array_append(self->buffer, g_bytes_get_data(bytes, NULL), g_bytes_get_size(bytes));
         while (self->buffer->len - used >= 8) {
                 const guint8 *p = self->buffer->data + used;
-                guint32 header_len = GUINT32_FROM_BE(*(const guint32 *)(const void *)p);
-                guint32 payload_len = GUINT32_FROM_BE(*(const guint32 *)(const void *)(p + 4));
+                guint32 header_len = read_be32(p);
+                guint32 payload_len = read_be32(p + 4);
 
                 if (header_len > LIVE_HEADER_MAX || payload_len > LIVE_PAYLOAD_MAX) {
                         g_autofree char *text = g_strdup_printf(
@@ -526,7 +533,8 @@ itk_live_pane_set_paused(ItkLivePane *self, gboolean paused)
 {
         self->paused = paused;
         gtk_widget_set_visible(self->paused_label, paused);
-        if (!paused && g_strcmp0(self->state, "refused") == 0)
+        /* A refusal said before the change no longer holds. */
+        if (g_strcmp0(self->state, "refused") == 0)
                 show_message(self, "frame", "");
 }
 

@@ -171,8 +171,13 @@ method_cb(GDBusConnection *connection, const char *sender, const char *path, con
 
         if (g_variant_n_children(params) > 0)
                 g_variant_get_child(params, 0, "&s", &a);
-        if (g_variant_n_children(params) > 1)
-                g_variant_get_child(params, 1, "&s", &b);
+        if (g_variant_n_children(params) > 1) {
+                g_autoptr(GVariant) second = g_variant_get_child_value(params, 1);
+
+                /* LiveClick's second argument is a number. */
+                if (g_variant_is_of_type(second, G_VARIANT_TYPE_STRING))
+                        b = g_variant_get_string(second, NULL);
+        }
 
         if (g_str_equal(method, "OpenRunDialog")) {
                 g_autoptr(GVariant) pb = itk_app_lookup_playbook(a);

@@ -1,0 +1,164 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""ignition-toolkit-gtk's run window beyond the controls: the live view pane
+of a run without a browser shows the daemon's message and is open only while
+shown, the running step's duration ticks (and stops ticking), and the run's
+recorded files are listed, saved byte for byte, live and from history.
+Exits 77 without Xvfb or the app; the file tests skip without the gateway
+simulator."""
+
+import os
+import sys
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from gtk_harness import (  # noqa: E402
+    GtkAppTestCase, playbook, skip_reason, sleep_step)
+from test_artifacts import TOKEN, start_sim, stop_sim  # noqa: E402  (tests/integration)
+from itk_harness import step  # noqa: E402
+
+
+class TestGtkRunExtras(GtkAppTestCase):
+
+    def open_run(self, path):
+        mark = self.mark()
+        self.hook('OpenRun', path)
+        self.hook_signal('RunViewOpened', lambda a: a[0] == path, mark, 'the run window')
+        return mark
+
+    def test_no_browser_message_and_ticking_duration(self):
+        path = self.start(playbook(sleep_step('wait', 60)))
+        self.client.wait_step(path, 'wait', 'running')
+        mark = self.open_run(path)
+
+        # The live view pane is shown first: it opened the view and shows
+        # the daemon's own words for a run without a page.
+        shown = self.hook_signal('LiveStatusShown',
+                                 lambda a: a[0] == path and a[1] == 'no-browser', mark,
+                                 'the live view to say there is no browser')
+        self.assertIn('no browser', shown.args[2])
+        view = self.hook('DescribeRun', path)
+        self.assertEqual(view['pane'], 'live')
+        self.assertIs(view['live']['watching'], True)
+        self.assertEqual(view['live']['message'], shown.args[2])
+        self.assertEqual(view['live']['frames'], 0)
+
+        # The running step's duration ticks: two different texts, one a second.
+        first = self.hook_signal('DurationTicked', lambda a: a[0] == path, mark,
+                                 'the duration to tick')
+        second = self.hook_signal('DurationTicked',
+                                  lambda a: a[0] == path and a[1] != first.args[1],
+                                  first.seq + 1, 'the duration to change')
+        self.assertTrue(second.args[1].endswith(' s'), second.args[1])
+        view = self.hook('DescribeRun', path)
+        self.assertIs(view['ticking'], True)
+        self.assertNotEqual(view['running-duration'], '')
+
+        # Only while shown: another pane closes the view, showing it again reopens it.
+        self.hook('ShowRunPane', path, 'files')
+        view = self.hook('DescribeRun', path)
+        self.assertEqual(view['pane'], 'files')
+        self.assertIs(view['live']['watching'], False)
+        mark = self.mark()
+        self.hook('ShowRunPane', path, 'live')
+        self.hook_signal('LiveStatusShown', lambda a: a[0] == path and a[1] == 'no-browser',
+                         mark, 'the live view to be opened again')
+
+        # Paused: the pane says so.
+        mark = self.mark()
+        self.hook('Press', path, 'pause', signature='(ss)')
+        view = self.wait_shown(path, 'paused', mark)
+        self.assertIs(view['live']['paused'], True)
+
+        # The run's end closes the view and stops the timer.
+        mark = self.mark()
+        self.hook('Press', path, 'cancel', signature='(ss)')
+        self.assertEqual(self.client.wait_finished(path).args[0], 'cancelled')
+        self.hook_signal('LiveStatusShown', lambda a: a[0] == path and a[1] == 'closed', mark,
+                         'the live view to say the run ended')
+        view = self.client.wait_for(
+            lambda: (lambda v: v if not v['ticking'] and v['status'] == 'cancelled' else None)(
+                self.hook('DescribeRun', path)), what='the timer to stop')
+        self.assertEqual(view['running-duration'], '')
+        self.assertIs(view['live']['paused'], False)
+        self.assertIs(view['live']['watching'], False)
+
+    def test_files_listed_saved_and_from_history(self):
+        try:
+            sim, url = start_sim(self.workdir)
+        except unittest.SkipTest as e:
+            self.skipTest(str(e))
+        self.addCleanup(stop_sim, sim)
+        source = playbook(
+            sleep_step('first', 60),
+            step('backup', 'gateway.backup', {'gateway_url': url, 'token': TOKEN,
+                                              'path': 'site.gwbk'}),
+            sleep_step('after', 60))
+        path = self.start(source)
+        self.client.wait_step(path, 'first', 'running')
+        mark = self.open_run(path)
+        shown = self.hook_signal('ArtifactsShown', lambda a: a[0] == path, mark,
+                                 'the Files pane to list the run\'s files')
+        self.assertEqual(shown.args[1], 0)
+
+        # A step records a file while the window is open: the list follows.
+        mark = self.mark()
+        self.call(path, 'Skip')
+        self.client.wait_step(path, 'after', 'running', timeout=60)
+        self.hook_signal('ArtifactsShown', lambda a: a[0] == path and a[1] == 1, mark,
+                         'the Files pane to list the backup')
+        listed = self.call(path, 'ListArtifacts')
+        view = self.hook('DescribeRun', path)
+        self.assertEqual([tuple(a) for a in view['artifacts']],
+                         [(a['name'], a['step'], a['size'], a['content-type']) for a in listed])
+        self.assertEqual(view['artifacts'][0][:2], ('site.gwbk', 'backup'))
+
+        original = os.path.join(self.daemon.state_dir, 'runs', path.rsplit('/', 1)[1],
+                                'site.gwbk')
+        with open(original, 'rb') as f:
+            data = f.read()
+        self.assertGreater(len(data), 0)
+
+        def save(key, target):
+            mark = self.mark()
+            self.hook('SaveArtifact', key, 'site.gwbk', target, signature='(sss)')
+            return self.hook_signal('ArtifactSaved', lambda a: a[0] == 'site.gwbk', mark,
+                                    'the file to be saved')
+
+        target = os.path.join(self.tmp, 'saved-live.gwbk')
+        saved = save(path, target)
+        self.assertEqual(saved.args[2], '')
+        with open(target, 'rb') as f:
+            self.assertEqual(f.read(), data)
+        # A folder that does not exist: the window says why.
+        failed = save(path, os.path.join(self.tmp, 'no-such-dir', 'x.gwbk'))
+        self.assertIn('Could not save site.gwbk', failed.args[2])
+        with self.assertRaises(Exception):
+            self.hook('SaveArtifact', path, 'not-listed.gwbk', target, signature='(sss)')
+        # Only images are previewed.
+        with self.assertRaises(Exception):
+            self.hook('PreviewArtifact', path, 'site.gwbk')
+
+        # The finished run from history lists and saves the same file.
+        run_id = self.client.get_prop(path, 'Id')
+        self.call(path, 'Cancel')
+        self.client.wait_finished(path)
+        mark = self.mark()
+        self.hook('OpenRecord', run_id)
+        self.hook_signal('ArtifactsShown', lambda a: a[0] == run_id and a[1] == 1, mark,
+                         'the history window to list the backup')
+        record = self.hook('DescribeRun', run_id)
+        self.assertNotIn('live', record)
+        self.assertEqual(record['artifacts'], view['artifacts'])
+        target = os.path.join(self.tmp, 'saved-history.gwbk')
+        self.assertEqual(save(run_id, target).args[2], '')
+        with open(target, 'rb') as f:
+            self.assertEqual(f.read(), data)
+
+
+if __name__ == '__main__':
+    reason = skip_reason()
+    if reason:
+        sys.stderr.write('skipped: %s\n' % reason)
+        sys.exit(77)
+    unittest.main(verbosity=2)
