@@ -26,7 +26,7 @@ from gtk_harness import GtkAppTestCase, log_step, playbook, skip_reason, sleep_s
 
 QUICK = '--quick' in sys.argv
 RUNS = 10 if QUICK else 100
-CYCLES = 3 if QUICK else 20
+CYCLES = 3 if QUICK else 50
 
 
 def rss_kb(pid):
@@ -42,6 +42,7 @@ def summary(values):
     return {'n': len(values), 'min': round(values[0], 2),
             'p50': round(statistics.median(values), 2),
             'p95': round(values[min(len(values) - 1, int(len(values) * 0.95))], 2),
+            'p99': round(values[min(len(values) - 1, int(len(values) * 0.99))], 2),
             'max': round(values[-1], 2)}
 
 

@@ -65,6 +65,9 @@ show_message(ItkLivePane *self, const char *state, const char *message)
         self->state = g_strdup(state);
         gtk_label_set_text(self->message_label, message);
         gtk_widget_set_visible(GTK_WIDGET(self->message_label), message[0] != '\0');
+        /* Alone in the middle of an empty picture; under a frame, below it. */
+        gtk_widget_set_valign(GTK_WIDGET(self->message_label),
+                              self->frames > 0 ? GTK_ALIGN_END : GTK_ALIGN_CENTER);
         itk_test_hook_emit("LiveStatusShown", g_variant_new("(sss)", self->path, state, message));
 }
 
