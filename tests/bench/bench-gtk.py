@@ -8,7 +8,11 @@ printed as one JSON document.
   on the Runs page (N = 100, 10 with --quick);
 - status_latency_ms: from a StatusChanged arriving on the bus (the harness
   client's socket) to the run window's label showing it (label_*) and to the
-  first frame painted with it (painted_*), over pause/resume cycles.
+  first frame painted with it (painted_*), over pause/resume cycles;
+- live_view_ms: from showing a browser run's Live View pane (which opens the
+  daemon's live view) to its picture showing the page's frame, over pane
+  switches (null with the reason when /usr/bin/chromium or the gateway
+  simulator is absent).
 
 Uses tests/gtk/gtk_harness.py (Xvfb, private bus, the daemon from the build).
 Exits 77 without Xvfb or the app. Numbers are not judged here: build with
@@ -16,13 +20,19 @@ Exits 77 without Xvfb or the app. Numbers are not judged here: build with
 
 import json
 import os
+import re
+import subprocess
+import tempfile
 import statistics
 import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'gtk'))
 
-from gtk_harness import GtkAppTestCase, log_step, playbook, skip_reason, sleep_step  # noqa: E402
+from gtk_harness import (  # noqa: E402
+    GtkAppTestCase, _die_with_parent, log_step, playbook, skip_reason, sleep_step)
+from itk_harness import step  # noqa: E402
+from test_artifacts import sim_binary  # noqa: E402
 
 QUICK = '--quick' in sys.argv
 RUNS = 10 if QUICK else 100
@@ -53,6 +63,46 @@ class Bench(GtkAppTestCase):
 
     def runTest(self):
         pass
+
+
+def live_view_ms(b):
+    """Pane shown -> frame shown, for a paused browser run; (summary, reason)."""
+    if not os.access('/usr/bin/chromium', os.X_OK):
+        return None, '/usr/bin/chromium is not installed'
+    binary = sim_binary()
+    if binary is None:
+        return None, 'itk-gateway-sim is not built'
+    sim = subprocess.Popen([binary, '--state-dir', tempfile.mkdtemp(dir=b.workdir)],
+                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                           stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)
+    try:
+        url = re.search(r'listening on (http://\S+)', sim.stdout.readline().decode()).group(1)
+        source = playbook(step('open', 'browser.navigate', {'url': url + '/sim/clicks'}),
+                          sleep_step('hold', 600))
+        path = b.start(source)
+        b.client.wait_step(path, 'hold', 'running', timeout=90)
+        mark = b.mark()
+        b.hook('OpenRun', path)
+        b.hook_signal('LiveFrameShown', lambda a: a[0] == path, mark, 'the first live frame')
+        b.client.call(path, 'Pause')
+        b.client.wait_status(path, 'paused')
+        samples = []
+        for _ in range(CYCLES):
+            b.hook('ShowRunPane', path, 'files')
+            mark = b.mark()
+            shown = time.monotonic()
+            b.hook('ShowRunPane', path, 'live')
+            b.hook_signal('LiveFrameShown', lambda a: a[0] == path, mark, 'a live frame')
+            frame = next(m for m in reversed(b.client.signals(member='LiveFrameShown'))
+                         if m.seq >= mark)
+            samples.append((frame.time - shown) * 1000)
+        b.client.call(path, 'Cancel')
+        b.client.wait_finished(path)
+        return summary(samples), None
+    finally:
+        sim.terminate()
+        sim.wait(10)
+        sim.stdout.close()
 
 
 def main():
@@ -106,6 +156,9 @@ def main():
         result['status_latency_ms'] = {'label': summary(label), 'painted': summary(painted)}
         b.client.call(path, 'Cancel')
         b.client.wait_finished(path)
+        result['live_view_ms'], reason = live_view_ms(b)
+        if reason:
+            result['live_view_skipped'] = reason
     finally:
         b.tearDown()
         Bench.tearDownClass()
