@@ -139,6 +139,14 @@ class TestGtkRunExtras(GtkAppTestCase):
         with self.assertRaises(Exception):
             self.hook('PreviewArtifact', path, 'site.gwbk')
 
+        # Closing the window while its step ticks and its live view is open
+        # frees both (ASan and the log check at the end would see otherwise).
+        self.hook('ShowRunPane', path, 'live')
+        self.assertIs(self.hook('DescribeRun', path)['ticking'], True)
+        self.hook('CloseRun', path)
+        with self.assertRaises(Exception):
+            self.hook('DescribeRun', path)
+
         # The finished run from history lists and saves the same file.
         run_id = self.client.get_prop(path, 'Id')
         self.call(path, 'Cancel')

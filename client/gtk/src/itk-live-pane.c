@@ -77,7 +77,9 @@ close_session(ItkLivePane *self)
         if (self->session != NULL)
                 g_cancellable_cancel(self->session);
         g_clear_object(&self->session);
-        if (self->stream != NULL)
+        /* A pending read holds the stream: its cancellation ends it and the
+         * last reference closes the socket. */
+        if (self->stream != NULL && !g_input_stream_has_pending(self->stream))
                 g_input_stream_close(self->stream, NULL, NULL); /* a close(2), never blocks */
         g_clear_object(&self->stream);
         g_byte_array_set_size(self->buffer, 0);

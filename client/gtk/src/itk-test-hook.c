@@ -38,6 +38,7 @@ static const char hook_xml[] =
         "<method name='ShowPage'><arg type='s' direction='in'/></method>"
         "<method name='Screenshot'><arg type='s' direction='in'/><arg type='s' direction='in'/>"
         "</method>"
+        "<method name='CloseRun'><arg type='s' direction='in'/></method>"
         "<method name='ShowRunPane'><arg type='s' direction='in'/><arg type='s' direction='in'/>"
         "</method>"
         "<method name='LiveClick'><arg type='s' direction='in'/><arg type='d' direction='in'/>"
@@ -233,6 +234,16 @@ method_cb(GDBusConnection *connection, const char *sender, const char *path, con
                                 "that control is not offered in this status");
                         return;
                 }
+        } else if (g_str_equal(method, "CloseRun")) {
+                GtkWindow *view = find_view(a);
+
+                if (view == NULL) {
+                        g_dbus_method_invocation_return_dbus_error(
+                                invocation, "org.ignition.Toolkit.GtkTest.NotFound",
+                                "no run window for that path or id");
+                        return;
+                }
+                gtk_window_destroy(view);
         } else if (g_str_equal(method, "ShowRunPane") || g_str_equal(method, "LiveClick") ||
                    g_str_equal(method, "SaveArtifact") || g_str_equal(method, "PreviewArtifact")) {
                 GtkWindow *view = find_view(a);
