@@ -15,10 +15,12 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from gtk_harness import (  # noqa: E402
     GtkAppTestCase, playbook, skip_reason, sleep_step)
 from test_artifacts import TOKEN, start_sim, stop_sim  # noqa: E402  (tests/integration)
-from itk_harness import step  # noqa: E402
+from itk_harness import MANAGER_PATH, step  # noqa: E402
 
 
 class TestGtkRunExtras(GtkAppTestCase):
+    # Finished runs leave the bus at once: windows go on from history.
+    retention = 1
 
     def open_run(self, path):
         mark = self.mark()
@@ -83,6 +85,25 @@ class TestGtkRunExtras(GtkAppTestCase):
         self.assertIs(view['live']['paused'], False)
         self.assertIs(view['live']['watching'], False)
 
+    def test_close_while_ticking_and_watching(self):
+        # Closing the window while its step ticks and its live view is open
+        # frees both (ASan and the log check at the end would see otherwise).
+        path = self.start(playbook(sleep_step('wait', 60)))
+        self.client.wait_step(path, 'wait', 'running')
+        mark = self.open_run(path)
+        self.hook_signal('LiveStatusShown', lambda a: a[0] == path and a[1] == 'no-browser',
+                         mark, 'the live view to be open')
+        self.hook_signal('DurationTicked', lambda a: a[0] == path, mark, 'the duration to tick')
+        self.hook('CloseRun', path)
+        with self.assertRaises(Exception):
+            self.hook('DescribeRun', path)
+        # The app goes on: the same run opens again in a new window.
+        mark = self.open_run(path)
+        self.hook_signal('LiveStatusShown', lambda a: a[0] == path and a[1] == 'no-browser',
+                         mark, 'the live view to be open again')
+        self.call(path, 'Cancel')
+        self.client.wait_finished(path)
+
     def test_files_listed_saved_and_from_history(self):
         try:
             sim, url = start_sim(self.workdir)
@@ -139,18 +160,19 @@ class TestGtkRunExtras(GtkAppTestCase):
         with self.assertRaises(Exception):
             self.hook('PreviewArtifact', path, 'site.gwbk')
 
-        # Closing the window while its step ticks and its live view is open
-        # frees both (ASan and the log check at the end would see otherwise).
-        self.hook('ShowRunPane', path, 'live')
-        self.assertIs(self.hook('DescribeRun', path)['ticking'], True)
-        self.hook('CloseRun', path)
-        with self.assertRaises(Exception):
-            self.hook('DescribeRun', path)
-
-        # The finished run from history lists and saves the same file.
+        # The run ends and leaves the bus (retention): the window it was
+        # followed in still saves its file, from history.
         run_id = self.client.get_prop(path, 'Id')
         self.call(path, 'Cancel')
         self.client.wait_finished(path)
+        self.client.wait_signal(MANAGER_PATH, 'InterfacesRemoved', lambda a: a[0] == path,
+                                what='the run to leave the bus')
+        target = os.path.join(self.tmp, 'saved-after.gwbk')
+        self.assertEqual(save(path, target).args[2], '')
+        with open(target, 'rb') as f:
+            self.assertEqual(f.read(), data)
+
+        # The finished run from history lists and saves the same file.
         mark = self.mark()
         self.hook('OpenRecord', run_id)
         self.hook_signal('ArtifactsShown', lambda a: a[0] == run_id and a[1] == 1, mark,

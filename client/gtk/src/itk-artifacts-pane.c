@@ -15,8 +15,9 @@
 
 struct _ItkArtifactsPane {
         GtkWindow *window;
-        char *path; /* a run on the bus */
-        char *id;   /* else a run from history */
+        char *path;        /* a run on the bus */
+        char *id;          /* else a run from history; for a run on the bus once known */
+        gboolean left_bus; /* the run's object is gone: ask the Manager by id */
         GtkWidget *root;
         GtkListBox *list;
         GtkLabel *message;
@@ -68,6 +69,30 @@ find_artifact(ItkArtifactsPane *self, const char *name)
                 g_variant_unref(entry);
         }
         return NULL;
+}
+
+static gboolean
+use_history(ItkArtifactsPane *self)
+{
+        return self->path == NULL || self->left_bus;
+}
+
+/* The run left the bus (RetentionSeconds after its end): its files are
+ * still there, through the Manager. Returns TRUE when a retry by id makes sense. */
+static gboolean
+run_left_bus(ItkArtifactsPane *self, const GError *error)
+{
+        g_autofree char *remote = NULL;
+
+        if (use_history(self) || self->id == NULL || !g_dbus_error_is_remote_error(error))
+                return FALSE;
+        remote = g_dbus_error_get_remote_error(error);
+        if (!g_str_equal(remote, "org.freedesktop.DBus.Error.UnknownObject") &&
+            !g_str_equal(remote, "org.freedesktop.DBus.Error.UnknownMethod") &&
+            !g_str_equal(remote, "org.ignition.Toolkit.Error.NoSuchExecution"))
+                return FALSE;
+        self->left_bus = TRUE;
+        return TRUE;
 }
 
 static void
@@ -142,26 +167,31 @@ preview_close_cb(GtkWidget *window, gpointer user_data)
 }
 
 static void
-splice_preview_cb(GObject *source, GAsyncResult *result, gpointer user_data)
+decode_thread(GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
+{
+        GError *error = NULL;
+        GdkTexture *texture = gdk_texture_new_from_bytes(task_data, &error);
+
+        if (texture == NULL)
+                g_task_return_error(task, error);
+        else
+                g_task_return_pointer(task, texture, g_object_unref);
+}
+
+static void
+decoded_cb(GObject *source, GAsyncResult *result, gpointer user_data)
 {
         g_autoptr(GError) error = NULL;
-        g_autoptr(GBytes) bytes = NULL;
-        g_autoptr(GdkTexture) texture = NULL;
+        g_autoptr(GdkTexture) texture = g_task_propagate_pointer(G_TASK(result), &error);
         ArtifactOp *op = user_data;
         GtkWidget *window, *box, *header, *picture, *scroller;
         g_autofree char *size = NULL;
 
-        if (g_output_stream_splice_finish(G_OUTPUT_STREAM(source), result, &error) < 0) {
+        if (texture == NULL) {
                 if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED)) {
                         artifact_op_free(op);
                         return;
                 }
-                op_failed(op, _("Could not open"), error);
-                return;
-        }
-        bytes = g_memory_output_stream_steal_as_bytes(G_MEMORY_OUTPUT_STREAM(source));
-        texture = gdk_texture_new_from_bytes(bytes, &error);
-        if (texture == NULL) {
                 op_failed(op, _("Could not show"), error);
                 return;
         }
@@ -195,6 +225,31 @@ splice_preview_cb(GObject *source, GAsyncResult *result, gpointer user_data)
 }
 
 static void
+splice_preview_cb(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GTask) task = NULL;
+        ArtifactOp *op = user_data;
+
+        if (g_output_stream_splice_finish(G_OUTPUT_STREAM(source), result, &error) < 0) {
+                if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED)) {
+                        artifact_op_free(op);
+                        return;
+                }
+                op_failed(op, _("Could not open"), error);
+                return;
+        }
+        /* Decoding a page-sized image takes a while: off the main thread. */
+        task = g_task_new(NULL, op->pane->cancellable, decoded_cb, op);
+        g_task_set_task_data(task,
+                             g_memory_output_stream_steal_as_bytes(G_MEMORY_OUTPUT_STREAM(source)),
+                             (GDestroyNotify)g_bytes_unref);
+        g_task_run_in_thread(task, decode_thread);
+}
+
+static void send_open(ArtifactOp *op);
+
+static void
 opened_cb(GObject *source, GAsyncResult *result, gpointer user_data)
 {
         g_autoptr(GError) error = NULL;
@@ -208,6 +263,10 @@ opened_cb(GObject *source, GAsyncResult *result, gpointer user_data)
                                                                 result, &error);
         if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED)) {
                 artifact_op_free(op);
+                return;
+        }
+        if (reply == NULL && run_left_bus(op->pane, error)) {
+                send_open(op);
                 return;
         }
         if (reply == NULL) {
@@ -238,28 +297,36 @@ opened_cb(GObject *source, GAsyncResult *result, gpointer user_data)
 }
 
 static void
+send_open(ArtifactOp *op)
+{
+        ItkArtifactsPane *self = op->pane;
+        ItkApp *app = itk_app_get();
+
+        if (!use_history(self))
+                g_dbus_connection_call_with_unix_fd_list(
+                        app->bus, ITK_BUS_NAME, self->path, ITK_EXECUTION_INTERFACE, "OpenArtifact",
+                        g_variant_new("(s)", op->name), G_VARIANT_TYPE("(h)"),
+                        G_DBUS_CALL_FLAGS_ALLOW_INTERACTIVE_AUTHORIZATION, -1, NULL,
+                        self->cancellable, opened_cb, op);
+        else
+                g_dbus_connection_call_with_unix_fd_list(
+                        app->bus, ITK_BUS_NAME, ITK_MANAGER_PATH, ITK_MANAGER_INTERFACE,
+                        "OpenHistoryArtifact", g_variant_new("(ss)", self->id, op->name),
+                        G_VARIANT_TYPE("(h)"), G_DBUS_CALL_FLAGS_ALLOW_INTERACTIVE_AUTHORIZATION,
+                        -1, NULL, self->cancellable, opened_cb, op);
+}
+
+static void
 start_op(ItkArtifactsPane *self, OpKind kind, const char *name, GFile *file)
 {
         ArtifactOp *op = g_new0(ArtifactOp, 1);
-        ItkApp *app = itk_app_get();
 
         op->pane = self;
         op->kind = kind;
         op->name = g_strdup(name);
         op->file = file ? g_object_ref(file) : NULL;
         show_message(self, "");
-        if (self->path != NULL)
-                g_dbus_connection_call_with_unix_fd_list(
-                        app->bus, ITK_BUS_NAME, self->path, ITK_EXECUTION_INTERFACE, "OpenArtifact",
-                        g_variant_new("(s)", name), G_VARIANT_TYPE("(h)"),
-                        G_DBUS_CALL_FLAGS_ALLOW_INTERACTIVE_AUTHORIZATION, -1, NULL,
-                        self->cancellable, opened_cb, op);
-        else
-                g_dbus_connection_call_with_unix_fd_list(
-                        app->bus, ITK_BUS_NAME, ITK_MANAGER_PATH, ITK_MANAGER_INTERFACE,
-                        "OpenHistoryArtifact", g_variant_new("(ss)", self->id, name),
-                        G_VARIANT_TYPE("(h)"), G_DBUS_CALL_FLAGS_ALLOW_INTERACTIVE_AUTHORIZATION,
-                        -1, NULL, self->cancellable, opened_cb, op);
+        send_open(op);
 }
 
 static void
@@ -390,6 +457,10 @@ list_cb(GObject *source, GAsyncResult *result, gpointer user_data)
                 return;
         self = user_data;
         self->in_flight = FALSE;
+        if (reply == NULL && run_left_bus(self, error)) {
+                itk_artifacts_pane_refresh(self);
+                return;
+        }
         if (reply == NULL) {
                 g_autofree char *text = itk_app_describe_error(error);
 
@@ -414,7 +485,7 @@ itk_artifacts_pane_refresh(ItkArtifactsPane *self)
         }
         self->in_flight = TRUE;
         self->again = FALSE;
-        if (self->path != NULL)
+        if (!use_history(self))
                 g_dbus_connection_call(app->bus, ITK_BUS_NAME, self->path, ITK_EXECUTION_INTERFACE,
                                        "ListArtifacts", NULL, G_VARIANT_TYPE("(aa{sv})"),
                                        G_DBUS_CALL_FLAGS_NONE, -1, self->cancellable, list_cb,
@@ -474,6 +545,13 @@ itk_artifacts_pane_free(ItkArtifactsPane *self)
         g_free(self->path);
         g_free(self->id);
         g_free(self);
+}
+
+void
+itk_artifacts_pane_set_id(ItkArtifactsPane *self, const char *id)
+{
+        if (self->id == NULL)
+                self->id = g_strdup(id);
 }
 
 GtkWidget *

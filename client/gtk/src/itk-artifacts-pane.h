@@ -13,6 +13,9 @@ typedef struct _ItkArtifactsPane ItkArtifactsPane;
 /* @path for a run on the bus, else @id (a run from history). */
 ItkArtifactsPane *itk_artifacts_pane_new(GtkWindow *window, const char *path, const char *id);
 void itk_artifacts_pane_free(ItkArtifactsPane *pane);
+/* The id of a run on the bus: once it leaves the bus (RetentionSeconds after
+ * its end) the pane asks the Manager by id. */
+void itk_artifacts_pane_set_id(ItkArtifactsPane *pane, const char *id);
 GtkWidget *itk_artifacts_pane_get_widget(ItkArtifactsPane *pane);
 /* Reads the list again (one call at a time; a refresh meanwhile asks for one more). */
 void itk_artifacts_pane_refresh(ItkArtifactsPane *pane);

@@ -456,6 +456,8 @@ properties_cb(GObject *source, GAsyncResult *result, gpointer user_data)
                 adw_window_title_set_title(self->title, name);
         if (self->id == NULL && g_variant_lookup(props, "Id", "&s", &id))
                 self->id = g_strdup(id);
+        if (self->id != NULL)
+                itk_artifacts_pane_set_id(self->artifacts, self->id);
         apply_properties(self, props);
 }
 
