@@ -66,8 +66,21 @@ class TestGtkLiveView(GtkAppTestCase):
         self.hook('LiveClick', path, 0.3, 0.2, signature='(sdd)')
         refused = self.hook_signal('LiveInputSent', lambda a: a[0] == path, mark)
         self.assertEqual(refused.args[1], 'not paused')
-        self.assertIn('only while the run is paused',
+        self.assertIn('only while the run is paused or in debug mode',
                       self.hook('DescribeRun', path)['live']['message'])
+
+        # In debug mode a running page takes clicks too.
+        self.hook('Press', path, 'debug', signature='(ss)')
+        self.client.wait_for(lambda: self.hook('DescribeRun', path)['debug'],
+                             what='the window to show debug mode')
+        mark = self.mark()
+        self.hook('LiveClick', path, 0.25, 0.25, signature='(sdd)')
+        sent = self.hook_signal('LiveInputSent', lambda a: a[0] == path, mark)
+        self.assertEqual(sent.args[1], '')
+        self.client.wait_log(path, 'operator clicked (left) at ')
+        self.hook('Press', path, 'debug', signature='(ss)')
+        self.client.wait_for(lambda: not self.hook('DescribeRun', path)['debug'],
+                             what='the window to show debug mode off')
 
         # Paused: the last frame stays, the label says so, and a click reaches the page.
         mark = self.mark()
@@ -86,7 +99,10 @@ class TestGtkLiveView(GtkAppTestCase):
         self.hook('LiveClick', path, 0.3, 0.2, signature='(sdd)')
         sent = self.hook_signal('LiveInputSent', lambda a: a[0] == path, mark)
         self.assertEqual(sent.args[1], '')
-        self.client.wait_log(path, 'operator clicked (left) at ')
+        self.client.wait_for(
+            lambda: len([m for m in self.client.signals(path, 'Log')
+                         if m.args[3].startswith('operator clicked (left) at ')]) == 2,
+            what='the second click in the run\'s log')
         # The page changed: a newer frame is shown.
         self.hook_signal('LiveFrameShown', lambda a: a[0] == path and a[3] > frame.args[3],
                          mark, 'a frame of the clicked page')

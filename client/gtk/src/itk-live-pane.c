@@ -39,6 +39,7 @@ struct _ItkLivePane {
         gboolean opening;
         gboolean ended;
         gboolean paused;
+        gboolean debug_mode; /* the daemon takes input while running in debug mode too */
         /* The frame being decoded, and the newest one waiting for it. */
         gboolean decoding;
         GBytes *pending_jpeg;
@@ -409,10 +410,11 @@ send_click(ItkLivePane *self, double x, double y)
         page_y = (y - oy) / (ph * scale) * self->shown.height;
         if (page_x < 0 || page_y < 0 || page_x > self->shown.width || page_y > self->shown.height)
                 return FALSE; /* the margin beside the picture */
-        if (!self->paused) {
+        if (!self->paused && !self->debug_mode) {
                 /* The daemon would refuse it too (InvalidState); say so without a call. */
                 show_message(self, "refused",
-                             _("Clicks reach the page only while the run is paused."));
+                             _("Clicks reach the page only while the run is paused or in "
+                               "debug mode."));
                 itk_test_hook_emit("LiveInputSent",
                                    g_variant_new("(ss)", self->path, "not paused"));
                 return TRUE;
@@ -540,6 +542,14 @@ itk_live_pane_set_paused(ItkLivePane *self, gboolean paused)
         gtk_widget_set_visible(self->paused_label, paused);
         /* A refusal said before the change no longer holds. */
         if (g_strcmp0(self->state, "refused") == 0)
+                show_message(self, "frame", "");
+}
+
+void
+itk_live_pane_set_debug_mode(ItkLivePane *self, gboolean debug_mode)
+{
+        self->debug_mode = debug_mode;
+        if (debug_mode && g_strcmp0(self->state, "refused") == 0)
                 show_message(self, "frame", "");
 }
 

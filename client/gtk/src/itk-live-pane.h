@@ -16,6 +16,8 @@ GtkWidget *itk_live_pane_get_widget(ItkLivePane *pane);
 /* Paused: the last frame stays and a "Paused" label shows; clicks on the
  * picture are sent to the page (SendInput). */
 void itk_live_pane_set_paused(ItkLivePane *pane, gboolean paused);
+/* In debug mode the page takes clicks while the run runs, too. */
+void itk_live_pane_set_debug_mode(ItkLivePane *pane, gboolean debug_mode);
 /* The run ended: the pane does not open the view again. */
 void itk_live_pane_set_ended(ItkLivePane *pane);
 /* For the test hook: frames u, sequence t, url s, step s, state s, message s,

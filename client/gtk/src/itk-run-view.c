@@ -403,8 +403,11 @@ apply_properties(RunView *self, GVariant *changed)
 
         if (g_variant_lookup(changed, "PauseRequested", "b", &flag))
                 self->pause_requested = flag;
-        if (g_variant_lookup(changed, "DebugMode", "b", &flag))
+        if (g_variant_lookup(changed, "DebugMode", "b", &flag)) {
                 self->debug_mode = flag;
+                if (self->live != NULL)
+                        itk_live_pane_set_debug_mode(self->live, flag);
+        }
         if (g_variant_lookup(changed, "Progress", "d", &progress))
                 gtk_progress_bar_set_fraction(self->progress, progress);
         if (g_variant_lookup(changed, "Error", "&s", &error) && error[0]) {
