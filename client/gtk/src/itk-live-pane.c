@@ -103,8 +103,13 @@ decode_thread(GTask *task, gpointer source, gpointer task_data, GCancellable *ca
                                         "no JPEG decoder (gdk-pixbuf's jpeg loader)");
                 return;
         }
-        if (!gdk_pixbuf_loader_write_bytes(loader, jpeg, &error) ||
-            !gdk_pixbuf_loader_close(loader, &error)) {
+        if (!gdk_pixbuf_loader_write_bytes(loader, jpeg, &error)) {
+                /* A loader is closed before it goes, or gdk-pixbuf warns. */
+                gdk_pixbuf_loader_close(loader, NULL);
+                g_task_return_error(task, error);
+                return;
+        }
+        if (!gdk_pixbuf_loader_close(loader, &error)) {
                 g_task_return_error(task, error);
                 return;
         }
