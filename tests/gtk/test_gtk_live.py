@@ -44,7 +44,8 @@ class TestGtkLiveView(GtkAppTestCase):
             step('open', 'browser.navigate', {'url': self.url}),
             step('shot', 'browser.screenshot', {'name': 'page.png'}),
             sleep_step('hold', 120),
-            step('check', 'browser.verify_text', {'selector': '#clicks li', 'text': ','}))
+            step('check', 'browser.verify_text', {'selector': '#clicks li', 'text': ','}),
+            step('keys', 'browser.verify_text', {'selector': '#keys li', 'text': 'Enter'}))
         path = self.start(source)
         self.client.wait_step(path, 'hold', 'running', timeout=90)
         mark = self.mark()
@@ -68,6 +69,10 @@ class TestGtkLiveView(GtkAppTestCase):
         self.assertEqual(refused.args[1], 'not paused')
         self.assertIn('only while the run is paused or in debug mode',
                       self.hook('DescribeRun', path)['live']['message'])
+        mark = self.mark()
+        self.hook('LiveKey', path, 'Return')
+        refused = self.hook_signal('LiveInputSent', lambda a: a[0] == path, mark)
+        self.assertEqual(refused.args[1], 'not paused')
 
         # In debug mode a running page takes clicks too.
         self.hook('Press', path, 'debug', signature='(ss)')
@@ -103,6 +108,15 @@ class TestGtkLiveView(GtkAppTestCase):
             lambda: len([m for m in self.client.signals(path, 'Log')
                          if m.args[3].startswith('operator clicked (left) at ')]) == 2,
             what='the second click in the run\'s log')
+        # Keys typed on the picture reach the page too: Enter by its DOM name.
+        mark = self.mark()
+        self.hook('LiveKey', path, 'Return')
+        sent = self.hook_signal('LiveInputSent', lambda a: a[0] == path, mark)
+        self.assertEqual(sent.args[1], '')
+        self.client.wait_log(path, 'operator pressed Enter on ')
+        # A key the page is not given (a modifier alone) is left to the window.
+        with self.assertRaises(Exception):
+            self.hook('LiveKey', path, 'Shift_L')
         # The page changed: a newer frame is shown.
         self.hook_signal('LiveFrameShown', lambda a: a[0] == path and a[3] > frame.args[3],
                          mark, 'a frame of the clicked page')
@@ -118,7 +132,7 @@ class TestGtkLiveView(GtkAppTestCase):
         self.assertEqual(preview.args[2], '')
         self.assertRegex(preview.args[1], r'^\d+x\d+$')
 
-        # The click reached the page: the verify step after the sleep sees it.
+        # The click and the key reached the page: the verify steps after the sleep see them.
         self.hook('ShowRunPane', path, 'live')
         mark = self.mark()
         self.call(path, 'Skip')

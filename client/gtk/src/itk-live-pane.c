@@ -390,6 +390,30 @@ input_cb(GObject *source, GAsyncResult *result, gpointer user_data)
         itk_test_hook_emit("LiveInputSent", g_variant_new("(ss)", self->path, error->message));
 }
 
+/* The daemon takes input while the run is paused or in debug mode
+ * (InvalidState otherwise): say so without a call. */
+static gboolean
+may_steer(ItkLivePane *self)
+{
+        if (self->paused || self->debug_mode)
+                return TRUE;
+        show_message(self, "refused",
+                     _("The page takes clicks and keys only while the run is paused or in "
+                       "debug mode."));
+        itk_test_hook_emit("LiveInputSent", g_variant_new("(ss)", self->path, "not paused"));
+        return FALSE;
+}
+
+static void
+send_input(ItkLivePane *self, const char *kind, GVariant *event)
+{
+        g_dbus_connection_call(itk_app_get()->bus, ITK_BUS_NAME, self->path,
+                               ITK_EXECUTION_INTERFACE, "SendInput",
+                               g_variant_new("(s@a{sv})", kind, event), NULL,
+                               G_DBUS_CALL_FLAGS_ALLOW_INTERACTIVE_AUTHORIZATION, -1, self->session,
+                               input_cb, self);
+}
+
 /* A click at widget coordinates, mapped onto the page's CSS pixels. The
  * picture keeps the frame's aspect ratio, centred. */
 static gboolean
@@ -415,25 +439,74 @@ send_click(ItkLivePane *self, double x, double y)
         page_y = (y - oy) / (ph * scale) * self->shown.height;
         if (page_x < 0 || page_y < 0 || page_x > self->shown.width || page_y > self->shown.height)
                 return FALSE; /* the margin beside the picture */
-        if (!self->paused && !self->debug_mode) {
-                /* The daemon would refuse it too (InvalidState); say so without a call. */
-                show_message(self, "refused",
-                             _("Clicks reach the page only while the run is paused or in "
-                               "debug mode."));
-                itk_test_hook_emit("LiveInputSent",
-                                   g_variant_new("(ss)", self->path, "not paused"));
+        if (!may_steer(self))
                 return TRUE;
-        }
         g_variant_builder_init(&event, G_VARIANT_TYPE("a{sv}"));
         g_variant_builder_add(&event, "{sv}", "x", g_variant_new_double(page_x));
         g_variant_builder_add(&event, "{sv}", "y", g_variant_new_double(page_y));
         g_variant_builder_add(&event, "{sv}", "button", g_variant_new_string("left"));
-        g_dbus_connection_call(itk_app_get()->bus, ITK_BUS_NAME, self->path,
-                               ITK_EXECUTION_INTERFACE, "SendInput",
-                               g_variant_new("(sa{sv})", "click", &event), NULL,
-                               G_DBUS_CALL_FLAGS_ALLOW_INTERACTIVE_AUTHORIZATION, -1, self->session,
-                               input_cb, self);
+        send_input(self, "click", g_variant_builder_end(&event));
         return TRUE;
+}
+
+static const struct {
+        guint keyval;
+        const char *key;
+} dom_keys[] = {
+        { GDK_KEY_Return, "Enter" },   { GDK_KEY_KP_Enter, "Enter" },
+        { GDK_KEY_Tab, "Tab" },        { GDK_KEY_BackSpace, "Backspace" },
+        { GDK_KEY_Escape, "Escape" },  { GDK_KEY_Delete, "Delete" },
+        { GDK_KEY_Left, "ArrowLeft" }, { GDK_KEY_Right, "ArrowRight" },
+        { GDK_KEY_Up, "ArrowUp" },     { GDK_KEY_Down, "ArrowDown" },
+        { GDK_KEY_Home, "Home" },      { GDK_KEY_End, "End" },
+        { GDK_KEY_Page_Up, "PageUp" }, { GDK_KEY_Page_Down, "PageDown" },
+};
+
+/* A key typed on the focused picture: a DOM key name, or the character it
+ * types. Shortcuts (Ctrl, Alt) stay the window's. */
+static gboolean
+send_key(ItkLivePane *self, guint keyval, GdkModifierType state)
+{
+        const char *key = NULL;
+        char text[8] = { 0 };
+        GVariantBuilder event;
+
+        if (self->frames == 0 || self->session == NULL ||
+            (state & (GDK_CONTROL_MASK | GDK_ALT_MASK | GDK_SUPER_MASK)) != 0)
+                return FALSE;
+        for (guint i = 0; i < G_N_ELEMENTS(dom_keys); i++)
+                if (dom_keys[i].keyval == keyval)
+                        key = dom_keys[i].key;
+        if (key == NULL) {
+                gunichar c = gdk_keyval_to_unicode(keyval);
+
+                if (c == 0 || !g_unichar_isprint(c))
+                        return FALSE;
+                g_unichar_to_utf8(c, text);
+                key = text;
+        }
+        if (!may_steer(self))
+                return TRUE;
+        g_variant_builder_init(&event, G_VARIANT_TYPE("a{sv}"));
+        g_variant_builder_add(&event, "{sv}", "key", g_variant_new_string(key));
+        send_input(self, "key", g_variant_builder_end(&event));
+        return TRUE;
+}
+
+static gboolean
+key_pressed_cb(GtkEventControllerKey *controller, guint keyval, guint keycode,
+               GdkModifierType state, gpointer user_data)
+{
+        return send_key(user_data, keyval, state);
+}
+
+static void
+click_pressed_cb(GtkGestureClick *gesture, int n_press, double x, double y, gpointer user_data)
+{
+        ItkLivePane *self = user_data;
+
+        /* Keys typed next go to the page. */
+        gtk_widget_grab_focus(GTK_WIDGET(self->picture));
 }
 
 static void
@@ -450,6 +523,7 @@ itk_live_pane_new(const char *path)
         GtkWidget *overlay = gtk_overlay_new();
         GtkWidget *frame = gtk_frame_new(NULL);
         GtkGesture *click = gtk_gesture_click_new();
+        GtkEventController *keys;
 
         self->path = g_strdup(path);
         self->buffer = g_byte_array_new();
@@ -482,8 +556,13 @@ itk_live_pane_new(const char *path)
         gtk_accessible_update_property(GTK_ACCESSIBLE(self->picture), GTK_ACCESSIBLE_PROPERTY_LABEL,
                                        _("The run's browser page"), -1);
         gtk_gesture_single_set_button(GTK_GESTURE_SINGLE(click), GDK_BUTTON_PRIMARY);
+        g_signal_connect(click, "pressed", G_CALLBACK(click_pressed_cb), self);
         g_signal_connect(click, "released", G_CALLBACK(click_released_cb), self);
         gtk_widget_add_controller(GTK_WIDGET(self->picture), GTK_EVENT_CONTROLLER(click));
+        keys = gtk_event_controller_key_new();
+        g_signal_connect(keys, "key-pressed", G_CALLBACK(key_pressed_cb), self);
+        gtk_widget_add_controller(GTK_WIDGET(self->picture), keys);
+        gtk_widget_set_focusable(GTK_WIDGET(self->picture), TRUE);
 
         self->paused_label = gtk_label_new(_("Paused"));
         gtk_widget_add_css_class(self->paused_label, "osd");
@@ -601,4 +680,10 @@ itk_live_pane_click(ItkLivePane *self, double fx, double fy)
 {
         return send_click(self, fx * gtk_widget_get_width(GTK_WIDGET(self->picture)),
                           fy * gtk_widget_get_height(GTK_WIDGET(self->picture)));
+}
+
+gboolean
+itk_live_pane_key(ItkLivePane *self, guint keyval)
+{
+        return send_key(self, keyval, 0);
 }

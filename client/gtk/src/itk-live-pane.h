@@ -25,5 +25,8 @@ void itk_live_pane_set_ended(ItkLivePane *pane);
 GVariant *itk_live_pane_describe(ItkLivePane *pane);
 /* A click at (@fx, @fy), fractions of the picture shown, as the gesture does. */
 gboolean itk_live_pane_click(ItkLivePane *pane, double fx, double fy);
+/* A key typed on the picture, as the key controller does; FALSE if not sent
+ * (no frame yet, or a key the page is not given). */
+gboolean itk_live_pane_key(ItkLivePane *pane, guint keyval);
 
 G_END_DECLS

@@ -43,6 +43,8 @@ static const char hook_xml[] =
         "</method>"
         "<method name='LiveClick'><arg type='s' direction='in'/><arg type='d' direction='in'/>"
         "<arg type='d' direction='in'/></method>"
+        "<method name='LiveKey'><arg type='s' direction='in'/><arg type='s' direction='in'/>"
+        "</method>"
         "<method name='SaveArtifact'><arg type='s' direction='in'/><arg type='s' direction='in'/>"
         "<arg type='s' direction='in'/></method>"
         "<method name='PreviewArtifact'><arg type='s' direction='in'/>"
@@ -244,6 +246,18 @@ method_cb(GDBusConnection *connection, const char *sender, const char *path, con
                         return;
                 }
                 gtk_window_destroy(view);
+        } else if (g_str_equal(method, "LiveKey")) {
+                GtkWindow *view = find_view(a);
+                guint keyval = gdk_keyval_from_name(b);
+
+                if (view == NULL || itk_run_view_get_live(view) == NULL ||
+                    keyval == GDK_KEY_VoidSymbol ||
+                    !itk_live_pane_key(itk_run_view_get_live(view), keyval)) {
+                        g_dbus_method_invocation_return_dbus_error(
+                                invocation, "org.ignition.Toolkit.GtkTest.NotFound",
+                                "no live view shown, or a key the page is not given");
+                        return;
+                }
         } else if (g_str_equal(method, "ShowRunPane") || g_str_equal(method, "LiveClick") ||
                    g_str_equal(method, "SaveArtifact") || g_str_equal(method, "PreviewArtifact")) {
                 GtkWindow *view = find_view(a);
