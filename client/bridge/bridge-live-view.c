@@ -246,6 +246,20 @@ live_run_end(LiveRun *run, gushort code, const char *error, const char *reason)
 
 static void read_more(LiveRun *run);
 
+#define NOT_RUNNING_MESSAGE "the run is not running (it ended, or there is no such run)"
+
+/* No such object on the daemon: the run left the bus, or never was. */
+static gboolean
+is_gone(const GError *error)
+{
+        g_autofree char *remote = g_dbus_error_get_remote_error(error);
+
+        return remote != NULL &&
+               (g_str_equal(remote, "org.freedesktop.DBus.Error.UnknownObject") ||
+                g_str_equal(remote, "org.freedesktop.DBus.Error.UnknownMethod") ||
+                g_str_equal(remote, "org.freedesktop.DBus.Error.UnknownInterface"));
+}
+
 static guint32
 be32(const guint8 *p)
 {
@@ -327,8 +341,8 @@ open_done_cb(GObject *source, GAsyncResult *res, gpointer user_data)
         LiveRun *run = user_data;
         g_autoptr(GError) error = NULL;
         g_autoptr(GUnixFDList) fds = NULL;
-        g_autoptr(GVariant) reply =
-                g_dbus_proxy_call_with_unix_fd_list_finish(G_DBUS_PROXY(source), &fds, res, &error);
+        g_autoptr(GVariant) reply = g_dbus_connection_call_with_unix_fd_list_finish(
+                G_DBUS_CONNECTION(source), &fds, res, &error);
         gint32 handle = -1;
         int fd;
 
@@ -346,10 +360,16 @@ open_done_cb(GObject *source, GAsyncResult *res, gpointer user_data)
                 if (error == NULL)
                         g_set_error_literal(&error, G_IO_ERROR, G_IO_ERROR_FAILED,
                                             "the daemon sent no live view descriptor");
-                bridge_status_for_gerror(error, &name);
-                if (g_dbus_error_is_remote_error(error))
-                        g_dbus_error_strip_remote_error(error);
-                live_run_end(run, SOUP_WEBSOCKET_CLOSE_POLICY_VIOLATION, name, error->message);
+                if (is_gone(error)) {
+                        live_run_end(run, SOUP_WEBSOCKET_CLOSE_POLICY_VIOLATION, "NotRunning",
+                                     NOT_RUNNING_MESSAGE);
+                } else {
+                        bridge_status_for_gerror(error, &name);
+                        if (g_dbus_error_is_remote_error(error))
+                                g_dbus_error_strip_remote_error(error);
+                        live_run_end(run, SOUP_WEBSOCKET_CLOSE_POLICY_VIOLATION, name,
+                                     error->message);
+                }
                 live_run_unref(run);
                 return;
         }
@@ -359,19 +379,23 @@ open_done_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 }
 
 static LiveRun *
-live_run_new(BridgeLiveView *live, const char *hex, ItkDBusExecution *execution)
+live_run_new(BridgeLiveView *live, const char *hex)
 {
         LiveRun *run = g_rc_box_new0(LiveRun);
+        g_autofree char *path = g_strconcat(BRIDGE_EXECUTION_PREFIX, hex, NULL);
 
         run->live = live;
         run->hex = g_strdup(hex);
         run->watchers = g_ptr_array_new_with_free_func((GDestroyNotify)watcher_free);
         run->cancellable = g_cancellable_new();
         run->buffer = g_byte_array_new();
-        g_dbus_proxy_call_with_unix_fd_list(G_DBUS_PROXY(execution), "OpenLiveView",
-                                            g_variant_new("(a{sv})", NULL), G_DBUS_CALL_FLAGS_NONE,
-                                            -1, NULL, run->cancellable, open_done_cb,
-                                            live_run_ref(run));
+        /* Asked of the daemon even when the bridge's list lacks the run (a bridge
+         * that may not view it): the daemon's answer is the one to relay. */
+        g_dbus_connection_call_with_unix_fd_list(
+                live->bridge->bus, BRIDGE_BUS_NAME, path, "org.ignition.Toolkit.Execution",
+                "OpenLiveView", g_variant_new("(a{sv})", NULL), G_VARIANT_TYPE("(h)"),
+                G_DBUS_CALL_FLAGS_NONE, -1, NULL, run->cancellable, open_done_cb,
+                live_run_ref(run));
         return run;
 }
 
@@ -396,35 +420,13 @@ watcher_closed_cb(SoupWebsocketConnection *conn, gpointer user_data)
 }
 
 static void
-unref_when_closed_cb(SoupWebsocketConnection *conn, gpointer user_data)
-{
-        g_signal_handlers_disconnect_by_func(conn, unref_when_closed_cb, user_data);
-        g_object_unref(conn);
-}
-
-/* Keeps @conn until its close handshake is over. */
-static void
-close_refused(SoupWebsocketConnection *conn, const char *error, const char *message)
-{
-        send_text(conn, "error", error, message);
-        g_signal_connect(g_object_ref(conn), "closed", G_CALLBACK(unref_when_closed_cb), NULL);
-        soup_websocket_connection_close(conn, SOUP_WEBSOCKET_CLOSE_POLICY_VIOLATION, error);
-}
-
-static void
 watch(BridgeLiveView *live, SoupWebsocketConnection *conn, GSocket *socket, const char *hex)
 {
-        g_autoptr(ItkDBusExecution) execution = bridge_find_execution(live->bridge, hex);
         LiveRun *run = g_hash_table_lookup(live->runs, hex);
         LiveWatcher *w;
 
-        if (run == NULL && execution == NULL) {
-                close_refused(conn, "NotRunning",
-                              "the run is not running (it ended, or there is no such run)");
-                return;
-        }
         if (run == NULL) {
-                run = live_run_new(live, hex, execution);
+                run = live_run_new(live, hex);
                 g_hash_table_insert(live->runs, run->hex, run);
         }
         w = g_new0(LiveWatcher, 1);
@@ -561,9 +563,13 @@ input_done_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 {
         InputRequest *req = user_data;
         g_autoptr(GError) error = NULL;
-        g_autoptr(GVariant) reply = g_dbus_proxy_call_finish(G_DBUS_PROXY(source), res, &error);
+        g_autoptr(GVariant) reply =
+                g_dbus_connection_call_finish(G_DBUS_CONNECTION(source), res, &error);
 
-        if (reply == NULL) {
+        if (reply == NULL && is_gone(error)) {
+                bridge_reply_error(req->msg, SOUP_STATUS_CONFLICT, "NotRunning",
+                                   NOT_RUNNING_MESSAGE);
+        } else if (reply == NULL) {
                 bridge_reply_gerror(req->msg, error);
         } else {
                 g_autoptr(JsonBuilder) b = json_builder_new();
@@ -625,7 +631,7 @@ void
 bridge_live_view_input(Bridge *bridge, SoupServerMessage *msg, const char *hex)
 {
         SoupMessageBody *body = soup_server_message_get_request_body(msg);
-        g_autoptr(ItkDBusExecution) execution = bridge_find_execution(bridge, hex);
+        g_autofree char *path = g_strconcat(BRIDGE_EXECUTION_PREFIX, hex, NULL);
         g_autoptr(GError) error = NULL;
         g_autoptr(JsonNode) node = NULL;
         g_autofree char *problem = NULL;
@@ -643,18 +649,13 @@ bridge_live_view_input(Bridge *bridge, SoupServerMessage *msg, const char *hex)
                 bridge_reply_error(msg, SOUP_STATUS_BAD_REQUEST, "InvalidArgs", problem);
                 return;
         }
-        if (execution == NULL) {
-                g_variant_unref(g_variant_ref_sink(args));
-                bridge_reply_error(msg, SOUP_STATUS_CONFLICT, "NotRunning",
-                                   "the run is not running (it ended, or there is no such run)");
-                return;
-        }
         req = g_new0(InputRequest, 1);
         req->msg = g_object_ref(msg);
         req->dashed = bridge_hex_to_dashed(hex);
         soup_server_message_pause(msg);
-        g_dbus_proxy_call(G_DBUS_PROXY(execution), "SendInput", args, G_DBUS_CALL_FLAGS_NONE, -1,
-                          NULL, input_done_cb, req);
+        g_dbus_connection_call(bridge->bus, BRIDGE_BUS_NAME, path, "org.ignition.Toolkit.Execution",
+                               "SendInput", args, G_VARIANT_TYPE("()"), G_DBUS_CALL_FLAGS_NONE, -1,
+                               NULL, input_done_cb, req);
 }
 
 /* --- lifetime ----------------------------------------------------------------- */
