@@ -186,10 +186,10 @@ export class LivePanel {
                                 return;
                         this.ws = null;
                         if (!opened) {
-                                // A refused upgrade: a bad token (the bridge says 401 before it).
+                                // A refused upgrade (a bad token, which the page's own
+                                // connection reports, or a bridge without the live view):
+                                // nothing to show.
                                 this.closedForGood = true;
-                                this.showError('The live view was refused: the access token is not valid here.');
-                                this.setShown(true);
                         } else if (!this.closedForGood && this.run && !TERMINAL.has(this.run.status)) {
                                 // The bridge went away: try again shortly.
                                 setTimeout(() => { if (!this.disposed && !this.ws && !this.closedForGood) this.connect(); }, 2000);

@@ -105,6 +105,12 @@ steps:
       selector: "#clicks li"
       match: regex
       text: "^(29[6-9]|30[0-4]),(19[6-9]|20[0-4]) 0$"
+  - id: keys
+    name: The key reached the page
+    type: browser.verify_text
+    parameters:
+      selector: "#keys li"
+      text: Enter
 `;
         stack = await new Stack().start();
         browser = await chromium.launch(browserOptions());
@@ -202,9 +208,15 @@ test('watch, freeze on pause, click through, refusals', async () => {
                 assert.ok(Math.abs(said[1] - 300) <= 4 && Math.abs(said[2] - 200) <= 4, `clicked at ${said[1]},${said[2]}`);
                 // The page changed (its list grew): the frames after an input are drawn.
                 await waitFor('the click drawn', async () => (await stats(page)).drawn > frozen.drawn);
+                // A key on the focused picture reaches the page too.
+                await page.focus('#live-canvas');
+                await page.keyboard.press('Enter');
+                await page.waitForFunction(() => document.getElementById('live-msg').textContent === 'Key sent.', null, { timeout: 20000 });
                 const log = await stack.api('GET', `/api/executions/${id}/log`);
                 assert.ok(log.body.lines.some((l) => l.message.startsWith(`operator clicked (left) at ${said[1]},${said[2]} on ${simUrl}/sim/clicks`)),
                           'the input is in the run log');
+                assert.ok(log.body.lines.some((l) => l.message === `operator pressed Enter on ${simUrl}/sim/clicks?tick`),
+                          'the key is in the run log');
 
                 // A viewer without the view right: a wrong token, and a bridge the daemon refuses.
                 const wrong = await page.evaluate(async (i) => {
