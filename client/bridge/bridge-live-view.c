@@ -275,6 +275,7 @@ take_messages(LiveRun *run)
                 guint32 payload_len = be32(run->buffer->data + 4);
                 gsize total;
                 g_autoptr(GBytes) message = NULL;
+                g_autoptr(GPtrArray) snapshot = NULL;
 
                 if (header_len == 0 || header_len > LIVE_MAX_HEADER ||
                     payload_len > LIVE_MAX_PAYLOAD)
@@ -292,8 +293,12 @@ take_messages(LiveRun *run)
                         g_clear_pointer(&run->last_status, g_bytes_unref);
                         run->last_status = g_bytes_ref(message);
                 }
+                /* A copy: a send may close a watcher, which leaves the array. */
+                snapshot = g_ptr_array_sized_new(run->watchers->len); /* frees nothing */
                 for (guint i = 0; i < run->watchers->len; i++)
-                        watcher_offer(g_ptr_array_index(run->watchers, i), message);
+                        g_ptr_array_add(snapshot, g_ptr_array_index(run->watchers, i));
+                for (guint i = 0; i < snapshot->len; i++)
+                        watcher_offer(g_ptr_array_index(snapshot, i), message);
         }
         return TRUE;
 }
@@ -401,22 +406,31 @@ live_run_new(BridgeLiveView *live, const char *hex)
 
 /* --- WebSocket ---------------------------------------------------------------- */
 
+static gboolean
+free_watcher_idle_cb(gpointer user_data)
+{
+        watcher_free(user_data);
+        return G_SOURCE_REMOVE;
+}
+
 static void
 watcher_closed_cb(SoupWebsocketConnection *conn, gpointer user_data)
 {
         LiveWatcher *w = user_data;
-        LiveRun *run = live_run_ref(w->run); /* the watcher's own goes with it */
+        LiveRun *run = w->run;
         guint index;
 
         g_signal_handlers_disconnect_by_data(conn, w);
-        if (g_ptr_array_find(run->watchers, w, &index))
-                g_ptr_array_remove_index_fast(run->watchers, index);
+        /* Freed from an idle: we may be inside a send to this very watcher. */
+        if (g_ptr_array_find(run->watchers, w, &index)) {
+                g_ptr_array_steal_index_fast(run->watchers, index);
+                g_idle_add_full(G_PRIORITY_DEFAULT, free_watcher_idle_cb, w, NULL);
+        }
         if (run->watchers->len == 0 && !run->ended) {
                 run->ended = TRUE;
                 g_cancellable_cancel(run->cancellable);
                 g_hash_table_remove(run->live->runs, run->hex);
         }
-        live_run_unref(run);
 }
 
 static void
