@@ -111,10 +111,19 @@ drained_cb(gpointer user_data)
         return G_SOURCE_REMOVE;
 }
 
+static void watcher_wait_drained(LiveWatcher *w, gboolean writable_lied);
+
 static gboolean
 socket_drained_cb(GSocket *socket, GIOCondition condition, gpointer user_data)
 {
-        return drained_cb(user_data);
+        LiveWatcher *w = user_data;
+
+        if (unsent_bytes(w) < LIVE_MAX_UNSENT)
+                return drained_cb(w);
+        g_source_unref(w->drained);
+        w->drained = NULL;
+        watcher_wait_drained(w, TRUE);
+        return G_SOURCE_REMOVE;
 }
 
 static void
@@ -123,7 +132,8 @@ watcher_wait_drained(LiveWatcher *w, gboolean writable_lied)
         if (w->drained != NULL)
                 return;
         /* Writable with TCP_NOTSENT_LOWAT: fewer than LIVE_MAX_UNSENT bytes unsent.
-         * Once it said so and was wrong (libsoup wrote first), a timer. */
+         * Should it say so and be wrong (libsoup wrote first), a timer this once,
+         * rather than a source that fires again at once. */
         if (w->lowat && !writable_lied) {
                 w->drained = g_socket_create_source(w->socket, G_IO_OUT, NULL);
                 g_source_set_callback(w->drained, G_SOURCE_FUNC(socket_drained_cb), w, NULL);
