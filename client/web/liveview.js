@@ -337,8 +337,28 @@ export class LivePanel {
                 if (!this.frame || !this.steerable())
                         return; // the page around scrolls as usual
                 ev.preventDefault();
+                // A wheel or touchpad sends many events: while one scroll is on its way,
+                // the next ones add up into one.
                 const p = this.pagePoint(ev);
-                this.send({ kind: 'scroll', x: p.x, y: p.y, dx: Math.round(ev.deltaX), dy: Math.round(ev.deltaY) });
+                const scale = ev.deltaMode === 1 ? 40 : ev.deltaMode === 2 ? 800 : 1; // lines, pages
+                const q = this.scrollQueued || { kind: 'scroll', x: p.x, y: p.y, dx: 0, dy: 0 };
+                q.dx += ev.deltaX * scale;
+                q.dy += ev.deltaY * scale;
+                this.scrollQueued = q;
+                if (!this.scrolling)
+                        this.flushScroll();
+        }
+
+        async flushScroll() {
+                this.scrolling = true;
+                while (this.scrollQueued && !this.disposed) {
+                        const q = this.scrollQueued;
+                        this.scrollQueued = null;
+                        q.dx = Math.round(q.dx);
+                        q.dy = Math.round(q.dy);
+                        await this.send(q);
+                }
+                this.scrolling = false;
         }
 
         onKey(ev) {

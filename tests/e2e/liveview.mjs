@@ -212,11 +212,18 @@ test('watch, freeze on pause, click through, refusals', async () => {
                 await page.focus('#live-canvas');
                 await page.keyboard.press('Enter');
                 await page.waitForFunction(() => document.getElementById('live-msg').textContent === 'Key sent.', null, { timeout: 20000 });
+                // A wheel turn on it scrolls the page.
+                const c = await screenPoint(page, 400, 300);
+                await page.mouse.move(c.x, c.y);
+                await page.mouse.wheel(0, 120);
+                await page.waitForFunction(() => document.getElementById('live-msg').textContent === 'Scrolled.', null, { timeout: 20000 });
                 const log = await stack.api('GET', `/api/executions/${id}/log`);
                 assert.ok(log.body.lines.some((l) => l.message.startsWith(`operator clicked (left) at ${said[1]},${said[2]} on ${simUrl}/sim/clicks`)),
                           'the input is in the run log');
                 assert.ok(log.body.lines.some((l) => l.message === `operator pressed Enter on ${simUrl}/sim/clicks?tick`),
                           'the key is in the run log');
+                assert.ok(log.body.lines.some((l) => /^operator scrolled by 0,120 at \d+,\d+ on /.test(l.message)),
+                          'the wheel turn is in the run log');
 
                 // A viewer without the view right: a wrong token, and a bridge the daemon refuses.
                 const wrong = await page.evaluate(async (i) => {
