@@ -67,8 +67,15 @@ export function parseLiveMessage(buffer) {
 }
 
 // Test and benchmark hook: what the panel received and drew.
-// latencies: ms from Chromium drawing a frame to this page drawing it (the last 1000).
-export const liveStats = { received: 0, drawn: 0, lastDrawn: null, inputs: 0, refused: 0, latencies: [] };
+// latencies: ms from Chromium drawing a frame to this page drawing it; arrivals: to its
+// message arriving here (the last 1000 of each).
+// decodes: ms from a frame's arrival to it drawn (decoding and drawing, this page's part).
+export const liveStats = { received: 0, drawn: 0, lastDrawn: null, inputs: 0, refused: 0, latencies: [], arrivals: [],
+                           decodes: [] };
+
+function nowMicros() {
+        return Math.round((performance.timeOrigin + performance.now()) * 1000);
+}
 window.__itkLiveStats = liveStats;
 
 export class LivePanel {
@@ -233,6 +240,8 @@ export class LivePanel {
                 if (h.type !== 'frame')
                         return;
                 liveStats.received++;
+                if (liveStats.arrivals.push((nowMicros() - h.timestamp) / 1000) > 1000)
+                        liveStats.arrivals.shift();
                 // Paused: the picture holds still, except right after an input.
                 if (this.paused() && this.frame && performance.now() > this.inputUntil)
                         return;
@@ -243,11 +252,12 @@ export class LivePanel {
 
         async decodeNext() {
                 while (this.pending && !this.disposed) {
-                        const { header, payload } = this.pending;
+                        const { header, payload, at } = this.pending;
                         this.pending = null;
                         this.decoding = true;
                         let bitmap;
                         try {
+                                // Whole: decoding at the panel's size measured slower.
                                 bitmap = await createImageBitmap(new Blob([payload], { type: 'image/jpeg' }));
                         } catch (e) {
                                 continue; // a broken picture: wait for the next one
@@ -268,12 +278,14 @@ export class LivePanel {
                         this.frame = header;
                         this.setShown(true);
                         // Both wall clocks of this machine: µs since the epoch.
-                        const drawnAt = Math.round((performance.timeOrigin + performance.now()) * 1000);
+                        const drawnAt = nowMicros();
                         liveStats.drawn++;
                         liveStats.lastDrawn = { sequence: header.sequence, timestamp: header.timestamp,
                                                 drawnAt, width: header.width, height: header.height };
                         if (liveStats.latencies.push((drawnAt - header.timestamp) / 1000) > 1000)
                                 liveStats.latencies.shift();
+                        if (liveStats.decodes.push(performance.now() - at) > 1000)
+                                liveStats.decodes.shift();
                         this.canvas.dataset.sequence = String(header.sequence);
                         if (first || this.paused())
                                 this.drawState();

@@ -7,6 +7,10 @@
 // - latency_ms: Chromium drew the frame (the header's timestamp) -> the web page drew it
 //   on its canvas (after createImageBitmap + drawImage), p50/p95/max, with 1 watcher and
 //   with 10 (the panel plus 9 more WebSockets of the same run that only count frames);
+//   arrival_ms: the same to the WebSocket message arriving in the page (before decoding);
+//   decode_draw_ms: from that arrival to drawn (the page's own part);
+//   other_watchers_arrival_ms: to the arrival in the 9 other watchers (a page that only
+//   counts frames);
 // - bridge_cpu_percent: the bridge's CPU (percent of one core) in each case, and the
 //   frames per second each watcher got;
 // - load: the machine's load average before and after.
@@ -57,8 +61,8 @@ function summary(values) {
 }
 
 async function phase(stack, panel, extra) {
-        await panel.evaluate(() => { window.__itkLiveStats.latencies.length = 0; });
-        const counts0 = extra ? await extra.evaluate(() => window.__counts.slice()) : [];
+        await panel.evaluate(() => { window.__itkLiveStats.latencies.length = 0; window.__itkLiveStats.arrivals.length = 0; window.__itkLiveStats.decodes.length = 0; });
+        const counts0 = extra ? await extra.evaluate(() => { window.__arrivals.length = 0; return window.__counts.slice(); }) : [];
         const drawn0 = await panel.evaluate(() => window.__itkLiveStats.drawn);
         const cpu0 = cpuSeconds(stack.bridge.pid);
         const t0 = performance.now();
@@ -66,15 +70,21 @@ async function phase(stack, panel, extra) {
         const elapsed = (performance.now() - t0) / 1000;
         const cpu = (cpuSeconds(stack.bridge.pid) - cpu0) / elapsed * 100;
         const lat = await panel.evaluate(() => window.__itkLiveStats.latencies.slice());
+        const arrivals = await panel.evaluate(() => window.__itkLiveStats.arrivals.slice());
+        const decodes = await panel.evaluate(() => window.__itkLiveStats.decodes.slice());
         const drawn = await panel.evaluate(() => window.__itkLiveStats.drawn) - drawn0;
         const counts = extra ? await extra.evaluate(() => window.__counts.slice()) : [];
+        const otherArrivals = extra ? await extra.evaluate(() => window.__arrivals.slice()) : [];
         const fps = counts.map((c, i) => (c - counts0[i]) / elapsed);
         return {
                 watchers: 1 + counts.length,
                 seconds: +elapsed.toFixed(2),
                 latency_ms: summary(lat),
+                arrival_ms: summary(arrivals),
+                decode_draw_ms: summary(decodes),
                 panel_fps: +(drawn / elapsed).toFixed(1),
                 other_watchers_fps_min: fps.length ? +Math.min(...fps).toFixed(1) : null,
+                other_watchers_arrival_ms: extra ? summary(otherArrivals) : null,
                 bridge_cpu_percent: +cpu.toFixed(2),
         };
 }
@@ -116,13 +126,23 @@ try {
         await extra.goto(`${stack.base}/health`);
         await extra.evaluate(({ i, token }) => {
                 window.__counts = [];
+                window.__arrivals = [];
                 for (let n = 0; n < 9; n++) {
                         window.__counts.push(0);
                         const url = new URL(`/ws/executions/${i}/live`, location.href);
                         url.protocol = 'ws:';
                         const ws = new WebSocket(url, ['itk.v1', `itk.token.${token}`]);
                         ws.binaryType = 'arraybuffer';
-                        ws.onmessage = (ev) => { if (typeof ev.data !== 'string') window.__counts[n]++; };
+                        ws.onmessage = (ev) => {
+                                if (typeof ev.data === 'string')
+                                        return;
+                                window.__counts[n]++;
+                                // The arrival of every frame, for the bridge's hop without decoding.
+                                const hlen = new DataView(ev.data).getUint32(0);
+                                const header = JSON.parse(new TextDecoder().decode(new Uint8Array(ev.data, 8, hlen)));
+                                if (header.type === 'frame')
+                                        window.__arrivals.push(((performance.timeOrigin + performance.now()) * 1000 - header.timestamp) / 1000);
+                        };
                 }
         }, { i: id, token: stack.token });
         await extra.waitForFunction(() => window.__counts.every((c) => c > 0), null, { timeout: 60000 });
