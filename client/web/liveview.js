@@ -292,13 +292,21 @@ export class LivePanel {
                 }
         }
 
-        // Canvas (CSS px of the element) -> page (CSS px of the frame header).
+        // Screen -> page (CSS px of the frame header), through the picture as drawn: the
+        // canvas's content box with the bitmap fitted in it whole (object-fit: contain).
+        // Null outside the picture.
         pagePoint(ev) {
-                const r = this.canvas.getBoundingClientRect();
-                const x = (ev.clientX - r.left) * (this.frame.width / r.width);
-                const y = (ev.clientY - r.top) * (this.frame.height / r.height);
-                return { x: Math.round(Math.min(Math.max(x, 0), this.frame.width - 1)),
-                         y: Math.round(Math.min(Math.max(y, 0), this.frame.height - 1)) };
+                const c = this.canvas;
+                const r = c.getBoundingClientRect();
+                const scale = Math.min(c.clientWidth / c.width, c.clientHeight / c.height);
+                const w = c.width * scale;
+                const hgt = c.height * scale;
+                const fx = (ev.clientX - (r.left + c.clientLeft + (c.clientWidth - w) / 2)) / w;
+                const fy = (ev.clientY - (r.top + c.clientTop + (c.clientHeight - hgt) / 2)) / hgt;
+                if (!(fx >= 0 && fx <= 1 && fy >= 0 && fy <= 1))
+                        return null;
+                return { x: Math.min(Math.round(fx * this.frame.width), this.frame.width - 1),
+                         y: Math.min(Math.round(fy * this.frame.height), this.frame.height - 1) };
         }
 
         refuse() {
@@ -341,6 +349,8 @@ export class LivePanel {
                         return;
                 ev.preventDefault();
                 const p = this.pagePoint(ev);
+                if (!p)
+                        return; // beside the picture
                 const button = ev.button === 1 ? 'middle' : ev.button === 2 ? 'right' : 'left';
                 this.send({ kind: 'click', x: p.x, y: p.y, button });
         }
@@ -348,10 +358,12 @@ export class LivePanel {
         onWheel(ev) {
                 if (!this.frame || !this.steerable())
                         return; // the page around scrolls as usual
+                const p = this.pagePoint(ev);
+                if (!p)
+                        return;
                 ev.preventDefault();
                 // A wheel or touchpad sends many events: while one scroll is on its way,
                 // the next ones add up into one.
-                const p = this.pagePoint(ev);
                 const scale = ev.deltaMode === 1 ? 40 : ev.deltaMode === 2 ? 800 : 1; // lines, pages
                 const q = this.scrollQueued || { kind: 'scroll', x: p.x, y: p.y, dx: 0, dy: 0 };
                 q.dx += ev.deltaX * scale;

@@ -143,12 +143,19 @@ async function waitFor(what, fn, timeout = 30000) {
         }
 }
 
-// Where on the screen page point (x, y) of the frame is drawn.
+// Where on the screen page point (x, y) of the frame is drawn: the bitmap fitted whole
+// (object-fit: contain) in the canvas's content box.
 async function screenPoint(page, x, y) {
-        const { w, h } = await page.evaluate(() => ({ w: window.__itkLiveStats.lastDrawn.width,
-                                                       h: window.__itkLiveStats.lastDrawn.height }));
-        const box = await page.locator('#live-canvas').boundingBox();
-        return { x: box.x + (x + 0.5) * box.width / w, y: box.y + (y + 0.5) * box.height / h };
+        return await page.evaluate(([px, py]) => {
+                const c = document.getElementById('live-canvas');
+                const f = window.__itkLiveStats.lastDrawn;
+                const r = c.getBoundingClientRect();
+                const scale = Math.min(c.clientWidth / c.width, c.clientHeight / c.height);
+                const left = r.left + c.clientLeft + (c.clientWidth - c.width * scale) / 2;
+                const top = r.top + c.clientTop + (c.clientHeight - c.height * scale) / 2;
+                return { x: left + (px + 0.5) / f.width * c.width * scale,
+                         y: top + (py + 0.5) / f.height * c.height * scale };
+        }, [x, y]);
 }
 
 test('watch, freeze on pause, click through, refusals', async () => {
