@@ -1264,6 +1264,19 @@ route_execution(Request *req, const char *method, char **parts, guint n, GHashTa
                         reply_method_not_allowed(req);
                 return;
         }
+        if (n == 3 && g_str_equal(parts[2], "input")) {
+                g_autoptr(SoupServerMessage) msg = g_object_ref(req->msg);
+                g_autofree char *hex = g_strdup(req->hex);
+                Bridge *bridge = req->bridge;
+
+                request_free(req);
+                if (method == SOUP_METHOD_POST)
+                        bridge_live_view_input(bridge, msg, hex);
+                else
+                        bridge_reply_error(msg, SOUP_STATUS_METHOD_NOT_ALLOWED, "MethodNotAllowed",
+                                           "input is sent with POST");
+                return;
+        }
         if (n >= 3 && g_str_equal(parts[2], "artifacts")) {
                 route_artifacts(req, method, parts, n);
                 return;

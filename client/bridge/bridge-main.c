@@ -319,6 +319,7 @@ main(int argc, char **argv)
         for (guint i = 0; allowed != NULL && allowed[i] != NULL; i++)
                 g_ptr_array_add(bridge.origins, g_strdup(allowed[i]));
         bridge.ws = bridge_ws_new(&bridge);
+        bridge.live = bridge_live_view_new(&bridge);
         if (inherited != NULL) {
                 g_autoptr(GSocketAddress) local = g_socket_get_local_address(inherited, NULL);
 
@@ -348,6 +349,7 @@ main(int argc, char **argv)
         bridge_listener_free(bridge.listener);
         soup_server_disconnect(bridge.server);
         bridge_ws_free(bridge.ws);
+        bridge_live_view_free(bridge.live);
         g_object_unref(bridge.server);
         g_object_unref(bridge.objects);
         g_object_unref(bridge.manager);

@@ -436,6 +436,7 @@ ws_http_cb(SoupServer *server, SoupServerMessage *msg, const char *path, GHashTa
                 soup_server_message_get_request_headers(msg), "Sec-WebSocket-Protocol");
         g_autoptr(GError) error = NULL;
         g_autofree char *protocol_token = NULL;
+        g_autofree char *live_hex = bridge_live_view_match(path);
 
         if (token == NULL && offered != NULL) {
                 GSList *list = soup_header_parse_list(offered);
@@ -451,7 +452,7 @@ ws_http_cb(SoupServer *server, SoupServerMessage *msg, const char *path, GHashTa
                 token = protocol_token;
         }
 
-        if (!g_str_equal(path, "/ws/executions")) {
+        if (!g_str_equal(path, "/ws/executions") && live_hex == NULL) {
                 bridge_reply_error(msg, SOUP_STATUS_NOT_FOUND, "NotFound", "no such resource");
                 return;
         }
@@ -467,7 +468,10 @@ ws_http_cb(SoupServer *server, SoupServerMessage *msg, const char *path, GHashTa
                 bridge_reply_error(msg, SOUP_STATUS_BAD_REQUEST, "BadRequest", error->message);
                 return;
         }
-        bridge_ws_upgrade(bridge->ws, msg);
+        if (live_hex != NULL)
+                bridge_live_view_upgrade(bridge->live, msg, live_hex);
+        else
+                bridge_ws_upgrade(bridge->ws, msg);
 }
 
 void

@@ -34,6 +34,7 @@
 
 typedef struct _BridgeWs BridgeWs;
 typedef struct _BridgeListener BridgeListener;
+typedef struct _BridgeLiveView BridgeLiveView;
 
 /* The bridge keeps no state of its own beyond connections: everything else
  * is asked of the daemon or read from the proxies' property caches. */
@@ -50,6 +51,7 @@ typedef struct {
         guint idle_timeout_seconds;
         BridgeWs *ws;
         BridgeListener *listener;
+        BridgeLiveView *live;
 } Bridge;
 
 /* bridge-server.c: @inherited, a listening socket from systemd, is used instead of
@@ -109,3 +111,13 @@ JsonNode *bridge_record_summary(GVariant *record);
 
 /* bridge-history.c: GET /api/history. */
 void bridge_history_get(Bridge *bridge, SoupServerMessage *msg, GHashTable *query);
+
+/* bridge-live-view.c: WebSocket /ws/executions/ID/live and POST .../input. */
+BridgeLiveView *bridge_live_view_new(Bridge *bridge);
+void bridge_live_view_free(BridgeLiveView *live);
+/* The run's 32 hex digits when @path is /ws/executions/ID/live, else NULL. */
+char *bridge_live_view_match(const char *path);
+/* Takes over @msg's connection once the 101 is written (handshake checked). */
+void bridge_live_view_upgrade(BridgeLiveView *live, SoupServerMessage *msg, const char *hex);
+/* POST /api/executions/ID/input: the body to Execution.SendInput. */
+void bridge_live_view_input(Bridge *bridge, SoupServerMessage *msg, const char *hex);

@@ -17,6 +17,7 @@ import { LogModel, drawLog, logStats } from './logview.js';
 import { buildHistory, historyPlaybooksLoaded, parseHistoryQuery } from './history.js';
 
 import { ArtifactsPane } from './artifacts.js';
+import { LivePanel } from './liveview.js';
 
 import * as library from './library.js';
 import * as credentialsPage from './credentials.js';
@@ -754,6 +755,10 @@ function onRoute(ev) {
                 }
         } else {
                 state.detail = null;
+                if (dv.live) {
+                        dv.live.dispose(); // liveview.js: stops watching
+                        dv.live = null;
+                }
                 if (prevDetail)
                         sendSubscribe();
                 if (route.view === 'run')
@@ -1051,6 +1056,10 @@ function buildDetail() {
                 dv.artifacts.dispose();
         dv.artifacts = new ArtifactsPane(() => state.token); // artifacts.js
         main.firstElementChild.append(dv.artifacts.element);
+        if (dv.live)
+                dv.live.dispose();
+        dv.live = new LivePanel(state.detail.id, () => state.token); // liveview.js
+        main.querySelector('.steps-pane').after(dv.live.element);
         renderDetail();
 }
 
@@ -1058,6 +1067,10 @@ function buildDetail() {
 // instead of an empty detail view with dead controls.
 function buildUnknownRun(id) {
         dv.title = null; // the detail view is gone: nothing to draw into
+        if (dv.live) {
+                dv.live.dispose();
+                dv.live = null;
+        }
         document.title = 'Unknown execution — Ignition Toolkit';
         $('main').replaceChildren(h('section', { class: 'panel unknown-run', 'aria-labelledby': 'unknown-heading', id: 'unknown-run' },
                                     h('h2', { id: 'unknown-heading', text: 'Unknown execution' }),
@@ -1126,6 +1139,8 @@ function drawDetail() {
         dv.debug.disabled = debugBusy || !ok.debug;
         dv.debug.toggleAttribute('aria-busy', debugBusy);
         dv.debugLabel.classList.toggle('busy', debugBusy);
+        if (dv.live)
+                dv.live.update(e); // liveview.js
 }
 
 function stepLogs(d) {

@@ -364,7 +364,7 @@ itk_sim_server_control(ItkSimServer *self, SoupServerMessage *msg, const char *p
                 itk_sim_reply_state(self, msg);
         } else if (g_strcmp0(path, "/sim/clicks") == 0 && g_strcmp0(method, SOUP_METHOD_GET) == 0) {
                 /* A page that shows every click and key it gets (live view
-                 * steering tests). */
+                 * steering tests); with ?tick it also keeps changing. */
                 itk_sim_reply_html(
                         msg, SOUP_STATUS_OK,
                         g_strdup("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
@@ -379,6 +379,12 @@ itk_sim_server_control(ItkSimServer *self, SoupServerMessage *msg, const char *p
                                  "document.addEventListener('click',e=>add('clicks',"
                                  "Math.round(e.clientX)+','+Math.round(e.clientY)+' '+e.button));"
                                  "document.addEventListener('keydown',e=>add('keys',e.key));"
+                                 /* ?tick: a counter that changes the page 10 times a
+                                  * second, for tests of a moving picture. */
+                                 "if(location.search.includes('tick')){const t="
+                                 "document.createElement('p');t.id='tick';"
+                                 "document.getElementById('log').prepend(t);let n=0;"
+                                 "setInterval(()=>{t.textContent='tick '+(++n)},100)}"
                                  "</script></body></html>\n"));
         } else if (g_strcmp0(path, "/sim/trial") == 0 && post) {
                 itk_sim_state_set_trial_expired(self->state, itk_sim_query_bool(query, "expired"));
