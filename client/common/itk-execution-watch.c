@@ -13,9 +13,12 @@ struct _ItkExecutionWatch {
         /* The daemon's unique name; only its signals count. */
         char *owner;
         gboolean owner_known;
-        /* While > 0 (a StartExecution on its way), signals are queued. */
+        /* While > 0 (a StartExecution on its way), the signals of runs not
+         * heard from before are queued: one of them may be the new one. */
         guint holds;
-        GQueue queue; /* Queued, in arrival order */
+        GQueue queue;        /* Queued, in arrival order */
+        GHashTable *queued;  /* path -> count in queue */
+        GHashTable *running; /* paths delivered and not Finished: not new */
         guint unchecked;
         guint sub_signals;
         guint sub_properties;
@@ -102,9 +105,37 @@ dispatch(ItkExecutionWatch *self, const char *path, const char *member, GVariant
 }
 
 static gboolean
-can_deliver(ItkExecutionWatch *self)
+can_deliver(ItkExecutionWatch *self, const char *path)
 {
-        return self->owner_known && self->holds == 0;
+        if (!self->owner_known)
+                return FALSE;
+        if (self->holds == 0)
+                return TRUE;
+        /* Held: only a run heard from before the start, with nothing queued. */
+        return g_hash_table_contains(self->running, path) &&
+               !g_hash_table_contains(self->queued, path);
+}
+
+static void
+deliver(ItkExecutionWatch *self, const char *path, const char *member, GVariant *params)
+{
+        /* PropertiesChanged may trail Finished: it does not make a run live again. */
+        if (g_str_equal(member, "Finished"))
+                g_hash_table_remove(self->running, path);
+        else if (!g_str_equal(member, "PropertiesChanged"))
+                g_hash_table_add(self->running, g_strdup(path));
+        dispatch(self, path, member, params);
+}
+
+static void
+unqueue(ItkExecutionWatch *self, const char *path)
+{
+        guint count = GPOINTER_TO_UINT(g_hash_table_lookup(self->queued, path));
+
+        if (count <= 1)
+                g_hash_table_remove(self->queued, path);
+        else
+                g_hash_table_insert(self->queued, g_strdup(path), GUINT_TO_POINTER(count - 1));
 }
 
 /* Delivers what was kept, oldest first. A handler may start another hold
@@ -113,10 +144,11 @@ static void
 flush(ItkExecutionWatch *self)
 {
         g_object_ref(self);
-        while (can_deliver(self) && !g_queue_is_empty(&self->queue)) {
+        while (self->owner_known && self->holds == 0 && !g_queue_is_empty(&self->queue)) {
                 Queued *q = g_queue_pop_head(&self->queue);
 
-                dispatch(self, q->path, q->member, q->params);
+                unqueue(self, q->path);
+                deliver(self, q->path, q->member, q->params);
                 queued_free(q);
         }
         g_object_unref(self);
@@ -134,6 +166,7 @@ set_owner(ItkExecutionWatch *self, const char *owner)
                         Queued *q = l->data;
 
                         if (!q->checked && (owner == NULL || g_strcmp0(q->sender, owner) != 0)) {
+                                unqueue(self, q->path);
                                 queued_free(q);
                                 g_queue_delete_link(&self->queue, l);
                         } else {
@@ -146,6 +179,9 @@ set_owner(ItkExecutionWatch *self, const char *owner)
         }
         g_free(self->owner);
         self->owner = g_strdup(owner);
+        /* A new daemon's runs are all new. */
+        if (changed)
+                g_hash_table_remove_all(self->running);
         if (changed)
                 g_signal_emit(self, signals[SIG_OWNER_CHANGED], 0, self->owner);
         flush(self);
@@ -163,8 +199,8 @@ signal_cb(GDBusConnection *connection, const char *sender, const char *path, con
                 return;
         if (self->owner_known && (self->owner == NULL || g_strcmp0(sender, self->owner) != 0))
                 return;
-        if (can_deliver(self)) {
-                dispatch(self, path, member, params);
+        if (can_deliver(self, path)) {
+                deliver(self, path, member, params);
                 return;
         }
         if (!self->owner_known && self->unchecked++ >= MAX_UNCHECKED)
@@ -176,6 +212,9 @@ signal_cb(GDBusConnection *connection, const char *sender, const char *path, con
         q->params = g_variant_ref(params);
         q->checked = self->owner_known;
         g_queue_push_tail(&self->queue, q);
+        g_hash_table_insert(
+                self->queued, g_strdup(path),
+                GUINT_TO_POINTER(GPOINTER_TO_UINT(g_hash_table_lookup(self->queued, path)) + 1));
 }
 
 static void
@@ -227,6 +266,8 @@ itk_execution_watch_dispose(GObject *object)
                 self->sub_signals = self->sub_properties = self->sub_owner = 0;
         }
         g_queue_clear_full(&self->queue, queued_free);
+        g_hash_table_remove_all(self->queued);
+        g_hash_table_remove_all(self->running);
         g_clear_object(&self->connection);
         G_OBJECT_CLASS(itk_execution_watch_parent_class)->dispose(object);
 }
@@ -239,6 +280,8 @@ itk_execution_watch_finalize(GObject *object)
         g_free(self->bus_name);
         g_free(self->path);
         g_free(self->owner);
+        g_hash_table_unref(self->queued);
+        g_hash_table_unref(self->running);
         G_OBJECT_CLASS(itk_execution_watch_parent_class)->finalize(object);
 }
 
@@ -273,6 +316,8 @@ static void
 itk_execution_watch_init(ItkExecutionWatch *self)
 {
         g_queue_init(&self->queue);
+        self->queued = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+        self->running = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
 }
 
 ItkExecutionWatch *

@@ -201,6 +201,8 @@ method_cb(GDBusConnection *c, const char *sender, const char *path, const char *
                         invocation, "org.freedesktop.DBus.Error.AccessDenied", "not authorized");
                 return;
         }
+        /* Another run, heard from before, goes on meanwhile. */
+        emit(c, RUN_B, "Log", g_variant_new("(tuss)", (guint64)2, 6u, "b", "meanwhile"));
         /* The whole run before the reply: stricter than the contract. */
         emit_run(c, RUN_A, "completed");
         g_dbus_method_invocation_return_value(invocation, g_variant_new("(o)", RUN_A));
@@ -249,12 +251,17 @@ test_start_holds_until_the_path_is_known(void)
         client = connect_to(bus);
         watch = itk_execution_watch_new(client, ITK_BUS_NAME, NULL);
         connect_all(watch, &o);
+        emit(service, RUN_B, "StatusChanged", g_variant_new("(ss)", "running", "pending"));
+        while (o.seen->len == 0)
+                g_main_context_iteration(NULL, TRUE);
+        /* Held for the new run only: run B's line is not held behind the reply. */
         itk_execution_watch_start_async(watch, "x.yaml", NULL, NULL, NULL, started_cb, &s);
         wait_finished(&o, 1);
         g_assert_no_error(s.error);
         g_assert_cmpstr(o.path, ==, RUN_A);
         g_assert_cmpstr(o.seen->str, ==,
-                        "reply:ok;a:status:running;a:step:a=running;a:log:hello;"
+                        "b:status:running;b:log:meanwhile;reply:ok;a:status:running;a:step:a="
+                        "running;a:log:hello;"
                         "a:props:completed;a:status:completed;a:finished:completed;");
 
         /* A refusal comes back as the daemon's error, and delivery resumes. */
