@@ -122,7 +122,8 @@ deliver(ItkExecutionWatch *self, const char *path, const char *member, GVariant 
         /* PropertiesChanged may trail Finished: it does not make a run live again. */
         if (g_str_equal(member, "Finished"))
                 g_hash_table_remove(self->running, path);
-        else if (!g_str_equal(member, "PropertiesChanged"))
+        else if (!g_str_equal(member, "PropertiesChanged") &&
+                 !g_hash_table_contains(self->running, path))
                 g_hash_table_add(self->running, g_strdup(path));
         dispatch(self, path, member, params);
 }
