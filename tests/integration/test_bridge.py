@@ -755,20 +755,35 @@ class TestBridgeLimits(BridgeTestCase):
             self.bridge.proc.send_signal(signal.SIGCONT)
         hex_id = path[len(h.EXECUTION_PREFIX):]
         eid = '-'.join((hex_id[:8], hex_id[8:12], hex_id[12:16], hex_id[16:20], hex_id[20:]))
+        self.assertRelayedAsSaid(ws, eid, path)
+        # The bridge's own answers agree once it has caught up.
+        self.assertEqual(self.wait_http_status(eid, ('completed',))['status'], 'completed')
+
+    def test_zx_every_transition_of_a_run_started_over_http(self):
+        """POST /api/executions starts through the same watch that feeds the WebSocket
+        (it holds the new run's signals until the reply): a run that is over at once is
+        relayed whole and in order, the same as the daemon said it."""
+        ws = self.websocket()
+        ws.wait(type='snapshot')
+        run = self.start_http('quick.yaml')
+        self.client.wait_finished(run['path'])
+        self.assertRelayedAsSaid(ws, run['execution_id'], run['path'])
+
+    def assertRelayedAsSaid(self, ws, eid, path):
         finished = ws.wait(type='finished', execution_id=eid)
         self.assertEqual(finished['status'], 'completed')
         relayed = [(e['type'], e.get('status'), e.get('step_id'))
                    for e in ws.events if e.get('execution_id') == eid
-                   and e['type'] in ('status', 'step', 'finished')]
+                   and e['type'] in ('status', 'step', 'log', 'finished')]
         said = [('status', m.args[0], None) if m.member == 'StatusChanged' else
                 ('step', m.args[2], m.args[1]) if m.member == 'StepChanged' else
+                ('log', None, m.args[2]) if m.member == 'Log' else
                 ('finished', m.args[0], None)
                 for m in self.client.signals(path, interface=h.EXECUTION_IFACE)
-                if m.member in ('StatusChanged', 'StepChanged', 'Finished')]
+                if m.member in ('StatusChanged', 'StepChanged', 'Log', 'Finished')]
         self.assertEqual(relayed, said)
         self.assertEqual(relayed[0], ('status', 'running', None))
-        # The bridge's own answers agree once it has caught up.
-        self.assertEqual(self.wait_http_status(eid, ('completed',))['status'], 'completed')
+        self.assertEqual(relayed[-1], ('finished', 'completed', None))
 
     def test_zz_daemon_goes_away(self):
         status, body, _ = self.http('GET', '/health/ready', token=None)
