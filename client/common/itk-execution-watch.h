@@ -28,9 +28,10 @@ G_DECLARE_FINAL_TYPE(ItkExecutionWatch, itk_execution_watch, ITK, EXECUTION_WATC
  * - The owner (a unique name) is tracked with NameOwnerChanged and one
  *   GetNameOwner; signals that arrive before it is known are kept and then
  *   replayed if they came from it, dropped if not.
- * - itk_execution_watch_start_async() holds delivery while StartExecution is
- *   on its way: what the new run says before the reply names it is replayed,
- *   in order, once the caller's callback has run (and has the path).
+ * - itk_execution_watch_start_async() holds back the signals of runs not
+ *   heard from before while StartExecution is on its way: what the new run
+ *   says before the reply names it is replayed, in order, once the caller's
+ *   callback has run (and has the path). Runs already known flow on.
  *
  * Signals (@path is the execution's object path):
  * "status-changed" (const char *path, guint status, guint previous: ItkRunStatus),
@@ -43,8 +44,8 @@ G_DECLARE_FINAL_TYPE(ItkExecutionWatch, itk_execution_watch, ITK, EXECUTION_WATC
 ItkExecutionWatch *itk_execution_watch_new(GDBusConnection *connection, const char *bus_name,
                                            const char *path);
 
-/* StartExecution, with delivery held until the reply (and the callback) are
- * through. Returns the new execution's object path. */
+/* StartExecution, with new runs' signals held until the reply (and the
+ * callback) are through. Returns the new execution's object path. */
 void itk_execution_watch_start_async(ItkExecutionWatch *self, const char *playbook,
                                      GVariant *parameters, GVariant *options,
                                      GCancellable *cancellable, GAsyncReadyCallback callback,
