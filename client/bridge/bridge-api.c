@@ -239,7 +239,7 @@ record_summary(GVariant *record, gboolean with_steps)
         /* The Progress the run had on the bus, as stored; a guess only for
          * runs recorded before the store kept it. */
         if (!g_variant_lookup(record, "progress", "d", &progress) || progress < 0) {
-                if (g_str_equal(status, "completed"))
+                if (itk_run_status_from_string(status) == ITK_RUN_STATUS_COMPLETED)
                         progress = 1.0;
                 else if (total > 0 && current > 0)
                         progress = MIN(1.0, (double)current / (double)total);
@@ -622,8 +622,8 @@ list_live_done(Request *req, GVariant *reply, const GError *error)
                 }
         }
         /* History holds finished runs only; the daemon refuses a live status there. */
-        if (g_str_equal(req->status_filter, "pending") ||
-            g_str_equal(req->status_filter, "running") || g_str_equal(req->status_filter, "paused"))
+        if (itk_run_status_from_string(req->status_filter) != ITK_RUN_STATUS_UNKNOWN &&
+            !itk_run_status_is_terminal(itk_run_status_from_string(req->status_filter)))
                 return list_history_done(req, NULL, NULL);
         call(req, req->bridge->manager, "GetHistory",
              g_variant_new("(us)", req->limit, req->status_filter), list_history_done);
@@ -663,31 +663,36 @@ list_executions(Request *req, GHashTable *query)
         call(req, req->bridge->manager, "ListExecutions", NULL, list_live_done);
 }
 
-static gboolean
-start_done(Request *req, GVariant *reply, const GError *error)
+static void
+start_done_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 {
+        Request *req = user_data;
         g_autoptr(JsonBuilder) b = json_builder_new();
         g_autoptr(JsonNode) node = NULL;
         g_autoptr(ItkDBusExecution) e = NULL;
+        g_autoptr(GError) error = NULL;
         g_autofree char *dashed = NULL;
-        const char *path;
+        g_autofree char *path =
+                itk_execution_watch_start_finish(ITK_EXECUTION_WATCH(source), res, &error);
 
-        if (error != NULL) {
+        if (path == NULL) {
                 bridge_reply_gerror(req->msg, error);
-                return TRUE;
+                request_free(req);
+                return;
         }
-        g_variant_get(reply, "(&o)", &path);
         dashed = bridge_hex_to_dashed(strrchr(path, '/') + 1);
         e = bridge_find_execution(req->bridge, dashed);
         json_builder_begin_object(b);
         set_string(b, "execution_id", dashed);
         set_string(b, "path", path);
-        set_string(b, "status", e != NULL ? itk_dbus_execution_get_status(e) : "pending");
+        set_string(b, "status",
+                   e != NULL ? itk_dbus_execution_get_status(e)
+                             : itk_run_status_to_string(ITK_RUN_STATUS_PENDING));
         set_string(b, "playbook", req->name);
         json_builder_end_object(b);
         node = json_builder_get_root(b);
         bridge_reply_json(req->msg, SOUP_STATUS_CREATED, node);
-        return TRUE;
+        request_free(req);
 }
 
 static void
@@ -777,8 +782,10 @@ start_execution(Request *req)
                                       g_variant_builder_end(t));
         }
         req->name = g_strdup(playbook);
-        call(req, req->bridge->manager, "StartExecution",
-             g_variant_new("(s@a{sv}a{sv})", playbook, params, options), start_done);
+        /* Through the shared watch: the run's first signals are heard and relayed
+         * even when this very call starts the daemon. */
+        itk_execution_watch_start_async(req->bridge->watch, playbook, params,
+                                        g_variant_builder_end(options), NULL, start_done_cb, req);
         return;
 out:
         request_free(req);

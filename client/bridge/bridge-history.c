@@ -126,8 +126,7 @@ bridge_history_get(Bridge *bridge, SoupServerMessage *msg, GHashTable *query)
         g_auto(GVariantBuilder) filter = G_VARIANT_BUILDER_INIT(G_VARIANT_TYPE_VARDICT);
         HistoryRequest *req;
 
-        if (status[0] != '\0' && !g_str_equal(status, "completed") &&
-            !g_str_equal(status, "failed") && !g_str_equal(status, "cancelled")) {
+        if (status[0] != '\0' && !itk_run_status_is_terminal(itk_run_status_from_string(status))) {
                 bridge_reply_error(msg, SOUP_STATUS_BAD_REQUEST, "InvalidArgs",
                                    "status must be completed, failed or cancelled");
                 return;

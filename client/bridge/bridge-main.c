@@ -307,6 +307,8 @@ main(int argc, char **argv)
                 g_printerr("cannot create the manager proxy: %s\n", error->message);
                 return 1;
         }
+        /* Before anything that could start a run: the match is in place from here on. */
+        bridge.watch = itk_execution_watch_new(bridge.bus, BRIDGE_BUS_NAME, NULL);
         /* Follows the daemon: the objects come and go with its name owner. */
         bridge.objects = itk_dbus_object_manager_client_new_sync(
                 bridge.bus, G_DBUS_OBJECT_MANAGER_CLIENT_FLAGS_DO_NOT_AUTO_START, BRIDGE_BUS_NAME,
@@ -352,6 +354,7 @@ main(int argc, char **argv)
         bridge_live_view_free(bridge.live);
         g_object_unref(bridge.server);
         g_object_unref(bridge.objects);
+        g_object_unref(bridge.watch);
         g_object_unref(bridge.manager);
         g_object_unref(bridge.bus);
         g_ptr_array_unref(bridge.origins);

@@ -19,7 +19,9 @@
 struct _BridgeWs {
         Bridge *bridge;
         GPtrArray *clients; /* WsClient */
-        gulong handlers[4];
+        gulong handlers[2]; /* bridge->objects: added, removed */
+        /* On bridge->watch: what the executions say. */
+        gulong watch_handlers[5];
         GPtrArray *pending; /* WsEvent: not yet sent to every client, in the daemon's order */
         guint64 next_seq;   /* of the next event */
         guint flush_id;
@@ -250,11 +252,12 @@ hex_of_path(const char *path)
         return slash != NULL ? slash + 1 : path;
 }
 
+/* @execution may be NULL: the watch's events come before the object may be known. */
 static JsonBuilder *
 begin_event(const char *type, ItkDBusExecution *execution, const char *path)
 {
         JsonBuilder *b = json_builder_new();
-        const char *id = itk_dbus_execution_get_id(execution);
+        const char *id = execution != NULL ? itk_dbus_execution_get_id(execution) : NULL;
         g_autofree char *dashed = NULL;
 
         if (id == NULL || id[0] == '\0')
@@ -274,83 +277,90 @@ add_string(JsonBuilder *b, const char *name, const char *value)
         json_builder_add_string_value(b, value);
 }
 
+/* The daemon's execution signals, from the shared watch (client/common). */
 static void
-signal_cb(GDBusObjectManagerClient *manager, GDBusObjectProxy *object, GDBusProxy *proxy,
-          const char *sender, const char *signal, GVariant *params, gpointer user_data)
+status_cb(ItkExecutionWatch *watch, const char *path, guint status, guint previous,
+          gpointer user_data)
 {
         BridgeWs *ws = user_data;
-        const char *path = g_dbus_proxy_get_object_path(proxy);
-        const char *hex = hex_of_path(path);
         g_autoptr(JsonBuilder) b = NULL;
-        gboolean filtered = FALSE;
 
-        if (!ITK_DBUS_IS_EXECUTION(proxy) || ws->clients->len == 0)
+        if (ws->clients->len == 0)
                 return;
-        if (g_str_equal(signal, "StatusChanged") &&
-            g_variant_is_of_type(params, G_VARIANT_TYPE("(ss)"))) {
-                const char *status, *previous;
-
-                g_variant_get(params, "(&s&s)", &status, &previous);
-                b = begin_event("status", ITK_DBUS_EXECUTION(proxy), path);
-                add_string(b, "status", status);
-                add_string(b, "previous", previous);
-        } else if (g_str_equal(signal, "StepChanged") &&
-                   g_variant_is_of_type(params, G_VARIANT_TYPE("(isss)"))) {
-                const char *step_id, *status, *message;
-                gint32 index;
-
-                g_variant_get(params, "(i&s&s&s)", &index, &step_id, &status, &message);
-                b = begin_event("step", ITK_DBUS_EXECUTION(proxy), path);
-                json_builder_set_member_name(b, "index");
-                json_builder_add_int_value(b, index);
-                add_string(b, "step_id", step_id);
-                add_string(b, "status", status);
-                add_string(b, "message", message);
-                filtered = TRUE;
-        } else if (g_str_equal(signal, "Log") &&
-                   g_variant_is_of_type(params, G_VARIANT_TYPE("(tuss)"))) {
-                const char *step_id, *message;
-                guint64 usec;
-                guint32 priority;
-
-                g_variant_get(params, "(tu&s&s)", &usec, &priority, &step_id, &message);
-                b = begin_event("log", ITK_DBUS_EXECUTION(proxy), path);
-                json_builder_set_member_name(b, "usec");
-                json_builder_add_int_value(b, (gint64)usec);
-                json_builder_set_member_name(b, "priority");
-                json_builder_add_int_value(b, priority);
-                add_string(b, "step_id", step_id);
-                add_string(b, "message", message);
-                filtered = TRUE;
-        } else if (g_str_equal(signal, "Finished") &&
-                   g_variant_is_of_type(params, G_VARIANT_TYPE("(ss)"))) {
-                const char *status, *error;
-
-                g_variant_get(params, "(&s&s)", &status, &error);
-                b = begin_event("finished", ITK_DBUS_EXECUTION(proxy), path);
-                add_string(b, "status", status);
-                add_string(b, "error", error);
-        } else {
-                return;
-        }
+        b = begin_event("status", NULL, path);
+        add_string(b, "status", itk_run_status_to_string(status));
+        add_string(b, "previous", itk_run_status_to_string(previous));
         json_builder_end_object(b);
-        broadcast(ws, hex, filtered, b);
+        broadcast(ws, hex_of_path(path), FALSE, b);
 }
 
 static void
-properties_cb(GDBusObjectManagerClient *manager, GDBusObjectProxy *object, GDBusProxy *proxy,
-              GVariant *changed, GStrv invalidated, gpointer user_data)
+step_cb(ItkExecutionWatch *watch, const char *path, gint index, const char *step_id,
+        const char *status, const char *message, gpointer user_data)
 {
         BridgeWs *ws = user_data;
-        const char *path = g_dbus_proxy_get_object_path(proxy);
+        g_autoptr(JsonBuilder) b = NULL;
+
+        if (ws->clients->len == 0)
+                return;
+        b = begin_event("step", NULL, path);
+        json_builder_set_member_name(b, "index");
+        json_builder_add_int_value(b, index);
+        add_string(b, "step_id", step_id);
+        add_string(b, "status", status);
+        add_string(b, "message", message);
+        json_builder_end_object(b);
+        broadcast(ws, hex_of_path(path), TRUE, b);
+}
+
+static void
+log_cb(ItkExecutionWatch *watch, const char *path, guint64 usec, guint priority,
+       const char *step_id, const char *message, gpointer user_data)
+{
+        BridgeWs *ws = user_data;
+        g_autoptr(JsonBuilder) b = NULL;
+
+        if (ws->clients->len == 0)
+                return;
+        b = begin_event("log", NULL, path);
+        json_builder_set_member_name(b, "usec");
+        json_builder_add_int_value(b, (gint64)usec);
+        json_builder_set_member_name(b, "priority");
+        json_builder_add_int_value(b, priority);
+        add_string(b, "step_id", step_id);
+        add_string(b, "message", message);
+        json_builder_end_object(b);
+        broadcast(ws, hex_of_path(path), TRUE, b);
+}
+
+static void
+finished_cb(ItkExecutionWatch *watch, const char *path, const char *status, const char *error,
+            gpointer user_data)
+{
+        BridgeWs *ws = user_data;
+        g_autoptr(JsonBuilder) b = NULL;
+
+        if (ws->clients->len == 0)
+                return;
+        b = begin_event("finished", NULL, path);
+        add_string(b, "status", status);
+        add_string(b, "error", error);
+        json_builder_end_object(b);
+        broadcast(ws, hex_of_path(path), FALSE, b);
+}
+
+static void
+properties_cb(ItkExecutionWatch *watch, const char *path, GVariant *changed, gpointer user_data)
+{
+        BridgeWs *ws = user_data;
         g_autoptr(JsonBuilder) b = NULL;
         GVariantIter iter;
         const char *name;
         GVariant *value;
 
-        if (!ITK_DBUS_IS_EXECUTION(proxy) || ws->clients->len == 0)
+        if (ws->clients->len == 0)
                 return;
-        b = begin_event("properties", ITK_DBUS_EXECUTION(proxy), path);
+        b = begin_event("properties", NULL, path);
         json_builder_set_member_name(b, "changed");
         json_builder_begin_object(b);
         g_variant_iter_init(&iter, changed);
@@ -589,13 +599,18 @@ bridge_ws_new(Bridge *bridge)
         ws->bridge = bridge;
         ws->clients = g_ptr_array_new_with_free_func((GDestroyNotify)ws_client_free);
         ws->pending = g_ptr_array_new_with_free_func((GDestroyNotify)ws_event_free);
-        ws->handlers[0] = g_signal_connect(bridge->objects, "interface-proxy-signal",
-                                           G_CALLBACK(signal_cb), ws);
-        ws->handlers[1] = g_signal_connect(bridge->objects, "interface-proxy-properties-changed",
-                                           G_CALLBACK(properties_cb), ws);
-        ws->handlers[2] =
+        ws->watch_handlers[0] =
+                g_signal_connect(bridge->watch, "status-changed", G_CALLBACK(status_cb), ws);
+        ws->watch_handlers[1] =
+                g_signal_connect(bridge->watch, "step-changed", G_CALLBACK(step_cb), ws);
+        ws->watch_handlers[2] = g_signal_connect(bridge->watch, "log", G_CALLBACK(log_cb), ws);
+        ws->watch_handlers[3] = g_signal_connect(bridge->watch, "properties-changed",
+                                                 G_CALLBACK(properties_cb), ws);
+        ws->watch_handlers[4] =
+                g_signal_connect(bridge->watch, "finished", G_CALLBACK(finished_cb), ws);
+        ws->handlers[0] =
                 g_signal_connect(bridge->objects, "object-added", G_CALLBACK(object_added_cb), ws);
-        ws->handlers[3] = g_signal_connect(bridge->objects, "object-removed",
+        ws->handlers[1] = g_signal_connect(bridge->objects, "object-removed",
                                            G_CALLBACK(object_removed_cb), ws);
         return ws;
 }
@@ -607,6 +622,8 @@ bridge_ws_free(BridgeWs *ws)
                 return;
         for (gsize i = 0; i < G_N_ELEMENTS(ws->handlers); i++)
                 g_signal_handler_disconnect(ws->bridge->objects, ws->handlers[i]);
+        for (gsize i = 0; i < G_N_ELEMENTS(ws->watch_handlers); i++)
+                g_signal_handler_disconnect(ws->bridge->watch, ws->watch_handlers[i]);
         g_clear_handle_id(&ws->flush_id, g_source_remove);
         g_ptr_array_unref(ws->clients);
         g_ptr_array_unref(ws->pending);

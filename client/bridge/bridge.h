@@ -7,6 +7,7 @@
 #include <libsoup/soup.h>
 
 #include "itk-dbus-generated.h"
+#include "itk-execution-watch.h"
 
 #define BRIDGE_BUS_NAME "org.ignition.Toolkit"
 #define BRIDGE_MANAGER_PATH "/org/ignition/Toolkit"
@@ -42,6 +43,9 @@ typedef struct {
         GDBusConnection *bus;
         ItkDBusManager *manager;
         GDBusObjectManager *objects; /* ItkDBusObjectManagerClient */
+        /* Every execution's signals (client/common): heard from a new daemon's
+         * first one on, which the object manager's per-owner match is not. */
+        ItkExecutionWatch *watch;
         SoupServer *server;
         char *token;
         GPtrArray *origins; /* allowed Origin values, the bridge's own first */

@@ -1,20 +1,17 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "itk-run-follower.h"
 
+/* One run, seen through an ItkExecutionWatch: the watch keeps the match,
+ * the owner and the early signals; the follower keeps the run's path and
+ * status, and turns the watch's signals for that path into its own. */
 struct _ItkRunFollower {
         GObject parent_instance;
         GDBusConnection *connection;
         char *bus_name;
         char *path; /* NULL until StartExecution replies or follow() */
-        /* The daemon's unique name, from a reply: signals from anyone else are
-         * dropped. Until it is known, signals are kept in early. */
-        char *owner;
+        ItkExecutionWatch *watch;
         ItkRunStatus status;
         gboolean finished;
-        /* Signals seen before the owner (and path) were known. */
-        GQueue early;
-        guint sub_signals;
-        guint sub_properties;
         GCancellable *status_read;
 };
 
@@ -30,23 +27,10 @@ enum {
 };
 static guint signals[N_SIGNALS];
 
-typedef struct {
-        char *sender;
-        char *path;
-        char *member;
-        GVariant *params;
-} EarlySignal;
-
-static void
-early_signal_free(gpointer data)
+static gboolean
+is_mine(ItkRunFollower *self, const char *path)
 {
-        EarlySignal *e = data;
-
-        g_free(e->sender);
-        g_free(e->path);
-        g_free(e->member);
-        g_variant_unref(e->params);
-        g_free(e);
+        return self->path != NULL && g_str_equal(path, self->path);
 }
 
 static void
@@ -60,117 +44,66 @@ set_status(ItkRunFollower *self, ItkRunStatus status, ItkRunStatus previous)
 }
 
 static void
-dispatch(ItkRunFollower *self, const char *member, GVariant *params)
+status_cb(ItkExecutionWatch *watch, const char *path, guint status, guint previous,
+          ItkRunFollower *self)
 {
-        if (g_str_equal(member, "StatusChanged") &&
-            g_variant_is_of_type(params, G_VARIANT_TYPE("(ss)"))) {
-                const char *status, *previous;
+        if (is_mine(self, path))
+                set_status(self, status, previous);
+}
 
-                g_variant_get(params, "(&s&s)", &status, &previous);
-                set_status(self, itk_run_status_from_string(status),
-                           itk_run_status_from_string(previous));
-        } else if (g_str_equal(member, "StepChanged") &&
-                   g_variant_is_of_type(params, G_VARIANT_TYPE("(isss)"))) {
-                const char *step_id, *status, *message;
-                gint32 index;
-
-                g_variant_get(params, "(i&s&s&s)", &index, &step_id, &status, &message);
+static void
+step_cb(ItkExecutionWatch *watch, const char *path, gint index, const char *step_id,
+        const char *status, const char *message, ItkRunFollower *self)
+{
+        if (is_mine(self, path))
                 g_signal_emit(self, signals[SIG_STEP_CHANGED], 0, index, step_id, status, message);
-        } else if (g_str_equal(member, "Log") &&
-                   g_variant_is_of_type(params, G_VARIANT_TYPE("(tuss)"))) {
-                const char *step_id, *message;
-                guint64 usec;
-                guint32 priority;
+}
 
-                g_variant_get(params, "(tu&s&s)", &usec, &priority, &step_id, &message);
+static void
+log_cb(ItkExecutionWatch *watch, const char *path, guint64 usec, guint priority,
+       const char *step_id, const char *message, ItkRunFollower *self)
+{
+        if (is_mine(self, path))
                 g_signal_emit(self, signals[SIG_LOG], 0, usec, priority, step_id, message);
-        } else if (g_str_equal(member, "PropertiesChanged") &&
-                   g_variant_is_of_type(params, G_VARIANT_TYPE("(sa{sv}as)"))) {
-                g_autoptr(GVariant) changed = g_variant_get_child_value(params, 1);
+}
 
+static void
+properties_cb(ItkExecutionWatch *watch, const char *path, GVariant *changed, ItkRunFollower *self)
+{
+        if (is_mine(self, path))
                 g_signal_emit(self, signals[SIG_PROPERTIES_CHANGED], 0, changed);
-        } else if (g_str_equal(member, "Finished") &&
-                   g_variant_is_of_type(params, G_VARIANT_TYPE("(ss)"))) {
-                const char *status, *error;
-
-                g_variant_get(params, "(&s&s)", &status, &error);
-                if (self->finished)
-                        return;
-                self->finished = TRUE;
-                /* Finished is the last signal; the status it names is final. */
-                set_status(self, itk_run_status_from_string(status), self->status);
-                g_signal_emit(self, signals[SIG_FINISHED], 0, status, error);
-        }
 }
 
 static void
-signal_cb(GDBusConnection *connection, const char *sender, const char *path, const char *interface,
-          const char *member, GVariant *params, gpointer user_data)
+finished_cb(ItkExecutionWatch *watch, const char *path, const char *status, const char *error,
+            ItkRunFollower *self)
 {
-        ItkRunFollower *self = user_data;
-
-        if (self->owner == NULL) {
-                EarlySignal *e;
-
-                if (!g_str_has_prefix(path, ITK_EXECUTION_PATH_PREFIX) ||
-                    (self->path != NULL && !g_str_equal(path, self->path)))
-                        return;
-                e = g_new0(EarlySignal, 1);
-                e->sender = g_strdup(sender);
-                e->path = g_strdup(path);
-                e->member = g_strdup(member);
-                e->params = g_variant_ref(params);
-                g_queue_push_tail(&self->early, e);
+        if (!is_mine(self, path) || self->finished)
                 return;
-        }
-        if (!g_str_equal(path, self->path) || g_strcmp0(sender, self->owner) != 0)
+        self->finished = TRUE;
+        /* Finished is the last signal; the status it names is final. */
+        set_status(self, itk_run_status_from_string(status), self->status);
+        g_signal_emit(self, signals[SIG_FINISHED], 0, status, error);
+}
+
+static void
+watch(ItkRunFollower *self, const char *path)
+{
+        self->watch = itk_execution_watch_new(self->connection, self->bus_name, path);
+        g_signal_connect(self->watch, "status-changed", G_CALLBACK(status_cb), self);
+        g_signal_connect(self->watch, "step-changed", G_CALLBACK(step_cb), self);
+        g_signal_connect(self->watch, "log", G_CALLBACK(log_cb), self);
+        g_signal_connect(self->watch, "properties-changed", G_CALLBACK(properties_cb), self);
+        g_signal_connect(self->watch, "finished", G_CALLBACK(finished_cb), self);
+}
+
+static void
+unwatch(ItkRunFollower *self)
+{
+        if (self->watch == NULL)
                 return;
-        dispatch(self, member, params);
-}
-
-/* @sender is a unique name or NULL: GDBus may drop the signals of a
- * well-known name while it still asks who owns it, so the owner is taken
- * from a reply instead. */
-static void
-subscribe(ItkRunFollower *self, const char *sender, const char *path, guint *sub_signals,
-          guint *sub_properties)
-{
-        *sub_signals = g_dbus_connection_signal_subscribe(
-                self->connection, sender, ITK_EXECUTION_INTERFACE, NULL, path, NULL,
-                G_DBUS_SIGNAL_FLAGS_NONE, signal_cb, self, NULL);
-        *sub_properties = g_dbus_connection_signal_subscribe(
-                self->connection, sender, "org.freedesktop.DBus.Properties", "PropertiesChanged",
-                path, ITK_EXECUTION_INTERFACE, G_DBUS_SIGNAL_FLAGS_NONE, signal_cb, self, NULL);
-}
-
-static void
-unsubscribe(ItkRunFollower *self)
-{
-        if (self->sub_signals != 0)
-                g_dbus_connection_signal_unsubscribe(self->connection, self->sub_signals);
-        if (self->sub_properties != 0)
-                g_dbus_connection_signal_unsubscribe(self->connection, self->sub_properties);
-        self->sub_signals = self->sub_properties = 0;
-}
-
-/* Takes @owner and @path as the run's and replays what came from them
- * before. The match itself stays as it was: GDBus drops the signals already
- * queued for a subscription that is removed, so narrowing it here could lose
- * the transitions that came right behind the reply. */
-static void
-adopt(ItkRunFollower *self, const char *owner, const char *path)
-{
-        if (self->path == NULL)
-                self->path = g_strdup(path);
-        g_free(self->owner);
-        self->owner = g_strdup(owner);
-        while (!g_queue_is_empty(&self->early)) {
-                EarlySignal *e = g_queue_pop_head(&self->early);
-
-                if (g_str_equal(e->path, path) && g_strcmp0(e->sender, owner) == 0)
-                        dispatch(self, e->member, e->params);
-                early_signal_free(e);
-        }
+        g_signal_handlers_disconnect_by_data(self->watch, self);
+        g_clear_object(&self->watch);
 }
 
 static void
@@ -180,9 +113,7 @@ itk_run_follower_dispose(GObject *object)
 
         g_cancellable_cancel(self->status_read);
         g_clear_object(&self->status_read);
-        if (self->connection != NULL)
-                unsubscribe(self);
-        g_queue_clear_full(&self->early, early_signal_free);
+        unwatch(self);
         g_clear_object(&self->connection);
         G_OBJECT_CLASS(itk_run_follower_parent_class)->dispose(object);
 }
@@ -194,7 +125,6 @@ itk_run_follower_finalize(GObject *object)
 
         g_free(self->bus_name);
         g_free(self->path);
-        g_free(self->owner);
         G_OBJECT_CLASS(itk_run_follower_parent_class)->finalize(object);
 }
 
@@ -225,7 +155,6 @@ itk_run_follower_class_init(ItkRunFollowerClass *klass)
 static void
 itk_run_follower_init(ItkRunFollower *self)
 {
-        g_queue_init(&self->early);
 }
 
 ItkRunFollower *
@@ -244,32 +173,19 @@ start_cb(GObject *source, GAsyncResult *result, gpointer user_data)
         g_autoptr(GTask) task = user_data;
         ItkRunFollower *self = g_task_get_source_object(task);
         g_autoptr(GError) error = NULL;
-        g_autoptr(GDBusMessage) reply = NULL;
-        GVariant *body = NULL;
-        const char *path;
+        char *path;
 
-        reply = g_dbus_connection_send_message_with_reply_finish(G_DBUS_CONNECTION(source), result,
-                                                                 &error);
-        if (reply != NULL && g_dbus_message_to_gerror(reply, &error))
-                g_clear_object(&reply);
-        if (reply != NULL)
-                body = g_dbus_message_get_body(reply);
-        if (reply != NULL && (body == NULL || !g_variant_is_of_type(body, G_VARIANT_TYPE("(o)")))) {
-                g_set_error(&error, G_DBUS_ERROR, G_DBUS_ERROR_INVALID_SIGNATURE,
-                            "StartExecution replied with an unexpected type");
-                g_clear_object(&reply);
-        }
-        if (reply == NULL) {
-                unsubscribe(self);
-                g_queue_clear_full(&self->early, early_signal_free);
+        path = itk_execution_watch_start_finish(ITK_EXECUTION_WATCH(source), result, &error);
+        if (path == NULL) {
+                unwatch(self);
                 g_task_return_error(task, g_steal_pointer(&error));
                 return;
         }
-        g_variant_get(body, "(&o)", &path);
+        /* The watch holds the run's early signals until this has returned. */
+        self->path = g_strdup(path);
         if (self->status == ITK_RUN_STATUS_UNKNOWN)
                 self->status = ITK_RUN_STATUS_PENDING;
-        adopt(self, g_dbus_message_get_sender(reply), path);
-        g_task_return_pointer(task, g_strdup(path), g_free);
+        g_task_return_pointer(task, path, g_free);
 }
 
 void
@@ -277,26 +193,14 @@ itk_run_follower_start_async(ItkRunFollower *self, const char *playbook, GVarian
                              GVariant *options, GCancellable *cancellable,
                              GAsyncReadyCallback callback, gpointer user_data)
 {
-        g_autoptr(GTask) task = g_task_new(self, cancellable, callback, user_data);
-        g_autoptr(GVariant) params_ref = NULL;
-        g_autoptr(GVariant) options_ref = NULL;
-        g_autoptr(GDBusMessage) message = NULL;
+        GTask *task = g_task_new(self, cancellable, callback, user_data);
 
-        g_return_if_fail(self->path == NULL && self->sub_signals == 0);
+        g_return_if_fail(self->path == NULL && self->watch == NULL);
         g_task_set_source_tag(task, itk_run_follower_start_async);
-        params_ref =
-                g_variant_ref_sink(parameters != NULL ? parameters : g_variant_new("a{sv}", NULL));
-        options_ref = g_variant_ref_sink(options != NULL ? options : g_variant_new("a{sv}", NULL));
-        /* The match goes out before the call on the same connection, so the bus
-         * has it before the daemon can emit the run's first StatusChanged. */
-        subscribe(self, NULL, NULL, &self->sub_signals, &self->sub_properties);
-        message = g_dbus_message_new_method_call(self->bus_name, ITK_MANAGER_PATH,
-                                                 ITK_MANAGER_INTERFACE, "StartExecution");
-        g_dbus_message_set_body(
-                message, g_variant_new("(s@a{sv}@a{sv})", playbook, params_ref, options_ref));
-        g_dbus_connection_send_message_with_reply(self->connection, message,
-                                                  G_DBUS_SEND_MESSAGE_FLAGS_NONE, -1, NULL,
-                                                  cancellable, start_cb, g_steal_pointer(&task));
+        /* Every execution: the new one's path is not known before the reply. */
+        watch(self, NULL);
+        itk_execution_watch_start_async(self->watch, playbook, parameters, options, cancellable,
+                                        start_cb, task);
 }
 
 char *
@@ -309,23 +213,19 @@ itk_run_follower_start_finish(ItkRunFollower *self, GAsyncResult *result, GError
 static void
 status_read_cb(GObject *source, GAsyncResult *result, gpointer user_data)
 {
-        g_autoptr(GDBusMessage) reply = NULL;
+        g_autoptr(GVariant) reply = NULL;
         g_autoptr(GVariant) value = NULL;
+        g_autoptr(GError) error = NULL;
         ItkRunFollower *self;
-        GVariant *body;
 
-        reply = g_dbus_connection_send_message_with_reply_finish(G_DBUS_CONNECTION(source), result,
-                                                                 NULL);
-        if (reply == NULL)
-                return; /* cancelled: disposed */
+        reply = g_dbus_connection_call_finish(G_DBUS_CONNECTION(source), result, &error);
+        if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+                return; /* disposed */
         self = user_data;
-        /* The signals kept so far came before this reply: they are older. */
-        adopt(self, g_dbus_message_get_sender(reply), self->path);
-        body = g_dbus_message_get_body(reply);
-        if (g_dbus_message_get_message_type(reply) != G_DBUS_MESSAGE_TYPE_METHOD_RETURN ||
-            body == NULL || !g_variant_is_of_type(body, G_VARIANT_TYPE("(v)")))
+        if (reply == NULL)
                 return;
-        g_variant_get(body, "(v)", &value);
+        /* The watch delivered what came before this reply: the reply is newer. */
+        g_variant_get(reply, "(v)", &value);
         if (!g_variant_is_of_type(value, G_VARIANT_TYPE_STRING))
                 return;
         set_status(self, itk_run_status_from_string(g_variant_get_string(value, NULL)),
@@ -341,19 +241,15 @@ status_read_cb(GObject *source, GAsyncResult *result, gpointer user_data)
 void
 itk_run_follower_follow(ItkRunFollower *self, const char *path)
 {
-        g_autoptr(GDBusMessage) message = NULL;
-
-        g_return_if_fail(self->path == NULL && self->sub_signals == 0);
-        subscribe(self, NULL, path, &self->sub_signals, &self->sub_properties);
+        g_return_if_fail(self->path == NULL && self->watch == NULL);
+        watch(self, path);
         self->path = g_strdup(path);
         self->status_read = g_cancellable_new();
         /* Read after subscribing: a transition after this reply comes as a signal. */
-        message = g_dbus_message_new_method_call(self->bus_name, path,
-                                                 "org.freedesktop.DBus.Properties", "Get");
-        g_dbus_message_set_body(message, g_variant_new("(ss)", ITK_EXECUTION_INTERFACE, "Status"));
-        g_dbus_connection_send_message_with_reply(self->connection, message,
-                                                  G_DBUS_SEND_MESSAGE_FLAGS_NONE, -1, NULL,
-                                                  self->status_read, status_read_cb, self);
+        g_dbus_connection_call(
+                self->connection, self->bus_name, path, "org.freedesktop.DBus.Properties", "Get",
+                g_variant_new("(ss)", ITK_EXECUTION_INTERFACE, "Status"), G_VARIANT_TYPE("(v)"),
+                G_DBUS_CALL_FLAGS_NONE, -1, self->status_read, status_read_cb, self);
 }
 
 const char *

@@ -3,15 +3,9 @@
 
 #include <gio/gio.h>
 
-#include "itk-run-status.h"
+#include "itk-execution-watch.h"
 
 G_BEGIN_DECLS
-
-#define ITK_BUS_NAME "org.ignition.Toolkit"
-#define ITK_MANAGER_PATH "/org/ignition/Toolkit"
-#define ITK_EXECUTION_PATH_PREFIX "/org/ignition/Toolkit/execution/"
-#define ITK_MANAGER_INTERFACE "org.ignition.Toolkit.Manager"
-#define ITK_EXECUTION_INTERFACE "org.ignition.Toolkit.Execution"
 
 #define ITK_TYPE_RUN_FOLLOWER (itk_run_follower_get_type())
 G_DECLARE_FINAL_TYPE(ItkRunFollower, itk_run_follower, ITK, RUN_FOLLOWER, GObject)

@@ -9,6 +9,7 @@ so tests wait for events, never for time.
 """
 
 import os
+import pwd
 import shutil
 import subprocess
 import sys
@@ -59,6 +60,11 @@ class Xvfb:
 class GtkAppTestCase(DaemonTestCase):
     """A daemon, an Xvfb and the app, one each per class."""
 
+    # The user the app runs as (None: ours). The daemon runs as root here, and
+    # root is always authorized; another user, without polkit on the test bus,
+    # passes only if in [Authorization] Group= (default ignition-toolkit).
+    app_user = None
+
     @classmethod
     def setUpClass(cls):
         reason = skip_reason()
@@ -82,6 +88,11 @@ class GtkAppTestCase(DaemonTestCase):
         runtime = os.path.join(cls.workdir, 'runtime')
         os.makedirs(home, exist_ok=True)
         os.makedirs(runtime, mode=0o700, exist_ok=True)
+        if cls.app_user is not None:
+            user = pwd.getpwnam(cls.app_user)
+            os.chmod(cls.workdir, 0o711)  # reachable, not listable
+            for d in (home, runtime):
+                os.chown(d, user.pw_uid, user.pw_gid)
         env.update({
             'DISPLAY': cls.xvfb.display, 'GDK_BACKEND': 'x11', 'GSK_RENDERER': 'cairo',
             'ITK_GTK_TEST': '1', 'NO_AT_BRIDGE': '1', 'GTK_A11Y': 'none',
@@ -102,10 +113,19 @@ class GtkAppTestCase(DaemonTestCase):
         cls.client.add_match("type='signal',interface='%s'" % HOOK_NAME)
         cls.app_log_path = os.path.join(cls.workdir, 'app.log')
         log = open(cls.app_log_path, 'ab')
+        preexec = _die_with_parent
+        if cls.app_user is not None:
+            user = pwd.getpwnam(cls.app_user)
+
+            def preexec():
+                _die_with_parent()
+                os.setgroups([])
+                os.setgid(user.pw_gid)
+                os.setuid(user.pw_uid)
         cls.app = subprocess.Popen(
             [os.environ['ITK_GTK_APP'], '--bus-address=' + cls.bus.address],
             env=cls.app_env(), stdout=log, stderr=log, stdin=subprocess.DEVNULL,
-            preexec_fn=_die_with_parent)
+            preexec_fn=preexec)
         log.close()
 
         def ready():

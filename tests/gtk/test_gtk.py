@@ -12,7 +12,7 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from gtk_harness import (  # noqa: E402
-    GLib, GtkAppTestCase, log_step, playbook, skip_reason, sleep_step)
+    HOOK_PATH, TIMEOUT, GLib, GtkAppTestCase, log_step, playbook, skip_reason, sleep_step)
 
 SLOW = playbook(
     log_step('hello', 'hello from {{ parameter.who }}'),
@@ -324,6 +324,55 @@ class TestGtkNotAuthorized(GtkAppTestCase):
         finally:
             fake.close_sync(None)
 
+
+
+class TestGtkNotAuthorizedByTheDaemon(GtkAppTestCase):
+    """The real daemon refuses the app's user.
+
+    The app runs as nobody. The test bus has no polkit, so the daemon's
+    fallback decides: only root and members of [Authorization] Group=
+    (ignition-toolkit by default, which nobody is not in) pass. Reading the
+    library needs no authorization; the history does."""
+
+    library = {'gtk/quick.yaml': QUICK}
+    app_user = 'nobody'
+
+    @classmethod
+    def setUpClass(cls):
+        if os.geteuid() != 0:
+            raise unittest.SkipTest('needs root to run the app as another user')
+        import grp
+        import pwd
+        try:
+            pwd.getpwnam(cls.app_user)
+        except KeyError:
+            raise unittest.SkipTest('no user %s' % cls.app_user)
+        try:
+            if cls.app_user in grp.getgrnam('ignition-toolkit').gr_mem:
+                raise unittest.SkipTest('%s is in the ignition-toolkit group here' % cls.app_user)
+        except KeyError:
+            pass  # no such group: only root passes, as wanted
+        # A bus that lets every user connect (dbus-test.conf admits its owner only).
+        saved = os.environ.get('ITK_DBUS_CONFIG')
+        os.environ['ITK_DBUS_CONFIG'] = os.path.join(
+            os.path.dirname(os.path.abspath(__file__)), '..', 'integration',
+            'dbus-polkit-test.conf')
+        try:
+            super().setUpClass()
+        finally:
+            if saved is None:
+                del os.environ['ITK_DBUS_CONFIG']
+            else:
+                os.environ['ITK_DBUS_CONFIG'] = saved
+
+    def test_pages_say_not_authorized(self):
+        history = self.hook_signal('PageMessage', lambda a: a[0] == 'history', 0,
+                                   'the History page to say why it is empty')
+        self.assertEqual(history.args[1], 'Not Authorized')
+        self.assertIn('not authorized', history.args[2])
+        # The daemon is there (the library needs no authorization): not "absent".
+        self.assertEqual(self.hook('MainPage'), 'pages')
+        self.assertTrue(self.client.signals(HOOK_PATH, 'PlaybooksLoaded'))
 
 if __name__ == '__main__':
     reason = skip_reason()

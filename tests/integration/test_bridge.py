@@ -10,6 +10,7 @@ import http.client
 import json
 import os
 import select
+import signal
 import subprocess
 import socket
 import time
@@ -737,6 +738,52 @@ class TestBridgeLimits(BridgeTestCase):
         self.assertApiError(409, 'NotRunning', 'POST', '/api/executions/%s/resume' % eid)
         listed = self.api_ok('GET', '/api/executions')['executions']
         self.assertIn(eid, [e['execution_id'] for e in listed])
+
+    def test_zy_run_right_after_a_daemon_restart(self):
+        """The bridge hears a new daemon from its first signal. It is stopped while
+        the daemon restarts and a run goes from start to Finished (and off the bus):
+        nothing of that run was said after the bridge could have seen the new owner,
+        and every transition still reaches the WebSocket, in order."""
+        ws = self.websocket()
+        ws.wait(type='snapshot')
+        self.bridge.proc.send_signal(signal.SIGSTOP)
+        try:
+            self.daemon.restart(self.client)
+            path = self.start(playbook_id='quick.yaml')
+            self.client.wait_finished(path)
+        finally:
+            self.bridge.proc.send_signal(signal.SIGCONT)
+        hex_id = path[len(h.EXECUTION_PREFIX):]
+        eid = '-'.join((hex_id[:8], hex_id[8:12], hex_id[12:16], hex_id[16:20], hex_id[20:]))
+        self.assertRelayedAsSaid(ws, eid, path)
+        # The bridge's own answers agree once it has caught up.
+        self.assertEqual(self.wait_http_status(eid, ('completed',))['status'], 'completed')
+
+    def test_zx_every_transition_of_a_run_started_over_http(self):
+        """POST /api/executions starts through the same watch that feeds the WebSocket
+        (it holds the new run's signals until the reply): a run that is over at once is
+        relayed whole and in order, the same as the daemon said it."""
+        ws = self.websocket()
+        ws.wait(type='snapshot')
+        run = self.start_http('quick.yaml')
+        self.client.wait_finished(run['path'])
+        self.assertRelayedAsSaid(ws, run['execution_id'], run['path'])
+
+    def assertRelayedAsSaid(self, ws, eid, path):
+        finished = ws.wait(type='finished', execution_id=eid)
+        self.assertEqual(finished['status'], 'completed')
+        relayed = [(e['type'], e.get('status'), e.get('step_id'))
+                   for e in ws.events if e.get('execution_id') == eid
+                   and e['type'] in ('status', 'step', 'log', 'finished')]
+        said = [('status', m.args[0], None) if m.member == 'StatusChanged' else
+                ('step', m.args[2], m.args[1]) if m.member == 'StepChanged' else
+                ('log', None, m.args[2]) if m.member == 'Log' else
+                ('finished', m.args[0], None)
+                for m in self.client.signals(path, interface=h.EXECUTION_IFACE)
+                if m.member in ('StatusChanged', 'StepChanged', 'Log', 'Finished')]
+        self.assertEqual(relayed, said)
+        self.assertEqual(relayed[0], ('status', 'running', None))
+        self.assertEqual(relayed[-1], ('finished', 'completed', None))
 
     def test_zz_daemon_goes_away(self):
         status, body, _ = self.http('GET', '/health/ready', token=None)
