@@ -66,6 +66,7 @@ static const struct {
         { "NoSuchExecution", SOUP_STATUS_NOT_FOUND },
         { "NoSuchCredential", SOUP_STATUS_NOT_FOUND },
         { "NoSuchArtifact", SOUP_STATUS_NOT_FOUND },
+        { "NoSuchInputFile", SOUP_STATUS_NOT_FOUND },
         { "InvalidArgs", SOUP_STATUS_BAD_REQUEST },
         { "InvalidParameters", SOUP_STATUS_BAD_REQUEST },
         { "InvalidPlaybook", SOUP_STATUS_UNPROCESSABLE_ENTITY },
