@@ -1,0 +1,251 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""Input files over the bus: a `file` parameter gets a file staged by fd
+(StageInputFile) or copied from an admin-allowed host folder (ListInputFiles,
+StageHostFile), never a typed path; the run sees its own copy in its folder,
+with the size and sha256 in its log. Limits, bad names, traversal, symlinks,
+bad and foreign tokens, expiry."""
+
+import hashlib
+import os
+import shutil
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+import itk_harness as h
+from itk_harness import (BUS_NAME, INVALID_ARGS, MANAGER_IFACE, MANAGER_PATH, DaemonTestCase,
+                         Gio, GLib, playbook, shell_step)
+
+INVALID_PARAMETERS = 'org.ignition.Toolkit.Error.InvalidParameters'
+LIMITS_EXCEEDED = 'org.freedesktop.DBus.Error.LimitsExceeded'
+NO_SUCH_INPUT_FILE = 'org.ignition.Toolkit.Error.NoSuchInputFile'
+MAX_BYTES = 1024 * 1024
+
+FILE_PLAYBOOK = playbook(
+    shell_step('hash', 'sha256sum {{ parameter.module }} && pwd'),
+    parameters=[{'name': 'module', 'type': 'file'},
+                {'name': 'backup', 'type': 'file', 'required': False}])
+
+
+def stage_fd(client, name, fd):
+    fds = Gio.UnixFDList.new()
+    index = fds.append(fd)
+    result, _ = client.conn.call_with_unix_fd_list_sync(
+        BUS_NAME, MANAGER_PATH, MANAGER_IFACE, 'StageInputFile',
+        GLib.Variant('(sh)', (name, index)), GLib.VariantType('(sts)'),
+        Gio.DBusCallFlags.NONE, int(h.TIMEOUT * 1000), fds, None)
+    return result.unpack()
+
+
+def stage_bytes(client, name, data):
+    """Through a pipe, written from a thread as a client would stream it."""
+    r, w = os.pipe()
+
+    def feed():
+        with os.fdopen(w, 'wb') as f:
+            try:
+                f.write(data)
+            except BrokenPipeError:
+                pass
+    writer = threading.Thread(target=feed)
+    writer.start()
+    try:
+        return stage_fd(client, name, r)
+    finally:
+        os.close(r)
+        writer.join()
+
+
+class InputFilesCase(DaemonTestCase):
+    input_dirs = ()
+
+    @classmethod
+    def setUpClass(cls):
+        cls.inputs_root = tempfile.mkdtemp(prefix='itk-inputs-')
+        cls.allowed = os.path.join(cls.inputs_root, 'allowed')
+        cls.outside = os.path.join(cls.inputs_root, 'outside')
+        os.makedirs(os.path.join(cls.allowed, 'modules'))
+        os.makedirs(cls.outside)
+        cls.conf = dict(cls.conf, InputFileDirectories=cls.allowed + ';',
+                        MaxInputFileBytes=MAX_BYTES)
+        super().setUpClass()
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            super().tearDownClass()
+        finally:
+            shutil.rmtree(cls.inputs_root, ignore_errors=True)
+
+    def run_with(self, params):
+        path = self.start(FILE_PLAYBOOK, params)
+        m = self.client.wait_finished(path, h.TIMEOUT)
+        return path, m.args[0], m.args[1]
+
+    def log_text(self, path):
+        return '\n'.join(line[3] for line in self.call(path, 'GetLog', GLib.Variant('(u)', (0,))))
+
+
+class TestInputFiles(InputFilesCase):
+
+    def test_upload_reaches_the_run_folder(self):
+        data = os.urandom(200 * 1024)
+        digest = hashlib.sha256(data).hexdigest()
+        token, size, sha = stage_bytes(self.client, 'site.modl', data)
+        self.assertRegex(token, r'^[0-9a-f]{32}$')
+        self.assertEqual((size, sha), (len(data), digest))
+        # Not in the run yet: in staging, owned by the daemon.
+        staged = os.path.join(self.daemon.state_dir, 'inputs', token)
+        self.assertEqual(os.stat(staged).st_mode & 0o777, 0o600)
+
+        path, status, error = self.run_with({'module': 'staged:' + token})
+        self.assertEqual((status, error), ('completed', ''))
+        run_dir = os.path.join(self.daemon.state_dir, 'runs', path.rsplit('/', 1)[1])
+        inside = os.path.join(run_dir, 'inputs', 'module', 'site.modl')
+        with open(inside, 'rb') as f:
+            self.assertEqual(f.read(), data)
+        self.assertFalse(os.path.exists(staged))
+        log = self.log_text(path)
+        # The step hashed the path it was given, inside the run's folder.
+        self.assertIn('%s  %s' % (digest, inside), log)
+        self.assertIn("input file 'module': site.modl, %d bytes, sha256 %s" % (len(data), digest),
+                      log)
+        # The recorded parameter is that path, not the token.
+        record = self.client.manager('GetExecutionRecord',
+                                     GLib.Variant('(s)', (self.client.get_prop(path, 'Id'),)))
+        self.assertIn(inside, record['parameters'])
+
+        # Used once.
+        message = self.assertDBusError(INVALID_PARAMETERS, self.start, FILE_PLAYBOOK,
+                                       {'module': 'staged:' + token})
+        self.assertIn("parameter 'module'", message)
+
+    def test_regular_file_fd_and_empty_file(self):
+        source = os.path.join(self.tmp, 'b.gwbk')
+        with open(source, 'wb') as f:
+            f.write(b'backup bytes')
+        fd = os.open(source, os.O_RDONLY)
+        try:
+            token, size, sha = stage_fd(self.client, 'b.gwbk', fd)
+        finally:
+            os.close(fd)
+        self.assertEqual((size, sha), (12, hashlib.sha256(b'backup bytes').hexdigest()))
+        token2, size2, sha2 = stage_bytes(self.client, 'empty.modl', b'')
+        self.assertEqual((size2, sha2), (0, hashlib.sha256(b'').hexdigest()))
+        path, status, error = self.run_with({'module': 'staged:' + token2,
+                                             'backup': 'staged:' + token})
+        self.assertEqual((status, error), ('completed', ''))
+        self.assertIn("input file 'backup': b.gwbk, 12 bytes", self.log_text(path))
+
+    def test_too_large_is_refused(self):
+        message = self.assertDBusError(LIMITS_EXCEEDED, stage_bytes, self.client, 'big.modl',
+                                       b'x' * (MAX_BYTES + 1))
+        self.assertIn('MaxInputFileBytes', message)
+        self.assertEqual(os.listdir(os.path.join(self.daemon.state_dir, 'inputs')), [])
+        # Exactly the limit passes.
+        _, size, _ = stage_bytes(self.client, 'max.modl', b'y' * MAX_BYTES)
+        self.assertEqual(size, MAX_BYTES)
+        self.assertEqual(self.client.get_prop(MANAGER_PATH, 'MaxInputFileBytes',
+                                              iface=MANAGER_IFACE), MAX_BYTES)
+
+    def test_bad_names(self):
+        for bad in ('', '../x.modl', 'a/b.modl', '.hidden', 'x\ny', 'n' * 256):
+            message = self.assertDBusError(INVALID_ARGS, stage_bytes, self.client, bad, b'z')
+            self.assertIn('file name', message)
+        self.assertDaemonAlive()
+
+    def test_typed_paths_and_bad_tokens_are_refused(self):
+        secret = os.path.join(self.outside, 'secret.txt')
+        with open(secret, 'w') as f:
+            f.write('not yours')
+        before = len(self.client.manager('ListExecutions'))
+        for value in (secret, 'relative.modl', '../../etc/passwd', 'staged:', 'staged:nope',
+                      'staged:' + '0' * 32, 'staged:../../history.db'):
+            message = self.assertDBusError(INVALID_PARAMETERS, self.start, FILE_PLAYBOOK,
+                                           {'module': value})
+            self.assertIn("parameter 'module'", message)
+            self.assertNotIn(secret, message)
+        # Non-text values: the type check names it too.
+        self.assertDBusError(INVALID_PARAMETERS, self.start, FILE_PLAYBOOK, {'module': 5})
+        self.assertEqual(len(self.client.manager('ListExecutions')), before)
+
+    def test_host_files_listed_and_staged(self):
+        with open(os.path.join(self.allowed, 'modules', 'a.modl'), 'wb') as f:
+            f.write(b'module A')
+        with open(os.path.join(self.allowed, 'top.gwbk'), 'wb') as f:
+            f.write(b'backup T')
+        with open(os.path.join(self.allowed, '.hidden'), 'w') as f:
+            f.write('h')
+        with open(os.path.join(self.outside, 'secret.txt'), 'w') as f:
+            f.write('outside')
+        os.symlink(os.path.join(self.outside, 'secret.txt'),
+                   os.path.join(self.allowed, 'link.txt'))
+        os.symlink(self.outside, os.path.join(self.allowed, 'linkdir'))
+        try:
+            files = self.client.manager('ListInputFiles')
+            self.assertEqual([(f['directory'], f['name'], f['size']) for f in files],
+                             [(self.allowed, 'modules/a.modl', 8),
+                              (self.allowed, 'top.gwbk', 8)])
+            self.assertGreater(files[0]['modified-at'], 0)
+
+            token, size, sha = self.client.manager(
+                'StageHostFile', GLib.Variant('(ss)', (self.allowed, 'modules/a.modl')))
+            self.assertEqual((size, sha), (8, hashlib.sha256(b'module A').hexdigest()))
+            path, status, error = self.run_with({'module': 'staged:' + token})
+            self.assertEqual((status, error), ('completed', ''))
+            self.assertIn("input file 'module': a.modl, 8 bytes", self.log_text(path))
+            # A copy: the host file stays.
+            self.assertTrue(os.path.exists(os.path.join(self.allowed, 'modules', 'a.modl')))
+
+            def host(directory, name):
+                return self.client.manager('StageHostFile',
+                                           GLib.Variant('(ss)', (directory, name)))
+            for name in ('link.txt', 'linkdir/secret.txt', 'missing.modl', 'modules'):
+                self.assertDBusError(NO_SUCH_INPUT_FILE, host, self.allowed, name)
+            for name in ('../outside/secret.txt', '/etc/passwd', 'modules/../top.gwbk',
+                         '.hidden', 'a//b', ''):
+                self.assertDBusError(INVALID_ARGS, host, self.allowed, name)
+            message = self.assertDBusError(INVALID_ARGS, host, self.outside, 'secret.txt')
+            self.assertIn('not one of the input folders', message)
+            self.assertDBusError(INVALID_ARGS, host, self.allowed + '/modules', 'a.modl')
+        finally:
+            for name in ('link.txt', 'linkdir', '.hidden', 'top.gwbk'):
+                os.unlink(os.path.join(self.allowed, name))
+
+    def test_pending_per_user_cap(self):
+        tokens = []
+        try:
+            while True:
+                tokens.append(stage_bytes(self.client, 'n.modl', b'n')[0])
+                self.assertLessEqual(len(tokens), 16)
+        except GLib.Error as e:
+            self.assertEqual(h.dbus_error(e)[0], LIMITS_EXCEEDED)
+        self.assertEqual(len(tokens), 16)
+        # Using one frees a place.
+        _, status, _ = self.run_with({'module': 'staged:' + tokens.pop()})
+        self.assertEqual(status, 'completed')
+        tokens.append(stage_bytes(self.client, 'n.modl', b'n')[0])
+        for token in tokens:
+            self.run_with({'module': 'staged:' + token})
+
+
+class TestInputFileExpiry(InputFilesCase):
+    conf = {'InputFileExpirySeconds': 1}
+
+    def test_unused_token_expires(self):
+        token, _, _ = stage_bytes(self.client, 'old.modl', b'o')
+        staged = os.path.join(self.daemon.state_dir, 'inputs', token)
+        deadline = time.monotonic() + h.TIMEOUT
+        while os.path.exists(staged) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        self.assertFalse(os.path.exists(staged))
+        message = self.assertDBusError(INVALID_PARAMETERS, self.start, FILE_PLAYBOOK,
+                                       {'module': 'staged:' + token})
+        self.assertIn('expired', message)
+
+
+if __name__ == '__main__':
+    unittest.main(verbosity=2)
