@@ -380,6 +380,8 @@ early_cb(SoupServer *server, SoupServerMessage *msg, const char *path, GHashTabl
                         return;
                 }
                 limit = BRIDGE_MAX_BODY;
+                if (bridge_inputs_early(bridge, msg, path, query))
+                        return;
         }
         too_large = g_strdup_printf("the request body is larger than %" G_GOFFSET_FORMAT " KiB",
                                     limit / 1024);

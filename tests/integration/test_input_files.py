@@ -7,6 +7,7 @@ with the size and sha256 in its log. Limits, bad names, traversal, symlinks,
 bad and foreign tokens, expiry."""
 
 import hashlib
+import json
 import os
 import shutil
 import sys
@@ -245,6 +246,115 @@ class TestInputFileExpiry(InputFilesCase):
         message = self.assertDBusError(INVALID_PARAMETERS, self.start, FILE_PLAYBOOK,
                                        {'module': 'staged:' + token})
         self.assertIn('expired', message)
+
+
+class TestBridgeInputFiles(InputFilesCase):
+    """POST /api/input-files (streamed), GET/POST /api/input-files/host."""
+    library = {'files.yaml': FILE_PLAYBOOK}
+
+    @classmethod
+    def setUpClass(cls):
+        import test_bridge
+        super().setUpClass()
+        try:
+            cls.bridge = test_bridge.Bridge(cls.workdir, cls.bus.address)
+        except BaseException:
+            cls._teardown_processes()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.bridge.stop()
+        text = cls.bridge.stderr_text()
+        super().tearDownClass()
+        if any(w in text for w in ('CRITICAL', 'WARNING', 'Sanitizer', 'runtime error:')):
+            raise AssertionError('the bridge complained:\n' + text[-4000:])
+
+    def http(self, method, path, body=None, token=True, headers=None):
+        import http.client
+        conn = http.client.HTTPConnection('127.0.0.1', self.bridge.port, timeout=h.TIMEOUT)
+        all_headers = {'Authorization': 'Bearer ' + self.bridge.token} if token else {}
+        all_headers.update(headers or {})
+        try:
+            conn.request(method, path, body=body, headers=all_headers)
+            resp = conn.getresponse()
+            data = resp.read()
+            return resp.status, (json.loads(data) if data else None)
+        finally:
+            conn.close()
+
+    def test_upload_and_run(self):
+        data = os.urandom(MAX_BYTES - 7)
+        status, body = self.http('POST', '/api/input-files?name=web%20site.modl', data)
+        self.assertEqual(status, 200, body)
+        self.assertEqual((body['name'], body['size'], body['sha256']),
+                         ('web site.modl', len(data), hashlib.sha256(data).hexdigest()))
+        # The run takes the token as the parameter's value.
+        status, run = self.http('POST', '/api/executions', json.dumps({
+            'playbook_path': 'files.yaml',
+            'parameters': {'module': 'staged:' + body['token']}}),
+            headers={'Content-Type': 'application/json'})
+        self.assertEqual(status, 201, run)
+        path = run['path']
+        self.runs.append((self.client, path))
+        m = self.client.wait_finished(path, h.TIMEOUT)
+        self.assertEqual(m.args[0], 'completed', m.args)
+        self.assertIn(hashlib.sha256(data).hexdigest(), self.log_text(path))
+
+    def test_refusals(self):
+        status, body = self.http('POST', '/api/input-files?name=x.modl', b'abc', token=False)
+        self.assertEqual(status, 401)
+        status, body = self.http('POST', '/api/input-files?name=x.modl', b'x' * (MAX_BYTES + 1))
+        self.assertEqual((status, body['error']), (413, 'PayloadTooLarge'))
+        self.assertIn('MaxInputFileBytes', body['message'])
+        status, body = self.http('POST', '/api/input-files', b'abc')
+        self.assertEqual((status, body['error']), (400, 'InvalidArgs'))
+        status, body = self.http('POST', '/api/input-files?name=..%2Fx', b'abc')
+        self.assertEqual((status, body['error']), (400, 'InvalidArgs'))
+        self.assertIn('file name', body['message'])
+        # Chunked (no Content-Length): refused before the body.
+        import socket
+        sock = socket.create_connection(('127.0.0.1', self.bridge.port), timeout=h.TIMEOUT)
+        sock.sendall(('POST /api/input-files?name=c.modl HTTP/1.1\r\nHost: 127.0.0.1\r\n'
+                      'Authorization: Bearer %s\r\nTransfer-Encoding: chunked\r\n\r\n'
+                      '3\r\nabc\r\n0\r\n\r\n' % self.bridge.token).encode())
+        self.assertTrue(sock.recv(4096).startswith(b'HTTP/1.1 411'))
+        sock.close()
+        # A client that leaves mid-body: nothing is handed out, the bridge carries on.
+        sock = socket.create_connection(('127.0.0.1', self.bridge.port), timeout=h.TIMEOUT)
+        sock.sendall(('POST /api/input-files?name=cut.modl HTTP/1.1\r\nHost: 127.0.0.1\r\n'
+                      'Authorization: Bearer %s\r\nContent-Length: 100000\r\n\r\n'
+                      % self.bridge.token).encode() + b'y' * 5000)
+        sock.close()
+        status, body = self.http('POST', '/api/input-files?name=ok.modl', b'ok')
+        self.assertEqual((status, body['size']), (200, 2))
+        status, body = self.http('GET', '/api/input-files/nope')
+        self.assertEqual(status, 404)
+
+    def test_host_list_and_stage(self):
+        with open(os.path.join(self.allowed, 'modules', 'h.modl'), 'wb') as f:
+            f.write(b'host module')
+        try:
+            status, files = self.http('GET', '/api/input-files/host')
+            self.assertEqual(status, 200, files)
+            entry = [f for f in files if f['name'] == 'modules/h.modl'][0]
+            self.assertEqual((entry['directory'], entry['size']), (self.allowed, 11))
+            self.assertIn('modified_at', entry)
+            status, body = self.http('POST', '/api/input-files/host', json.dumps(
+                {'directory': self.allowed, 'name': 'modules/h.modl'}))
+            self.assertEqual(status, 200, body)
+            self.assertEqual((body['name'], body['size'], body['sha256']),
+                             ('h.modl', 11, hashlib.sha256(b'host module').hexdigest()))
+            status, body = self.http('POST', '/api/input-files/host', json.dumps(
+                {'directory': self.allowed, 'name': '../outside/x'}))
+            self.assertEqual((status, body['error']), (400, 'InvalidArgs'))
+            status, body = self.http('POST', '/api/input-files/host', json.dumps(
+                {'directory': self.allowed, 'name': 'nope.modl'}))
+            self.assertEqual((status, body['error']), (404, 'NoSuchInputFile'))
+            status, body = self.http('POST', '/api/input-files/host', '[]')
+            self.assertEqual(status, 400)
+        finally:
+            os.unlink(os.path.join(self.allowed, 'modules', 'h.modl'))
 
 
 if __name__ == '__main__':
