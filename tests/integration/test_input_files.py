@@ -357,5 +357,39 @@ class TestBridgeInputFiles(InputFilesCase):
             os.unlink(os.path.join(self.allowed, 'modules', 'h.modl'))
 
 
+class TestCtlInputFiles(InputFilesCase):
+    """ignitionctl run --file NAME=LOCAL-PATH."""
+    library = {'files.yaml': FILE_PLAYBOOK}
+
+    def ctl(self, *args):
+        import test_ignitionctl
+        return test_ignitionctl.run_ctl(self.bus.address, *args)
+
+    def test_run_with_a_local_file(self):
+        local = os.path.join(self.tmp, 'local.modl')
+        data = os.urandom(70000)
+        with open(local, 'wb') as f:
+            f.write(data)
+        digest = hashlib.sha256(data).hexdigest()
+        result = self.ctl('run', 'files.yaml', '--file', 'module=' + local)
+        self.assertEqual(result.rc, 0, result.err + result.out)
+        self.assertIn('module: local.modl, 70000 bytes, sha256 ' + digest, result.err)
+        # The script hashed the run's copy, not the caller's file.
+        self.assertIn(digest + '  ', result.out)
+        self.assertIn('/inputs/module/local.modl', result.out)
+        self.assertNotIn(local, result.out)
+
+    def test_errors(self):
+        result = self.ctl('run', 'files.yaml', '--file', 'module=' + os.path.join(self.tmp, 'no'))
+        self.assertEqual(result.rc, 66, result.err)
+        self.assertIn('cannot open', result.err)
+        result = self.ctl('run', 'files.yaml', '--file', 'module')
+        self.assertEqual(result.rc, 64, result.err)
+        # A typed path is refused, naming the parameter.
+        result = self.ctl('run', 'files.yaml', '-p', 'module=/etc/hostname')
+        self.assertEqual(result.rc, 65, result.err)
+        self.assertIn("parameter 'module' is a file", result.err)
+
+
 if __name__ == '__main__':
     unittest.main(verbosity=2)
