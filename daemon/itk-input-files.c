@@ -4,11 +4,12 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <gio/gunixinputstream.h>
+#include <gio/gunixoutputstream.h>
 #include <glib/gstdio.h>
 
 #include "itk-error.h"
@@ -181,114 +182,54 @@ itk_input_files_name_is_valid(const char *name, GError **error)
         return TRUE;
 }
 
-/* --- the copy (worker thread) ---------------------------------------------- */
+/* --- the copy ------------------------------------------------------------------ */
 
+/* The bytes are copied chunk by chunk from the main loop: reading a pipe
+ * waits on a poll source (a client that stalls holds no thread), writing the
+ * staging file and reading a regular file go through GIO's short thread
+ * jobs. Opening the files is one worker job. */
 typedef struct {
         guint32 uid;
         char *name;
         char *directory; /* host copies */
         char *relative;  /* host copies */
-        int in_fd;
-        char *staging_dir;
+        int in_fd;       /* until the input stream takes it */
+        int out_fd;      /* until the output stream takes it */
         char *token;
+        char *path; /* the staging file */
         guint64 max_bytes;
         guint64 size;
         char *sha256;
+        GInputStream *in;
+        GOutputStream *out;
+        GChecksum *checksum;
+        GBytes *chunk;
+        GCancellable *cancellable; /* cancelled by the idle timer */
+        guint idle_id;
+        gboolean idle_expired;
+        gboolean created; /* the staging file exists */
 } StageJob;
 
 static void
 stage_job_free(StageJob *job)
 {
+        g_clear_handle_id(&job->idle_id, g_source_remove);
         if (job->in_fd >= 0)
                 close(job->in_fd);
+        if (job->out_fd >= 0)
+                close(job->out_fd);
+        g_clear_object(&job->in);
+        g_clear_object(&job->out);
+        g_clear_pointer(&job->checksum, g_checksum_free);
+        g_clear_pointer(&job->chunk, g_bytes_unref);
+        g_clear_object(&job->cancellable);
         g_free(job->name);
         g_free(job->directory);
         g_free(job->relative);
-        g_free(job->staging_dir);
         g_free(job->token);
+        g_free(job->path);
         g_free(job->sha256);
         g_free(job);
-}
-
-/* Waits until @fd is readable or the job is cancelled; pipes from a client
- * may stall, regular files never do. */
-static gboolean
-wait_readable(int fd, GCancellable *cancellable, GError **error)
-{
-        GPollFD fds[2] = { { .fd = fd, .events = G_IO_IN | G_IO_HUP | G_IO_ERR } };
-        guint n = 1;
-        int r;
-
-        if (cancellable != NULL && g_cancellable_make_pollfd(cancellable, &fds[1]))
-                n = 2;
-        do
-                r = g_poll(fds, n, ITK_INPUT_FILES_IDLE_SEC * 1000);
-        while (r < 0 && errno == EINTR);
-        if (n == 2)
-                g_cancellable_release_fd(cancellable);
-        if (g_cancellable_set_error_if_cancelled(cancellable, error))
-                return FALSE;
-        if (r == 0) {
-                g_set_error(error, ITK_ERROR, ITK_ERROR_TIMED_OUT,
-                            "no data came for %d seconds; the upload was given up",
-                            ITK_INPUT_FILES_IDLE_SEC);
-                return FALSE;
-        }
-        return TRUE;
-}
-
-static gboolean
-copy_fd(StageJob *job, int out_fd, GCancellable *cancellable, GError **error)
-{
-        g_autoptr(GChecksum) checksum = g_checksum_new(G_CHECKSUM_SHA256);
-        g_autofree guchar *buffer = g_malloc(COPY_CHUNK);
-
-        for (;;) {
-                ssize_t got;
-
-                if (!wait_readable(job->in_fd, cancellable, error))
-                        return FALSE;
-                got = read(job->in_fd, buffer, COPY_CHUNK);
-                if (got < 0 && (errno == EINTR || errno == EAGAIN))
-                        continue;
-                if (got < 0) {
-                        int errsv = errno;
-                        g_set_error(error, ITK_ERROR, ITK_ERROR_FAILED, "cannot read the file: %s",
-                                    g_strerror(errsv));
-                        return FALSE;
-                }
-                if (got == 0)
-                        break;
-                if ((guint64)got > job->max_bytes - job->size) {
-                        g_set_error(error, ITK_ERROR, ITK_ERROR_LIMITS_EXCEEDED,
-                                    "the file is larger than the limit of %" G_GUINT64_FORMAT
-                                    " bytes (MaxInputFileBytes)",
-                                    job->max_bytes);
-                        return FALSE;
-                }
-                for (ssize_t done = 0; done < got;) {
-                        ssize_t put = write(out_fd, buffer + done, (size_t)(got - done));
-                        if (put < 0 && errno == EINTR)
-                                continue;
-                        if (put < 0) {
-                                int errsv = errno;
-                                g_set_error(error, ITK_ERROR, ITK_ERROR_FAILED,
-                                            "cannot store the file: %s", g_strerror(errsv));
-                                return FALSE;
-                        }
-                        done += put;
-                }
-                g_checksum_update(checksum, buffer, got);
-                job->size += (guint64)got;
-        }
-        if (fsync(out_fd) != 0) {
-                int errsv = errno;
-                g_set_error(error, ITK_ERROR, ITK_ERROR_FAILED, "cannot store the file: %s",
-                            g_strerror(errsv));
-                return FALSE;
-        }
-        job->sha256 = g_strdup(g_checksum_get_string(checksum));
-        return TRUE;
 }
 
 /* Opens @relative beneath @directory one component at a time, never
@@ -349,13 +290,12 @@ open_host_file(const char *directory, const char *relative, GError **error)
         return fd;
 }
 
+/* Worker thread: opens the source (host copies) and creates the staging file. */
 static void
-stage_thread(GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
+prepare_thread(GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
 {
         StageJob *job = task_data;
-        g_autofree char *path = g_build_filename(job->staging_dir, job->token, NULL);
         g_autoptr(GError) error = NULL;
-        int out_fd;
 
         if (job->directory != NULL) {
                 job->in_fd = open_host_file(job->directory, job->relative, &error);
@@ -364,21 +304,140 @@ stage_thread(GTask *task, gpointer source, gpointer task_data, GCancellable *can
                         return;
                 }
         }
-        out_fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-        if (out_fd < 0) {
+        job->out_fd = open(job->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (job->out_fd < 0) {
                 int errsv = errno;
                 g_task_return_new_error(task, ITK_ERROR, ITK_ERROR_FAILED,
                                         "cannot create a staging file: %s", g_strerror(errsv));
                 return;
         }
-        if (!copy_fd(job, out_fd, cancellable, &error)) {
-                close(out_fd);
-                (void)g_unlink(path);
-                g_task_return_error(task, g_steal_pointer(&error));
+        job->created = TRUE;
+        g_task_return_boolean(task, TRUE);
+}
+
+/* Ends the copy of @task (owned) with @error (taken). */
+static void
+stage_fail(GTask *task, GError *error)
+{
+        StageJob *job = g_task_get_task_data(task);
+
+        g_clear_handle_id(&job->idle_id, g_source_remove);
+        if (job->idle_expired && g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED)) {
+                g_clear_error(&error);
+                g_set_error(&error, ITK_ERROR, ITK_ERROR_TIMED_OUT,
+                            "no data came for %d seconds; the upload was given up",
+                            ITK_INPUT_FILES_IDLE_SEC);
+        }
+        g_clear_object(&job->in);
+        g_clear_object(&job->out);
+        if (job->created)
+                (void)g_unlink(job->path);
+        g_task_return_error(task, error);
+        g_object_unref(task);
+}
+
+static gboolean
+stage_idle_cb(gpointer user_data)
+{
+        StageJob *job = user_data;
+
+        job->idle_id = 0;
+        job->idle_expired = TRUE;
+        g_cancellable_cancel(job->cancellable);
+        return G_SOURCE_REMOVE;
+}
+
+static void stage_read_next(GTask *task);
+
+static void
+stage_written_cb(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+        GTask *task = user_data;
+        StageJob *job = g_task_get_task_data(task);
+        GError *error = NULL;
+
+        if (!g_output_stream_write_all_finish(G_OUTPUT_STREAM(source), result, NULL, &error)) {
+                g_prefix_error(&error, "cannot store the file: ");
+                stage_fail(task, error);
                 return;
         }
-        close(out_fd);
-        g_task_return_boolean(task, TRUE);
+        g_clear_pointer(&job->chunk, g_bytes_unref);
+        stage_read_next(task);
+}
+
+static void
+stage_read_cb(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+        GTask *task = user_data;
+        StageJob *job = g_task_get_task_data(task);
+        GError *error = NULL;
+        GBytes *chunk = g_input_stream_read_bytes_finish(G_INPUT_STREAM(source), result, &error);
+        gsize size;
+
+        if (chunk == NULL) {
+                if (!g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+                        g_prefix_error(&error, "cannot read the file: ");
+                stage_fail(task, error);
+                return;
+        }
+        size = g_bytes_get_size(chunk);
+        if (size == 0) {
+                g_bytes_unref(chunk);
+                g_clear_handle_id(&job->idle_id, g_source_remove);
+                job->sha256 = g_strdup(g_checksum_get_string(job->checksum));
+                /* Closing a GUnix stream is close(2): nothing to wait for. */
+                g_output_stream_close(job->out, NULL, NULL);
+                g_input_stream_close(job->in, NULL, NULL);
+                g_task_return_boolean(task, TRUE);
+                g_object_unref(task);
+                return;
+        }
+        if (size > job->max_bytes - job->size) {
+                g_bytes_unref(chunk);
+                stage_fail(task,
+                           g_error_new(ITK_ERROR, ITK_ERROR_LIMITS_EXCEEDED,
+                                       "the file is larger than the limit of %" G_GUINT64_FORMAT
+                                       " bytes (MaxInputFileBytes)",
+                                       job->max_bytes));
+                return;
+        }
+        g_clear_handle_id(&job->idle_id, g_source_remove);
+        job->idle_id = g_timeout_add_seconds(ITK_INPUT_FILES_IDLE_SEC, stage_idle_cb, job);
+        g_checksum_update(job->checksum, g_bytes_get_data(chunk, NULL), size);
+        job->size += size;
+        job->chunk = chunk;
+        g_output_stream_write_all_async(job->out, g_bytes_get_data(chunk, NULL), size,
+                                        G_PRIORITY_DEFAULT, job->cancellable, stage_written_cb,
+                                        task);
+}
+
+static void
+stage_read_next(GTask *task)
+{
+        StageJob *job = g_task_get_task_data(task);
+
+        g_input_stream_read_bytes_async(job->in, COPY_CHUNK, G_PRIORITY_DEFAULT, job->cancellable,
+                                        stage_read_cb, task);
+}
+
+static void
+stage_prepared_cb(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+        GTask *task = user_data;
+        StageJob *job = g_task_get_task_data(task);
+        GError *error = NULL;
+
+        if (!g_task_propagate_boolean(G_TASK(result), &error)) {
+                stage_fail(task, error);
+                return;
+        }
+        job->in = g_unix_input_stream_new(job->in_fd, TRUE);
+        job->in_fd = -1;
+        job->out = g_unix_output_stream_new(job->out_fd, TRUE);
+        job->out_fd = -1;
+        job->checksum = g_checksum_new(G_CHECKSUM_SHA256);
+        job->idle_id = g_timeout_add_seconds(ITK_INPUT_FILES_IDLE_SEC, stage_idle_cb, job);
+        stage_read_next(task);
 }
 
 static void
@@ -427,7 +486,6 @@ stage_start(ItkInputFiles *self, StageJob *job, GCancellable *cancellable,
                                         ITK_INPUT_FILES_MAX_PER_UID);
                 return;
         }
-        job->staging_dir = g_strdup(self->staging_dir);
         job->max_bytes = self->max_bytes;
         job->token = g_uuid_string_random();
         /* 32 hex digits, as run ids. */
@@ -438,8 +496,16 @@ stage_start(ItkInputFiles *self, StageJob *job, GCancellable *cancellable,
                                 *w++ = *r;
                 *w = '\0';
         }
+        job->path = itk_input_files_staged_path(self, job->token);
+        job->cancellable = g_cancellable_new();
         in_flight_add(self, job->uid, +1);
-        g_task_run_in_thread(task, stage_thread);
+        {
+                /* The copy holds @task until it returns it. */
+                g_autoptr(GTask) prepare =
+                        g_task_new(NULL, job->cancellable, stage_prepared_cb, g_object_ref(task));
+                g_task_set_task_data(prepare, job, NULL);
+                g_task_run_in_thread(prepare, prepare_thread);
+        }
 }
 
 void
@@ -452,6 +518,7 @@ itk_input_files_stage_fd_async(ItkInputFiles *self, guint32 uid, const char *nam
         job->uid = uid;
         job->name = g_strdup(name);
         job->in_fd = fd;
+        job->out_fd = -1;
         stage_start(self, job, cancellable, callback, user_data);
 }
 
@@ -465,6 +532,7 @@ itk_input_files_stage_host_async(ItkInputFiles *self, guint32 uid, const char *d
 
         job->uid = uid;
         job->in_fd = -1;
+        job->out_fd = -1;
         base = name != NULL ? strrchr(name, '/') : NULL;
         job->name = g_strdup(base != NULL ? base + 1 : name != NULL ? name : "");
         if (directory == NULL ||

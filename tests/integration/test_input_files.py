@@ -34,10 +34,15 @@ FILE_PLAYBOOK = playbook(
 def stage_fd(client, name, fd):
     fds = Gio.UnixFDList.new()
     index = fds.append(fd)
-    result, _ = client.conn.call_with_unix_fd_list_sync(
-        BUS_NAME, MANAGER_PATH, MANAGER_IFACE, 'StageInputFile',
-        GLib.Variant('(sh)', (name, index)), GLib.VariantType('(sts)'),
-        Gio.DBusCallFlags.NONE, int(h.TIMEOUT * 1000), fds, None)
+    try:
+        result, _ = client.conn.call_with_unix_fd_list_sync(
+            BUS_NAME, MANAGER_PATH, MANAGER_IFACE, 'StageInputFile',
+            GLib.Variant('(sh)', (name, index)), GLib.VariantType('(sts)'),
+            Gio.DBusCallFlags.NONE, int(h.TIMEOUT * 1000), fds, None)
+    finally:
+        # The list holds a copy of the fd: a writer must see the reader gone.
+        for copy in fds.steal_fds():
+            os.close(copy)
     return result.unpack()
 
 
@@ -231,6 +236,48 @@ class TestInputFiles(InputFilesCase):
         tokens.append(stage_bytes(self.client, 'n.modl', b'n')[0])
         for token in tokens:
             self.run_with({'module': 'staged:' + token})
+
+
+class TestStalledUploads(InputFilesCase):
+
+    def test_stalled_writers_hold_nothing(self):
+        """Uploads whose writers send nothing yet: the daemon copies others
+        meanwhile (no worker thread waits on a silent pipe), then finishes
+        each when its bytes and EOF come."""
+        writers, results = [], []
+
+        def done(conn, res, _):
+            try:
+                results.append(conn.call_with_unix_fd_list_finish(res)[0].unpack())
+            except GLib.Error as e:
+                results.append(e)
+        for i in range(8):
+            r, w = os.pipe()
+            fds = Gio.UnixFDList.new()
+            index = fds.append(r)
+            os.close(r)
+            self.client.conn.call_with_unix_fd_list(
+                BUS_NAME, MANAGER_PATH, MANAGER_IFACE, 'StageInputFile',
+                GLib.Variant('(sh)', ('slow%d.modl' % i, index)), GLib.VariantType('(sts)'),
+                Gio.DBusCallFlags.NONE, 2 ** 31 - 1, fds, None, done, None)
+            writers.append(w)
+        with open(os.path.join(self.allowed, 'h.modl'), 'wb') as f:
+            f.write(b'h' * 300000)
+        # 8 waiting and 6 more stay under the 16 a user may have pending.
+        for i in range(3):
+            _, size, _ = stage_bytes(self.client, 'quick.modl', b'q' * 300000)
+            self.assertEqual(size, 300000)
+            _, size, _ = self.client.manager('StageHostFile',
+                                             GLib.Variant('(ss)', (self.allowed, 'h.modl')))
+            self.assertEqual(size, 300000)
+        self.client.iterate(0.1)
+        self.assertEqual(results, [])
+        for i, w in enumerate(writers):
+            os.write(w, b'late %d' % i)
+            os.close(w)
+        self.client.wait_for(lambda: len(results) == 8, what='the stalled uploads')
+        for i, (token, size, sha) in enumerate(sorted(results, key=lambda r: r[1])):
+            self.assertEqual(size, len(b'late %d' % i))
 
 
 class TestInputFileExpiry(InputFilesCase):
