@@ -66,7 +66,7 @@ def stage_bytes(client, name, data):
 
 
 class InputFilesCase(DaemonTestCase):
-    input_dirs = ()
+    max_bytes = MAX_BYTES
 
     @classmethod
     def setUpClass(cls):
@@ -76,7 +76,7 @@ class InputFilesCase(DaemonTestCase):
         os.makedirs(os.path.join(cls.allowed, 'modules'))
         os.makedirs(cls.outside)
         cls.conf = dict(cls.conf, InputFileDirectories=cls.allowed + ';',
-                        MaxInputFileBytes=MAX_BYTES)
+                        MaxInputFileBytes=cls.max_bytes)
         super().setUpClass()
 
     @classmethod
@@ -295,19 +295,37 @@ class TestInputFileExpiry(InputFilesCase):
         self.assertIn('expired', message)
 
 
+def peak_rss_kib(pid):
+    with open('/proc/%d/status' % pid) as f:
+        for line in f:
+            if line.startswith('VmHWM:'):
+                return int(line.split()[1])
+    raise AssertionError('no VmHWM for %d' % pid)
+
+
 class TestBridgeInputFiles(InputFilesCase):
     """POST /api/input-files (streamed), GET/POST /api/input-files/host."""
     library = {'files.yaml': FILE_PLAYBOOK}
+    max_bytes = 80 * 1024 * 1024
 
     @classmethod
     def setUpClass(cls):
         import test_bridge
         super().setUpClass()
+        # Memory freed is memory given back (AddressSanitizer would keep it
+        # in quarantine and hide whether the body was held).
+        saved = os.environ.get('ASAN_OPTIONS')
+        os.environ['ASAN_OPTIONS'] = ':'.join(filter(None, [saved, 'quarantine_size_mb=0']))
         try:
             cls.bridge = test_bridge.Bridge(cls.workdir, cls.bus.address)
         except BaseException:
             cls._teardown_processes()
             raise
+        finally:
+            if saved is None:
+                del os.environ['ASAN_OPTIONS']
+            else:
+                os.environ['ASAN_OPTIONS'] = saved
 
     @classmethod
     def tearDownClass(cls):
@@ -348,19 +366,55 @@ class TestBridgeInputFiles(InputFilesCase):
         self.assertEqual(m.args[0], 'completed', m.args)
         self.assertIn(hashlib.sha256(data).hexdigest(), self.log_text(path))
 
+    def test_large_upload_is_streamed(self):
+        """A body far larger than the bridge's memory growth: never held whole."""
+        import http.client
+        size = 64 * 1024 * 1024
+        chunk = os.urandom(1024 * 1024)
+        digest = hashlib.sha256()
+        for _ in range(size // len(chunk)):
+            digest.update(chunk)
+        before = peak_rss_kib(self.bridge.proc.pid)
+        conn = http.client.HTTPConnection('127.0.0.1', self.bridge.port, timeout=300)
+        try:
+            conn.request('POST', '/api/input-files?name=large.bin',
+                         body=(chunk for _ in range(size // len(chunk))),
+                         headers={'Authorization': 'Bearer ' + self.bridge.token,
+                                  'Content-Length': str(size)})
+            resp = conn.getresponse()
+            body = json.loads(resp.read())
+        finally:
+            conn.close()
+        self.assertEqual(resp.status, 200, body)
+        self.assertEqual((body['size'], body['sha256']), (size, digest.hexdigest()))
+        grown = peak_rss_kib(self.bridge.proc.pid) - before
+        self.assertLess(grown, 24 * 1024, 'the bridge grew by %d KiB for a 64 MiB upload' % grown)
+
     def test_refusals(self):
         status, body = self.http('POST', '/api/input-files?name=x.modl', b'abc', token=False)
         self.assertEqual(status, 401)
-        status, body = self.http('POST', '/api/input-files?name=x.modl', b'x' * (MAX_BYTES + 1))
-        self.assertEqual((status, body['error']), (413, 'PayloadTooLarge'))
-        self.assertIn('MaxInputFileBytes', body['message'])
+        # Over the limit: answered from the head, before a byte of the body.
+        import socket
+        sock = socket.create_connection(('127.0.0.1', self.bridge.port), timeout=h.TIMEOUT)
+        sock.sendall(('POST /api/input-files?name=x.modl HTTP/1.1\r\nHost: 127.0.0.1\r\n'
+                      'Authorization: Bearer %s\r\nContent-Length: %d\r\n\r\n'
+                      % (self.bridge.token, self.max_bytes + 1)).encode())
+        answer = b''
+        while b'}' not in answer:
+            got = sock.recv(4096)
+            if not got:
+                break
+            answer += got
+        sock.close()
+        self.assertTrue(answer.startswith(b'HTTP/1.1 413'), answer)
+        self.assertIn(b'PayloadTooLarge', answer)
+        self.assertIn(b'MaxInputFileBytes', answer)
         status, body = self.http('POST', '/api/input-files', b'abc')
         self.assertEqual((status, body['error']), (400, 'InvalidArgs'))
         status, body = self.http('POST', '/api/input-files?name=..%2Fx', b'abc')
         self.assertEqual((status, body['error']), (400, 'InvalidArgs'))
         self.assertIn('file name', body['message'])
         # Chunked (no Content-Length): refused before the body.
-        import socket
         sock = socket.create_connection(('127.0.0.1', self.bridge.port), timeout=h.TIMEOUT)
         sock.sendall(('POST /api/input-files?name=c.modl HTTP/1.1\r\nHost: 127.0.0.1\r\n'
                       'Authorization: Bearer %s\r\nTransfer-Encoding: chunked\r\n\r\n'
