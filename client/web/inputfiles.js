@@ -59,7 +59,11 @@ export function fileField(p, fieldId) {
                       h('div', { class: 'file-actions' },
                         h('span', { class: 'file-upload-label', 'aria-hidden': 'true', text: 'Upload…' }),
                         upload, hostButton),
-                      progress, chosen, hostPanel);
+                      progress, chosen, hostPanel,
+                      p.default !== undefined && p.default !== null && p.default !== ''
+                              ? h('div', { class: 'hint file-default',
+                                           text: `Nothing chosen: the playbook's own default is used (${p.default}).` })
+                              : null);
         const field = { p, value, chosen, progress, upload, hostButton, hostPanel, xhr: null };
         upload.addEventListener('change', () => {
                 if (upload.files && upload.files[0])
