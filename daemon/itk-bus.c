@@ -150,6 +150,7 @@ itk_bus_error_from_gerror(const GError *error, sd_bus_error *ret)
                 { ITK_ERROR_TIMED_OUT, SD_BUS_ERROR_TIMEOUT },
                 { ITK_ERROR_STORE_FAILED, "org.ignition.Toolkit.Error.StoreFailed" },
                 { ITK_ERROR_NO_SUCH_ARTIFACT, "org.ignition.Toolkit.Error.NoSuchArtifact" },
+                { ITK_ERROR_NO_SUCH_INPUT_FILE, "org.ignition.Toolkit.Error.NoSuchInputFile" },
         };
         const char *name = SD_BUS_ERROR_FAILED;
 

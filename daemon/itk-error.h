@@ -28,6 +28,8 @@ typedef enum {
         ITK_ERROR_STORE_FAILED,  /* the history store cannot write: no run starts */
         /* no such file among a run's artifacts */
         ITK_ERROR_NO_SUCH_ARTIFACT,
+        /* no such file in the admin's input folders */
+        ITK_ERROR_NO_SUCH_INPUT_FILE,
 } ItkError;
 
 GQuark itk_error_quark(void);

@@ -2247,6 +2247,10 @@ itk_execution_new(const ItkExecutionConfig *config, GError **error)
                 g_free(self->work_dir);
                 self->work_dir = g_steal_pointer(&run_dir);
         }
+        if (config->prepare_run_dir != NULL &&
+            !config->prepare_run_dir(self->work_dir, config->parameters, config->prepare_data,
+                                     error))
+                return NULL;
         self->gateway_url = g_strdup(config->gateway_url);
         self->gateway_token = g_strdup(config->gateway_token);
         self->python = g_strdup(config->python);

@@ -79,6 +79,11 @@ typedef struct {
         const char *gateway_token;
         /* Every stored secret, masked in this run too (borrowed, may be NULL). */
         ItkSecretSet *shared_secrets;
+        /* Called once the run's folder exists, before the history row: may put
+         * files there and change config->parameters (input files). */
+        gboolean (*prepare_run_dir)(const char *run_dir, JsonObject *parameters, gpointer data,
+                                    GError **error);
+        gpointer prepare_data;
 } ItkExecutionConfig;
 
 #define ITK_TYPE_EXECUTION (itk_execution_get_type())

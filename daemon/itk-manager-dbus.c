@@ -7,6 +7,7 @@
 #include "itk-authority.h"
 #include "itk-bus.h"
 #include "itk-error.h"
+#include "itk-input-files-dbus.h"
 #include "itk-manager-dbus.h"
 #include "itk-limits.h"
 #include "itk-timer.h"
@@ -876,6 +877,10 @@ manager_property_get(sd_bus *bus, const char *path, const char *interface, const
                 return sd_bus_message_append(reply, "u", itk_manager_get_max_per_caller(manager));
         if (g_str_equal(property, "RetentionSeconds"))
                 return sd_bus_message_append(reply, "u", itk_manager_get_retention_sec(manager));
+        if (g_str_equal(property, "MaxInputFileBytes"))
+                return sd_bus_message_append(reply, "t",
+                                             (uint64_t)itk_input_files_get_max_bytes(
+                                                     itk_manager_get_input_files(manager)));
         return sd_bus_error_setf(error, SD_BUS_ERROR_UNKNOWN_PROPERTY, "unknown property %s",
                                  property);
 }
@@ -930,6 +935,14 @@ static const sd_bus_vtable manager_vtable[] = {
                                  SD_BUS_VTABLE_UNPRIVILEGED | SD_BUS_VTABLE_SENSITIVE),
         SD_BUS_METHOD_WITH_NAMES("DeleteCredential", "s", SD_BUS_PARAM(name), "", "",
                                  method_change_credentials, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("StageInputFile", "sh", SD_BUS_PARAM(name) SD_BUS_PARAM(fd), "sts",
+                                 SD_BUS_PARAM(token) SD_BUS_PARAM(size) SD_BUS_PARAM(sha256),
+                                 itk_input_files_dbus_method, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("StageHostFile", "ss", SD_BUS_PARAM(directory) SD_BUS_PARAM(name),
+                                 "sts", SD_BUS_PARAM(token) SD_BUS_PARAM(size) SD_BUS_PARAM(sha256),
+                                 itk_input_files_dbus_method, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("ListInputFiles", "", "", "aa{sv}", SD_BUS_PARAM(files),
+                                 itk_input_files_dbus_method, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_SIGNAL_WITH_NAMES("ExecutionNew", "oss",
                                  SD_BUS_PARAM(execution) SD_BUS_PARAM(id) SD_BUS_PARAM(playbook),
                                  0),
@@ -943,6 +956,8 @@ static const sd_bus_vtable manager_vtable[] = {
         SD_BUS_PROPERTY("MaxExecutionsPerCaller", "u", manager_property_get, 0,
                         SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("RetentionSeconds", "u", manager_property_get, 0,
+                        SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("MaxInputFileBytes", "t", manager_property_get, 0,
                         SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_VTABLE_END,
 };
@@ -1010,6 +1025,7 @@ itk_manager_dbus_register(sd_bus *bus, ItkManager *manager, ItkAuthority *auth)
         int r;
 
         authority = auth;
+        itk_input_files_dbus_set_authority(auth);
         r = sd_bus_add_object_vtable(bus, NULL, ITK_BUS_PATH, ITK_BUS_MANAGER_IFACE, manager_vtable,
                                      manager);
         if (r < 0)

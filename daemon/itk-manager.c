@@ -51,6 +51,7 @@ struct _ItkManager {
         GHashTable *by_id;              /* object id (hex) -> Entry* */
         GHashTable *library;            /* absolute path -> LibraryEntry* */
         ItkLibraryStore *local_library; /* playbook_dirs[0], the writable folder */
+        ItkInputFiles *input_files;
 };
 
 enum {
@@ -845,6 +846,72 @@ itk_manager_get_credentials(ItkManager *self)
         return self->credentials;
 }
 
+ItkInputFiles *
+itk_manager_get_input_files(ItkManager *self)
+{
+        return self->input_files;
+}
+
+/* The file parameters the caller gave: "staged:TOKEN" values only. */
+typedef struct {
+        ItkManager *manager;
+        ItkPlaybook *playbook;
+        JsonObject *given;
+        guint32 uid;
+        GPtrArray *log_lines;
+} InputClaim;
+
+static gboolean
+itk_manager_is_given_file(InputClaim *claim, const ItkParamDef *def)
+{
+        JsonNode *value;
+
+        if (def->type != ITK_PARAM_FILE || !json_object_has_member(claim->given, def->name))
+                return FALSE;
+        value = json_object_get_member(claim->given, def->name);
+        /* Empty means "none" (an optional file left blank); bind decides. */
+        return JSON_NODE_HOLDS_VALUE(value) && json_node_get_value_type(value) == G_TYPE_STRING &&
+               *json_node_get_string(value) != '\0';
+}
+
+static gboolean
+itk_manager_check_inputs(InputClaim *claim, GError **error)
+{
+        for (guint i = 0; i < claim->playbook->parameters->len; i++) {
+                const ItkParamDef *def = g_ptr_array_index(claim->playbook->parameters, i);
+                if (itk_manager_is_given_file(claim, def) &&
+                    !itk_input_files_check(claim->manager->input_files, claim->uid, def->name,
+                                           json_object_get_string_member(claim->given, def->name),
+                                           error))
+                        return FALSE;
+        }
+        return TRUE;
+}
+
+static gboolean
+itk_manager_claim_inputs_cb(const char *run_dir, JsonObject *parameters, gpointer data,
+                            GError **error)
+{
+        InputClaim *claim = data;
+
+        for (guint i = 0; i < claim->playbook->parameters->len; i++) {
+                const ItkParamDef *def = g_ptr_array_index(claim->playbook->parameters, i);
+                g_autofree char *path = NULL;
+                char *line = NULL;
+
+                if (!itk_manager_is_given_file(claim, def))
+                        continue;
+                path = itk_input_files_claim(claim->manager->input_files, claim->uid, def->name,
+                                             json_object_get_string_member(claim->given, def->name),
+                                             run_dir, &line, error);
+                if (path == NULL)
+                        return FALSE;
+                g_ptr_array_add(claim->log_lines, line);
+                json_object_set_string_member(parameters, def->name, path);
+        }
+        return TRUE;
+}
+
 ItkExecution *
 itk_manager_create_execution(ItkManager *self, const char *playbook_id, JsonObject *parameters,
                              const ItkStartOptions *options, GError **error)
@@ -857,6 +924,8 @@ itk_manager_create_execution(ItkManager *self, const char *playbook_id, JsonObje
         g_autofree char *runs_dir = NULL;
         const char *secrets[3] = { NULL, NULL, NULL };
         ItkExecutionConfig config = { 0 };
+        g_autoptr(GPtrArray) input_log = g_ptr_array_new_with_free_func(g_free);
+        InputClaim claim = { 0 };
         Entry *entry;
 
         if (self->max_concurrent > 0 &&
@@ -911,6 +980,13 @@ itk_manager_create_execution(ItkManager *self, const char *playbook_id, JsonObje
                         secrets[1] = NULL;
                 }
         }
+        claim.manager = self;
+        claim.playbook = playbook;
+        claim.given = given;
+        claim.uid = options->uid;
+        claim.log_lines = input_log;
+        if (!itk_manager_check_inputs(&claim, error))
+                return NULL;
         bound = itk_playbook_bind_parameters(playbook, given, error);
         if (bound == NULL)
                 return NULL;
@@ -941,6 +1017,8 @@ itk_manager_create_execution(ItkManager *self, const char *playbook_id, JsonObje
         config.resolve_data = self;
         runs_dir = g_build_filename(self->state_dir, "runs", NULL);
         config.runs_dir = runs_dir;
+        config.prepare_run_dir = itk_manager_claim_inputs_cb;
+        config.prepare_data = &claim;
         execution = itk_execution_new(&config, error);
         if (execution == NULL) {
                 /* The journal says so each time a start is refused for it. */
@@ -966,6 +1044,8 @@ itk_manager_create_execution(ItkManager *self, const char *playbook_id, JsonObje
         g_ptr_array_add(self->entries, entry);
         g_hash_table_insert(self->by_id, (gpointer)itk_execution_get_object_id(execution), entry);
         itk_execution_set_pending_timeout(execution, self->pending_timeout_sec * 1000);
+        for (guint i = 0; i < input_log->len; i++)
+                itk_execution_log_operator(execution, g_ptr_array_index(input_log, i));
 
         g_signal_emit(self, signals[SIGNAL_EXECUTION_ADDED], 0, execution);
         g_signal_emit(self, signals[SIGNAL_ACTIVE_CHANGED], 0);
@@ -1191,6 +1271,7 @@ itk_manager_finalize(GObject *object)
         g_clear_pointer(&self->local_library, itk_library_store_free);
         g_clear_pointer(&self->store, itk_store_free);
         g_clear_pointer(&self->credentials, itk_credentials_free);
+        g_clear_object(&self->input_files);
         g_free(self->state_dir);
         g_strfreev(self->playbook_dirs);
         g_free(self->python);
@@ -1259,6 +1340,11 @@ itk_manager_new(const ItkManagerConfig *config, GError **error)
                             g_strerror(errsv));
                 return NULL;
         }
+        self->input_files =
+                itk_input_files_new(self->state_dir, config->input_max_bytes,
+                                    config->input_expiry_sec, config->input_dirs, error);
+        if (self->input_files == NULL)
+                return NULL;
         db = g_build_filename(self->state_dir, "history.db", NULL);
         self->store = itk_store_open(db, error);
         if (self->store == NULL)

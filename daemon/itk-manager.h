@@ -6,6 +6,7 @@
 
 #include "itk-credentials.h"
 #include "itk-execution.h"
+#include "itk-input-files.h"
 #include "itk-store-history.h"
 
 G_BEGIN_DECLS
@@ -25,6 +26,9 @@ typedef struct {
         guint history_max_age_days;       /* runs created longer ago are pruned; 0 = keep */
         guint history_max_runs;           /* the newest this many are kept; 0 = all */
         guint history_prune_interval_sec; /* between pruning passes; 0 = 3600 */
+        guint64 input_max_bytes;          /* a staged input file; 0 = the default */
+        guint input_expiry_sec;           /* unused staged files are dropped; 0 = default */
+        const char *const *input_dirs;    /* host folders files may be chosen from */
 } ItkManagerConfig;
 
 typedef struct {
@@ -52,6 +56,8 @@ ItkManager *itk_manager_new(const ItkManagerConfig *config, GError **error);
 ItkExecution *itk_manager_create_execution(ItkManager *self, const char *playbook,
                                            JsonObject *parameters, const ItkStartOptions *options,
                                            GError **error);
+/* Staged input files for `file` parameters; borrowed. */
+ItkInputFiles *itk_manager_get_input_files(ItkManager *self);
 /* By dashed id or 32 hex digits; NULL when not on the bus. */
 ItkExecution *itk_manager_lookup(ItkManager *self, const char *id);
 /* Live executions, in creation order; borrowed. */

@@ -149,6 +149,7 @@ main(int argc, char **argv)
         g_autoptr(GPtrArray) playbook_dirs = g_ptr_array_new_with_free_func(g_free);
         g_autofree char *config_file = NULL;
         g_autofree char *python = NULL;
+        g_auto(GStrv) input_dirs = NULL;
         g_autofree char *browser_binary = NULL;
         g_autoptr(GError) browser_error = NULL;
         gint64 browser_idle;
@@ -239,6 +240,19 @@ main(int argc, char **argv)
         manager_config.history_max_runs = itk_config_get_uint(config, "HistoryMaxRuns", 10000);
         manager_config.history_prune_interval_sec =
                 itk_config_get_uint(config, "HistoryPruneIntervalSeconds", 3600);
+        {
+                /* 2 GiB does not fit itk_config_get_uint's range. */
+                g_autoptr(GError) bytes_error = NULL;
+                gint64 bytes =
+                        g_key_file_get_int64(config, "Daemon", "MaxInputFileBytes", &bytes_error);
+                manager_config.input_max_bytes =
+                        bytes_error == NULL && bytes > 0 ? (guint64)bytes : 0;
+        }
+        manager_config.input_expiry_sec =
+                itk_config_get_uint(config, "InputFileExpirySeconds", 3600);
+        input_dirs =
+                g_key_file_get_string_list(config, "Daemon", "InputFileDirectories", NULL, NULL);
+        manager_config.input_dirs = (const char *const *)input_dirs;
         manager_config.require_verified_nested =
                 g_key_file_get_boolean(config, "Daemon", "RequireVerifiedNested", NULL);
 

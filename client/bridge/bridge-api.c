@@ -1379,6 +1379,12 @@ bridge_api_handle(Bridge *bridge, SoupServerMessage *msg, const char *path, GHas
                         bridge_history_get(bridge, msg, query);
                 return;
         }
+        if (g_str_equal(parts->pdata[0], "input-files")) {
+                /* bridge-inputs.c answers on its own. */
+                request_free(req);
+                bridge_inputs_handle(bridge, msg, method, (char **)parts->pdata, n);
+                return;
+        }
         if (g_str_equal(parts->pdata[0], "credentials")) {
                 if (n == 1 && method == SOUP_METHOD_GET)
                         call(req, bridge->manager, "ListCredentials", NULL, reply_converted);

@@ -39,7 +39,8 @@ typedef struct {
         guint timer_id;
         goffset limit; /* of the body, 0 none */
         goffset received;
-        char *refusal; /* the answer, while the refusal waits for its idle */
+        gboolean streaming; /* the body timer is an idle timer */
+        char *refusal;      /* the answer, while the refusal waits for its idle */
         guint refuse_id;
 } Guard;
 
@@ -241,6 +242,15 @@ bridge_guard_limit_body(SoupServerMessage *msg, goffset limit)
                 guard->limit = limit;
 }
 
+void
+bridge_guard_stream_body(SoupServerMessage *msg)
+{
+        Guard *guard = g_object_get_data(G_OBJECT(msg), "bridge-guard");
+
+        if (guard != NULL)
+                guard->streaming = TRUE;
+}
+
 static void
 got_headers_cb(SoupServerMessage *msg, gpointer user_data)
 {
@@ -259,6 +269,8 @@ got_chunk_cb(SoupServerMessage *msg, GBytes *chunk, gpointer user_data)
         Guard *guard = user_data;
 
         guard->received += g_bytes_get_size(chunk);
+        if (guard->streaming && guard->refuse_id == 0)
+                guard_set_timer(guard, guard->bridge->idle_timeout_seconds);
         if (guard->limit > 0 && guard->received > guard->limit) {
                 g_autofree char *text =
                         g_strdup_printf("the request body is larger than %" G_GOFFSET_FORMAT " KiB",

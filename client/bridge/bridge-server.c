@@ -66,6 +66,7 @@ static const struct {
         { "NoSuchExecution", SOUP_STATUS_NOT_FOUND },
         { "NoSuchCredential", SOUP_STATUS_NOT_FOUND },
         { "NoSuchArtifact", SOUP_STATUS_NOT_FOUND },
+        { "NoSuchInputFile", SOUP_STATUS_NOT_FOUND },
         { "InvalidArgs", SOUP_STATUS_BAD_REQUEST },
         { "InvalidParameters", SOUP_STATUS_BAD_REQUEST },
         { "InvalidPlaybook", SOUP_STATUS_UNPROCESSABLE_ENTITY },
@@ -379,6 +380,8 @@ early_cb(SoupServer *server, SoupServerMessage *msg, const char *path, GHashTabl
                         return;
                 }
                 limit = BRIDGE_MAX_BODY;
+                if (bridge_inputs_early(bridge, msg, path, query))
+                        return;
         }
         too_large = g_strdup_printf("the request body is larger than %" G_GOFFSET_FORMAT " KiB",
                                     limit / 1024);

@@ -94,6 +94,9 @@ void bridge_guard_refuse(SoupServerMessage *msg, guint status, const char *error
                          const char *message);
 /* Refuses the body (413) once more than @limit bytes of it arrived. */
 void bridge_guard_limit_body(SoupServerMessage *msg, goffset limit);
+/* The body timer restarts at every chunk (a long upload), instead of
+ * bounding the whole body. */
+void bridge_guard_stream_body(SoupServerMessage *msg);
 
 /* bridge-ws.c */
 BridgeWs *bridge_ws_new(Bridge *bridge);
@@ -125,3 +128,10 @@ char *bridge_live_view_match(const char *path);
 void bridge_live_view_upgrade(BridgeLiveView *live, SoupServerMessage *msg, const char *hex);
 /* POST /api/executions/ID/input: the body to Execution.SendInput. */
 void bridge_live_view_input(Bridge *bridge, SoupServerMessage *msg, const char *hex);
+
+/* bridge-inputs.c: TRUE when @path is an upload, which it takes over (the body
+ * streams to the daemon); then bridge_inputs_handle() answers it. */
+gboolean bridge_inputs_early(Bridge *bridge, SoupServerMessage *msg, const char *path,
+                             GHashTable *query);
+void bridge_inputs_handle(Bridge *bridge, SoupServerMessage *msg, const char *method, char **parts,
+                          guint n);

@@ -258,6 +258,7 @@ ctl_main_help(void)
                "  -q --quiet                    Print less\n"
                "     --no-pager                 Do not pipe output into a pager\n"
                "  -p --parameter=NAME=VALUE     run: set a parameter (repeatable)\n"
+               "     --file=NAME=LOCAL-PATH     run: upload a file for a file parameter\n"
                "     --credential=NAME          run: fill parameters from a credential\n"
                "     --gateway-url=URL          run: the gateway to work on\n"
                "     --debug                    run: start in debug mode\n"
@@ -305,6 +306,7 @@ enum {
         ARG_ALL,
         ARG_PAGE_SIZE,
         ARG_INFO,
+        ARG_FILE,
 };
 
 static int
@@ -339,6 +341,7 @@ ctl_main_parse_argv(CtlContext *ctx, int argc, char **argv)
                 { "page-size", required_argument, NULL, ARG_PAGE_SIZE },
                 { "output", required_argument, NULL, 'o' },
                 { "info", no_argument, NULL, ARG_INFO },
+                { "file", required_argument, NULL, ARG_FILE },
                 {},
         };
         int c;
@@ -468,6 +471,15 @@ ctl_main_parse_argv(CtlContext *ctx, int argc, char **argv)
                 case ARG_INFO:
                         ctx->info = TRUE;
                         break;
+                case ARG_FILE:
+                        if (strchr(optarg, '=') == NULL || optarg[0] == '=') {
+                                ctl_error("--file takes NAME=LOCAL-PATH, not '%s'", optarg);
+                                return CTL_EXIT_USAGE;
+                        }
+                        if (ctx->files == NULL)
+                                ctx->files = g_ptr_array_new_with_free_func(g_free);
+                        g_ptr_array_add(ctx->files, g_strdup(optarg));
+                        break;
                 case ':':
                         ctl_error("option '%s' needs a value", argv[optind - 1]);
                         return CTL_EXIT_USAGE;
@@ -490,6 +502,7 @@ ctl_context_clear(CtlContext *ctx)
                 sd_bus_flush_close_unref(ctx->bus);
         g_free(ctx->bus_address);
         g_ptr_array_unref(ctx->params);
+        g_clear_pointer(&ctx->files, g_ptr_array_unref);
         g_free(ctx->credential);
         g_free(ctx->gateway_url);
         g_free(ctx->status_filter);

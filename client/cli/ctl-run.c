@@ -6,6 +6,8 @@
  * kept until the reply names the object (DESIGN.md §4, Guarantees). Ctrl-C
  * cancels the run; a second Ctrl-C detaches and leaves it going. */
 #include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -456,6 +458,52 @@ ctl_run_start_reply_cb(sd_bus_message *m, void *userdata, sd_bus_error *ret_erro
         return 0;
 }
 
+/* --file: each local file goes to the daemon as a file descriptor
+ * (StageInputFile); the parameter's value becomes "staged:TOKEN". */
+static int
+ctl_run_stage_files(CtlContext *ctx, sd_bus *bus)
+{
+        for (guint i = 0; ctx->files != NULL && i < ctx->files->len; i++) {
+                _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+                _cleanup_(sd_bus_message_unrefp) sd_bus_message *call = NULL;
+                _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+                const char *spec = g_ptr_array_index(ctx->files, i);
+                const char *eq = strchr(spec, '=');
+                g_autofree char *name = g_strndup(spec, eq - spec);
+                g_autofree char *base = g_path_get_basename(eq + 1);
+                const char *token, *sha256;
+                uint64_t size;
+                int fd, r;
+
+                fd = open(eq + 1, O_RDONLY | O_CLOEXEC);
+                if (fd < 0) {
+                        ctl_error("--file %s: cannot open %s: %s", name, eq + 1, g_strerror(errno));
+                        return CTL_EXIT_NOINPUT;
+                }
+                r = sd_bus_message_new_method_call(bus, &call, CTL_BUS_NAME, CTL_MANAGER_PATH,
+                                                   CTL_MANAGER_IFACE, "StageInputFile");
+                if (r >= 0)
+                        r = sd_bus_message_append(call, "sh", base, fd);
+                /* A large file takes a while to copy: an hour, not the 25 s default. */
+                if (r >= 0)
+                        r = sd_bus_call(bus, call, UINT64_C(3600) * G_USEC_PER_SEC, &error, &reply);
+                close(fd);
+                if (r < 0)
+                        return ctl_bus_error(ctx, &error, r, "cannot upload %s for %s", eq + 1,
+                                             name);
+                r = sd_bus_message_read(reply, "sts", &token, &size, &sha256);
+                if (r < 0) {
+                        ctl_error("cannot read the StageInputFile reply: %s", g_strerror(-r));
+                        return CTL_EXIT_FAILURE;
+                }
+                if (!ctx->quiet)
+                        fprintf(stderr, "%s: %s, %" PRIu64 " bytes, sha256 %s\n", name, base, size,
+                                sha256);
+                g_ptr_array_add(ctx->params, g_strdup_printf("%s=staged:%s", name, token));
+        }
+        return 0;
+}
+
 /* -p values go as strings: the daemon converts them to the declared types. */
 static int
 ctl_run_append_parameters(CtlContext *ctx, sd_bus_message *m)
@@ -529,6 +577,12 @@ ctl_verb_run(CtlContext *ctx, int argc, char **argv)
         run.playbook = g_strdup(label);
 
         r = ctl_get_bus(ctx, &run.bus);
+        if (r != 0) {
+                ctl_run_clear(&run);
+                return r;
+        }
+
+        r = ctl_run_stage_files(ctx, run.bus);
         if (r != 0) {
                 ctl_run_clear(&run);
                 return r;

@@ -70,6 +70,8 @@ typedef struct {
         gboolean all;
         char *output;  /* artifact, live: -o FILE */
         gboolean info; /* live --info */
+        /* run --file: "name=local path" each */
+        GPtrArray *files;
 } CtlContext;
 
 /* ctl-main.c */

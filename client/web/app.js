@@ -22,6 +22,7 @@ import { LivePanel } from './liveview.js';
 import * as library from './library.js';
 import * as credentialsPage from './credentials.js';
 import * as runctx from './runctx.js';
+import * as inputfiles from './inputfiles.js';
 
 const TERMINAL = new Set(['completed', 'failed', 'cancelled']);
 const TOKEN_KEY = 'itk-token';
@@ -840,9 +841,8 @@ function paramInput(p, fieldId) {
                 return sel;
         }
         case 'file':
-                return h('input', { type: 'text', id: fieldId, name: p.name, class: 'mono',
-                                    placeholder: '/path/to/file', value: def !== undefined && def !== null ? String(def) : null,
-                                    required: p.required && def === undefined });
+                // Uploaded or chosen from the server's allowed folders, never a typed path.
+                return inputfiles.fileField(p, fieldId);
         default:
                 return h('input', { type: /password|secret|token/i.test(p.name) ? 'password' : 'text',
                                     id: fieldId, name: p.name, autocomplete: 'off',
@@ -930,8 +930,9 @@ function readParams(pb, form) {
                 const fail = (msg) => {
                         err.textContent = msg;
                         input.setAttribute('aria-invalid', 'true');
+                        // A file parameter's value is hidden: its upload control takes focus.
                         if (ok)
-                                input.focus();
+                                (input.type === 'hidden' ? box.querySelector('input[type=file]') || input : input).focus();
                         ok = false;
                 };
                 if (p.type === 'boolean') {
@@ -1382,6 +1383,7 @@ function init() {
         library.setup(ui);
         credentialsPage.setup(ui);
         runctx.setup(ui);
+        inputfiles.setup(ui);
         $('notice-close').addEventListener('click', clearNotice);
         $('conn-retry').addEventListener('click', reconnectNow);
         window.addEventListener('hashchange', onRoute);

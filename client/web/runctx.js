@@ -157,6 +157,9 @@ function applyValues(pb, form, values) {
         for (const p of pb.parameters || []) {
                 const box = form.querySelector(`[data-param="${CSS.escape(p.name)}"]`);
                 const input = box && box.querySelector('input, textarea, select');
+                // A staged file is used once; a run's recorded path is not a choice.
+                if (p.type === 'file')
+                        continue;
                 if (!input || !values.parameters || !(p.name in values.parameters) || isSecret(p, input))
                         continue;
                 const v = values.parameters[p.name];
@@ -235,7 +238,7 @@ export function beforeSubmit(pb, form, body) {
         const kept = {};
         for (const p of pb.parameters || []) {
                 const input = form.querySelector(`[data-param="${CSS.escape(p.name)}"] input, [data-param="${CSS.escape(p.name)}"] textarea, [data-param="${CSS.escape(p.name)}"] select`);
-                if (p.name in body.parameters && !isSecret(p, input))
+                if (p.name in body.parameters && !isSecret(p, input) && p.type !== 'file')
                         kept[p.name] = body.parameters[p.name];
         }
         store(LAST_PREFIX + pb.id, { parameters: kept, credential: body.credential_name || '',

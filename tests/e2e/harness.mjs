@@ -269,8 +269,10 @@ steps:
 
 export class Stack {
         // @retention: seconds a finished run stays on the bus (the daemon's default if unset).
-        constructor({ retention } = {}) {
+        // @conf: more lines for toolkit.conf's [Daemon] group.
+        constructor({ retention, conf = '' } = {}) {
                 this.retention = retention;
+                this.conf = conf;
         }
 
         async start() {
@@ -297,7 +299,7 @@ export class Stack {
                 }
                 const configDir = path.join(this.dir, 'config');
                 mkdirSync(configDir, { recursive: true });
-                writeFileSync(path.join(configDir, 'toolkit.conf'), '[Daemon]\nPython=/usr/bin/python3\n');
+                writeFileSync(path.join(configDir, 'toolkit.conf'), `[Daemon]\nPython=/usr/bin/python3\n${this.conf}`);
                 const daemon = spawn(cfg.daemon, [`--bus-address=${this.busAddress}`,
                                                    `--state-dir=${path.join(this.dir, 'state')}`,
                                                    `--config-dir=${configDir}`, `--playbook-path=${library}`,

@@ -137,7 +137,8 @@ async function waitServer(id, pred, timeout = 40000) {
 
 // Every control on the page has an accessible name (a label, aria-label or text).
 async function assertControlsNamed() {
-        const unnamed = await page.$$eval('input, select, textarea, button, a[href], summary', (els) =>
+        // A hidden input (a file parameter's value) is no control.
+        const unnamed = await page.$$eval('input:not([type=hidden]), select, textarea, button, a[href], summary', (els) =>
                 els.filter((e) => !(e.labels && e.labels.length) && !e.getAttribute('aria-label') &&
                                   !e.getAttribute('aria-labelledby') && !e.textContent.trim())
                         .map((e) => e.outerHTML));

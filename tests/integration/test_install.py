@@ -186,7 +186,9 @@ class InstallTest(unittest.TestCase):
             'MaxConcurrentExecutions': '64', 'MaxExecutionsPerCaller': '0',
             'RetentionSeconds': '600', 'PendingTimeoutSeconds': '300', 'Python': 'python3',
             'RequireVerifiedNested': 'false', 'HistoryMaxAgeDays': '90',
-            'HistoryMaxRuns': '10000', 'HistoryPruneIntervalSeconds': '3600'})
+            'HistoryMaxRuns': '10000', 'HistoryPruneIntervalSeconds': '3600',
+            'InputFileDirectories': '', 'MaxInputFileBytes': '2147483648',
+            'InputFileExpirySeconds': '3600'})
         self.assertEqual(dict(parser['Authorization']), {'Group': 'ignition-toolkit'})
 
     def test_reinstall_keeps_an_edited_config(self):
