@@ -4,6 +4,7 @@ follows it, its controls drive it and follow its real status, history shows
 the same steps. Screenshots of the main window and a run window are saved to
 ITK_GTK_ARTIFACTS (the build dir). Exits 77 without Xvfb or the app."""
 
+import hashlib
 import os
 import struct
 import sys
@@ -25,6 +26,12 @@ SLOW = playbook(
          'description': 'Who says hello'},
     ], description='Logs, sleeps, logs: long enough to pause and cancel.')
 
+UPLOAD = playbook(
+    log_step('got', 'module at {{ parameter.module }}'),
+    name='GTK upload', parameters=[
+        {'name': 'module', 'type': 'file', 'description': 'The module to install'},
+    ], description='Logs where its file parameter landed.')
+
 QUICK = playbook(log_step('one', 'one'), log_step('two', 'two'), name='GTK quick',
                  description='Two log lines.')
 
@@ -41,7 +48,7 @@ def png_size(path):
 
 
 class TestGtkRun(GtkAppTestCase):
-    library = {'gtk/slow.yaml': SLOW, 'gtk/quick.yaml': QUICK}
+    library = {'gtk/slow.yaml': SLOW, 'gtk/quick.yaml': QUICK, 'gtk/upload.yaml': UPLOAD}
     retention = 600
 
     def start_from_dialog(self, playbook_id, **values):
@@ -193,6 +200,33 @@ class TestGtkRun(GtkAppTestCase):
         width, height = png_size(shot)
         self.assertGreater(width, 400)
         self.assertGreater(height, 300)
+
+    def test_file_parameter_is_handed_over_not_named(self):
+        # The daemon takes no typed path for a file parameter: the dialog reads
+        # the chosen file itself and hands it over (StageInputFile), and the run
+        # sees its own copy inside the run folder, with the same bytes.
+        local = os.path.join(self.workdir, 'module v1.modl')
+        body = os.urandom(70000)
+        with open(local, 'wb') as f:
+            f.write(body)
+        path = self.start_from_dialog('gtk/upload.yaml', module=local)
+        self.assertEqual(self.client.wait_finished(path).args[0], 'completed')
+        lines = [line[3] for line in self.client.call(path, 'GetLog', GLib.Variant('(u)', (0,)))]
+        got = [line for line in lines if line.startswith('module at ')]
+        self.assertEqual(len(got), 1, lines)
+        self.assertTrue(got[0].endswith('/inputs/module/module v1.modl'), got[0])
+        self.assertNotIn(local, got[0])
+        digest = hashlib.sha256(body).hexdigest()
+        self.assertIn("input file 'module': module v1.modl, 70000 bytes, sha256 " + digest, lines)
+
+    def test_unreadable_file_parameter_is_refused_in_the_dialog(self):
+        mark = self.mark()
+        self.hook('OpenRunDialog', 'gtk/upload.yaml')
+        self.hook('SetDialogParameter', 'module', os.path.join(self.workdir, 'absent.modl'))
+        self.hook('StartFromDialog')
+        refused = self.hook_signal('DialogError', after=mark, what='the dialog to show an error')
+        self.assertIn('module', refused.args[0])
+        self.assertFalse([m for m in self.client.signals(member='RunViewOpened') if m.seq >= mark])
 
     def test_dialog_shows_the_daemons_refusal(self):
         # A malformed integer: the daemon refuses the start, the dialog says why

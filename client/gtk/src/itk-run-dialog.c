@@ -9,6 +9,9 @@
 #include "itk-run-view.h"
 #include "itk-test-hook.h"
 
+#include <gio/gfiledescriptorbased.h>
+#include <gio/gunixfdlist.h>
+
 typedef struct {
         char *name;
         char *type;
@@ -25,6 +28,10 @@ typedef struct {
         GtkLabel *error;
         GCancellable *cancellable;
         ItkRunFollower *follower;
+        /* File parameter name -> "staged:TOKEN": the daemon never opens a path a
+         * client names, so the chosen files are handed over (StageInputFile) first. */
+        GHashTable *staged;
+        guint staging; /* index of the field being uploaded */
 } RunDialog;
 
 static GtkWindow *current_dialog;
@@ -209,6 +216,10 @@ collect_parameters(RunDialog *self)
                         if (choice != NULL)
                                 g_variant_builder_add(&b, "{sv}", f->name,
                                                       g_variant_new_string(choice));
+                } else if (g_hash_table_contains(self->staged, f->name)) {
+                        g_variant_builder_add(
+                                &b, "{sv}", f->name,
+                                g_variant_new_string(g_hash_table_lookup(self->staged, f->name)));
                 } else {
                         const char *text = gtk_editable_get_text(GTK_EDITABLE(f->widget));
 
@@ -219,6 +230,15 @@ collect_parameters(RunDialog *self)
                 }
         }
         return g_variant_builder_end(&b);
+}
+
+static void
+show_error(RunDialog *self, const char *text)
+{
+        gtk_widget_set_sensitive(self->start, TRUE);
+        gtk_label_set_text(self->error, text);
+        gtk_widget_set_visible(GTK_WIDGET(self->error), TRUE);
+        itk_test_hook_emit("DialogError", g_variant_new("(s)", text));
 }
 
 static void
@@ -236,10 +256,8 @@ started_cb(GObject *source, GAsyncResult *result, gpointer user_data)
         if (path == NULL) {
                 g_autofree char *text = itk_app_describe_error(error);
 
-                gtk_label_set_text(self->error, text);
-                gtk_widget_set_visible(GTK_WIDGET(self->error), TRUE);
                 g_clear_object(&self->follower);
-                itk_test_hook_emit("DialogError", g_variant_new("(s)", text));
+                show_error(self, text);
                 return;
         }
         gtk_window_present(itk_run_view_open_live(path, follower));
@@ -247,27 +265,131 @@ started_cb(GObject *source, GAsyncResult *result, gpointer user_data)
 }
 
 static void
-start_clicked_cb(GtkButton *button, gpointer user_data)
+start_run(RunDialog *self)
 {
-        RunDialog *self = user_data;
         ItkApp *app = itk_app_get();
         GVariantBuilder options;
         const char *credential = dropdown_choice(self->credential);
 
-        if (app->bus == NULL || self->follower != NULL)
-                return;
         g_variant_builder_init(&options, G_VARIANT_TYPE("a{sv}"));
         if (credential != NULL)
                 g_variant_builder_add(&options, "{sv}", "credential",
                                       g_variant_new_string(credential));
         if (gtk_switch_get_active(self->debug))
                 g_variant_builder_add(&options, "{sv}", "debug", g_variant_new_boolean(TRUE));
-        gtk_widget_set_visible(GTK_WIDGET(self->error), FALSE);
-        gtk_widget_set_sensitive(self->start, FALSE);
         self->follower = itk_run_follower_new(app->bus, ITK_BUS_NAME);
         itk_run_follower_start_async(self->follower, self->playbook_id, collect_parameters(self),
                                      g_variant_builder_end(&options), self->cancellable, started_cb,
                                      self);
+}
+
+static void stage_next(RunDialog *self);
+
+static Field *
+staging_field(RunDialog *self)
+{
+        return self->fields->pdata[self->staging];
+}
+
+static void
+staged_cb(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GVariant) reply = g_dbus_connection_call_with_unix_fd_list_finish(
+                G_DBUS_CONNECTION(source), NULL, result, &error);
+        RunDialog *self;
+        const char *token;
+
+        if (reply == NULL && g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+                return; /* the dialog is gone */
+        self = user_data;
+        if (reply == NULL) {
+                g_autofree char *why = itk_app_describe_error(error);
+                g_autofree char *text =
+                        g_strdup_printf(_("Could not hand over the file for “%s”: %s"),
+                                        staging_field(self)->name, why);
+
+                show_error(self, text);
+                return;
+        }
+        g_variant_get(reply, "(&sts)", &token, NULL, NULL);
+        g_hash_table_insert(self->staged, g_strdup(staging_field(self)->name),
+                            g_strdup_printf("staged:%s", token));
+        self->staging++;
+        stage_next(self);
+}
+
+static void
+opened_cb(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GFileInputStream) stream = g_file_read_finish(G_FILE(source), result, &error);
+        g_autoptr(GUnixFDList) fds = NULL;
+        g_autofree char *name = NULL;
+        RunDialog *self;
+
+        if (stream == NULL && g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+                return;
+        self = user_data;
+        if (stream == NULL || !G_IS_FILE_DESCRIPTOR_BASED(stream)) {
+                g_autofree char *text = g_strdup_printf(
+                        _("Could not read the file for “%s”: %s"), staging_field(self)->name,
+                        error != NULL ? error->message : _("not a local file"));
+
+                show_error(self, text);
+                return;
+        }
+        /* The list dups the descriptor; the stream closes its own. */
+        fds = g_unix_fd_list_new();
+        if (g_unix_fd_list_append(fds,
+                                  g_file_descriptor_based_get_fd(G_FILE_DESCRIPTOR_BASED(stream)),
+                                  &error) < 0) {
+                show_error(self, error->message);
+                return;
+        }
+        name = g_file_get_basename(G_FILE(source));
+        g_dbus_connection_call_with_unix_fd_list(
+                itk_app_get()->bus, ITK_BUS_NAME, ITK_MANAGER_PATH, ITK_MANAGER_INTERFACE,
+                "StageInputFile", g_variant_new("(sh)", name, 0), G_VARIANT_TYPE("(sts)"),
+                G_DBUS_CALL_FLAGS_ALLOW_INTERACTIVE_AUTHORIZATION, G_MAXINT, fds, self->cancellable,
+                staged_cb, self);
+}
+
+/* Hands the chosen files to the daemon one after the other, then starts. */
+static void
+stage_next(RunDialog *self)
+{
+        for (; self->staging < self->fields->len; self->staging++) {
+                Field *f = staging_field(self);
+                const char *text;
+                g_autoptr(GFile) file = NULL;
+
+                if (!g_str_equal(f->type, "file") || !GTK_IS_EDITABLE(f->widget))
+                        continue;
+                text = gtk_editable_get_text(GTK_EDITABLE(f->widget));
+                if (text[0] == '\0')
+                        continue;
+                file = g_file_new_for_commandline_arg(text);
+                g_file_read_async(file, G_PRIORITY_DEFAULT, self->cancellable, opened_cb, self);
+                return;
+        }
+        start_run(self);
+}
+
+static void
+start_clicked_cb(GtkButton *button, gpointer user_data)
+{
+        RunDialog *self = user_data;
+        ItkApp *app = itk_app_get();
+
+        if (app->bus == NULL || self->follower != NULL || !gtk_widget_get_sensitive(self->start))
+                return;
+        gtk_widget_set_visible(GTK_WIDGET(self->error), FALSE);
+        gtk_widget_set_sensitive(self->start, FALSE);
+        /* A token is single use: a retried start hands the files over again. */
+        g_hash_table_remove_all(self->staged);
+        self->staging = 0;
+        stage_next(self);
 }
 
 static void
@@ -279,6 +401,7 @@ dialog_destroy_cb(GtkWidget *widget, gpointer user_data)
         g_clear_object(&self->cancellable);
         g_clear_object(&self->follower);
         g_ptr_array_unref(self->fields);
+        g_hash_table_unref(self->staged);
         g_free(self->playbook_id);
         if (current_dialog == self->window)
                 current_dialog = NULL;
@@ -314,6 +437,7 @@ itk_run_dialog_new(GtkWindow *parent, GVariant *playbook)
         self->window = GTK_WINDOW(window);
         self->playbook_id = g_strdup(lookup_string(playbook, "id"));
         self->fields = g_ptr_array_new_with_free_func(field_free);
+        self->staged = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
         self->cancellable = g_cancellable_new();
         title = g_strdup_printf(_("Run %s"), name[0] ? name : self->playbook_id);
         gtk_window_set_title(self->window, title);
