@@ -183,12 +183,12 @@ class TestGtkRun(GtkAppTestCase):
             self.assertEqual(self.hook('CountRows', 'history'), expected)
 
     def test_main_window_lists_and_screenshot(self):
-        self.assertEqual(self.hook('CountRows', 'playbooks'), 2)
+        self.assertEqual(self.hook('CountRows', 'playbooks'), 3)
         # Search matches ids, names and descriptions, case-insensitively.
         self.hook('SearchPlaybooks', 'LONG ENOUGH')
         self.assertEqual(self.hook('CountRows', 'playbooks'), 1)
         self.hook('SearchPlaybooks', 'gtk/')
-        self.assertEqual(self.hook('CountRows', 'playbooks'), 2)
+        self.assertEqual(self.hook('CountRows', 'playbooks'), 3)
         self.hook('SearchPlaybooks', 'no such thing')
         self.assertEqual(self.hook('CountRows', 'playbooks'), 0)
         self.hook('SearchPlaybooks', '')
