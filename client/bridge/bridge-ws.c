@@ -322,6 +322,19 @@ signal_cb(GDBusObjectManagerClient *manager, GDBusObjectProxy *object, GDBusProx
                 add_string(b, "step_id", step_id);
                 add_string(b, "message", message);
                 filtered = TRUE;
+        } else if (g_str_equal(signal, "LogBatch") &&
+                   g_variant_is_of_type(params, G_VARIANT_TYPE("(a(tuss))"))) {
+                /* A burst of lines in one signal: still one "log" event each. */
+                g_autoptr(GVariant) lines = g_variant_get_child_value(params, 0);
+                GVariantIter iter;
+                GVariant *line;
+
+                g_variant_iter_init(&iter, lines);
+                while ((line = g_variant_iter_next_value(&iter)) != NULL) {
+                        signal_cb(manager, object, proxy, sender, "Log", line, user_data);
+                        g_variant_unref(line);
+                }
+                return;
         } else if (g_str_equal(signal, "Finished") &&
                    g_variant_is_of_type(params, G_VARIANT_TYPE("(ss)"))) {
                 const char *status, *error;
