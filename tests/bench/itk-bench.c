@@ -189,6 +189,7 @@ typedef struct {
         struct {
                 char *path;
                 guint lines;    /* numbered lines seen */
+                guint batches;  /* LogBatch signals that carried them */
                 guint disorder; /* ...not the number expected */
                 bool finished;
                 char *final_status;
@@ -524,6 +525,17 @@ watch_reset(Watch *w, const char *path)
         w->path = g_strdup(path);
 }
 
+/* A line of the chatty run: its numbered lines must come in order. */
+static void
+chatty_count(Bench *b, const char *text)
+{
+        if (!g_ascii_isdigit(text[0]))
+                return;
+        if (strtoul(text, NULL, 10) != b->chatty.lines + 1)
+                b->chatty.disorder++;
+        b->chatty.lines++;
+}
+
 static int
 execution_signal_cb(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
 {
@@ -535,7 +547,7 @@ execution_signal_cb(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
         bool watched;
 
         if (!sd_bus_message_has_signature(m, "ss") && !sd_bus_message_has_signature(m, "isss") &&
-            !sd_bus_message_has_signature(m, "tuss"))
+            !sd_bus_message_has_signature(m, "tuss") && !sd_bus_message_has_signature(m, "a(tuss)"))
                 return 0;
         if (g_strcmp0(sd_bus_message_get_interface(m), ITK_EXECUTION_IFACE) != 0 || path == NULL ||
             member == NULL)
@@ -547,11 +559,14 @@ execution_signal_cb(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
                 uint32_t priority;
 
                 if (strcmp(member, "Log") == 0 &&
-                    sd_bus_message_read(m, "tuss", &usec, &priority, &step_id, &text) >= 0 &&
-                    g_ascii_isdigit(text[0])) {
-                        if (strtoul(text, NULL, 10) != b->chatty.lines + 1)
-                                b->chatty.disorder++;
-                        b->chatty.lines++;
+                    sd_bus_message_read(m, "tuss", &usec, &priority, &step_id, &text) >= 0) {
+                        chatty_count(b, text);
+                } else if (strcmp(member, "LogBatch") == 0 &&
+                           sd_bus_message_enter_container(m, 'a', "(tuss)") >= 0) {
+                        b->chatty.batches++;
+                        while (sd_bus_message_read(m, "(tuss)", &usec, &priority, &step_id, &text) >
+                               0)
+                                chatty_count(b, text);
                 } else if (strcmp(member, "Finished") == 0 &&
                            sd_bus_message_read(m, "ss", &status, &text) >= 0) {
                         b->chatty.finished = true;
@@ -597,6 +612,16 @@ execution_signal_cb(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
                         return 0;
                 if (strstr(message, READY_TOKEN) != NULL)
                         w->ready = true;
+        } else if (strcmp(member, "LogBatch") == 0) {
+                const char *step_id, *message;
+                uint64_t usec;
+                uint32_t priority;
+
+                if (!watched || sd_bus_message_enter_container(m, 'a', "(tuss)") < 0)
+                        return 0;
+                while (sd_bus_message_read(m, "(tuss)", &usec, &priority, &step_id, &message) > 0)
+                        if (strstr(message, READY_TOKEN) != NULL)
+                                w->ready = true;
         } else if (strcmp(member, "Finished") == 0) {
                 const char *status, *error;
 
@@ -1086,8 +1111,12 @@ collect_leaked_processes(Bench *b, GString *names)
 static int sim_held_requests(Bench *b);
 static int chatty_check(Bench *b, bool restart);
 
+/* @daemon_latencies (may be NULL): Cancel sent -> the daemon's transition,
+ * from the run's FinishedAt (wall clock, set when the run turns cancelled):
+ * what the client's latency adds on top is queueing on the way back. */
 static int
-run_cancel_case(Bench *b, const CancelCase *c, double *latencies, guint *ret_max_held)
+run_cancel_case(Bench *b, const CancelCase *c, double *latencies, double *daemon_latencies,
+                guint *ret_max_held)
 {
         g_autofree char *source = g_strdup_printf("name: bench cancel %s\n"
                                                   "version: 1\n"
@@ -1115,7 +1144,8 @@ run_cancel_case(Bench *b, const CancelCase *c, double *latencies, guint *ret_max
                 *ret_max_held = 0;
         for (guint i = 0; i < b->runs; i++) {
                 g_autofree char *path = NULL;
-                uint64_t t0;
+                uint64_t t0, finished_at = 0;
+                gint64 t0_real;
                 int r;
 
                 /* Under the chatty load, a run that finished printing is
@@ -1168,6 +1198,7 @@ run_cancel_case(Bench *b, const CancelCase *c, double *latencies, guint *ret_max
                                 *ret_max_held = MAX(*ret_max_held, (guint)held);
                 }
 
+                t0_real = g_get_real_time();
                 t0 = now_usec();
                 if (send_cancel(b, path) < 0)
                         return -1;
@@ -1190,6 +1221,12 @@ run_cancel_case(Bench *b, const CancelCase *c, double *latencies, guint *ret_max
                 if (g_strcmp0(b->watch.final_status, "cancelled") != 0)
                         return bench_error(b, "%s run %u: Finished(%s) after cancel", c->type, i,
                                            b->watch.final_status);
+                if (daemon_latencies != NULL) {
+                        if (get_time_property(b, path, "FinishedAt", &finished_at) < 0)
+                                return -1;
+                        daemon_latencies[i] = (double)MAX((gint64)finished_at - t0_real, 0) /
+                                              (double)MSEC_PER_SEC;
+                }
         }
         watch_reset(&b->watch, NULL);
         return 0;
@@ -1198,7 +1235,8 @@ run_cancel_case(Bench *b, const CancelCase *c, double *latencies, guint *ret_max
 /* Appends "name":{runs, min/p50/p99/max/mean, target, pass} for @latencies
  * (sorted here) and returns whether p99 meets the target. */
 static bool
-append_latencies(GString *out, const char *name, double *latencies, guint runs)
+append_latencies(GString *out, const char *name, double *latencies, double *daemon_latencies,
+                 guint runs)
 {
         double mean = 0, p99;
         bool pass;
@@ -1220,6 +1258,15 @@ append_latencies(GString *out, const char *name, double *latencies, guint runs)
         json_append_double(out, latencies[runs - 1], 3);
         g_string_append(out, ",\"mean_ms\":");
         json_append_double(out, mean, 3);
+        if (daemon_latencies != NULL) {
+                qsort(daemon_latencies, runs, sizeof(double), compare_double);
+                g_string_append(out, ",\"daemon_p50_ms\":");
+                json_append_double(out, percentile(daemon_latencies, runs, 0.50), 3);
+                g_string_append(out, ",\"daemon_p99_ms\":");
+                json_append_double(out, percentile(daemon_latencies, runs, 0.99), 3);
+                g_string_append(out, ",\"daemon_max_ms\":");
+                json_append_double(out, daemon_latencies[runs - 1], 3);
+        }
         g_string_append_printf(out, ",\"target_p99_ms\":%.1f,\"pass\":%s}", TARGET_CANCEL_P99_MS,
                                pass ? "true" : "false");
         return pass;
@@ -1229,6 +1276,7 @@ static int
 section_cancel(Bench *b, GString *out)
 {
         g_autofree double *latencies = g_new0(double, b->runs);
+        g_autofree double *daemon_latencies = g_new0(double, b->runs);
         g_autoptr(GString) leaked_names = g_string_new(NULL);
         guint leaked = 0;
         int result = 0;
@@ -1240,11 +1288,11 @@ section_cancel(Bench *b, GString *out)
                 const CancelCase *c = &cancel_cases[k];
 
                 g_printerr("itk-bench: cancel %s, %u runs\n", c->type, b->runs);
-                if (run_cancel_case(b, c, latencies, NULL) < 0) {
+                if (run_cancel_case(b, c, latencies, daemon_latencies, NULL) < 0) {
                         result = -1;
                         break;
                 }
-                if (!append_latencies(out, c->type, latencies, b->runs))
+                if (!append_latencies(out, c->type, latencies, daemon_latencies, b->runs))
                         b->targets_met = false;
                 g_string_append_c(out, ',');
         }
@@ -2042,6 +2090,7 @@ static int
 section_gateway(Bench *b, GString *out)
 {
         g_autofree double *latencies = g_new0(double, b->runs);
+        g_autofree double *daemon_latencies = g_new0(double, b->runs);
         uint32_t max_concurrent = 0;
         guint held_in_flight = 0;
         int held_after = -1;
@@ -2068,9 +2117,9 @@ section_gateway(Bench *b, GString *out)
             sim_post(b, "/data/api/v1/restart-tasks/restart?confirm=true", true) < 0 ||
             sim_wait_state(b, "STARTING") < 0)
                 goto out;
-        if (run_cancel_case(b, &gateway_wait_case, latencies, NULL) < 0)
+        if (run_cancel_case(b, &gateway_wait_case, latencies, daemon_latencies, NULL) < 0)
                 goto out;
-        if (!append_latencies(out, "wait_for_ready", latencies, b->runs))
+        if (!append_latencies(out, "wait_for_ready", latencies, daemon_latencies, b->runs))
                 b->targets_met = false;
         g_string_append_c(out, ',');
         if (sim_post(b, "/sim/reset", false) < 0 || sim_wait_state(b, "RUNNING") < 0)
@@ -2080,9 +2129,10 @@ section_gateway(Bench *b, GString *out)
                    gateway_hang_case.type, b->runs);
         if (sim_post(b, "/sim/fault?path=/data/api/v1/overview&mode=hang", false) < 0)
                 goto out;
-        if (run_cancel_case(b, &gateway_hang_case, latencies, &held_in_flight) < 0)
+        if (run_cancel_case(b, &gateway_hang_case, latencies, daemon_latencies, &held_in_flight) <
+            0)
                 goto out;
-        if (!append_latencies(out, "hung_request", latencies, b->runs))
+        if (!append_latencies(out, "hung_request", latencies, daemon_latencies, b->runs))
                 b->targets_met = false;
         /* A cancelled request must let go of its connection: the simulator
          * then drops the request it was holding. */
@@ -2300,11 +2350,13 @@ static int
 run_load_case(Bench *b, const CancelCase *c, const char *name, double *latencies, GString *out,
               guint *ret_max_held)
 {
+        g_autofree double *daemon_latencies = g_new0(double, b->runs);
+
         g_printerr("itk-bench: cancel under load %s: %s, %u runs\n", load_names[b->load], name,
                    b->runs);
-        if (run_cancel_case(b, c, latencies, ret_max_held) < 0)
+        if (run_cancel_case(b, c, latencies, daemon_latencies, ret_max_held) < 0)
                 return -1;
-        if (!append_latencies(out, name, latencies, b->runs))
+        if (!append_latencies(out, name, latencies, daemon_latencies, b->runs))
                 b->targets_met = false;
         g_string_append_c(out, ',');
         return 0;
@@ -2371,8 +2423,10 @@ section_cancel_load(Bench *b, GString *out)
                         result = -1;
                 if (b->load == LOAD_CHATTY)
                         g_string_append_printf(out,
-                                               ",\"chatty_runs\":%u,\"chatty_runs_verified\":%u",
-                                               b->chatty.runs, b->chatty.verified);
+                                               ",\"chatty_runs\":%u,\"chatty_runs_verified\":%u,"
+                                               "\"chatty_log_batches\":%u",
+                                               b->chatty.runs, b->chatty.verified,
+                                               b->chatty.batches);
                 g_string_append(out, "},");
         }
         b->load = LOAD_IDLE;
