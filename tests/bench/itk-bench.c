@@ -156,6 +156,9 @@ typedef struct {
         guint daemon_serial;
         char *daemon_log;
         sd_bus *bus;
+        /* Sends Cancel and gets only StatusChanged: the cancel latency is not
+         * measured behind the chatty run's log, which @bus reads. */
+        sd_bus *cancel_bus;
         int sigfd;
         bool interrupted;
         bool daemon_owns_name;
@@ -648,6 +651,25 @@ execution_signal_cb(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
         return 0;
 }
 
+/* StatusChanged on the cancel connection, which subscribes to nothing else. */
+static int
+cancel_status_cb(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
+{
+        Bench *b = userdata;
+        Watch *w = &b->watch;
+        const char *path = sd_bus_message_get_path(m);
+        const char *status, *previous;
+
+        if (w->path == NULL || path == NULL || strcmp(path, w->path) != 0 ||
+            sd_bus_message_read(m, "ss", &status, &previous) < 0)
+                return 0;
+        if (strcmp(status, "cancelled") == 0 && !w->cancelled) {
+                w->cancelled = true;
+                w->t_cancelled = now_usec();
+        }
+        return 0;
+}
+
 static int
 name_owner_changed_cb(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
 {
@@ -670,12 +692,19 @@ bench_wait(Bench *b, Predicate predicate, gconstpointer data, uint64_t timeout)
         uint64_t deadline = now_usec() + timeout;
 
         for (;;) {
-                struct pollfd fds[3];
+                struct pollfd fds[4];
                 uint64_t bus_timeout, now;
                 int n = 0, r, events, poll_ms;
 
                 if (predicate(b, data))
                         return 0;
+                /* The cancel connection first: its StatusChanged is not
+                 * processed behind what queued on the other. */
+                r = b->cancel_bus != NULL ? sd_bus_process(b->cancel_bus, NULL) : 0;
+                if (r < 0)
+                        return bench_error(b, "processing the bus: %s", g_strerror(-r)), r;
+                if (r > 0)
+                        continue;
                 r = sd_bus_process(b->bus, NULL);
                 if (r < 0)
                         return bench_error(b, "processing the bus: %s", g_strerror(-r)), r;
@@ -712,6 +741,17 @@ bench_wait(Bench *b, Predicate predicate, gconstpointer data, uint64_t timeout)
                         fds[n++] = (struct pollfd){ .fd = b->daemon_pidfd, .events = POLLIN };
                 else if (b->daemon_pid > 0 && poll_ms > 100)
                         poll_ms = 100; /* no pidfd: look at the daemon now and then */
+                if (b->cancel_bus != NULL) {
+                        int cancel_events = sd_bus_get_events(b->cancel_bus);
+
+                        if (cancel_events < 0)
+                                return bench_error(b, "bus events: %s", g_strerror(-cancel_events)),
+                                       cancel_events;
+                        fds[n++] = (struct pollfd){ .fd = sd_bus_get_fd(b->cancel_bus),
+                                                    .events = (short)cancel_events };
+                        /* Its own timeouts (Cancel's reply) are not waited for:
+                         * the reply is checked with the run's end. */
+                }
                 r = poll(fds, (nfds_t)n, poll_ms);
                 if (r < 0 && errno != EINTR) {
                         int saved = errno;
@@ -725,7 +765,7 @@ bench_wait(Bench *b, Predicate predicate, gconstpointer data, uint64_t timeout)
                         b->interrupted = true;
                         return -EINTR;
                 }
-                if ((n == 3 && (fds[2].revents & POLLIN)) || b->daemon_pidfd < 0) {
+                if ((b->daemon_pidfd >= 0 && (fds[2].revents & POLLIN)) || b->daemon_pidfd < 0) {
                         if (daemon_check_alive(b) < 0)
                                 return -ECHILD;
                 }
@@ -829,6 +869,22 @@ bus_start(Bench *b)
                                      name_owner_changed_cb, b);
         if (r < 0)
                 return bench_error(b, "cannot add matches: %s", g_strerror(-r));
+
+        r = sd_bus_new(&b->cancel_bus);
+        if (r >= 0)
+                r = sd_bus_set_address(b->cancel_bus, b->bus_address);
+        if (r >= 0)
+                r = sd_bus_set_bus_client(b->cancel_bus, 1);
+        if (r >= 0)
+                r = sd_bus_start(b->cancel_bus);
+        if (r >= 0)
+                r = sd_bus_add_match(b->cancel_bus, NULL,
+                                     "type='signal',sender='" ITK_NAME
+                                     "',interface='" ITK_EXECUTION_IFACE
+                                     "',member='StatusChanged',path_namespace='" ITK_PATH "'",
+                                     cancel_status_cb, b);
+        if (r < 0)
+                return bench_error(b, "cannot set up the cancel connection: %s", g_strerror(-r));
         return 0;
 }
 
@@ -984,8 +1040,9 @@ cancel_reply_cb(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error)
 static int
 send_cancel(Bench *b, const char *path)
 {
-        int r = sd_bus_call_method_async(b->bus, NULL, ITK_NAME, path, ITK_EXECUTION_IFACE,
-                                         "Cancel", cancel_reply_cb, b, "");
+        int r = sd_bus_call_method_async(b->cancel_bus != NULL ? b->cancel_bus : b->bus, NULL,
+                                         ITK_NAME, path, ITK_EXECUTION_IFACE, "Cancel",
+                                         cancel_reply_cb, b, "");
 
         if (r < 0)
                 return bench_error(b, "sending Cancel: %s", g_strerror(-r));
@@ -2461,6 +2518,8 @@ bench_cleanup(Bench *b)
                 close(b->sim_stdout);
                 b->sim_stdout = -1;
         }
+        if (b->cancel_bus != NULL)
+                b->cancel_bus = sd_bus_flush_close_unref(b->cancel_bus);
         if (b->bus != NULL)
                 b->bus = sd_bus_flush_close_unref(b->bus);
         if (b->bus_pid > 0)
