@@ -11,7 +11,10 @@ import sys
 CANCEL_TYPES = ("utility.sleep", "utility.python", "utility.shell")
 CANCEL_KEYS = ("runs", "min_ms", "p50_ms", "p99_ms", "max_ms", "mean_ms", "target_p99_ms", "pass",
                # Cancel sent -> the daemon's transition (the run's FinishedAt)
-               "daemon_p50_ms", "daemon_p99_ms", "daemon_max_ms")
+               "daemon_p50_ms", "daemon_p99_ms", "daemon_max_ms",
+               # ...the time the daemon and dbus-daemon waited for a CPU meanwhile
+               "daemon_runq_wait_p99_ms", "daemon_runq_wait_max_ms",
+               "daemon_less_runq_wait_p99_ms")
 THROUGHPUT_KEYS = ("steps", "seconds", "steps_per_sec", "target_steps_per_sec", "pass")
 MEMORY_KEYS = ("executions", "rss_idle_kb", "rss_paused_kb", "per_execution_kb", "idle_cpu_percent",
                "target_idle_kb", "idle_pass", "target_per_execution_kb", "per_execution_pass")

@@ -326,6 +326,21 @@ read_cpu_seconds(pid_t pid)
         return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
 }
 
+/* Nanoseconds the main thread of @pid spent runnable but waiting for a CPU
+ * (the second field of its schedstat), or 0 when unknown. */
+static uint64_t
+read_run_delay_ns(pid_t pid)
+{
+        g_autofree char *path = g_strdup_printf("/proc/%d/task/%d/schedstat", (int)pid, (int)pid);
+        g_autofree char *contents = NULL;
+        unsigned long long run = 0, delay = 0;
+
+        if (pid <= 0 || !g_file_get_contents(path, &contents, NULL, NULL) ||
+            sscanf(contents, "%llu %llu", &run, &delay) != 2)
+                return 0;
+        return delay;
+}
+
 /* The 1-minute load average: other work on the machine skews latencies. */
 static double
 read_loadavg(void)
@@ -1170,10 +1185,13 @@ static int chatty_check(Bench *b, bool restart);
 
 /* @daemon_latencies (may be NULL): Cancel sent -> the daemon's transition,
  * from the run's FinishedAt (wall clock, set when the run turns cancelled):
- * what the client's latency adds on top is queueing on the way back. */
+ * what the client's latency adds on top is queueing on the way back.
+ * @runq_waits (with @daemon_latencies): how long of Cancel sent -> received
+ * the daemon's main thread and dbus-daemon were runnable but had no CPU
+ * (other processes' doing, not theirs), added up. */
 static int
 run_cancel_case(Bench *b, const CancelCase *c, double *latencies, double *daemon_latencies,
-                guint *ret_max_held)
+                double *runq_waits, guint *ret_max_held)
 {
         g_autofree char *source = g_strdup_printf("name: bench cancel %s\n"
                                                   "version: 1\n"
@@ -1201,7 +1219,7 @@ run_cancel_case(Bench *b, const CancelCase *c, double *latencies, double *daemon
                 *ret_max_held = 0;
         for (guint i = 0; i < b->runs; i++) {
                 g_autofree char *path = NULL;
-                uint64_t t0, finished_at = 0;
+                uint64_t t0, finished_at = 0, run_delay0, bus_delay0;
                 gint64 t0_real;
                 int r;
 
@@ -1255,6 +1273,8 @@ run_cancel_case(Bench *b, const CancelCase *c, double *latencies, double *daemon
                                 *ret_max_held = MAX(*ret_max_held, (guint)held);
                 }
 
+                run_delay0 = read_run_delay_ns(b->daemon_pid);
+                bus_delay0 = read_run_delay_ns(b->bus_pid);
                 t0_real = g_get_real_time();
                 t0 = now_usec();
                 if (send_cancel(b, path) < 0)
@@ -1267,6 +1287,16 @@ run_cancel_case(Bench *b, const CancelCase *c, double *latencies, double *daemon
                         return bench_error(b, "%s run %u ended %s instead of cancelled", c->type, i,
                                            b->watch.final_status);
                 latencies[i] = (double)(b->watch.t_cancelled - t0) / (double)MSEC_PER_SEC;
+                if (runq_waits != NULL) {
+                        uint64_t run_delay1 = read_run_delay_ns(b->daemon_pid);
+                        uint64_t bus_delay1 = read_run_delay_ns(b->bus_pid);
+
+                        runq_waits[i] =
+                                (run_delay1 > run_delay0 ? (double)(run_delay1 - run_delay0) : 0) /
+                                        1e6 +
+                                (bus_delay1 > bus_delay0 ? (double)(bus_delay1 - bus_delay0) : 0) /
+                                        1e6;
+                }
 
                 r = bench_wait(b, finished_and_replied_pred, NULL, CANCEL_TIMEOUT_USEC);
                 if (r < 0)
@@ -1293,7 +1323,7 @@ run_cancel_case(Bench *b, const CancelCase *c, double *latencies, double *daemon
  * (sorted here) and returns whether p99 meets the target. */
 static bool
 append_latencies(GString *out, const char *name, double *latencies, double *daemon_latencies,
-                 guint runs)
+                 double *runq_waits, guint runs)
 {
         double mean = 0, p99;
         bool pass;
@@ -1315,6 +1345,23 @@ append_latencies(GString *out, const char *name, double *latencies, double *daem
         json_append_double(out, latencies[runs - 1], 3);
         g_string_append(out, ",\"mean_ms\":");
         json_append_double(out, mean, 3);
+        if (daemon_latencies != NULL && runq_waits != NULL) {
+                g_autofree double *less = g_new0(double, runs);
+
+                /* Per run, before sorting: the daemon's part without the time
+                 * it and the bus waited for a CPU (overlaps are taken out
+                 * twice: a lower bound). */
+                for (guint i = 0; i < runs; i++)
+                        less[i] = MAX(daemon_latencies[i] - runq_waits[i], 0);
+                qsort(less, runs, sizeof(double), compare_double);
+                qsort(runq_waits, runs, sizeof(double), compare_double);
+                g_string_append(out, ",\"daemon_runq_wait_p99_ms\":");
+                json_append_double(out, percentile(runq_waits, runs, 0.99), 3);
+                g_string_append(out, ",\"daemon_runq_wait_max_ms\":");
+                json_append_double(out, runq_waits[runs - 1], 3);
+                g_string_append(out, ",\"daemon_less_runq_wait_p99_ms\":");
+                json_append_double(out, percentile(less, runs, 0.99), 3);
+        }
         if (daemon_latencies != NULL) {
                 qsort(daemon_latencies, runs, sizeof(double), compare_double);
                 g_string_append(out, ",\"daemon_p50_ms\":");
@@ -1334,6 +1381,7 @@ section_cancel(Bench *b, GString *out)
 {
         g_autofree double *latencies = g_new0(double, b->runs);
         g_autofree double *daemon_latencies = g_new0(double, b->runs);
+        g_autofree double *runq_waits = g_new0(double, b->runs);
         g_autoptr(GString) leaked_names = g_string_new(NULL);
         guint leaked = 0;
         int result = 0;
@@ -1345,11 +1393,12 @@ section_cancel(Bench *b, GString *out)
                 const CancelCase *c = &cancel_cases[k];
 
                 g_printerr("itk-bench: cancel %s, %u runs\n", c->type, b->runs);
-                if (run_cancel_case(b, c, latencies, daemon_latencies, NULL) < 0) {
+                if (run_cancel_case(b, c, latencies, daemon_latencies, runq_waits, NULL) < 0) {
                         result = -1;
                         break;
                 }
-                if (!append_latencies(out, c->type, latencies, daemon_latencies, b->runs))
+                if (!append_latencies(out, c->type, latencies, daemon_latencies, runq_waits,
+                                      b->runs))
                         b->targets_met = false;
                 g_string_append_c(out, ',');
         }
@@ -2148,6 +2197,7 @@ section_gateway(Bench *b, GString *out)
 {
         g_autofree double *latencies = g_new0(double, b->runs);
         g_autofree double *daemon_latencies = g_new0(double, b->runs);
+        g_autofree double *runq_waits = g_new0(double, b->runs);
         uint32_t max_concurrent = 0;
         guint held_in_flight = 0;
         int held_after = -1;
@@ -2174,9 +2224,11 @@ section_gateway(Bench *b, GString *out)
             sim_post(b, "/data/api/v1/restart-tasks/restart?confirm=true", true) < 0 ||
             sim_wait_state(b, "STARTING") < 0)
                 goto out;
-        if (run_cancel_case(b, &gateway_wait_case, latencies, daemon_latencies, NULL) < 0)
+        if (run_cancel_case(b, &gateway_wait_case, latencies, daemon_latencies, runq_waits, NULL) <
+            0)
                 goto out;
-        if (!append_latencies(out, "wait_for_ready", latencies, daemon_latencies, b->runs))
+        if (!append_latencies(out, "wait_for_ready", latencies, daemon_latencies, runq_waits,
+                              b->runs))
                 b->targets_met = false;
         g_string_append_c(out, ',');
         if (sim_post(b, "/sim/reset", false) < 0 || sim_wait_state(b, "RUNNING") < 0)
@@ -2186,10 +2238,11 @@ section_gateway(Bench *b, GString *out)
                    gateway_hang_case.type, b->runs);
         if (sim_post(b, "/sim/fault?path=/data/api/v1/overview&mode=hang", false) < 0)
                 goto out;
-        if (run_cancel_case(b, &gateway_hang_case, latencies, daemon_latencies, &held_in_flight) <
-            0)
+        if (run_cancel_case(b, &gateway_hang_case, latencies, daemon_latencies, runq_waits,
+                            &held_in_flight) < 0)
                 goto out;
-        if (!append_latencies(out, "hung_request", latencies, daemon_latencies, b->runs))
+        if (!append_latencies(out, "hung_request", latencies, daemon_latencies, runq_waits,
+                              b->runs))
                 b->targets_met = false;
         /* A cancelled request must let go of its connection: the simulator
          * then drops the request it was holding. */
@@ -2408,12 +2461,13 @@ run_load_case(Bench *b, const CancelCase *c, const char *name, double *latencies
               guint *ret_max_held)
 {
         g_autofree double *daemon_latencies = g_new0(double, b->runs);
+        g_autofree double *runq_waits = g_new0(double, b->runs);
 
         g_printerr("itk-bench: cancel under load %s: %s, %u runs\n", load_names[b->load], name,
                    b->runs);
-        if (run_cancel_case(b, c, latencies, daemon_latencies, ret_max_held) < 0)
+        if (run_cancel_case(b, c, latencies, daemon_latencies, runq_waits, ret_max_held) < 0)
                 return -1;
-        if (!append_latencies(out, name, latencies, daemon_latencies, b->runs))
+        if (!append_latencies(out, name, latencies, daemon_latencies, runq_waits, b->runs))
                 b->targets_met = false;
         g_string_append_c(out, ',');
         return 0;
