@@ -8,14 +8,24 @@
 #include "itk-manager-dbus.h"
 #include "itk-value.h"
 
+/* A LogBatch signal holds at most this many bytes of messages; a longer
+ * burst goes out as several (the bus limits a message's size). */
+#define LOG_BATCH_MAX_BYTES (1024 * 1024)
+
 typedef struct {
         sd_bus *bus;
         char *path;
+        /* While a burst of lines is announced: the LogBatch being built. */
+        guint burst_depth;
+        sd_bus_message *log_batch;
+        guint log_batch_lines;
+        gsize log_batch_bytes;
 } Export;
 
 static void
 export_free(Export *export)
 {
+        sd_bus_message_unref(export->log_batch);
         sd_bus_unref(export->bus);
         g_free(export->path);
         g_free(export);
@@ -65,11 +75,79 @@ step_changed_cb(ItkExecution *execution, int index, const char *step_id, int sta
                                 itk_step_status_to_string(status), message);
 }
 
+/* Sends the LogBatch being built, if it holds any line. */
+static void
+log_batch_flush(Export *export)
+{
+        _itk_cleanup_bus_message_ sd_bus_message *m = g_steal_pointer(&export->log_batch);
+        guint lines = export->log_batch_lines;
+        int r;
+
+        export->log_batch_lines = 0;
+        export->log_batch_bytes = 0;
+        if (m == NULL || lines == 0)
+                return;
+        r = sd_bus_message_close_container(m);
+        if (r >= 0)
+                r = sd_bus_send(export->bus, m, NULL);
+        if (r < 0)
+                g_warning("cannot emit LogBatch on %s: %s", export->path, g_strerror(-r));
+}
+
+static int
+log_batch_open(Export *export)
+{
+        int r = sd_bus_message_new_signal(export->bus, &export->log_batch, export->path,
+                                          ITK_BUS_EXECUTION_IFACE, "LogBatch");
+
+        if (r >= 0)
+                r = sd_bus_message_open_container(export->log_batch, 'a', "(tuss)");
+        if (r < 0)
+                export->log_batch = sd_bus_message_unref(export->log_batch);
+        return r;
+}
+
 static void
 log_cb(ItkExecution *execution, guint64 usec, guint priority, const char *step_id,
        const char *message, gpointer user_data)
 {
-        itk_execution_dbus_emit(user_data, "Log", "tuss", usec, priority, step_id, message);
+        Export *export = user_data;
+        int r;
+
+        if (export->burst_depth == 0) {
+                itk_execution_dbus_emit(export, "Log", "tuss", usec, priority, step_id, message);
+                return;
+        }
+        /* One message per burst: a flood of output costs the bus (and every
+         * client) one message per burst, not per line, so a StatusChanged
+         * queued behind it is not held up by thousands of them. */
+        if (export->log_batch_bytes >= LOG_BATCH_MAX_BYTES)
+                log_batch_flush(export);
+        if (export->log_batch == NULL && log_batch_open(export) < 0) {
+                itk_execution_dbus_emit(export, "Log", "tuss", usec, priority, step_id, message);
+                return;
+        }
+        r = sd_bus_message_append(export->log_batch, "(tuss)", usec, priority, step_id, message);
+        if (r < 0) {
+                g_warning("cannot add a line to LogBatch on %s: %s", export->path, g_strerror(-r));
+                return;
+        }
+        export->log_batch_lines++;
+        export->log_batch_bytes += strlen(step_id) + strlen(message) + 32;
+}
+
+static void
+log_burst_cb(ItkExecution *execution, gboolean begin, gpointer user_data)
+{
+        Export *export = user_data;
+
+        if (begin) {
+                export->burst_depth++;
+                return;
+        }
+        g_return_if_fail(export->burst_depth > 0);
+        if (--export->burst_depth == 0)
+                log_batch_flush(export);
 }
 
 static void
@@ -128,6 +206,7 @@ itk_execution_dbus_export(sd_bus *bus, ItkExecution *execution)
         g_signal_connect(execution, "status-changed", G_CALLBACK(status_changed_cb), export);
         g_signal_connect(execution, "step-changed", G_CALLBACK(step_changed_cb), export);
         g_signal_connect(execution, "log", G_CALLBACK(log_cb), export);
+        g_signal_connect(execution, "log-burst", G_CALLBACK(log_burst_cb), export);
         g_signal_connect(execution, "finished", G_CALLBACK(finished_cb), export);
         g_signal_connect(execution, "properties-changed", G_CALLBACK(properties_changed_cb),
                          export);
@@ -621,6 +700,7 @@ static const sd_bus_vtable execution_vtable[] = {
                                  SD_BUS_PARAM(usec) SD_BUS_PARAM(priority) SD_BUS_PARAM(step_id)
                                          SD_BUS_PARAM(message),
                                  0),
+        SD_BUS_SIGNAL_WITH_NAMES("LogBatch", "a(tuss)", SD_BUS_PARAM(lines), 0),
         SD_BUS_SIGNAL_WITH_NAMES("Finished", "ss", SD_BUS_PARAM(status) SD_BUS_PARAM(error), 0),
         SD_BUS_PROPERTY("Id", "s", property_get, 0, SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("Playbook", "s", property_get, 0, SD_BUS_VTABLE_PROPERTY_CONST),

@@ -184,6 +184,7 @@ enum {
         SIGNAL_STATUS_CHANGED,
         SIGNAL_STEP_CHANGED,
         SIGNAL_LOG,
+        SIGNAL_LOG_BURST,
         SIGNAL_FINISHED,
         SIGNAL_PROPERTIES_CHANGED,
         N_SIGNALS,
@@ -553,6 +554,7 @@ static void
 itk_execution_batch_end(ItkExecution *self)
 {
         g_autoptr(GArray) pending = NULL;
+        gboolean in_burst = FALSE;
 
         g_assert(self->batch_depth > 0);
         if (--self->batch_depth > 0)
@@ -574,10 +576,24 @@ itk_execution_batch_end(ItkExecution *self)
         self->announcements = g_array_new(FALSE, FALSE, sizeof(Announcement));
         for (guint i = 0; i < pending->len; i++) {
                 Announcement *announcement = &g_array_index(pending, Announcement, i);
+                gboolean next_is_log =
+                        i + 1 < pending->len &&
+                        g_array_index(pending, Announcement, i + 1).kind == ANNOUNCE_LOG;
+
+                /* Consecutive lines are bracketed, so that the bus can carry
+                 * them in one message (LogBatch) instead of one per line. */
+                if (announcement->kind == ANNOUNCE_LOG && next_is_log && !in_burst) {
+                        in_burst = TRUE;
+                        g_signal_emit(self, signals[SIGNAL_LOG_BURST], 0, TRUE);
+                }
                 itk_execution_announce(self, announcement->kind, announcement->a, announcement->b,
                                        announcement->t, announcement->s1, announcement->s2);
                 g_free(announcement->s1);
                 g_free(announcement->s2);
+                if (in_burst && !next_is_log) {
+                        in_burst = FALSE;
+                        g_signal_emit(self, signals[SIGNAL_LOG_BURST], 0, FALSE);
+                }
         }
         /* Coalesced properties go out on the leading edge: when a period has
          * passed since their last announcement, at once, right behind the
@@ -2080,6 +2096,11 @@ itk_execution_class_init(ItkExecutionClass *klass)
         signals[SIGNAL_LOG] = g_signal_new("log", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0,
                                            NULL, NULL, NULL, G_TYPE_NONE, 4, G_TYPE_UINT64,
                                            G_TYPE_UINT, G_TYPE_STRING, G_TYPE_STRING);
+        /* (gboolean begin): brackets two or more "log" emissions that were
+         * committed together (a burst of a script's output). */
+        signals[SIGNAL_LOG_BURST] =
+                g_signal_new("log-burst", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0, NULL,
+                             NULL, NULL, G_TYPE_NONE, 1, G_TYPE_BOOLEAN);
         /* (int status, string error), exactly once, last. */
         signals[SIGNAL_FINISHED] =
                 g_signal_new("finished", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL,

@@ -19,6 +19,9 @@
  * their turn. While lines wait, the pipe is not read: the script blocks on a
  * full pipe instead of the daemon buffering without bound. */
 #define LINES_PER_DISPATCH 128
+/* ...and at most about ITK_SCRIPT_BATCH_BUDGET_USEC: storing a line costs
+ * more on a slow disk or a busy machine, and a Cancel of another run waits
+ * for the batch in progress. */
 /* Below everything else of the loop, idles included (the engine moves from
  * step to step in idles): a bus message, a timer or another run's next step
  * goes first, and output is read when nothing else is ready. */
@@ -233,11 +236,14 @@ itk_script_run_deliver(ItkScriptRun *run, ItkScriptReader *reader)
 }
 
 /* Splits the reader's pending bytes into lines, at most @max_lines of them
- * (0: all); what is left stays pending. Stops when a line callback closed
- * the reader (it killed the run, which delivered the rest itself). */
+ * and within the batch budget (0: all, with no budget either); what is left
+ * stays pending. Stops when a line callback closed the reader (it killed
+ * the run, which delivered the rest itself). */
 static void
 itk_script_reader_handle(ItkScriptReader *reader, guint max_lines)
 {
+        gint64 deadline =
+                max_lines != 0 ? g_get_monotonic_time() + ITK_SCRIPT_BATCH_BUDGET_USEC : 0;
         guint lines = 0;
 
         while (reader->pending_len > 0 && (max_lines == 0 || lines < max_lines)) {
@@ -260,6 +266,9 @@ itk_script_reader_handle(ItkScriptReader *reader, guint max_lines)
                 lines++;
                 itk_script_run_deliver(reader->run, reader);
                 if (reader->watch == NULL && max_lines != 0)
+                        break;
+                if (deadline != 0 && lines % ITK_SCRIPT_BATCH_CHECK_LINES == 0 &&
+                    g_get_monotonic_time() >= deadline)
                         break;
         }
 }

@@ -41,6 +41,11 @@ G_DECLARE_FINAL_TYPE(ItkScript, itk_script, ITK, SCRIPT, GObject)
 #define ITK_SCRIPT_STDERR_TAIL_LINES 20
 
 #define ITK_SCRIPT_LINE_TRUNCATED " [line truncated]"
+/* A batch of delivered lines (see itk_script_set_batch_func()) ends once it
+ * took this long, checked every ITK_SCRIPT_BATCH_CHECK_LINES lines: the rest
+ * waits for the next main-loop iteration, after another run's Cancel. */
+#define ITK_SCRIPT_BATCH_BUDGET_USEC 500
+#define ITK_SCRIPT_BATCH_CHECK_LINES 8
 #define ITK_SCRIPT_OUTPUT_TRUNCATED "\n[output truncated]"
 
 typedef enum {

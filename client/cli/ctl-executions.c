@@ -655,6 +655,31 @@ ctl_executions_emit_log_json_line(CtlContext *ctx, guint64 usec, guint priority,
         ctx->json_pretty = pretty;
 }
 
+/* A line of a followed run's log, from Log or LogBatch. */
+static void
+ctl_executions_follow_line(CtlLogFollow *f, uint64_t usec, uint32_t priority, const char *step_id,
+                           const char *message)
+{
+        /* GetLog raced with these signals: drop what it already returned. */
+        if (usec < f->last_usec)
+                return;
+        if (usec == f->last_usec && f->skip_at_last > 0) {
+                f->skip_at_last--;
+                return;
+        }
+        if (f->ctx->json) {
+                ctl_executions_emit_log_json_line(f->ctx, usec, priority, step_id, message);
+        } else {
+                g_autoptr(JsonArray) line = json_array_new();
+
+                json_array_add_int_element(line, (gint64)usec);
+                json_array_add_int_element(line, priority);
+                json_array_add_string_element(line, step_id);
+                json_array_add_string_element(line, message);
+                ctl_executions_print_log_line(f->ctx, line);
+        }
+}
+
 static int
 ctl_executions_log_signal_cb(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
 {
@@ -681,23 +706,21 @@ ctl_executions_log_signal_cb(sd_bus_message *m, void *userdata, sd_bus_error *re
 
                 if (sd_bus_message_read(m, "tuss", &usec, &priority, &step_id, &message) < 0)
                         return 0;
-                /* GetLog raced with these signals: drop what it already returned. */
-                if (usec < f->last_usec)
+                ctl_executions_follow_line(f, usec, priority, step_id, message);
+                fflush(stdout);
+        } else if (g_strcmp0(member, "LogBatch") == 0) {
+                /* A burst of lines in one signal, oldest first. */
+                if (sd_bus_message_enter_container(m, 'a', "(tuss)") < 0)
                         return 0;
-                if (usec == f->last_usec && f->skip_at_last > 0) {
-                        f->skip_at_last--;
-                        return 0;
-                }
-                if (f->ctx->json) {
-                        ctl_executions_emit_log_json_line(f->ctx, usec, priority, step_id, message);
-                } else {
-                        g_autoptr(JsonArray) line = json_array_new();
+                for (;;) {
+                        uint64_t usec;
+                        uint32_t priority;
+                        const char *step_id, *message;
 
-                        json_array_add_int_element(line, (gint64)usec);
-                        json_array_add_int_element(line, priority);
-                        json_array_add_string_element(line, step_id);
-                        json_array_add_string_element(line, message);
-                        ctl_executions_print_log_line(f->ctx, line);
+                        if (sd_bus_message_read(m, "(tuss)", &usec, &priority, &step_id,
+                                                &message) <= 0)
+                                break;
+                        ctl_executions_follow_line(f, usec, priority, step_id, message);
                 }
                 fflush(stdout);
         } else if (g_strcmp0(member, "Finished") == 0) {

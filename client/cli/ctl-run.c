@@ -323,6 +323,20 @@ ctl_run_dispatch(CtlRun *run, sd_bus_message *m)
 
                 if (sd_bus_message_read(m, "tuss", &usec, &priority, &step_id, &message) >= 0)
                         ctl_run_show_log(run, priority, step_id, message);
+        } else if (g_str_equal(member, "LogBatch")) {
+                /* A burst of lines in one signal, oldest first. */
+                if (sd_bus_message_enter_container(m, 'a', "(tuss)") < 0)
+                        return;
+                for (;;) {
+                        uint64_t usec;
+                        uint32_t priority;
+                        const char *step_id, *message;
+
+                        if (sd_bus_message_read(m, "(tuss)", &usec, &priority, &step_id,
+                                                &message) <= 0)
+                                break;
+                        ctl_run_show_log(run, priority, step_id, message);
+                }
         } else if (g_str_equal(member, "StatusChanged")) {
                 const char *status, *previous;
 

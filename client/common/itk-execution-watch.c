@@ -87,6 +87,19 @@ dispatch(ItkExecutionWatch *self, const char *path, const char *member, GVariant
 
                 g_variant_get(params, "(tu&s&s)", &usec, &priority, &step_id, &message);
                 g_signal_emit(self, signals[SIG_LOG], 0, path, usec, priority, step_id, message);
+        } else if (g_str_equal(member, "LogBatch") &&
+                   g_variant_is_of_type(params, G_VARIANT_TYPE("(a(tuss))"))) {
+                /* A burst of lines in one signal: "log" stays one per line. */
+                g_autoptr(GVariant) lines = g_variant_get_child_value(params, 0);
+                const char *step_id, *message;
+                guint64 usec;
+                guint32 priority;
+                GVariantIter iter;
+
+                g_variant_iter_init(&iter, lines);
+                while (g_variant_iter_next(&iter, "(tu&s&s)", &usec, &priority, &step_id, &message))
+                        g_signal_emit(self, signals[SIG_LOG], 0, path, usec, priority, step_id,
+                                      message);
         } else if (g_str_equal(member, "PropertiesChanged") &&
                    g_variant_is_of_type(params, G_VARIANT_TYPE("(sa{sv}as)"))) {
                 g_autoptr(GVariant) changed = g_variant_get_child_value(params, 1);

@@ -30,6 +30,9 @@ method_cb(GDBusConnection *c, const char *sender, const char *path, const char *
         g_dbus_method_invocation_return_value(invocation, g_variant_new("(o)", FAKE_PATH));
         emit(c, FAKE_PATH, "StepChanged", g_variant_new("(isss)", 0, "a", "running", ""));
         emit(c, FAKE_PATH, "Log", g_variant_new("(tuss)", (guint64)1, 6u, "a", "hello"));
+        /* A burst of lines in one signal: still one "log" each, in order. */
+        emit(c, FAKE_PATH, "LogBatch",
+             g_variant_new_parsed("([(@t 2, @u 6, 'a', 'two'), (@t 3, @u 6, 'a', 'three')],)"));
         emit(c, FAKE_PATH, "StatusChanged", g_variant_new("(ss)", "paused", "running"));
         emit(c, FAKE_PATH, "StatusChanged", g_variant_new("(ss)", "running", "paused"));
         emit(c, FAKE_PATH, "StepChanged", g_variant_new("(isss)", 0, "a", "completed", ""));
@@ -137,7 +140,8 @@ test_start_sees_every_transition(void)
 
         g_assert_cmpstr(o.path, ==, FAKE_PATH);
         g_assert_cmpstr(o.seen->str, ==,
-                        "status:running;step:a=running;log:hello;status:paused;status:running;"
+                        "status:running;step:a=running;log:hello;log:two;log:three;status:paused;"
+                        "status:running;"
                         "step:a=completed;status:cancelled;finished:cancelled;");
         g_assert_cmpint(itk_run_follower_get_status(follower), ==, ITK_RUN_STATUS_CANCELLED);
         g_assert_true(itk_run_follower_is_finished(follower));

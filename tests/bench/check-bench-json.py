@@ -9,7 +9,12 @@ import subprocess
 import sys
 
 CANCEL_TYPES = ("utility.sleep", "utility.python", "utility.shell")
-CANCEL_KEYS = ("runs", "min_ms", "p50_ms", "p99_ms", "max_ms", "mean_ms", "target_p99_ms", "pass")
+CANCEL_KEYS = ("runs", "min_ms", "p50_ms", "p99_ms", "max_ms", "mean_ms", "target_p99_ms", "pass",
+               # Cancel sent -> the daemon's transition (the run's FinishedAt)
+               "daemon_p50_ms", "daemon_p99_ms", "daemon_max_ms",
+               # ...the time the daemon and dbus-daemon waited for a CPU meanwhile
+               "daemon_runq_wait_p99_ms", "daemon_runq_wait_max_ms",
+               "daemon_less_runq_wait_p99_ms")
 THROUGHPUT_KEYS = ("steps", "seconds", "steps_per_sec", "target_steps_per_sec", "pass")
 MEMORY_KEYS = ("executions", "rss_idle_kb", "rss_paused_kb", "per_execution_kb", "idle_cpu_percent",
                "target_idle_kb", "idle_pass", "target_per_execution_kb", "per_execution_pass")
@@ -141,6 +146,10 @@ def main():
                 "chatty_runs"):
             fail(f"cancel_load.chatty: {chatty.get('chatty_runs_verified')!r} of "
                  f"{chatty.get('chatty_runs')!r} chatty runs verified")
+        # Its output came in bursts (LogBatch), not one signal per line.
+        number("cancel_load.chatty", "chatty_log_batches", chatty.get("chatty_log_batches"))
+        if chatty["chatty_log_batches"] < 1:
+            fail("cancel_load.chatty: no LogBatch signal seen")
 
     if "bad_input" in sections:
         bad = doc.get("bad_input")

@@ -156,6 +156,9 @@ typedef struct {
         guint daemon_serial;
         char *daemon_log;
         sd_bus *bus;
+        /* Sends Cancel and gets only StatusChanged: the cancel latency is not
+         * measured behind the chatty run's log, which @bus reads. */
+        sd_bus *cancel_bus;
         int sigfd;
         bool interrupted;
         bool daemon_owns_name;
@@ -189,6 +192,7 @@ typedef struct {
         struct {
                 char *path;
                 guint lines;    /* numbered lines seen */
+                guint batches;  /* LogBatch signals that carried them */
                 guint disorder; /* ...not the number expected */
                 bool finished;
                 char *final_status;
@@ -320,6 +324,21 @@ read_cpu_seconds(pid_t pid)
                                 &utime, &stime) != 2)
                 return NAN;
         return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* Nanoseconds the main thread of @pid spent runnable but waiting for a CPU
+ * (the second field of its schedstat), or 0 when unknown. */
+static uint64_t
+read_run_delay_ns(pid_t pid)
+{
+        g_autofree char *path = g_strdup_printf("/proc/%d/task/%d/schedstat", (int)pid, (int)pid);
+        g_autofree char *contents = NULL;
+        unsigned long long run = 0, delay = 0;
+
+        if (pid <= 0 || !g_file_get_contents(path, &contents, NULL, NULL) ||
+            sscanf(contents, "%llu %llu", &run, &delay) != 2)
+                return 0;
+        return delay;
 }
 
 /* The 1-minute load average: other work on the machine skews latencies. */
@@ -524,6 +543,17 @@ watch_reset(Watch *w, const char *path)
         w->path = g_strdup(path);
 }
 
+/* A line of the chatty run: its numbered lines must come in order. */
+static void
+chatty_count(Bench *b, const char *text)
+{
+        if (!g_ascii_isdigit(text[0]))
+                return;
+        if (strtoul(text, NULL, 10) != b->chatty.lines + 1)
+                b->chatty.disorder++;
+        b->chatty.lines++;
+}
+
 static int
 execution_signal_cb(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
 {
@@ -535,7 +565,7 @@ execution_signal_cb(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
         bool watched;
 
         if (!sd_bus_message_has_signature(m, "ss") && !sd_bus_message_has_signature(m, "isss") &&
-            !sd_bus_message_has_signature(m, "tuss"))
+            !sd_bus_message_has_signature(m, "tuss") && !sd_bus_message_has_signature(m, "a(tuss)"))
                 return 0;
         if (g_strcmp0(sd_bus_message_get_interface(m), ITK_EXECUTION_IFACE) != 0 || path == NULL ||
             member == NULL)
@@ -547,11 +577,14 @@ execution_signal_cb(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
                 uint32_t priority;
 
                 if (strcmp(member, "Log") == 0 &&
-                    sd_bus_message_read(m, "tuss", &usec, &priority, &step_id, &text) >= 0 &&
-                    g_ascii_isdigit(text[0])) {
-                        if (strtoul(text, NULL, 10) != b->chatty.lines + 1)
-                                b->chatty.disorder++;
-                        b->chatty.lines++;
+                    sd_bus_message_read(m, "tuss", &usec, &priority, &step_id, &text) >= 0) {
+                        chatty_count(b, text);
+                } else if (strcmp(member, "LogBatch") == 0 &&
+                           sd_bus_message_enter_container(m, 'a', "(tuss)") >= 0) {
+                        b->chatty.batches++;
+                        while (sd_bus_message_read(m, "(tuss)", &usec, &priority, &step_id, &text) >
+                               0)
+                                chatty_count(b, text);
                 } else if (strcmp(member, "Finished") == 0 &&
                            sd_bus_message_read(m, "ss", &status, &text) >= 0) {
                         b->chatty.finished = true;
@@ -597,6 +630,16 @@ execution_signal_cb(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
                         return 0;
                 if (strstr(message, READY_TOKEN) != NULL)
                         w->ready = true;
+        } else if (strcmp(member, "LogBatch") == 0) {
+                const char *step_id, *message;
+                uint64_t usec;
+                uint32_t priority;
+
+                if (!watched || sd_bus_message_enter_container(m, 'a', "(tuss)") < 0)
+                        return 0;
+                while (sd_bus_message_read(m, "(tuss)", &usec, &priority, &step_id, &message) > 0)
+                        if (strstr(message, READY_TOKEN) != NULL)
+                                w->ready = true;
         } else if (strcmp(member, "Finished") == 0) {
                 const char *status, *error;
 
@@ -623,6 +666,25 @@ execution_signal_cb(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
         return 0;
 }
 
+/* StatusChanged on the cancel connection, which subscribes to nothing else. */
+static int
+cancel_status_cb(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
+{
+        Bench *b = userdata;
+        Watch *w = &b->watch;
+        const char *path = sd_bus_message_get_path(m);
+        const char *status, *previous;
+
+        if (w->path == NULL || path == NULL || strcmp(path, w->path) != 0 ||
+            sd_bus_message_read(m, "ss", &status, &previous) < 0)
+                return 0;
+        if (strcmp(status, "cancelled") == 0 && !w->cancelled) {
+                w->cancelled = true;
+                w->t_cancelled = now_usec();
+        }
+        return 0;
+}
+
 static int
 name_owner_changed_cb(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
 {
@@ -645,12 +707,19 @@ bench_wait(Bench *b, Predicate predicate, gconstpointer data, uint64_t timeout)
         uint64_t deadline = now_usec() + timeout;
 
         for (;;) {
-                struct pollfd fds[3];
+                struct pollfd fds[4];
                 uint64_t bus_timeout, now;
                 int n = 0, r, events, poll_ms;
 
                 if (predicate(b, data))
                         return 0;
+                /* The cancel connection first: its StatusChanged is not
+                 * processed behind what queued on the other. */
+                r = b->cancel_bus != NULL ? sd_bus_process(b->cancel_bus, NULL) : 0;
+                if (r < 0)
+                        return bench_error(b, "processing the bus: %s", g_strerror(-r)), r;
+                if (r > 0)
+                        continue;
                 r = sd_bus_process(b->bus, NULL);
                 if (r < 0)
                         return bench_error(b, "processing the bus: %s", g_strerror(-r)), r;
@@ -687,6 +756,17 @@ bench_wait(Bench *b, Predicate predicate, gconstpointer data, uint64_t timeout)
                         fds[n++] = (struct pollfd){ .fd = b->daemon_pidfd, .events = POLLIN };
                 else if (b->daemon_pid > 0 && poll_ms > 100)
                         poll_ms = 100; /* no pidfd: look at the daemon now and then */
+                if (b->cancel_bus != NULL) {
+                        int cancel_events = sd_bus_get_events(b->cancel_bus);
+
+                        if (cancel_events < 0)
+                                return bench_error(b, "bus events: %s", g_strerror(-cancel_events)),
+                                       cancel_events;
+                        fds[n++] = (struct pollfd){ .fd = sd_bus_get_fd(b->cancel_bus),
+                                                    .events = (short)cancel_events };
+                        /* Its own timeouts (Cancel's reply) are not waited for:
+                         * the reply is checked with the run's end. */
+                }
                 r = poll(fds, (nfds_t)n, poll_ms);
                 if (r < 0 && errno != EINTR) {
                         int saved = errno;
@@ -700,7 +780,7 @@ bench_wait(Bench *b, Predicate predicate, gconstpointer data, uint64_t timeout)
                         b->interrupted = true;
                         return -EINTR;
                 }
-                if ((n == 3 && (fds[2].revents & POLLIN)) || b->daemon_pidfd < 0) {
+                if ((b->daemon_pidfd >= 0 && (fds[2].revents & POLLIN)) || b->daemon_pidfd < 0) {
                         if (daemon_check_alive(b) < 0)
                                 return -ECHILD;
                 }
@@ -804,6 +884,22 @@ bus_start(Bench *b)
                                      name_owner_changed_cb, b);
         if (r < 0)
                 return bench_error(b, "cannot add matches: %s", g_strerror(-r));
+
+        r = sd_bus_new(&b->cancel_bus);
+        if (r >= 0)
+                r = sd_bus_set_address(b->cancel_bus, b->bus_address);
+        if (r >= 0)
+                r = sd_bus_set_bus_client(b->cancel_bus, 1);
+        if (r >= 0)
+                r = sd_bus_start(b->cancel_bus);
+        if (r >= 0)
+                r = sd_bus_add_match(b->cancel_bus, NULL,
+                                     "type='signal',sender='" ITK_NAME
+                                     "',interface='" ITK_EXECUTION_IFACE
+                                     "',member='StatusChanged',path_namespace='" ITK_PATH "'",
+                                     cancel_status_cb, b);
+        if (r < 0)
+                return bench_error(b, "cannot set up the cancel connection: %s", g_strerror(-r));
         return 0;
 }
 
@@ -959,8 +1055,9 @@ cancel_reply_cb(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error)
 static int
 send_cancel(Bench *b, const char *path)
 {
-        int r = sd_bus_call_method_async(b->bus, NULL, ITK_NAME, path, ITK_EXECUTION_IFACE,
-                                         "Cancel", cancel_reply_cb, b, "");
+        int r = sd_bus_call_method_async(b->cancel_bus != NULL ? b->cancel_bus : b->bus, NULL,
+                                         ITK_NAME, path, ITK_EXECUTION_IFACE, "Cancel",
+                                         cancel_reply_cb, b, "");
 
         if (r < 0)
                 return bench_error(b, "sending Cancel: %s", g_strerror(-r));
@@ -1086,8 +1183,15 @@ collect_leaked_processes(Bench *b, GString *names)
 static int sim_held_requests(Bench *b);
 static int chatty_check(Bench *b, bool restart);
 
+/* @daemon_latencies (may be NULL): Cancel sent -> the daemon's transition,
+ * from the run's FinishedAt (wall clock, set when the run turns cancelled):
+ * what the client's latency adds on top is queueing on the way back.
+ * @runq_waits (with @daemon_latencies): how long of Cancel sent -> received
+ * the daemon's main thread and dbus-daemon were runnable but had no CPU
+ * (other processes' doing, not theirs), added up. */
 static int
-run_cancel_case(Bench *b, const CancelCase *c, double *latencies, guint *ret_max_held)
+run_cancel_case(Bench *b, const CancelCase *c, double *latencies, double *daemon_latencies,
+                double *runq_waits, guint *ret_max_held)
 {
         g_autofree char *source = g_strdup_printf("name: bench cancel %s\n"
                                                   "version: 1\n"
@@ -1115,7 +1219,8 @@ run_cancel_case(Bench *b, const CancelCase *c, double *latencies, guint *ret_max
                 *ret_max_held = 0;
         for (guint i = 0; i < b->runs; i++) {
                 g_autofree char *path = NULL;
-                uint64_t t0;
+                uint64_t t0, finished_at = 0, run_delay0, bus_delay0;
+                gint64 t0_real;
                 int r;
 
                 /* Under the chatty load, a run that finished printing is
@@ -1168,6 +1273,9 @@ run_cancel_case(Bench *b, const CancelCase *c, double *latencies, guint *ret_max
                                 *ret_max_held = MAX(*ret_max_held, (guint)held);
                 }
 
+                run_delay0 = read_run_delay_ns(b->daemon_pid);
+                bus_delay0 = read_run_delay_ns(b->bus_pid);
+                t0_real = g_get_real_time();
                 t0 = now_usec();
                 if (send_cancel(b, path) < 0)
                         return -1;
@@ -1179,6 +1287,16 @@ run_cancel_case(Bench *b, const CancelCase *c, double *latencies, guint *ret_max
                         return bench_error(b, "%s run %u ended %s instead of cancelled", c->type, i,
                                            b->watch.final_status);
                 latencies[i] = (double)(b->watch.t_cancelled - t0) / (double)MSEC_PER_SEC;
+                if (runq_waits != NULL) {
+                        uint64_t run_delay1 = read_run_delay_ns(b->daemon_pid);
+                        uint64_t bus_delay1 = read_run_delay_ns(b->bus_pid);
+
+                        runq_waits[i] =
+                                (run_delay1 > run_delay0 ? (double)(run_delay1 - run_delay0) : 0) /
+                                        1e6 +
+                                (bus_delay1 > bus_delay0 ? (double)(bus_delay1 - bus_delay0) : 0) /
+                                        1e6;
+                }
 
                 r = bench_wait(b, finished_and_replied_pred, NULL, CANCEL_TIMEOUT_USEC);
                 if (r < 0)
@@ -1190,6 +1308,12 @@ run_cancel_case(Bench *b, const CancelCase *c, double *latencies, guint *ret_max
                 if (g_strcmp0(b->watch.final_status, "cancelled") != 0)
                         return bench_error(b, "%s run %u: Finished(%s) after cancel", c->type, i,
                                            b->watch.final_status);
+                if (daemon_latencies != NULL) {
+                        if (get_time_property(b, path, "FinishedAt", &finished_at) < 0)
+                                return -1;
+                        daemon_latencies[i] = (double)MAX((gint64)finished_at - t0_real, 0) /
+                                              (double)MSEC_PER_SEC;
+                }
         }
         watch_reset(&b->watch, NULL);
         return 0;
@@ -1198,7 +1322,8 @@ run_cancel_case(Bench *b, const CancelCase *c, double *latencies, guint *ret_max
 /* Appends "name":{runs, min/p50/p99/max/mean, target, pass} for @latencies
  * (sorted here) and returns whether p99 meets the target. */
 static bool
-append_latencies(GString *out, const char *name, double *latencies, guint runs)
+append_latencies(GString *out, const char *name, double *latencies, double *daemon_latencies,
+                 double *runq_waits, guint runs)
 {
         double mean = 0, p99;
         bool pass;
@@ -1220,6 +1345,32 @@ append_latencies(GString *out, const char *name, double *latencies, guint runs)
         json_append_double(out, latencies[runs - 1], 3);
         g_string_append(out, ",\"mean_ms\":");
         json_append_double(out, mean, 3);
+        if (daemon_latencies != NULL && runq_waits != NULL) {
+                g_autofree double *less = g_new0(double, runs);
+
+                /* Per run, before sorting: the daemon's part without the time
+                 * it and the bus waited for a CPU (overlaps are taken out
+                 * twice: a lower bound). */
+                for (guint i = 0; i < runs; i++)
+                        less[i] = MAX(daemon_latencies[i] - runq_waits[i], 0);
+                qsort(less, runs, sizeof(double), compare_double);
+                qsort(runq_waits, runs, sizeof(double), compare_double);
+                g_string_append(out, ",\"daemon_runq_wait_p99_ms\":");
+                json_append_double(out, percentile(runq_waits, runs, 0.99), 3);
+                g_string_append(out, ",\"daemon_runq_wait_max_ms\":");
+                json_append_double(out, runq_waits[runs - 1], 3);
+                g_string_append(out, ",\"daemon_less_runq_wait_p99_ms\":");
+                json_append_double(out, percentile(less, runs, 0.99), 3);
+        }
+        if (daemon_latencies != NULL) {
+                qsort(daemon_latencies, runs, sizeof(double), compare_double);
+                g_string_append(out, ",\"daemon_p50_ms\":");
+                json_append_double(out, percentile(daemon_latencies, runs, 0.50), 3);
+                g_string_append(out, ",\"daemon_p99_ms\":");
+                json_append_double(out, percentile(daemon_latencies, runs, 0.99), 3);
+                g_string_append(out, ",\"daemon_max_ms\":");
+                json_append_double(out, daemon_latencies[runs - 1], 3);
+        }
         g_string_append_printf(out, ",\"target_p99_ms\":%.1f,\"pass\":%s}", TARGET_CANCEL_P99_MS,
                                pass ? "true" : "false");
         return pass;
@@ -1229,6 +1380,8 @@ static int
 section_cancel(Bench *b, GString *out)
 {
         g_autofree double *latencies = g_new0(double, b->runs);
+        g_autofree double *daemon_latencies = g_new0(double, b->runs);
+        g_autofree double *runq_waits = g_new0(double, b->runs);
         g_autoptr(GString) leaked_names = g_string_new(NULL);
         guint leaked = 0;
         int result = 0;
@@ -1240,11 +1393,12 @@ section_cancel(Bench *b, GString *out)
                 const CancelCase *c = &cancel_cases[k];
 
                 g_printerr("itk-bench: cancel %s, %u runs\n", c->type, b->runs);
-                if (run_cancel_case(b, c, latencies, NULL) < 0) {
+                if (run_cancel_case(b, c, latencies, daemon_latencies, runq_waits, NULL) < 0) {
                         result = -1;
                         break;
                 }
-                if (!append_latencies(out, c->type, latencies, b->runs))
+                if (!append_latencies(out, c->type, latencies, daemon_latencies, runq_waits,
+                                      b->runs))
                         b->targets_met = false;
                 g_string_append_c(out, ',');
         }
@@ -2042,6 +2196,8 @@ static int
 section_gateway(Bench *b, GString *out)
 {
         g_autofree double *latencies = g_new0(double, b->runs);
+        g_autofree double *daemon_latencies = g_new0(double, b->runs);
+        g_autofree double *runq_waits = g_new0(double, b->runs);
         uint32_t max_concurrent = 0;
         guint held_in_flight = 0;
         int held_after = -1;
@@ -2068,9 +2224,11 @@ section_gateway(Bench *b, GString *out)
             sim_post(b, "/data/api/v1/restart-tasks/restart?confirm=true", true) < 0 ||
             sim_wait_state(b, "STARTING") < 0)
                 goto out;
-        if (run_cancel_case(b, &gateway_wait_case, latencies, NULL) < 0)
+        if (run_cancel_case(b, &gateway_wait_case, latencies, daemon_latencies, runq_waits, NULL) <
+            0)
                 goto out;
-        if (!append_latencies(out, "wait_for_ready", latencies, b->runs))
+        if (!append_latencies(out, "wait_for_ready", latencies, daemon_latencies, runq_waits,
+                              b->runs))
                 b->targets_met = false;
         g_string_append_c(out, ',');
         if (sim_post(b, "/sim/reset", false) < 0 || sim_wait_state(b, "RUNNING") < 0)
@@ -2080,9 +2238,11 @@ section_gateway(Bench *b, GString *out)
                    gateway_hang_case.type, b->runs);
         if (sim_post(b, "/sim/fault?path=/data/api/v1/overview&mode=hang", false) < 0)
                 goto out;
-        if (run_cancel_case(b, &gateway_hang_case, latencies, &held_in_flight) < 0)
+        if (run_cancel_case(b, &gateway_hang_case, latencies, daemon_latencies, runq_waits,
+                            &held_in_flight) < 0)
                 goto out;
-        if (!append_latencies(out, "hung_request", latencies, b->runs))
+        if (!append_latencies(out, "hung_request", latencies, daemon_latencies, runq_waits,
+                              b->runs))
                 b->targets_met = false;
         /* A cancelled request must let go of its connection: the simulator
          * then drops the request it was holding. */
@@ -2300,11 +2460,14 @@ static int
 run_load_case(Bench *b, const CancelCase *c, const char *name, double *latencies, GString *out,
               guint *ret_max_held)
 {
+        g_autofree double *daemon_latencies = g_new0(double, b->runs);
+        g_autofree double *runq_waits = g_new0(double, b->runs);
+
         g_printerr("itk-bench: cancel under load %s: %s, %u runs\n", load_names[b->load], name,
                    b->runs);
-        if (run_cancel_case(b, c, latencies, ret_max_held) < 0)
+        if (run_cancel_case(b, c, latencies, daemon_latencies, runq_waits, ret_max_held) < 0)
                 return -1;
-        if (!append_latencies(out, name, latencies, b->runs))
+        if (!append_latencies(out, name, latencies, daemon_latencies, runq_waits, b->runs))
                 b->targets_met = false;
         g_string_append_c(out, ',');
         return 0;
@@ -2371,8 +2534,10 @@ section_cancel_load(Bench *b, GString *out)
                         result = -1;
                 if (b->load == LOAD_CHATTY)
                         g_string_append_printf(out,
-                                               ",\"chatty_runs\":%u,\"chatty_runs_verified\":%u",
-                                               b->chatty.runs, b->chatty.verified);
+                                               ",\"chatty_runs\":%u,\"chatty_runs_verified\":%u,"
+                                               "\"chatty_log_batches\":%u",
+                                               b->chatty.runs, b->chatty.verified,
+                                               b->chatty.batches);
                 g_string_append(out, "},");
         }
         b->load = LOAD_IDLE;
@@ -2407,6 +2572,8 @@ bench_cleanup(Bench *b)
                 close(b->sim_stdout);
                 b->sim_stdout = -1;
         }
+        if (b->cancel_bus != NULL)
+                b->cancel_bus = sd_bus_flush_close_unref(b->cancel_bus);
         if (b->bus != NULL)
                 b->bus = sd_bus_flush_close_unref(b->bus);
         if (b->bus_pid > 0)

@@ -417,6 +417,15 @@ class Client:
                 len(self._messages), now, k, message.get_sender(), message.get_path(),
                 message.get_interface(), message.get_member(), args, message.get_serial(),
                 message.get_reply_serial(), message.get_error_name()))
+            # A burst of lines comes as one LogBatch(a(tuss)): after it, its
+            # lines are recorded as the Log signals they stand for, so that
+            # signals(path, 'Log') is the run's whole log either way.
+            if k == 'signal' and message.get_member() == 'LogBatch' and len(args) == 1:
+                for line in args[0]:
+                    self._messages.append(Message(
+                        len(self._messages), now, k, message.get_sender(), message.get_path(),
+                        message.get_interface(), 'Log', tuple(line), message.get_serial(),
+                        message.get_reply_serial(), message.get_error_name()))
         self.ctx.wakeup()
         return message
 

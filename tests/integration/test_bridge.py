@@ -36,12 +36,15 @@ CHATTY = h.playbook(*[h.log_step('s%d' % i, '%04d {{ filler }}' % i) for i in ra
                     name='Chatty',
                     parameters=[{'name': 'filler', 'type': 'string', 'default': 'x' * 3000}])
 BURST = h.playbook(*[h.log_step('s%d' % i, 'step %d' % i) for i in range(50)], name='Burst')
+# One script read of many lines: the daemon sends them as LogBatch signals.
+SEQ = h.playbook(h.shell_step('count', 'seq 1 300'), name='Seq')
 INVALID = 'name: Broken\nsteps:\n  - id: x\n    type: no.such.step\n'
 
 LIBRARY = {
     'sleepy.yaml': SLEEPY,
     'quick.yaml': QUICK,
     'burst.yaml': BURST,
+    'seq.yaml': SEQ,
     'chatty.yaml': CHATTY,
     'needs_param.yaml': NEEDS_PARAM,
     'broken.yaml': INVALID,
@@ -538,6 +541,19 @@ class TestBridge(BridgeTestCase):
             self.assertEqual(mine[-1]['type'], 'finished', mine[-3:])
         self.api_ok('POST', '/api/executions/%s/cancel' % a)
         on_a.wait(type='finished', execution_id=a)
+
+    def test_log_batch_is_one_event_per_line(self):
+        # The daemon carries a burst of a script's lines in one LogBatch;
+        # WebSocket clients still get one "log" event per line, in order.
+        ws = self.websocket()
+        ws.wait(type='snapshot')
+        eid = self.start_http('seq.yaml')['execution_id']
+        ws.wait(type='finished', execution_id=eid)
+        self.assertEqual([e['message'] for e in ws.find(type='log', execution_id=eid)
+                          if e['step_id'] == 'count' and e['message'].isdigit()],
+                         [str(i) for i in range(1, 301)])
+        path = '/org/ignition/Toolkit/execution/' + eid.replace('-', '')
+        self.assertTrue(self.client.signals(path, 'LogBatch'))
 
     def test_fan_out_in_slices(self):
         # More clients than the bridge writes to in one turn of its main loop

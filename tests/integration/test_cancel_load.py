@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: LGPL-2.1-or-later
-"""A chatty script over D-Bus: all its lines reach the Log signals and the
-store in order, and another run's Cancel is served while it runs (ordering
+"""A chatty script over D-Bus: all its lines reach the Log signals (most in
+LogBatch bursts) and the store in order, and another run's Cancel is served while it runs (ordering
 and completion only; the timings are tests/bench's cancel_load)."""
 
 import os
@@ -37,6 +37,20 @@ class TestCancelLoad(DaemonTestCase):
         end = self.client.wait_finished(chatty, timeout=240)
         self.assertEqual(end.args[0], 'completed', end.args)
         self.assertLess(fin.seq, end.seq)
+
+        # Lines committed together leave as one LogBatch (at most 128 lines
+        # of one read of the pipe): a flood costs the bus one message per
+        # burst, not per line, so another run's StatusChanged is not queued
+        # behind thousands of them. seq writes whole pipe buffers, so bursts
+        # are large; single lines (Log) are rare.
+        batches = self.client.signals(chatty, 'LogBatch')
+        batch_serials = {b.serial for b in batches}
+        singles = [m for m in self.client.signals(chatty, 'Log')
+                   if m.serial not in batch_serials]
+        self.assertTrue(batches)
+        for batch in batches:
+            self.assertTrue(2 <= len(batch.args[0]) <= 128, len(batch.args[0]))
+        self.assertLess(len(batches) + len(singles), LINES // 10)
 
         logged = numbered([m.args[3] for m in self.client.signals(chatty, 'Log')])
         self.assertEqual(len(logged), LINES)

@@ -34,6 +34,8 @@ SLOW = playbook(log_step('first', 'first line', name='First'),
                 log_step('last', 'last line', name='Last'),
                 name='Slow')
 FAIL = playbook(shell_step('boom', 'echo going down; exit 3', name='Boom'), name='Fail')
+# One script read of many lines: the daemon sends them as LogBatch signals.
+SEQ = playbook(shell_step('count', 'seq 1 300', name='Count'), name='Seq')
 
 UUID_RE = re.compile(r'^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$')
 
@@ -74,7 +76,8 @@ def run_ctl(address, *args, stdin=None, timeout=TIMEOUT):
 
 
 class CtlTestCase(DaemonTestCase):
-    library = {'ctl/quick.yaml': QUICK, 'ctl/slow.yaml': SLOW, 'ctl/fail.yaml': FAIL}
+    library = {'ctl/quick.yaml': QUICK, 'ctl/slow.yaml': SLOW, 'ctl/fail.yaml': FAIL,
+               'ctl/seq.yaml': SEQ}
 
     def ctl(self, *args, **kwargs):
         return run_ctl(self.bus.address, *args, **kwargs)
@@ -169,6 +172,15 @@ class TestRun(CtlTestCase):
         self.assertRegex(lines[-1], r'^completed: [0-9a-f-]{36} in .* \(2 completed\)$')
         run_id = lines[0].split()[-3]
         self.assertEqual(self.history_ids()[run_id]['status'], 'completed')
+
+    def test_follow_log_batch(self):
+        # A burst of lines comes as one LogBatch signal: each is printed once, in order.
+        result = self.ctl('run', 'ctl/seq.yaml')
+        self.assertCtl(result, 0, 'run')
+        numbers = [l.strip() for l in result.out.splitlines() if l.strip().isdigit()]
+        self.assertEqual(numbers, [str(i) for i in range(1, 301)], result.out)
+        path = '/org/ignition/Toolkit/execution/' + result.out.split()[3].replace('-', '')
+        self.assertTrue(self.client.signals(path, 'LogBatch'))
 
     def test_follow_failed_exits_1(self):
         result = self.ctl('run', 'ctl/fail.yaml')
@@ -339,6 +351,23 @@ class TestExecutions(CtlTestCase):
         # Lines written while following, each once, and the end of the run ends it.
         self.assertEqual(len(re.findall(r'last: last line', out)), 1, out)
         self.assertEqual(self.client.wait_finished(path).args[0], 'completed')
+
+    def test_log_follow_batch(self):
+        # Lines that come as a LogBatch while following: each printed once, in order.
+        gate = os.path.join(self.tmp, 'gate')
+        path = self.start(playbook(shell_step(
+            'count', 'echo ready; while [ ! -e %s ]; do sleep 0.05; done; seq 1 300' % gate)),
+            playbook_id='ctl-log-batch')
+        run_id = self.client.get_prop(path, 'Id')
+        proc = self.popen_ctl('log', '-f', run_id)
+        self.read_until(proc, r'count: ready')
+        with open(gate, 'w'):
+            pass
+        rc, out, err = self.finish(proc)
+        self.assertEqual(rc, 0, err)
+        numbers = re.findall(r'(?m) count: (\d+)$', out)
+        self.assertEqual(numbers, [str(i) for i in range(1, 301)], out)
+        self.assertTrue(self.client.signals(path, 'LogBatch'))
 
     def test_prefix_resolution(self):
         # 17 runs: two of them share a first hex digit.

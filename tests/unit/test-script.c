@@ -20,6 +20,7 @@ typedef struct {
         guint batch_lines;
         guint max_batch_lines;
         guint lines_outside_batch;
+        gint64 line_cost_usec; /* each line takes this long to handle */
 } Run;
 
 static void
@@ -41,6 +42,13 @@ line_cb(ItkScript *script, ItkScriptStream stream, const char *line, gboolean tr
                 run->lines_outside_batch++;
         run->batch_lines++;
         g_ptr_array_add(run->lines, g_strdup(line));
+        /* A slow consumer (a store on a busy disk): the time is spent, as
+         * storing it would; no sleep, the loop is not left. */
+        if (run->line_cost_usec > 0) {
+                gint64 until = g_get_monotonic_time() + run->line_cost_usec;
+                while (g_get_monotonic_time() < until)
+                        ;
+        }
 }
 
 static void
@@ -241,6 +249,31 @@ test_chatty_batches(void)
         run_clear(&run);
 }
 
+/* Lines slow to handle: a batch ends on its time budget, long before its
+ * line bound, so another run's Cancel waits for a few lines, not 128. */
+static void
+test_slow_lines_batch_budget(void)
+{
+        g_autoptr(ItkScript) script = NULL;
+        const guint n = 300;
+        Run run;
+
+        script = run_start(&run, "seq 1 300", NULL);
+        run.line_cost_usec = ITK_SCRIPT_BATCH_BUDGET_USEC / 4 + 1;
+        WAIT_UNTIL(run.done);
+        g_assert_no_error(run.error);
+        g_assert_cmpuint(run.lines->len, ==, n);
+        for (guint i = 0; i < n; i++) {
+                g_autofree char *expected = g_strdup_printf("%u", i + 1);
+                g_assert_cmpstr(g_ptr_array_index(run.lines, i), ==, expected);
+        }
+        g_assert_cmpuint(run.lines_outside_batch, ==, 0);
+        /* Four lines exceed the budget: a batch ends at its first check. */
+        g_assert_cmpuint(run.max_batch_lines, <=, ITK_SCRIPT_BATCH_CHECK_LINES);
+        g_assert_cmpuint(run.batches, >=, n / ITK_SCRIPT_BATCH_CHECK_LINES);
+        run_clear(&run);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -248,5 +281,6 @@ main(int argc, char **argv)
         g_test_add_func("/script/cancel-without-reap", test_cancel_without_reap);
         g_test_add_func("/script/cancel-delivers-read", test_cancel_delivers_read);
         g_test_add_func("/script/chatty-batches", test_chatty_batches);
+        g_test_add_func("/script/slow-lines-batch-budget", test_slow_lines_batch_budget);
         return g_test_run();
 }
