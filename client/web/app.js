@@ -13,6 +13,7 @@
 // - Events only change state and mark parts dirty; drawing happens at most once per
 //   animation frame (renderX() schedules, drawX() draws), touching only what changed.
 
+import { h } from './dom.js';
 import { LogModel, drawLog, logStats } from './logview.js';
 import { buildHistory, historyPlaybooksLoaded, parseHistoryQuery } from './history.js';
 
@@ -62,34 +63,6 @@ class ApiError extends Error {
 }
 
 // --- small DOM helpers ------------------------------------------------------------------
-
-function h(tag, attrs, ...children) {
-        const el = document.createElement(tag);
-        for (const [k, v] of Object.entries(attrs || {})) {
-                if (v === null || v === undefined || v === false)
-                        continue;
-                if (k === 'class')
-                        el.className = v;
-                else if (k === 'text')
-                        el.textContent = v;
-                else if (k === 'value')
-                        el.value = v;
-                else if (k === 'style')
-                        el.style.cssText = v; // CSSOM: fine under a strict style-src CSP
-                else if (k.startsWith('on'))
-                        el.addEventListener(k.slice(2), v);
-                else if (k in el && typeof v !== 'string')
-                        el[k] = v;
-                else
-                        el.setAttribute(k, v === true ? '' : v);
-        }
-        for (const c of children.flat()) {
-                if (c === null || c === undefined || c === false)
-                        continue;
-                el.append(c instanceof Node ? c : document.createTextNode(String(c)));
-        }
-        return el;
-}
 
 const $ = (id) => document.getElementById(id);
 

@@ -8,51 +8,7 @@
 // Files come through fetch() with the bearer token (an <img src> or <a href> cannot
 // carry it) and are shown or saved from blob: URLs, revoked when no longer shown.
 
-const STYLE_ID = 'itk-artifacts-css';
-
-function ensureStyle() {
-        if (document.getElementById(STYLE_ID))
-                return;
-        const link = document.createElement('link');
-        link.id = STYLE_ID;
-        link.rel = 'stylesheet';
-        link.href = 'artifacts.css';
-        document.head.append(link);
-}
-
-function el(tag, attrs, ...children) {
-        const e = document.createElement(tag);
-        for (const [k, v] of Object.entries(attrs || {})) {
-                if (v === null || v === undefined || v === false)
-                        continue;
-                if (k === 'class')
-                        e.className = v;
-                else if (k === 'text')
-                        e.textContent = v;
-                else if (k.startsWith('on'))
-                        e.addEventListener(k.slice(2), v);
-                else
-                        e.setAttribute(k, v === true ? '' : v);
-        }
-        for (const c of children.flat()) {
-                if (c !== null && c !== undefined && c !== false)
-                        e.append(c instanceof Node ? c : document.createTextNode(String(c)));
-        }
-        return e;
-}
-
-export function formatSize(bytes) {
-        if (bytes < 1024)
-                return `${bytes} B`;
-        const units = ['KiB', 'MiB', 'GiB', 'TiB'];
-        let v = bytes / 1024;
-        let i = 0;
-        while (v >= 1024 && i < units.length - 1) {
-                v /= 1024;
-                i++;
-        }
-        return `${v.toFixed(1)} ${units[i]}`;
-}
+import { h as el, ensureStylesheet, formatSize } from './dom.js';
 
 function baseName(name) {
         const slash = name.lastIndexOf('/');
@@ -66,7 +22,7 @@ function isImage(a) {
 export class ArtifactsPane {
         // @getToken: returns the bridge's bearer token (the page keeps it).
         constructor(getToken) {
-                ensureStyle();
+                ensureStylesheet('itk-artifacts-css', 'artifacts.css');
                 this.getToken = getToken;
                 this.id = null;
                 this.signature = '';

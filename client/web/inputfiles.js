@@ -7,7 +7,7 @@
 // size and its SHA-256, shown here; the parameter's value is "staged:TOKEN", and the
 // run gets its own copy in its folder.
 
-const STYLE_ID = 'itk-inputfiles-css';
+import { ensureStylesheet, formatSize } from './dom.js';
 
 let ui = null;
 
@@ -15,34 +15,11 @@ export function setup(helpers) {
         ui = helpers;
 }
 
-function ensureStyle() {
-        if (document.getElementById(STYLE_ID))
-                return;
-        const link = document.createElement('link');
-        link.id = STYLE_ID;
-        link.rel = 'stylesheet';
-        link.href = 'inputfiles.css';
-        document.head.append(link);
-}
-
-export function formatSize(bytes) {
-        if (bytes < 1024)
-                return `${bytes} B`;
-        const units = ['KiB', 'MiB', 'GiB', 'TiB'];
-        let v = bytes;
-        let i = -1;
-        do {
-                v /= 1024;
-                i++;
-        } while (v >= 1024 && i < units.length - 1);
-        return `${v.toFixed(v < 10 ? 1 : 0)} ${units[i]}`;
-}
-
 // The field of a `file` parameter. Its first input is the hidden value the form reads
 // (app.js readParams); @fieldId labels the upload control.
 export function fileField(p, fieldId) {
         const { h } = ui;
-        ensureStyle();
+        ensureStylesheet('itk-inputfiles-css', 'inputfiles.css');
         const value = h('input', { type: 'hidden', name: p.name, value: '', 'data-file-value': true });
         const chosenId = `${fieldId}-chosen`;
         const hostId = `${fieldId}-host`;

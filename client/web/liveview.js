@@ -13,40 +13,10 @@
 // While paused the picture holds still, so the operator aims at a page that does not
 // move; the frames that follow an input are drawn (for a moment), so its effect shows.
 
-const STYLE_ID = 'itk-liveview-css';
+import { h as el, ensureStylesheet } from './dom.js';
+
 const AFTER_INPUT_MS = 2000; // paused: frames drawn this long after an input
 const TERMINAL = new Set(['completed', 'failed', 'cancelled']);
-
-function ensureStyle() {
-        if (document.getElementById(STYLE_ID))
-                return;
-        const link = document.createElement('link');
-        link.id = STYLE_ID;
-        link.rel = 'stylesheet';
-        link.href = 'liveview.css';
-        document.head.append(link);
-}
-
-function el(tag, attrs, ...children) {
-        const e = document.createElement(tag);
-        for (const [k, v] of Object.entries(attrs || {})) {
-                if (v === null || v === undefined || v === false)
-                        continue;
-                if (k === 'class')
-                        e.className = v;
-                else if (k === 'text')
-                        e.textContent = v;
-                else if (k.startsWith('on'))
-                        e.addEventListener(k.slice(2), v);
-                else
-                        e.setAttribute(k, v === true ? '' : v);
-        }
-        for (const c of children.flat()) {
-                if (c !== null && c !== undefined && c !== false)
-                        e.append(c instanceof Node ? c : document.createTextNode(String(c)));
-        }
-        return e;
-}
 
 // One daemon message out of a binary WebSocket message: {header, payload} or null.
 export function parseLiveMessage(buffer) {
@@ -81,7 +51,7 @@ window.__itkLiveStats = liveStats;
 export class LivePanel {
         // @id: the run (dashed); @getToken: the bridge's bearer token.
         constructor(id, getToken) {
-                ensureStyle();
+                ensureStylesheet('itk-liveview-css', 'liveview.css');
                 this.id = id;
                 this.getToken = getToken;
                 this.run = null; // the run's summary, from the detail view
