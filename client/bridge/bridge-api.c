@@ -25,7 +25,7 @@ struct _Request {
         gboolean flag;
         JsonArray *list;
         GHashTable *seen;
-        ItkDBusExecution *execution;
+        ItkClientDBusExecution *execution;
 };
 
 static Request *
@@ -89,12 +89,11 @@ static void
 get_property(Request *req, gpointer proxy, const char *name, ReplyFunc func)
 {
         req->func = func;
-        g_dbus_connection_call(req->bridge->bus, BRIDGE_BUS_NAME,
-                               g_dbus_proxy_get_object_path(G_DBUS_PROXY(proxy)),
-                               "org.freedesktop.DBus.Properties", "Get",
-                               g_variant_new("(ss)", "org.ignition.Toolkit.Execution", name),
-                               G_VARIANT_TYPE("(v)"), G_DBUS_CALL_FLAGS_NONE, -1, NULL, get_done_cb,
-                               req);
+        g_dbus_connection_call(
+                req->bridge->bus, ITK_BUS_NAME, g_dbus_proxy_get_object_path(G_DBUS_PROXY(proxy)),
+                "org.freedesktop.DBus.Properties", "Get",
+                g_variant_new("(ss)", ITK_EXECUTION_INTERFACE, name), G_VARIANT_TYPE("(v)"),
+                G_DBUS_CALL_FLAGS_NONE, -1, NULL, get_done_cb, req);
 }
 
 /* --- ids and summaries -------------------------------------------------------- */
@@ -129,7 +128,7 @@ bridge_hex_to_dashed(const char *hex)
                                hex + 20);
 }
 
-ItkDBusExecution *
+ItkClientDBusExecution *
 bridge_find_execution(Bridge *bridge, const char *id)
 {
         g_autofree char *hex = bridge_id_to_hex(id);
@@ -138,11 +137,11 @@ bridge_find_execution(Bridge *bridge, const char *id)
 
         if (hex == NULL)
                 return NULL;
-        path = g_strconcat(BRIDGE_EXECUTION_PREFIX, hex, NULL);
+        path = g_strconcat(ITK_EXECUTION_PATH_PREFIX, hex, NULL);
         object = g_dbus_object_manager_get_object(bridge->objects, path);
         if (object == NULL)
                 return NULL;
-        return itk_dbus_object_get_execution(ITK_DBUS_OBJECT(object));
+        return itk_client_dbus_object_get_execution(ITK_CLIENT_DBUS_OBJECT(object));
 }
 
 static void
@@ -167,31 +166,31 @@ set_bool(JsonBuilder *b, const char *name, gboolean value)
 }
 
 JsonNode *
-bridge_execution_summary(ItkDBusExecution *e)
+bridge_execution_summary(ItkClientDBusExecution *e)
 {
         g_autoptr(JsonBuilder) b = json_builder_new();
         const char *path = g_dbus_proxy_get_object_path(G_DBUS_PROXY(e));
 
         json_builder_begin_object(b);
-        set_string(b, "execution_id", itk_dbus_execution_get_id(e));
+        set_string(b, "execution_id", itk_client_dbus_execution_get_id(e));
         set_string(b, "path", path);
-        set_string(b, "playbook", itk_dbus_execution_get_playbook(e));
-        set_string(b, "playbook_name", itk_dbus_execution_get_playbook_name(e));
-        set_string(b, "playbook_version", itk_dbus_execution_get_playbook_version(e));
-        set_string(b, "domain", itk_dbus_execution_get_domain(e));
-        set_string(b, "status", itk_dbus_execution_get_status(e));
-        set_bool(b, "pause_requested", itk_dbus_execution_get_pause_requested(e));
-        set_bool(b, "debug_mode", itk_dbus_execution_get_debug_mode(e));
-        set_int(b, "current_step", itk_dbus_execution_get_current_step(e));
-        set_string(b, "current_step_id", itk_dbus_execution_get_current_step_id(e));
-        set_string(b, "current_step_name", itk_dbus_execution_get_current_step_name(e));
-        set_int(b, "total_steps", itk_dbus_execution_get_total_steps(e));
+        set_string(b, "playbook", itk_client_dbus_execution_get_playbook(e));
+        set_string(b, "playbook_name", itk_client_dbus_execution_get_playbook_name(e));
+        set_string(b, "playbook_version", itk_client_dbus_execution_get_playbook_version(e));
+        set_string(b, "domain", itk_client_dbus_execution_get_domain(e));
+        set_string(b, "status", itk_client_dbus_execution_get_status(e));
+        set_bool(b, "pause_requested", itk_client_dbus_execution_get_pause_requested(e));
+        set_bool(b, "debug_mode", itk_client_dbus_execution_get_debug_mode(e));
+        set_int(b, "current_step", itk_client_dbus_execution_get_current_step(e));
+        set_string(b, "current_step_id", itk_client_dbus_execution_get_current_step_id(e));
+        set_string(b, "current_step_name", itk_client_dbus_execution_get_current_step_name(e));
+        set_int(b, "total_steps", itk_client_dbus_execution_get_total_steps(e));
         json_builder_set_member_name(b, "progress");
-        json_builder_add_double_value(b, itk_dbus_execution_get_progress(e));
-        set_int(b, "started_at", (gint64)itk_dbus_execution_get_started_at(e));
-        set_int(b, "finished_at", (gint64)itk_dbus_execution_get_finished_at(e));
-        set_string(b, "error", itk_dbus_execution_get_error(e));
-        set_int(b, "started_by_uid", itk_dbus_execution_get_started_by_uid(e));
+        json_builder_add_double_value(b, itk_client_dbus_execution_get_progress(e));
+        set_int(b, "started_at", (gint64)itk_client_dbus_execution_get_started_at(e));
+        set_int(b, "finished_at", (gint64)itk_client_dbus_execution_get_finished_at(e));
+        set_string(b, "error", itk_client_dbus_execution_get_error(e));
+        set_int(b, "started_by_uid", itk_client_dbus_execution_get_started_by_uid(e));
         json_builder_end_object(b);
         return json_builder_get_root(b);
 }
@@ -580,8 +579,9 @@ list_live_done(Request *req, GVariant *reply, const GError *error)
         g_variant_get(reply, "(a(osssuu))", &iter);
         while (g_variant_iter_next(iter, "(&o&s&s&suu)", &path, &id, &playbook, &status, &current,
                                    &total)) {
-                g_autoptr(ItkDBusExecution) e = bridge_find_execution(req->bridge, id);
-                const char *live_status = e != NULL ? itk_dbus_execution_get_status(e) : status;
+                g_autoptr(ItkClientDBusExecution) e = bridge_find_execution(req->bridge, id);
+                const char *live_status =
+                        e != NULL ? itk_client_dbus_execution_get_status(e) : status;
                 char *hex = bridge_id_to_hex(id);
 
                 if (hex != NULL)
@@ -669,7 +669,7 @@ start_done_cb(GObject *source, GAsyncResult *res, gpointer user_data)
         Request *req = user_data;
         g_autoptr(JsonBuilder) b = json_builder_new();
         g_autoptr(JsonNode) node = NULL;
-        g_autoptr(ItkDBusExecution) e = NULL;
+        g_autoptr(ItkClientDBusExecution) e = NULL;
         g_autoptr(GError) error = NULL;
         g_autofree char *dashed = NULL;
         g_autofree char *path =
@@ -686,7 +686,7 @@ start_done_cb(GObject *source, GAsyncResult *res, gpointer user_data)
         set_string(b, "execution_id", dashed);
         set_string(b, "path", path);
         set_string(b, "status",
-                   e != NULL ? itk_dbus_execution_get_status(e)
+                   e != NULL ? itk_client_dbus_execution_get_status(e)
                              : itk_run_status_to_string(ITK_RUN_STATUS_PENDING));
         set_string(b, "playbook", req->name);
         json_builder_end_object(b);
@@ -952,7 +952,7 @@ control_status_done(Request *req, GVariant *reply, const GError *error)
         g_autoptr(JsonNode) node = NULL;
         g_autoptr(GVariant) value = NULL;
         g_autofree char *dashed = req_dashed(req);
-        const char *status = itk_dbus_execution_get_status(req->execution);
+        const char *status = itk_client_dbus_execution_get_status(req->execution);
 
         /* The call succeeded; if the object left in between, the cache is the best we have. */
         if (error == NULL) {

@@ -239,11 +239,11 @@ download_listed_cb(GObject *source, GAsyncResult *result, gpointer user_data)
         if (dl->content_type == NULL)
                 dl->content_type = g_strdup("application/octet-stream");
         /* Not listed: the daemon says so (NoSuchArtifact, or InvalidArgs for a bad name). */
-        g_dbus_connection_call_with_unix_fd_list(
-                dl->bridge->bus, BRIDGE_BUS_NAME, BRIDGE_MANAGER_PATH,
-                "org.ignition.Toolkit.Manager", "OpenHistoryArtifact",
-                g_variant_new("(ss)", dl->id, dl->name), G_VARIANT_TYPE("(h)"),
-                G_DBUS_CALL_FLAGS_NONE, -1, NULL, NULL, download_opened_cb, dl);
+        g_dbus_connection_call_with_unix_fd_list(dl->bridge->bus, ITK_BUS_NAME, ITK_MANAGER_PATH,
+                                                 ITK_MANAGER_INTERFACE, "OpenHistoryArtifact",
+                                                 g_variant_new("(ss)", dl->id, dl->name),
+                                                 G_VARIANT_TYPE("(h)"), G_DBUS_CALL_FLAGS_NONE, -1,
+                                                 NULL, NULL, download_opened_cb, dl);
 }
 
 void
@@ -256,8 +256,8 @@ bridge_artifacts_download(Bridge *bridge, SoupServerMessage *msg, const char *id
         dl->id = g_strdup(id);
         dl->name = g_strdup(name);
         soup_server_message_pause(msg);
-        g_dbus_connection_call(bridge->bus, BRIDGE_BUS_NAME, BRIDGE_MANAGER_PATH,
-                               "org.ignition.Toolkit.Manager", "ListHistoryArtifacts",
-                               g_variant_new("(s)", id), G_VARIANT_TYPE("(aa{sv})"),
-                               G_DBUS_CALL_FLAGS_NONE, -1, NULL, download_listed_cb, dl);
+        g_dbus_connection_call(bridge->bus, ITK_BUS_NAME, ITK_MANAGER_PATH, ITK_MANAGER_INTERFACE,
+                               "ListHistoryArtifacts", g_variant_new("(s)", id),
+                               G_VARIANT_TYPE("(aa{sv})"), G_DBUS_CALL_FLAGS_NONE, -1, NULL,
+                               download_listed_cb, dl);
 }

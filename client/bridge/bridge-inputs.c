@@ -20,8 +20,6 @@
 
 #include "bridge-json.h"
 
-#define MANAGER_IFACE "org.ignition.Toolkit.Manager"
-
 typedef struct {
         Bridge *bridge;
         SoupServerMessage *msg; /* NULL once it is gone */
@@ -268,7 +266,7 @@ limit_cb(GObject *source, GAsyncResult *result, gpointer user_data)
         close(pair[1]);
         /* The reply comes once the whole body went through: no call timeout. */
         g_dbus_connection_call_with_unix_fd_list(
-                up->bridge->bus, BRIDGE_BUS_NAME, BRIDGE_MANAGER_PATH, MANAGER_IFACE,
+                up->bridge->bus, ITK_BUS_NAME, ITK_MANAGER_PATH, ITK_MANAGER_INTERFACE,
                 "StageInputFile", g_variant_new("(sh)", up->name, 0), G_VARIANT_TYPE("(sts)"),
                 G_DBUS_CALL_FLAGS_NONE, G_MAXINT, fds, NULL, staged_cb, upload_ref(up));
         g_signal_connect(up->msg, "got-chunk", G_CALLBACK(got_chunk_cb), up);
@@ -310,11 +308,10 @@ bridge_inputs_early(Bridge *bridge, SoupServerMessage *msg, const char *path, GH
         /* No byte of the body is read before the limit is checked. */
         bridge_guard_limit_body(msg, up->expected);
         soup_server_message_pause(msg);
-        g_dbus_connection_call(bridge->bus, BRIDGE_BUS_NAME, BRIDGE_MANAGER_PATH,
-                               "org.freedesktop.DBus.Properties", "Get",
-                               g_variant_new("(ss)", MANAGER_IFACE, "MaxInputFileBytes"),
-                               G_VARIANT_TYPE("(v)"), G_DBUS_CALL_FLAGS_NONE, -1, NULL, limit_cb,
-                               upload_ref(up));
+        g_dbus_connection_call(
+                bridge->bus, ITK_BUS_NAME, ITK_MANAGER_PATH, "org.freedesktop.DBus.Properties",
+                "Get", g_variant_new("(ss)", ITK_MANAGER_INTERFACE, "MaxInputFileBytes"),
+                G_VARIANT_TYPE("(v)"), G_DBUS_CALL_FLAGS_NONE, -1, NULL, limit_cb, upload_ref(up));
         return TRUE;
 }
 
@@ -409,7 +406,7 @@ stage_host(Bridge *bridge, SoupServerMessage *msg)
         hs->name = g_strdup(base != NULL ? base + 1 : json_node_get_string(name));
         soup_server_message_pause(msg);
         g_dbus_connection_call(
-                bridge->bus, BRIDGE_BUS_NAME, BRIDGE_MANAGER_PATH, MANAGER_IFACE, "StageHostFile",
+                bridge->bus, ITK_BUS_NAME, ITK_MANAGER_PATH, ITK_MANAGER_INTERFACE, "StageHostFile",
                 g_variant_new("(ss)", json_node_get_string(directory), json_node_get_string(name)),
                 G_VARIANT_TYPE("(sts)"), G_DBUS_CALL_FLAGS_NONE, G_MAXINT, NULL, host_staged_cb,
                 hs);
@@ -434,8 +431,8 @@ bridge_inputs_handle(Bridge *bridge, SoupServerMessage *msg, const char *method,
         }
         if (n == 2 && g_str_equal(parts[1], "host") && method == SOUP_METHOD_GET) {
                 soup_server_message_pause(msg);
-                g_dbus_connection_call(bridge->bus, BRIDGE_BUS_NAME, BRIDGE_MANAGER_PATH,
-                                       MANAGER_IFACE, "ListInputFiles", NULL,
+                g_dbus_connection_call(bridge->bus, ITK_BUS_NAME, ITK_MANAGER_PATH,
+                                       ITK_MANAGER_INTERFACE, "ListInputFiles", NULL,
                                        G_VARIANT_TYPE("(aa{sv})"), G_DBUS_CALL_FLAGS_NONE, -1, NULL,
                                        host_listed_cb, g_object_ref(msg));
                 return;

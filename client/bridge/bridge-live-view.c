@@ -397,7 +397,7 @@ static LiveRun *
 live_run_new(BridgeLiveView *live, const char *hex)
 {
         LiveRun *run = g_rc_box_new0(LiveRun);
-        g_autofree char *path = g_strconcat(BRIDGE_EXECUTION_PREFIX, hex, NULL);
+        g_autofree char *path = g_strconcat(ITK_EXECUTION_PATH_PREFIX, hex, NULL);
 
         run->live = live;
         run->hex = g_strdup(hex);
@@ -407,10 +407,9 @@ live_run_new(BridgeLiveView *live, const char *hex)
         /* Asked of the daemon even when the bridge's list lacks the run (a bridge
          * that may not view it): the daemon's answer is the one to relay. */
         g_dbus_connection_call_with_unix_fd_list(
-                live->bridge->bus, BRIDGE_BUS_NAME, path, "org.ignition.Toolkit.Execution",
-                "OpenLiveView", g_variant_new("(a{sv})", NULL), G_VARIANT_TYPE("(h)"),
-                G_DBUS_CALL_FLAGS_NONE, -1, NULL, run->cancellable, open_done_cb,
-                live_run_ref(run));
+                live->bridge->bus, ITK_BUS_NAME, path, ITK_EXECUTION_INTERFACE, "OpenLiveView",
+                g_variant_new("(a{sv})", NULL), G_VARIANT_TYPE("(h)"), G_DBUS_CALL_FLAGS_NONE, -1,
+                NULL, run->cancellable, open_done_cb, live_run_ref(run));
         return run;
 }
 
@@ -655,7 +654,7 @@ void
 bridge_live_view_input(Bridge *bridge, SoupServerMessage *msg, const char *hex)
 {
         SoupMessageBody *body = soup_server_message_get_request_body(msg);
-        g_autofree char *path = g_strconcat(BRIDGE_EXECUTION_PREFIX, hex, NULL);
+        g_autofree char *path = g_strconcat(ITK_EXECUTION_PATH_PREFIX, hex, NULL);
         g_autoptr(GError) error = NULL;
         g_autoptr(JsonNode) node = NULL;
         g_autofree char *problem = NULL;
@@ -677,7 +676,7 @@ bridge_live_view_input(Bridge *bridge, SoupServerMessage *msg, const char *hex)
         req->msg = g_object_ref(msg);
         req->dashed = bridge_hex_to_dashed(hex);
         soup_server_message_pause(msg);
-        g_dbus_connection_call(bridge->bus, BRIDGE_BUS_NAME, path, "org.ignition.Toolkit.Execution",
+        g_dbus_connection_call(bridge->bus, ITK_BUS_NAME, path, ITK_EXECUTION_INTERFACE,
                                "SendInput", args, G_VARIANT_TYPE("()"), G_DBUS_CALL_FLAGS_NONE, -1,
                                NULL, input_done_cb, req);
 }

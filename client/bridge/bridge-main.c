@@ -300,19 +300,19 @@ main(int argc, char **argv)
                 return 1;
         }
         g_dbus_connection_set_exit_on_close(bridge.bus, FALSE);
-        bridge.manager = itk_dbus_manager_proxy_new_sync(
-                bridge.bus, G_DBUS_PROXY_FLAGS_DO_NOT_LOAD_PROPERTIES, BRIDGE_BUS_NAME,
-                BRIDGE_MANAGER_PATH, NULL, &error);
+        bridge.manager = itk_client_dbus_manager_proxy_new_sync(
+                bridge.bus, G_DBUS_PROXY_FLAGS_DO_NOT_LOAD_PROPERTIES, ITK_BUS_NAME,
+                ITK_MANAGER_PATH, NULL, &error);
         if (bridge.manager == NULL) {
                 g_printerr("cannot create the manager proxy: %s\n", error->message);
                 return 1;
         }
         /* Before anything that could start a run: the match is in place from here on. */
-        bridge.watch = itk_execution_watch_new(bridge.bus, BRIDGE_BUS_NAME, NULL);
+        bridge.watch = itk_execution_watch_new(bridge.bus, ITK_BUS_NAME, NULL);
         /* Follows the daemon: the objects come and go with its name owner. */
-        bridge.objects = itk_dbus_object_manager_client_new_sync(
-                bridge.bus, G_DBUS_OBJECT_MANAGER_CLIENT_FLAGS_DO_NOT_AUTO_START, BRIDGE_BUS_NAME,
-                BRIDGE_MANAGER_PATH, NULL, &error);
+        bridge.objects = itk_client_dbus_object_manager_client_new_sync(
+                bridge.bus, G_DBUS_OBJECT_MANAGER_CLIENT_FLAGS_DO_NOT_AUTO_START, ITK_BUS_NAME,
+                ITK_MANAGER_PATH, NULL, &error);
         if (bridge.objects == NULL) {
                 g_printerr("cannot watch the executions: %s\n", error->message);
                 return 1;

@@ -254,10 +254,10 @@ hex_of_path(const char *path)
 
 /* @execution may be NULL: the watch's events come before the object may be known. */
 static JsonBuilder *
-begin_event(const char *type, ItkDBusExecution *execution, const char *path)
+begin_event(const char *type, ItkClientDBusExecution *execution, const char *path)
 {
         JsonBuilder *b = json_builder_new();
-        const char *id = execution != NULL ? itk_dbus_execution_get_id(execution) : NULL;
+        const char *id = execution != NULL ? itk_client_dbus_execution_get_id(execution) : NULL;
         g_autofree char *dashed = NULL;
 
         if (id == NULL || id[0] == '\0')
@@ -380,14 +380,15 @@ static void
 object_added_cb(GDBusObjectManager *manager, GDBusObject *object, gpointer user_data)
 {
         BridgeWs *ws = user_data;
-        ItkDBusExecution *execution = itk_dbus_object_peek_execution(ITK_DBUS_OBJECT(object));
+        ItkClientDBusExecution *execution =
+                itk_client_dbus_object_peek_execution(ITK_CLIENT_DBUS_OBJECT(object));
         const char *path = g_dbus_object_get_object_path(object);
         g_autoptr(JsonBuilder) b = NULL;
 
         if (execution == NULL || ws->clients->len == 0)
                 return;
         b = begin_event("execution_new", execution, path);
-        add_string(b, "playbook", itk_dbus_execution_get_playbook(execution) ?: "");
+        add_string(b, "playbook", itk_client_dbus_execution_get_playbook(execution) ?: "");
         json_builder_set_member_name(b, "execution");
         json_builder_add_value(b, bridge_execution_summary(execution));
         json_builder_end_object(b);
@@ -398,14 +399,15 @@ static void
 object_removed_cb(GDBusObjectManager *manager, GDBusObject *object, gpointer user_data)
 {
         BridgeWs *ws = user_data;
-        ItkDBusExecution *execution = itk_dbus_object_peek_execution(ITK_DBUS_OBJECT(object));
+        ItkClientDBusExecution *execution =
+                itk_client_dbus_object_peek_execution(ITK_CLIENT_DBUS_OBJECT(object));
         const char *path = g_dbus_object_get_object_path(object);
         g_autoptr(JsonBuilder) b = NULL;
 
         if (execution == NULL || ws->clients->len == 0)
                 return;
         b = begin_event("execution_removed", execution, path);
-        add_string(b, "status", itk_dbus_execution_get_status(execution) ?: "");
+        add_string(b, "status", itk_client_dbus_execution_get_status(execution) ?: "");
         json_builder_end_object(b);
         broadcast(ws, hex_of_path(path), FALSE, b);
 }
@@ -424,7 +426,7 @@ send_snapshot(WsClient *client)
         json_builder_set_member_name(b, "executions");
         json_builder_begin_array(b);
         for (GList *l = objects; l != NULL; l = l->next) {
-                ItkDBusExecution *execution = itk_dbus_object_peek_execution(l->data);
+                ItkClientDBusExecution *execution = itk_client_dbus_object_peek_execution(l->data);
 
                 if (execution != NULL)
                         json_builder_add_value(b, bridge_execution_summary(execution));

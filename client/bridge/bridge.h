@@ -6,12 +6,9 @@
 #include <json-glib/json-glib.h>
 #include <libsoup/soup.h>
 
-#include "itk-dbus-generated.h"
+#include "itk-client-dbus.h"
 #include "itk-execution-watch.h"
 
-#define BRIDGE_BUS_NAME "org.ignition.Toolkit"
-#define BRIDGE_MANAGER_PATH "/org/ignition/Toolkit"
-#define BRIDGE_EXECUTION_PREFIX "/org/ignition/Toolkit/execution/"
 #define BRIDGE_MAX_BODY (1024 * 1024)
 #define BRIDGE_MAX_WS_MESSAGE (64 * 1024)
 /* A body sent without a valid token (or to a path that takes none) is refused past this. */
@@ -41,8 +38,8 @@ typedef struct _BridgeLiveView BridgeLiveView;
  * is asked of the daemon or read from the proxies' property caches. */
 typedef struct {
         GDBusConnection *bus;
-        ItkDBusManager *manager;
-        GDBusObjectManager *objects; /* ItkDBusObjectManagerClient */
+        ItkClientDBusManager *manager;
+        GDBusObjectManager *objects; /* ItkClientDBusObjectManagerClient */
         /* Every execution's signals (client/common): heard from a new daemon's
          * first one on, which the object manager's per-owner match is not. */
         ItkExecutionWatch *watch;
@@ -111,8 +108,8 @@ GIOStream *bridge_ws_input_wrap(GIOStream *base, gsize max_message,
 /* Execution lookups shared by the API and the WebSocket. */
 char *bridge_id_to_hex(const char *id);
 char *bridge_hex_to_dashed(const char *hex);
-ItkDBusExecution *bridge_find_execution(Bridge *bridge, const char *id);
-JsonNode *bridge_execution_summary(ItkDBusExecution *execution);
+ItkClientDBusExecution *bridge_find_execution(Bridge *bridge, const char *id);
+JsonNode *bridge_execution_summary(ItkClientDBusExecution *execution);
 /* A history record (GetHistory's keys) as an ExecutionSummary without steps. */
 JsonNode *bridge_record_summary(GVariant *record);
 
