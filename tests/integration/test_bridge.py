@@ -553,6 +553,9 @@ class TestBridge(BridgeTestCase):
                           if e['step_id'] == 'count' and e['message'].isdigit()],
                          [str(i) for i in range(1, 301)])
         path = '/org/ignition/Toolkit/execution/' + eid.replace('-', '')
+        # The bridge may relay Finished before this test's own client has read
+        # it: its recorded signals are complete only once Finished is there.
+        self.client.wait_finished(path)
         self.assertTrue(self.client.signals(path, 'LogBatch'))
 
     def test_fan_out_in_slices(self):
