@@ -804,12 +804,14 @@ make_op_free(MakeOp *op)
 
 static void itk_browser_page_made(MakeOp *op);
 
-/* FALSE (and @op freed) when the browser this op belongs to is gone. */
+/* FALSE when the browser this op belongs to is gone; @op is freed by the
+ * last of the calls in flight (several setup calls share it). */
 static gboolean
 make_op_check(MakeOp *op, JsonObject *reply, GError *error)
 {
         if (g_cancellable_is_cancelled(op->generation)) {
-                make_op_free(op);
+                if (op->outstanding == 0 || --op->outstanding == 0)
+                        make_op_free(op);
                 return FALSE;
         }
         if (reply == NULL && op->error == NULL)
