@@ -463,7 +463,6 @@ watch(BridgeLiveView *live, SoupWebsocketConnection *conn, GSocket *socket, cons
         } else if (socket != NULL) {
                 w->socket = g_object_ref(socket);
         }
-        soup_websocket_connection_set_keepalive_interval(conn, BRIDGE_WS_KEEPALIVE_SECONDS);
         g_signal_connect(conn, "closed", G_CALLBACK(watcher_closed_cb), w);
         g_ptr_array_add(run->watchers, w);
         /* A paused page changes no more: the newest frame there is, at once. */
@@ -474,37 +473,12 @@ watch(BridgeLiveView *live, SoupWebsocketConnection *conn, GSocket *socket, cons
 }
 
 typedef struct {
-        SoupWebsocketConnection *conn;
-} TooBigTarget;
-
-static gboolean
-close_too_big_cb(gpointer user_data)
-{
-        SoupWebsocketConnection *conn = user_data;
-
-        if (soup_websocket_connection_get_state(conn) == SOUP_WEBSOCKET_STATE_OPEN)
-                soup_websocket_connection_close(conn, SOUP_WEBSOCKET_CLOSE_TOO_BIG,
-                                                "message too big");
-        return G_SOURCE_REMOVE;
-}
-
-static void
-too_big_cb(gpointer data)
-{
-        TooBigTarget *target = data;
-
-        if (target->conn != NULL)
-                g_idle_add_full(G_PRIORITY_HIGH, close_too_big_cb, g_object_ref(target->conn),
-                                g_object_unref);
-}
-
-typedef struct {
         BridgeLiveView *live;
         char *hex;
 } Upgrade;
 
 static void
-upgrade_free(gpointer data, GClosure *closure)
+upgrade_free(gpointer data)
 {
         Upgrade *up = data;
 
@@ -512,37 +486,11 @@ upgrade_free(gpointer data, GClosure *closure)
         g_free(up);
 }
 
-/* As bridge-ws.c: the connection over our message-size-counting input. */
 static void
-wrote_informational_cb(SoupServerMessage *msg, gpointer user_data)
+accept_cb(SoupWebsocketConnection *conn, GSocket *socket, gpointer data)
 {
-        Upgrade *up = user_data;
-        g_autoptr(GSocket) socket = NULL;
-        g_autoptr(GIOStream) stream = NULL;
-        g_autoptr(GIOStream) wrapped = NULL;
-        g_autoptr(SoupWebsocketConnection) conn = NULL;
-        g_autoptr(GUri) uri = NULL;
-        g_autofree char *origin = NULL;
-        TooBigTarget *target;
-        GSocket *found;
+        Upgrade *up = data;
 
-        if (soup_server_message_get_status(msg) != SOUP_STATUS_SWITCHING_PROTOCOLS)
-                return;
-        found = bridge_listener_socket_for(up->live->bridge->listener, msg);
-        socket = found != NULL ? g_object_ref(found) : NULL;
-        uri = g_uri_ref(soup_server_message_get_uri(msg));
-        origin = g_strdup(soup_message_headers_get_one(soup_server_message_get_request_headers(msg),
-                                                       "Origin"));
-        stream = soup_server_message_steal_connection(msg);
-        if (stream == NULL)
-                return;
-        target = g_new0(TooBigTarget, 1);
-        wrapped = bridge_ws_input_wrap(stream, BRIDGE_MAX_WS_MESSAGE, too_big_cb, target);
-        g_object_set_data_full(G_OBJECT(wrapped), "bridge-too-big", target, g_free);
-        conn = soup_websocket_connection_new(wrapped, uri, SOUP_WEBSOCKET_CONNECTION_SERVER, origin,
-                                             NULL, NULL);
-        target->conn = conn;
-        soup_websocket_connection_set_max_incoming_payload_size(conn, BRIDGE_MAX_WS_MESSAGE + 1);
         watch(up->live, conn, socket, up->hex);
 }
 
@@ -562,16 +510,11 @@ bridge_live_view_match(const char *path)
 void
 bridge_live_view_upgrade(BridgeLiveView *live, SoupServerMessage *msg, const char *hex)
 {
-        static const char *const protocols[] = { BRIDGE_WS_PROTOCOL, NULL };
-        Upgrade *up;
+        Upgrade *up = g_new0(Upgrade, 1);
 
-        if (!soup_websocket_server_process_handshake(msg, NULL, (char **)protocols, NULL, NULL))
-                return;
-        up = g_new0(Upgrade, 1);
         up->live = live;
         up->hex = g_strdup(hex);
-        g_signal_connect_data(msg, "wrote-informational", G_CALLBACK(wrote_informational_cb), up,
-                              upgrade_free, 0);
+        bridge_ws_accept_upgrade(live->bridge, msg, accept_cb, up, upgrade_free);
 }
 
 /* --- input -------------------------------------------------------------------- */

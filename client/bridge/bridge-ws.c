@@ -506,91 +506,23 @@ ws_accept(BridgeWs *ws, SoupWebsocketConnection *conn, GSocket *socket)
         client->conn = g_object_ref(conn);
         client->socket = socket != NULL ? g_object_ref(socket) : NULL;
         client->next_seq = ws->next_seq;
-        soup_websocket_connection_set_keepalive_interval(conn, BRIDGE_WS_KEEPALIVE_SECONDS);
-        /* Per frame, in libsoup; per message, in BridgeWsInput under it. */
-        soup_websocket_connection_set_max_incoming_payload_size(conn, BRIDGE_MAX_WS_MESSAGE + 1);
         g_signal_connect(conn, "message", G_CALLBACK(message_cb), client);
         g_signal_connect(conn, "closed", G_CALLBACK(closed_cb), client);
         g_ptr_array_add(ws->clients, client);
         send_snapshot(client);
 }
 
-static gboolean
-close_too_big_cb(gpointer user_data)
-{
-        SoupWebsocketConnection *conn = user_data;
-
-        if (soup_websocket_connection_get_state(conn) == SOUP_WEBSOCKET_STATE_OPEN)
-                soup_websocket_connection_close(conn, SOUP_WEBSOCKET_CLOSE_TOO_BIG,
-                                                "message too big");
-        return G_SOURCE_REMOVE;
-}
-
-/* From inside libsoup's read: the close waits for the next turn of the loop. */
 static void
-message_too_big(gpointer data)
+ws_accept_cb(SoupWebsocketConnection *conn, GSocket *socket, gpointer data)
 {
-        g_idle_add_full(G_PRIORITY_HIGH, close_too_big_cb, g_object_ref(data), g_object_unref);
+        ws_accept(data, conn, socket);
 }
 
-/* The connection is made before it exists: its input stream tells the
- * connection that will read it. */
-typedef struct {
-        SoupWebsocketConnection *conn;
-} TooBigTarget;
-
-static void
-too_big_target_cb(gpointer data)
-{
-        TooBigTarget *target = data;
-
-        if (target->conn != NULL)
-                message_too_big(target->conn);
-}
-
-static void
-wrote_informational_cb(SoupServerMessage *msg, gpointer user_data)
-{
-        BridgeWs *ws = user_data;
-        g_autoptr(GSocket) socket = NULL;
-        g_autoptr(GIOStream) stream = NULL;
-        g_autoptr(GIOStream) wrapped = NULL;
-        g_autoptr(SoupWebsocketConnection) conn = NULL;
-        g_autoptr(GUri) uri = NULL;
-        g_autofree char *origin = NULL;
-        TooBigTarget *target;
-        GSocket *found;
-
-        if (soup_server_message_get_status(msg) != SOUP_STATUS_SWITCHING_PROTOCOLS)
-                return;
-        found = bridge_listener_socket_for(ws->bridge->listener, msg);
-        socket = found != NULL ? g_object_ref(found) : NULL;
-        uri = g_uri_ref(soup_server_message_get_uri(msg));
-        origin = g_strdup(soup_message_headers_get_one(soup_server_message_get_request_headers(msg),
-                                                       "Origin"));
-        stream = soup_server_message_steal_connection(msg);
-        if (stream == NULL)
-                return;
-        target = g_new0(TooBigTarget, 1);
-        wrapped = bridge_ws_input_wrap(stream, BRIDGE_MAX_WS_MESSAGE, too_big_target_cb, target);
-        g_object_set_data_full(G_OBJECT(wrapped), "bridge-too-big", target, g_free);
-        conn = soup_websocket_connection_new(wrapped, uri, SOUP_WEBSOCKET_CONNECTION_SERVER, origin,
-                                             NULL, NULL);
-        target->conn = conn; /* the connection owns the stream, and the stream the target */
-        ws_accept(ws, conn, socket);
-}
-
-/* What libsoup's own WebSocket handler does, but with our input stream under
- * the connection. The handshake has been checked by the caller. */
+/* The handshake has been checked by the caller. */
 void
 bridge_ws_upgrade(BridgeWs *ws, SoupServerMessage *msg)
 {
-        /* Offered "itk.v1" (with the token beside it) is echoed; nothing, nothing. */
-        static const char *const protocols[] = { BRIDGE_WS_PROTOCOL, NULL };
-
-        if (!soup_websocket_server_process_handshake(msg, NULL, (char **)protocols, NULL, NULL))
-                return;
-        g_signal_connect(msg, "wrote-informational", G_CALLBACK(wrote_informational_cb), ws);
+        bridge_ws_accept_upgrade(ws->bridge, msg, ws_accept_cb, ws, NULL);
 }
 
 BridgeWs *

@@ -101,6 +101,14 @@ void bridge_ws_free(BridgeWs *ws);
 /* Takes over @msg's connection once the 101 is written. */
 void bridge_ws_upgrade(BridgeWs *ws, SoupServerMessage *msg);
 
+/* bridge-ws-upgrade.c: answers a checked WebSocket handshake; once the 101 is
+ * written, the connection (over our size-counting input, keepalive on) goes
+ * to @accept with the client's socket (NULL when unknown). @destroy frees
+ * @data when the request is done with, accepted or not. */
+typedef void (*BridgeWsAcceptFunc)(SoupWebsocketConnection *conn, GSocket *socket, gpointer data);
+void bridge_ws_accept_upgrade(Bridge *bridge, SoupServerMessage *msg, BridgeWsAcceptFunc accept,
+                              gpointer data, GDestroyNotify destroy);
+
 /* bridge-ws-input.c: counts a WebSocket message's size across its frames. */
 GIOStream *bridge_ws_input_wrap(GIOStream *base, gsize max_message,
                                 void (*too_big_func)(gpointer data), gpointer data);
