@@ -365,8 +365,10 @@ export class Stack {
         async stop() {
                 for (const c of this.children.reverse())
                         await stopChild(c);
+                // The daemon's Chromium may still be going away: retry a folder
+                // it was writing (ENOTEMPTY) rather than fail the clean-up.
                 if (this.dir)
-                        rmSync(this.dir, { recursive: true, force: true });
+                        rmSync(this.dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
         }
 }
 

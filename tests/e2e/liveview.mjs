@@ -117,17 +117,22 @@ steps:
 });
 
 after(async () => {
-        if (browser)
-                await browser.close();
-        if (nobodyBridge)
-                nobodyBridge.kill('SIGTERM');
-        if (stack)
-                await stack.stop();
-        if (sim)
-                sim.kill('SIGTERM');
-        for (const d of [simDir, nobodyDir])
-                if (d)
-                        rmSync(d, { recursive: true, force: true });
+        // Every child is stopped even when a step of the clean-up fails: one left
+        // running keeps node (and the test) alive until meson's timeout.
+        try {
+                if (browser)
+                        await browser.close();
+                if (nobodyBridge)
+                        nobodyBridge.kill('SIGTERM');
+                if (stack)
+                        await stack.stop();
+        } finally {
+                if (sim)
+                        sim.kill('SIGTERM');
+                for (const d of [simDir, nobodyDir])
+                        if (d)
+                                rmSync(d, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
+        }
 });
 
 const stats = (page) => page.evaluate(() => ({ ...window.__itkLiveStats }));
@@ -176,7 +181,8 @@ test('watch, freeze on pause, click through, refusals', async () => {
                 await waitFor('frames drawn', async () => (await stats(page)).drawn >= 3, 60000);
                 const first = await stats(page);
                 assert.ok(first.lastDrawn.width > 100 && first.lastDrawn.height > 100, `frame ${first.lastDrawn.width}x${first.lastDrawn.height}`);
-                assert.match(await page.textContent('#live-where'), /sim\/clicks/);
+                // The first frames may still be of about:blank, before the page loaded.
+                await waitFor('the page URL shown', async () => /sim\/clicks/.test(await page.textContent('#live-where')));
                 await page.waitForSelector('#live-state[data-state="live"]');
                 await page.screenshot({ path: path.join(ARTIFACTS, 'liveview-running.png') });
 
