@@ -88,34 +88,40 @@ upload_close_sock(Upload *up)
         }
 }
 
+/* 200 {token, name, size, sha256} from the daemon's (s token, t size, s sha256). */
 static void
-upload_respond(Upload *up)
+reply_staged(SoupServerMessage *msg, GVariant *reply, const char *name)
 {
-        g_autoptr(JsonBuilder) b = NULL;
+        g_autoptr(JsonBuilder) b = json_builder_new();
         g_autoptr(JsonNode) node = NULL;
         const char *token, *sha256;
         guint64 size;
 
+        g_variant_get(reply, "(&st&s)", &token, &size, &sha256);
+        json_builder_begin_object(b);
+        json_builder_set_member_name(b, "token");
+        json_builder_add_string_value(b, token);
+        json_builder_set_member_name(b, "name");
+        json_builder_add_string_value(b, name);
+        json_builder_set_member_name(b, "size");
+        json_builder_add_int_value(b, (gint64)size);
+        json_builder_set_member_name(b, "sha256");
+        json_builder_add_string_value(b, sha256);
+        json_builder_end_object(b);
+        node = json_builder_get_root(b);
+        bridge_reply_json(msg, SOUP_STATUS_OK, node);
+}
+
+static void
+upload_respond(Upload *up)
+{
         if (up->error != NULL) {
                 bridge_reply_gerror(up->msg, up->error);
         } else if (up->sent != up->expected) {
                 bridge_reply_error(up->msg, SOUP_STATUS_BAD_REQUEST, "BadRequest",
                                    "the body ended before Content-Length bytes");
         } else {
-                g_variant_get(up->reply, "(&st&s)", &token, &size, &sha256);
-                b = json_builder_new();
-                json_builder_begin_object(b);
-                json_builder_set_member_name(b, "token");
-                json_builder_add_string_value(b, token);
-                json_builder_set_member_name(b, "name");
-                json_builder_add_string_value(b, up->name);
-                json_builder_set_member_name(b, "size");
-                json_builder_add_int_value(b, (gint64)size);
-                json_builder_set_member_name(b, "sha256");
-                json_builder_add_string_value(b, sha256);
-                json_builder_end_object(b);
-                node = json_builder_get_root(b);
-                bridge_reply_json(up->msg, SOUP_STATUS_OK, node);
+                reply_staged(up->msg, up->reply, up->name);
         }
         soup_server_message_unpause(up->msg);
 }
@@ -352,24 +358,7 @@ host_staged_cb(GObject *source, GAsyncResult *result, gpointer user_data)
         if (reply == NULL) {
                 bridge_reply_gerror(hs->msg, error);
         } else {
-                g_autoptr(JsonBuilder) b = json_builder_new();
-                g_autoptr(JsonNode) node = NULL;
-                const char *token, *sha256;
-                guint64 size;
-
-                g_variant_get(reply, "(&st&s)", &token, &size, &sha256);
-                json_builder_begin_object(b);
-                json_builder_set_member_name(b, "token");
-                json_builder_add_string_value(b, token);
-                json_builder_set_member_name(b, "name");
-                json_builder_add_string_value(b, hs->name);
-                json_builder_set_member_name(b, "size");
-                json_builder_add_int_value(b, (gint64)size);
-                json_builder_set_member_name(b, "sha256");
-                json_builder_add_string_value(b, sha256);
-                json_builder_end_object(b);
-                node = json_builder_get_root(b);
-                bridge_reply_json(hs->msg, SOUP_STATUS_OK, node);
+                reply_staged(hs->msg, reply, hs->name);
         }
         soup_server_message_unpause(hs->msg);
         g_object_unref(hs->msg);
