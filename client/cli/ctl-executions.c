@@ -655,11 +655,33 @@ ctl_executions_emit_log_json_line(CtlContext *ctx, guint64 usec, guint priority,
         ctx->json_pretty = pretty;
 }
 
+void
+ctl_read_log_lines(sd_bus_message *m, CtlLogLineFunc func, void *data)
+{
+        const char *member = sd_bus_message_get_member(m);
+        uint64_t usec;
+        uint32_t priority;
+        const char *step_id, *message;
+
+        if (g_strcmp0(member, "Log") == 0) {
+                if (sd_bus_message_read(m, "tuss", &usec, &priority, &step_id, &message) >= 0)
+                        func(data, usec, priority, step_id, message);
+                return;
+        }
+        if (g_strcmp0(member, "LogBatch") != 0 ||
+            sd_bus_message_enter_container(m, 'a', "(tuss)") < 0)
+                return;
+        while (sd_bus_message_read(m, "(tuss)", &usec, &priority, &step_id, &message) > 0)
+                func(data, usec, priority, step_id, message);
+}
+
 /* A line of a followed run's log, from Log or LogBatch. */
 static void
-ctl_executions_follow_line(CtlLogFollow *f, uint64_t usec, uint32_t priority, const char *step_id,
+ctl_executions_follow_line(void *data, uint64_t usec, uint32_t priority, const char *step_id,
                            const char *message)
 {
+        CtlLogFollow *f = data;
+
         /* GetLog raced with these signals: drop what it already returned. */
         if (usec < f->last_usec)
                 return;
@@ -699,29 +721,8 @@ ctl_executions_log_signal_cb(sd_bus_message *m, void *userdata, sd_bus_error *re
         if (g_strcmp0(sd_bus_message_get_path(m), f->path) != 0 ||
             g_strcmp0(sd_bus_message_get_interface(m), CTL_EXECUTION_IFACE) != 0)
                 return 0;
-        if (g_strcmp0(member, "Log") == 0) {
-                uint64_t usec;
-                uint32_t priority;
-                const char *step_id, *message;
-
-                if (sd_bus_message_read(m, "tuss", &usec, &priority, &step_id, &message) < 0)
-                        return 0;
-                ctl_executions_follow_line(f, usec, priority, step_id, message);
-                fflush(stdout);
-        } else if (g_strcmp0(member, "LogBatch") == 0) {
-                /* A burst of lines in one signal, oldest first. */
-                if (sd_bus_message_enter_container(m, 'a', "(tuss)") < 0)
-                        return 0;
-                for (;;) {
-                        uint64_t usec;
-                        uint32_t priority;
-                        const char *step_id, *message;
-
-                        if (sd_bus_message_read(m, "(tuss)", &usec, &priority, &step_id,
-                                                &message) <= 0)
-                                break;
-                        ctl_executions_follow_line(f, usec, priority, step_id, message);
-                }
+        if (g_strcmp0(member, "Log") == 0 || g_strcmp0(member, "LogBatch") == 0) {
+                ctl_read_log_lines(m, ctl_executions_follow_line, f);
                 fflush(stdout);
         } else if (g_strcmp0(member, "Finished") == 0) {
                 f->finished = TRUE;

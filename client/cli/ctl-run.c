@@ -302,6 +302,14 @@ ctl_run_finish(CtlRun *run, const char *status, const char *error)
 }
 
 static void
+ctl_run_log_line(void *data, uint64_t usec, uint32_t priority, const char *step_id,
+                 const char *message)
+{
+        (void)usec;
+        ctl_run_show_log(data, priority, step_id, message);
+}
+
+static void
 ctl_run_dispatch(CtlRun *run, sd_bus_message *m)
 {
         const char *member = sd_bus_message_get_member(m);
@@ -316,27 +324,8 @@ ctl_run_dispatch(CtlRun *run, sd_bus_message *m)
 
                 if (sd_bus_message_read(m, "isss", &index, &step_id, &status, &message) >= 0)
                         ctl_run_show_step(run, index, step_id, status, message);
-        } else if (g_str_equal(member, "Log")) {
-                uint64_t usec;
-                uint32_t priority;
-                const char *step_id, *message;
-
-                if (sd_bus_message_read(m, "tuss", &usec, &priority, &step_id, &message) >= 0)
-                        ctl_run_show_log(run, priority, step_id, message);
-        } else if (g_str_equal(member, "LogBatch")) {
-                /* A burst of lines in one signal, oldest first. */
-                if (sd_bus_message_enter_container(m, 'a', "(tuss)") < 0)
-                        return;
-                for (;;) {
-                        uint64_t usec;
-                        uint32_t priority;
-                        const char *step_id, *message;
-
-                        if (sd_bus_message_read(m, "(tuss)", &usec, &priority, &step_id,
-                                                &message) <= 0)
-                                break;
-                        ctl_run_show_log(run, priority, step_id, message);
-                }
+        } else if (g_str_equal(member, "Log") || g_str_equal(member, "LogBatch")) {
+                ctl_read_log_lines(m, ctl_run_log_line, run);
         } else if (g_str_equal(member, "StatusChanged")) {
                 const char *status, *previous;
 

@@ -122,6 +122,11 @@ char *ctl_execution_path(const char *id);
 /* Resolves a unique prefix of a live or recorded execution id. Fills the
  * dashed id and, when it is on the bus, its object path (else NULL). */
 int ctl_resolve_execution(CtlContext *ctx, const char *arg, char **ret_id, char **ret_path);
+/* The lines of a Log or LogBatch signal (a burst in one message), oldest
+ * first, to @func; other members are ignored. */
+typedef void (*CtlLogLineFunc)(void *data, uint64_t usec, uint32_t priority, const char *step_id,
+                               const char *message);
+void ctl_read_log_lines(sd_bus_message *m, CtlLogLineFunc func, void *data);
 
 /* Verbs: each returns an exit status. */
 int ctl_verb_run(CtlContext *ctx, int argc, char **argv);
