@@ -14,6 +14,7 @@
 
 #include "itk-browser.h"
 #include "itk-error.h"
+#include "itk-priority.h"
 #include "itk-sandbox.h"
 
 typedef enum {
@@ -151,6 +152,8 @@ itk_browser_child_setup(gpointer user_data)
         /* Nothing outlives the daemon, even killed (the sandbox's
          * --die-with-parent does the same when there is one). */
         prctl(PR_SET_PDEATHSIG, SIGKILL);
+        /* Chromium runs at nice 0, not at the daemon's boost. */
+        itk_priority_reset_child();
 }
 
 /* Moves @fd above the range take_fd targets, so that the source of each
@@ -443,9 +446,10 @@ itk_browser_free(ItkBrowser *self)
         g_hash_table_unref(self->pages);
         if (self->own_data_dir && self->data_dir != NULL) {
                 /* Only our own temporary folder, never a configured one. */
-                g_autofree char *quoted = g_shell_quote(self->data_dir);
-                g_autofree char *cmd = g_strdup_printf("rm -rf %s", quoted);
-                g_spawn_command_line_sync(cmd, NULL, NULL, NULL, NULL);
+                const char *argv[] = { "rm", "-rf", "--", self->data_dir, NULL };
+
+                (void)g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_SEARCH_PATH,
+                                   itk_priority_child_setup, NULL, NULL, NULL, NULL, NULL);
         }
         g_free(self->binary);
         g_free(self->data_dir);

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include "itk-error.h"
+#include "itk-priority.h"
 #include "itk-sandbox.h"
 
 /* What the admin reads when confinement is impossible: the package and
@@ -311,7 +312,8 @@ itk_sandbox_check(ItkSandbox *self, GError **error)
          * cannot wait for it, so it probes now (once per process). */
         argv = itk_sandbox_probe_argv(self->bwrap);
         spawned = g_spawn_sync(NULL, argv, NULL, G_SPAWN_SEARCH_PATH | G_SPAWN_STDOUT_TO_DEV_NULL,
-                               NULL, NULL, NULL, &err, &wait_status, &spawn_error);
+                               itk_priority_child_setup, NULL, NULL, &err, &wait_status,
+                               &spawn_error);
         failure = itk_sandbox_probe_describe(spawned, spawn_error, wait_status, err);
         if (probe == NULL)
                 probe = itk_sandbox_probe_insert(self->bwrap);
@@ -377,6 +379,7 @@ itk_sandbox_check_async(ItkSandbox *self, GCancellable *cancellable, GAsyncReady
                         gpointer user_data)
 {
         g_autoptr(GTask) task = g_task_new(NULL, cancellable, callback, user_data);
+        g_autoptr(GSubprocessLauncher) launcher = NULL;
         g_autoptr(GSubprocess) proc = NULL;
         g_autoptr(GError) error = NULL;
         g_auto(GStrv) argv = NULL;
@@ -403,9 +406,10 @@ itk_sandbox_check_async(ItkSandbox *self, GCancellable *cancellable, GAsyncReady
         probe = itk_sandbox_probe_insert(self->bwrap);
         itk_sandbox_probe_wait(probe, g_steal_pointer(&task));
         argv = itk_sandbox_probe_argv(self->bwrap);
-        proc = g_subprocess_newv((const char *const *)argv,
-                                 G_SUBPROCESS_FLAGS_STDOUT_SILENCE | G_SUBPROCESS_FLAGS_STDERR_PIPE,
-                                 &error);
+        launcher = g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_STDOUT_SILENCE |
+                                             G_SUBPROCESS_FLAGS_STDERR_PIPE);
+        g_subprocess_launcher_set_child_setup(launcher, itk_priority_child_setup, NULL, NULL);
+        proc = g_subprocess_launcher_spawnv(launcher, (const char *const *)argv, &error);
         if (proc == NULL) {
                 g_autofree char *failure = itk_sandbox_probe_describe(FALSE, error, 0, NULL);
                 itk_sandbox_probe_set(self->bwrap, probe, failure);

@@ -9,6 +9,7 @@
 #include <glib-unix.h>
 #include <gio/gunixoutputstream.h>
 
+#include "itk-priority.h"
 #include "itk-script.h"
 
 /* One read from a pipe; also the most a run keeps read but not yet handled
@@ -497,6 +498,8 @@ itk_script_child_setup(gpointer user_data)
         }
         sigemptyset(&none);
         (void)sigprocmask(SIG_SETMASK, &none, NULL);
+        /* The daemon's scheduling boost is for its own loop, not scripts. */
+        itk_priority_reset_child();
 }
 
 /* A pipe whose parent end is non-blocking; both ends close-on-exec (the

@@ -14,6 +14,7 @@
 #include "itk-journal.h"
 #include "itk-manager-dbus.h"
 #include "itk-manager.h"
+#include "itk-priority.h"
 #include "itk-sandbox.h"
 #include "itk-step.h"
 
@@ -301,6 +302,17 @@ main(int argc, char **argv)
                            r == -EEXIST ? "another daemon owns it" : g_strerror(-r));
                 sd_bus_unref(bus);
                 return 1;
+        }
+
+        /* The unit's Nice= favours this loop; what it starts must run at 0. */
+        if (itk_priority_get_nice() < 0) {
+                g_autoptr(GError) nice_error = NULL;
+
+                if (itk_priority_check_children(&nice_error))
+                        g_message("running at nice %d; the processes it starts run at nice 0",
+                                  itk_priority_get_nice());
+                else
+                        g_warning("%s", nice_error->message);
         }
 
         loop = g_main_loop_new(NULL, FALSE);

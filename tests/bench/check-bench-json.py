@@ -135,6 +135,15 @@ def main():
         if not isinstance(load, dict):
             fail("no cancel_load section")
         number("cancel_load", "chatty_lines", load.get("chatty_lines"))
+        # The daemon ran at the nice value the bench says (as root: the unit's).
+        nice, unit_nice = load.get("daemon_nice"), load.get("unit_nice")
+        if not isinstance(nice, int) or isinstance(nice, bool) or not isinstance(unit_nice, int):
+            fail(f"cancel_load.daemon_nice/unit_nice are not integers: {nice!r}, {unit_nice!r}")
+        source = load.get("daemon_nice_source")
+        if source == "unit" and nice != unit_nice:
+            fail(f"cancel_load: the daemon ran at nice {nice}, not the unit's {unit_nice}")
+        if source not in ("unit", "option", "unit, not permitted here"):
+            fail(f"cancel_load.daemon_nice_source: {source!r}")
         # The gateway cases need the simulator (itk-bench --gateway-sim).
         cases = CANCEL_TYPES + (GATEWAY_CANCEL_CASES if "--gateway-sim" in sys.argv else ())
         for name in LOADS:

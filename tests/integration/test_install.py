@@ -205,6 +205,11 @@ class InstallTest(unittest.TestCase):
             shutil.copyfile(os.path.join(h.source_root(), 'data', 'toolkit.conf'), path)
 
     def test_unit_verifies_and_is_hardened(self):
+        # The main loop goes ahead of ordinary jobs; its children reset
+        # themselves to nice 0, which needs setpriority past ~@resources.
+        service = read_unit(self.installed(UNIT))['Service']
+        self.assertEqual(service['Nice'], ['-5'])
+        self.assertIn('setpriority', service['SystemCallFilter'])
         analyze = shutil.which('systemd-analyze')
         if analyze is None:
             self.skipTest('no systemd-analyze')
@@ -219,14 +224,15 @@ class InstallTest(unittest.TestCase):
         result = subprocess.run([analyze, 'verify', '--man=no', unit], capture_output=True,
                                 text=True)
         self.assertEqual((result.returncode, result.stdout + result.stderr), (0, ''))
-        # Exposure at most 2.0 of 10 ("OK"; 1.4 when written).
-        result = subprocess.run([analyze, 'security', '--offline=yes', '--threshold=20',
+        # Exposure at most 2.1 of 10 ("OK"; 1.4 when written, 2.0 with the
+        # script sandbox, 2.1 with setpriority back for Nice=, see the unit).
+        result = subprocess.run([analyze, 'security', '--offline=yes', '--threshold=21',
                                  '--no-pager', unit], capture_output=True, text=True)
         if 'Unknown option' in result.stderr or 'unrecognized option' in result.stderr:
             self.skipTest('systemd-analyze security --offline is not supported')
         match = re.search(r'Overall exposure level for \S+: ([0-9.]+)', result.stdout)
         self.assertIsNotNone(match, result.stdout + result.stderr)
-        self.assertLessEqual(float(match.group(1)), 2.0, result.stdout)
+        self.assertLessEqual(float(match.group(1)), 2.1, result.stdout)
         self.assertEqual(result.returncode, 0, result.stdout[-2000:])
 
     def test_bridge_units(self):
