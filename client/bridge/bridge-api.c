@@ -455,8 +455,9 @@ body_source(Request *req, JsonNode **root)
         return source;
 }
 
+/* {id?, diagnostics} from the daemon's diagnostics (aa{sv}); @id NULL: none. */
 static gboolean
-saved_playbook_done(Request *req, GVariant *reply, const GError *error)
+reply_diagnostics(Request *req, GVariant *reply, const GError *error, const char *id)
 {
         g_autoptr(GVariant) value = NULL;
         g_autoptr(JsonBuilder) b = json_builder_new();
@@ -468,7 +469,8 @@ saved_playbook_done(Request *req, GVariant *reply, const GError *error)
         }
         value = g_variant_get_child_value(reply, 0);
         json_builder_begin_object(b);
-        set_string(b, "id", req->name);
+        if (id != NULL)
+                set_string(b, "id", id);
         json_builder_set_member_name(b, "diagnostics");
         json_builder_add_value(b, bridge_json_from_variant(value));
         json_builder_end_object(b);
@@ -478,24 +480,15 @@ saved_playbook_done(Request *req, GVariant *reply, const GError *error)
 }
 
 static gboolean
+saved_playbook_done(Request *req, GVariant *reply, const GError *error)
+{
+        return reply_diagnostics(req, reply, error, req->name);
+}
+
+static gboolean
 validated_playbook_done(Request *req, GVariant *reply, const GError *error)
 {
-        g_autoptr(GVariant) value = NULL;
-        g_autoptr(JsonBuilder) b = json_builder_new();
-        g_autoptr(JsonNode) node = NULL;
-
-        if (error != NULL) {
-                bridge_reply_gerror(req->msg, error);
-                return TRUE;
-        }
-        value = g_variant_get_child_value(reply, 0);
-        json_builder_begin_object(b);
-        json_builder_set_member_name(b, "diagnostics");
-        json_builder_add_value(b, bridge_json_from_variant(value));
-        json_builder_end_object(b);
-        node = json_builder_get_root(b);
-        bridge_reply_json(req->msg, SOUP_STATUS_OK, node);
-        return TRUE;
+        return reply_diagnostics(req, reply, error, NULL);
 }
 
 /* PUT saves into the daemon's local library; the daemon checks the id, the
