@@ -177,15 +177,27 @@ playbook_header_cb(GtkListBoxRow *row, GtkListBoxRow *before, gpointer user_data
         }
 }
 
+/* A row's "search" text (casefolded when the row was built) holds the
+ * entry's text, case-insensitively; an empty entry matches every row. */
+static gboolean
+row_matches_search(GtkListBoxRow *row, GtkWidget *entry)
+{
+        const char *text = gtk_editable_get_text(GTK_EDITABLE(entry));
+        const char *haystack = g_object_get_data(G_OBJECT(row), "search");
+        g_autofree char *needle = NULL;
+
+        if (text[0] == '\0')
+                return TRUE;
+        needle = g_utf8_casefold(text, -1);
+        return haystack != NULL && strstr(haystack, needle) != NULL;
+}
+
 static gboolean
 playbook_filter_cb(GtkListBoxRow *row, gpointer user_data)
 {
         ItkWindow *self = user_data;
-        const char *text = gtk_editable_get_text(GTK_EDITABLE(self->playbook_search));
-        const char *haystack = g_object_get_data(G_OBJECT(row), "search");
-        g_autofree char *needle = g_utf8_casefold(text, -1);
 
-        return needle[0] == '\0' || (haystack != NULL && strstr(haystack, needle) != NULL);
+        return row_matches_search(row, GTK_WIDGET(self->playbook_search));
 }
 
 static void
@@ -634,11 +646,8 @@ static gboolean
 history_filter_cb(GtkListBoxRow *row, gpointer user_data)
 {
         ItkWindow *self = user_data;
-        const char *text = gtk_editable_get_text(GTK_EDITABLE(self->history_search));
-        const char *haystack = g_object_get_data(G_OBJECT(row), "search");
-        g_autofree char *needle = g_utf8_casefold(text, -1);
 
-        return needle[0] == '\0' || (haystack != NULL && strstr(haystack, needle) != NULL);
+        return row_matches_search(row, GTK_WIDGET(self->history_search));
 }
 
 static void
