@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "itk-bus.h"
 #include "itk-error.h"
@@ -165,6 +166,15 @@ itk_bus_error_from_gerror(const GError *error, sd_bus_error *ret)
 }
 
 /* --- GVariant <-> sd_bus_message ----------------------------------------------------- */
+
+int
+itk_bus_reply_fd(sd_bus_message *call, int fd)
+{
+        int r = sd_bus_reply_method_return(call, "h", fd);
+
+        close(fd);
+        return r;
+}
 
 int
 itk_bus_reply_page(sd_bus_message *call, GVariant *items, const char *next_cursor)

@@ -28,6 +28,9 @@ int itk_bus_error_from_gerror(const GError *error, sd_bus_error *ret);
 
 /* Appends a GVariant of any D-Bus type (no handles). */
 int itk_bus_message_append_variant(sd_bus_message *m, GVariant *value);
+/* Replies to @call with the file descriptor @fd, which it closes either way
+ * (sd-bus sends a duplicate of it). */
+int itk_bus_reply_fd(sd_bus_message *call, int fd);
 /* Replies to @call with a paged read: @items, then the next page's cursor. */
 int itk_bus_reply_page(sd_bus_message *call, GVariant *items, const char *next_cursor);
 /* Reads the next complete value into a new (non-floating) GVariant. */

@@ -440,7 +440,6 @@ list_artifacts_authorized(sd_bus_message *m, gpointer userdata, sd_bus_error *er
 static int
 open_artifact_authorized(sd_bus_message *m, gpointer userdata, sd_bus_error *error)
 {
-        _itk_cleanup_bus_message_ sd_bus_message *reply = NULL;
         g_autoptr(GError) local = NULL;
         const char *name;
         int fd, r;
@@ -451,14 +450,7 @@ open_artifact_authorized(sd_bus_message *m, gpointer userdata, sd_bus_error *err
         fd = itk_execution_open_artifact(userdata, name, &local);
         if (fd < 0)
                 return itk_bus_error_from_gerror(local, error);
-        r = sd_bus_message_new_method_return(m, &reply);
-        /* sd-bus sends a duplicate: ours is closed either way. */
-        if (r >= 0)
-                r = sd_bus_message_append(reply, "h", fd);
-        close(fd);
-        if (r < 0)
-                return r;
-        return sd_bus_send(NULL, reply, NULL);
+        return itk_bus_reply_fd(m, fd);
 }
 
 /* Artifacts are the run's to see, as its steps and log. */
@@ -509,10 +501,7 @@ open_live_view_authorized(sd_bus_message *m, gpointer userdata, sd_bus_error *er
         fd = itk_live_view_open(view, &local);
         if (fd < 0)
                 return itk_bus_error_from_gerror(local, error);
-        /* sd-bus sends a duplicate. */
-        r = sd_bus_reply_method_return(m, "h", fd);
-        close(fd);
-        return r;
+        return itk_bus_reply_fd(m, fd);
 }
 
 static int

@@ -637,7 +637,6 @@ list_history_artifacts_authorized(sd_bus_message *m, gpointer userdata, sd_bus_e
 static int
 open_history_artifact_authorized(sd_bus_message *m, gpointer userdata, sd_bus_error *error)
 {
-        _itk_cleanup_bus_message_ sd_bus_message *reply = NULL;
         g_autoptr(GError) local = NULL;
         const char *id, *name;
         int fd, r;
@@ -648,14 +647,7 @@ open_history_artifact_authorized(sd_bus_message *m, gpointer userdata, sd_bus_er
         fd = itk_manager_open_artifact(userdata, id, name, &local);
         if (fd < 0)
                 return itk_manager_dbus_gerror(local, error);
-        r = sd_bus_message_new_method_return(m, &reply);
-        /* sd-bus sends a duplicate: ours is closed either way. */
-        if (r >= 0)
-                r = sd_bus_message_append(reply, "h", fd);
-        close(fd);
-        if (r < 0)
-                return r;
-        return sd_bus_send(NULL, reply, NULL);
+        return itk_bus_reply_fd(m, fd);
 }
 
 /* The view right, except for the run's starter (as GetExecutionRecord). */
