@@ -32,6 +32,9 @@ BAD_INPUT_CASES = {
     "start_too_many_values": "org.freedesktop.DBus.Error.InvalidArgs",
 }
 BAD_INPUT_KEYS = ("ms", "daemon_cpu_ms", "rss_before_kb", "peak_rss_kb")
+# cancel_load only: who on the cancel's path waited for a CPU, and the rest
+LOAD_CASE_KEYS = ("daemon_main_runq_wait_p99_ms", "bus_runq_wait_p99_ms",
+                  "client_runq_wait_p99_ms", "less_runq_waits_p99_ms")
 SECTIONS = ("cancel", "throughput", "memory", "gateway", "bad_input", "cancel_load")
 LOADS = ("idle", "cpu", "chatty")
 
@@ -94,6 +97,16 @@ def main():
         fail(f"errors reported: {doc.get('errors')!r}")
     if not isinstance(doc.get("targets_met"), bool):
         fail("targets_met is not a boolean")
+    # What decides how long a woken process waits for a busy CPU; null where
+    # this kernel does not say (no config file, CFS has no slice).
+    scheduler = doc.get("scheduler")
+    if not isinstance(scheduler, dict):
+        fail("no scheduler object")
+    for key in ("hz", "base_slice_us"):
+        if scheduler.get(key, 0) is not None:
+            number("scheduler", key, scheduler.get(key))
+    if scheduler.get("autogroup") not in (True, False, None):
+        fail(f"scheduler.autogroup: {scheduler.get('autogroup')!r}")
 
     sections = expected_sections(sys.argv[2:])
     for section in SECTIONS:
@@ -144,11 +157,19 @@ def main():
             fail(f"cancel_load: the daemon ran at nice {nice}, not the unit's {unit_nice}")
         if source not in ("unit", "option", "unit, not permitted here"):
             fail(f"cancel_load.daemon_nice_source: {source!r}")
+        if not isinstance(load.get("own_sessions"), bool):
+            fail("cancel_load.own_sessions is not a boolean")
         # The gateway cases need the simulator (itk-bench --gateway-sim).
         cases = CANCEL_TYPES + (GATEWAY_CANCEL_CASES if "--gateway-sim" in sys.argv else ())
         for name in LOADS:
             for case in cases:
-                check_latencies(f"cancel_load.{name}.{case}", load.get(name, {}).get(case))
+                obj = load.get(name, {}).get(case)
+                check_latencies(f"cancel_load.{name}.{case}", obj)
+                check_keys(f"cancel_load.{name}.{case}", obj, LOAD_CASE_KEYS)
+                # The rest is the latency less the waits: never more than it.
+                if obj["less_runq_waits_p99_ms"] > obj["max_ms"]:
+                    fail(f"cancel_load.{name}.{case}: less_runq_waits_p99_ms "
+                         f"{obj['less_runq_waits_p99_ms']} > max_ms {obj['max_ms']}")
         chatty = load["chatty"]
         # Every chatty run's lines reached the client in order and the store.
         if chatty.get("chatty_runs", 0) < 1 or chatty.get("chatty_runs_verified") != chatty.get(

@@ -21,6 +21,9 @@
  *               daemon runs at the shipped unit's Nice= when the bench may
  *               lower a nice value (root), as it ships (--daemon-nice=N
  *               overrides; 0 is the case of a daemon started by hand);
+ *               each case also says how long the daemon's main thread,
+ *               dbus-daemon and the client were runnable without a CPU, and
+ *               what is left once those waits are taken out;
  *   bad_input   time and peak RSS of the daemon answering the worst inputs
  *               under the input bounds (docs/limits.md): a YAML alias bomb,
  *               the largest accepted alias expansion and node count, 1 MiB
@@ -152,8 +155,16 @@ typedef struct {
         bool daemon_nice_given; /* --daemon-nice=N: N in every section */
         int daemon_nice_option;
         int daemon_nice; /* what daemon_start() gives the next daemon */
-        /* When set (cancel_load): per run, the daemon's part of runq_waits. */
+        /* --own-sessions: the bus, the daemon and each CPU burner in a
+         * session of its own, as systemd starts services and as other users'
+         * jobs run, so that the kernel's autogroups split them as in
+         * production (default: all in the bench's session, one group). */
+        bool own_sessions;
+        /* When set (cancel_load): per run, the time each process on the
+         * cancel's path was runnable without a CPU, in ms. */
         double *daemon_main_waits;
+        double *bus_waits;
+        double *client_waits;
 
         /* the scene */
         char *tmpdir;
@@ -351,6 +362,73 @@ read_run_delay_ns(pid_t pid)
         return delay;
 }
 
+/* Milliseconds the main thread of @pid waited for a CPU since it had waited
+ * @since ns in all. */
+static double
+delay_ms_since(pid_t pid, uint64_t since)
+{
+        uint64_t now = read_run_delay_ns(pid);
+
+        return now > since ? (double)(now - since) / 1e6 : 0;
+}
+
+/* The kernel's CONFIG_HZ from its build configuration (Debian ships it in
+ * /boot; some kernels expose /proc/config.gz), or 0 when unknown. A woken
+ * task the scheduler does not let preempt the running one waits for the next
+ * tick: 1000/HZ ms. */
+static long
+read_kernel_hz(const char *release)
+{
+        g_autofree char *boot = g_strdup_printf("/boot/config-%s", release);
+        g_autofree char *contents = NULL;
+        const char *line;
+
+        if (!g_file_get_contents(boot, &contents, NULL, NULL)) {
+                const char *argv[] = { "gzip", "-dc", "/proc/config.gz", NULL };
+                int status = 0;
+
+                if (!g_file_test(argv[2], G_FILE_TEST_EXISTS) ||
+                    !g_spawn_sync(NULL, (char **)argv, NULL,
+                                  G_SPAWN_SEARCH_PATH | G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL,
+                                  &contents, NULL, &status, NULL) ||
+                    !g_spawn_check_wait_status(status, NULL))
+                        return 0;
+        }
+        line = strstr(contents, "\nCONFIG_HZ=");
+        return line != NULL ? strtol(line + strlen("\nCONFIG_HZ="), NULL, 10) : 0;
+}
+
+/* Appends "scheduler":{...}: what decides how long a woken process waits for
+ * a CPU that another one is using (docs/performance.md). null: unknown. */
+static void
+append_scheduler(GString *out, const char *release)
+{
+        g_autofree char *autogroup = NULL;
+        g_autofree char *sched = NULL;
+        const char *slice = NULL;
+        long hz = read_kernel_hz(release);
+
+        g_string_append(out, "\"scheduler\":{\"hz\":");
+        if (hz > 0)
+                g_string_append_printf(out, "%ld", hz);
+        else
+                g_string_append(out, "null");
+        g_string_append(out, ",\"autogroup\":");
+        if (g_file_get_contents("/proc/sys/kernel/sched_autogroup_enabled", &autogroup, NULL, NULL))
+                g_string_append(out, autogroup[0] == '1' ? "true" : "false");
+        else
+                g_string_append(out, "null");
+        /* EEVDF (Linux 6.6+) shows each task's slice; CFS does not. */
+        if (g_file_get_contents("/proc/self/sched", &sched, NULL, NULL))
+                slice = strstr(sched, "\nse.slice");
+        g_string_append(out, ",\"base_slice_us\":");
+        if (slice != NULL && (slice = strchr(slice, ':')) != NULL)
+                json_append_double(out, g_ascii_strtod(slice + 1, NULL) / 1000.0, 1);
+        else
+                g_string_append(out, "null");
+        g_string_append(out, "},");
+}
+
 /* The 1-minute load average: other work on the machine skews latencies. */
 static double
 read_loadavg(void)
@@ -487,8 +565,12 @@ spawn_nice(Bench *b, const char *const *argv, int stdout_fd, const char *log, in
                 sigprocmask(SIG_SETMASK, &none, NULL);
                 signal(SIGPIPE, SIG_DFL);
                 /* Our own group: a Ctrl-C meant for the bench must not reach
-                 * the bus and the daemon before the bench stops them in order. */
-                (void)setpgid(0, 0);
+                 * the bus and the daemon before the bench stops them in order.
+                 * A session is a group too, and a scheduling group (autogroup). */
+                if (b->own_sessions)
+                        (void)setsid();
+                else
+                        (void)setpgid(0, 0);
                 (void)prctl(PR_SET_PDEATHSIG, SIGKILL);
                 if (getppid() == 1)
                         _exit(127);
@@ -1307,7 +1389,7 @@ run_cancel_case(Bench *b, const CancelCase *c, double *latencies, double *daemon
                 *ret_max_held = 0;
         for (guint i = 0; i < b->runs; i++) {
                 g_autofree char *path = NULL;
-                uint64_t t0, finished_at = 0, run_delay0, bus_delay0;
+                uint64_t t0, finished_at = 0, run_delay0, bus_delay0, client_delay0;
                 gint64 t0_real;
                 int r;
 
@@ -1363,6 +1445,7 @@ run_cancel_case(Bench *b, const CancelCase *c, double *latencies, double *daemon
 
                 run_delay0 = read_run_delay_ns(b->daemon_pid);
                 bus_delay0 = read_run_delay_ns(b->bus_pid);
+                client_delay0 = read_run_delay_ns(getpid());
                 t0_real = g_get_real_time();
                 t0 = now_usec();
                 if (send_cancel(b, path) < 0)
@@ -1376,19 +1459,15 @@ run_cancel_case(Bench *b, const CancelCase *c, double *latencies, double *daemon
                                            b->watch.final_status);
                 latencies[i] = (double)(b->watch.t_cancelled - t0) / (double)MSEC_PER_SEC;
                 if (runq_waits != NULL) {
-                        uint64_t run_delay1 = read_run_delay_ns(b->daemon_pid);
-                        uint64_t bus_delay1 = read_run_delay_ns(b->bus_pid);
+                        double main_wait = delay_ms_since(b->daemon_pid, run_delay0);
+                        double bus_wait = delay_ms_since(b->bus_pid, bus_delay0);
 
-                        double main_wait =
-                                (run_delay1 > run_delay0 ? (double)(run_delay1 - run_delay0) : 0) /
-                                1e6;
-
-                        runq_waits[i] =
-                                main_wait +
-                                (bus_delay1 > bus_delay0 ? (double)(bus_delay1 - bus_delay0) : 0) /
-                                        1e6;
-                        if (b->daemon_main_waits != NULL)
+                        runq_waits[i] = main_wait + bus_wait;
+                        if (b->daemon_main_waits != NULL) {
                                 b->daemon_main_waits[i] = main_wait;
+                                b->bus_waits[i] = bus_wait;
+                                b->client_waits[i] = delay_ms_since(getpid(), client_delay0);
+                        }
                 }
 
                 r = bench_wait(b, finished_and_replied_pred, NULL, CANCEL_TIMEOUT_USEC);
@@ -2483,6 +2562,8 @@ cpu_burners_start(Bench *b)
                         volatile unsigned long spin = 0;
 
                         (void)prctl(PR_SET_PDEATHSIG, SIGKILL);
+                        if (b->own_sessions)
+                                (void)setsid();
                         for (;;)
                                 spin++;
                 }
@@ -2549,6 +2630,17 @@ load_stop(Bench *b, Load load)
         return r;
 }
 
+/* Appends ,"@key":p99 of @values (sorted here). */
+static void
+append_p99(GString *out, const char *key, double *values, guint n)
+{
+        qsort(values, n, sizeof(double), compare_double);
+        g_string_append_c(out, ',');
+        json_append_string(out, key);
+        g_string_append_c(out, ':');
+        json_append_double(out, percentile(values, n, 0.99), 3);
+}
+
 static int
 run_load_case(Bench *b, const CancelCase *c, const char *name, double *latencies, GString *out,
               guint *ret_max_held)
@@ -2556,23 +2648,35 @@ run_load_case(Bench *b, const CancelCase *c, const char *name, double *latencies
         g_autofree double *daemon_latencies = g_new0(double, b->runs);
         g_autofree double *runq_waits = g_new0(double, b->runs);
         g_autofree double *main_waits = g_new0(double, b->runs);
+        g_autofree double *bus_waits = g_new0(double, b->runs);
+        g_autofree double *client_waits = g_new0(double, b->runs);
+        g_autofree double *less_waits = g_new0(double, b->runs);
         int r;
 
         g_printerr("itk-bench: cancel under load %s: %s, %u runs\n", load_names[b->load], name,
                    b->runs);
         b->daemon_main_waits = main_waits;
+        b->bus_waits = bus_waits;
+        b->client_waits = client_waits;
         r = run_cancel_case(b, c, latencies, daemon_latencies, runq_waits, ret_max_held);
-        b->daemon_main_waits = NULL;
+        b->daemon_main_waits = b->bus_waits = b->client_waits = NULL;
         if (r < 0)
                 return -1;
+        /* Per run, before append_latencies() sorts: what the cancel took
+         * when every process on its path got a CPU the moment it could run
+         * (an overlap of two waits is taken out twice: a lower bound). */
+        for (guint i = 0; i < b->runs; i++)
+                less_waits[i] =
+                        MAX(latencies[i] - main_waits[i] - bus_waits[i] - client_waits[i], 0);
         if (!append_latencies(out, name, latencies, daemon_latencies, runq_waits, b->runs))
                 b->targets_met = false;
-        /* Which of the two waited for a CPU: the daemon (at its Nice=) or
-         * dbus-daemon (at 0, on the path twice). */
+        /* Who waited for a CPU: the daemon (at its Nice=), dbus-daemon (on
+         * the path twice) or the client; and the rest, which is work. */
         g_string_truncate(out, out->len - 1);
-        qsort(main_waits, b->runs, sizeof(double), compare_double);
-        g_string_append(out, ",\"daemon_main_runq_wait_p99_ms\":");
-        json_append_double(out, percentile(main_waits, b->runs, 0.99), 3);
+        append_p99(out, "daemon_main_runq_wait_p99_ms", main_waits, b->runs);
+        append_p99(out, "bus_runq_wait_p99_ms", bus_waits, b->runs);
+        append_p99(out, "client_runq_wait_p99_ms", client_waits, b->runs);
+        append_p99(out, "less_runq_waits_p99_ms", less_waits, b->runs);
         g_string_append(out, "},");
         return 0;
 }
@@ -2620,7 +2724,7 @@ section_cancel_load(Bench *b, GString *out)
         g_string_append_printf(out, "\"daemon_nice\":%d,\"unit_nice\":%d,\"daemon_nice_source\":",
                                measured_nice, unit_nice);
         json_append_string(out, nice_source);
-        g_string_append_c(out, ',');
+        g_string_append_printf(out, ",\"own_sessions\":%s,", b->own_sessions ? "true" : "false");
         for (size_t l = 0; l < G_N_ELEMENTS(loads) && result == 0; l++) {
                 b->load = loads[l];
                 json_append_string(out, load_names[b->load]);
@@ -2776,6 +2880,9 @@ usage(FILE *out)
                 "                       unit's Nice= for cancel_load when permitted, else 0)\n"
                 "  --unit=PATH          the daemon's unit, for its Nice= "
                 "(data/ignition-toolkit.service.in)\n"
+                "  --own-sessions       dbus-daemon, the daemon and each CPU burner in a session\n"
+                "                       of its own, as systemd and logins start them: the\n"
+                "                       kernel's autogroups then split them as in production\n"
                 "  --help               show this help\n");
 }
 
@@ -2813,6 +2920,7 @@ parse_options(Bench *b, int argc, char **argv)
                 OPT_CHATTY_LINES,
                 OPT_DAEMON_NICE,
                 OPT_UNIT,
+                OPT_OWN_SESSIONS,
         };
         static const struct option options[] = {
                 { "daemon", required_argument, NULL, OPT_DAEMON },
@@ -2828,6 +2936,7 @@ parse_options(Bench *b, int argc, char **argv)
                 { "chatty-lines", required_argument, NULL, OPT_CHATTY_LINES },
                 { "daemon-nice", required_argument, NULL, OPT_DAEMON_NICE },
                 { "unit", required_argument, NULL, OPT_UNIT },
+                { "own-sessions", no_argument, NULL, OPT_OWN_SESSIONS },
                 { "quick", no_argument, NULL, 'q' },
                 { "keep", no_argument, NULL, 'k' },
                 { "help", no_argument, NULL, 'h' },
@@ -2856,6 +2965,9 @@ parse_options(Bench *b, int argc, char **argv)
                         break;
                 case OPT_NO_SANDBOX:
                         b->no_sandbox = TRUE;
+                        break;
+                case OPT_OWN_SESSIONS:
+                        b->own_sessions = true;
                         break;
                 case OPT_CHATTY_LINES:
                         if (parse_uint_option("chatty-lines", optarg, &b->chatty_lines) < 0)
@@ -3053,7 +3165,9 @@ main(int argc, char **argv)
         json_append_string(json, b.daemon_path);
         g_string_append_printf(json, ",\"cpus\":%ld,\"kernel\":", sysconf(_SC_NPROCESSORS_ONLN));
         json_append_string(json, uts.release);
-        g_string_append(json, ",\"loadavg_start\":");
+        g_string_append_c(json, ',');
+        append_scheduler(json, uts.release);
+        g_string_append(json, "\"loadavg_start\":");
         json_append_double(json, read_loadavg(), 2);
         g_string_append_c(json, ',');
 
