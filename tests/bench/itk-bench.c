@@ -130,6 +130,9 @@ typedef struct {
         char *final_error;
         uint64_t t_running;
         uint64_t t_cancelled;
+        /* The run delays (ns) of the processes on the cancel's path (the
+         * daemon's main thread, dbus-daemon, us), read as "cancelled" came. */
+        uint64_t delays_at_cancel[3];
         uint64_t t_finished;
         guint n_step_signals;
         /* Cancel's reply: 0 pending, 1 ok, -1 error. */
@@ -362,14 +365,11 @@ read_run_delay_ns(pid_t pid)
         return delay;
 }
 
-/* Milliseconds the main thread of @pid waited for a CPU since it had waited
- * @since ns in all. */
+/* Milliseconds waited for a CPU between two readings of a run delay. */
 static double
-delay_ms_since(pid_t pid, uint64_t since)
+delay_ms(uint64_t before, uint64_t after)
 {
-        uint64_t now = read_run_delay_ns(pid);
-
-        return now > since ? (double)(now - since) / 1e6 : 0;
+        return after > before ? (double)(after - before) / 1e6 : 0;
 }
 
 /* The kernel's CONFIG_HZ from its build configuration (Debian ships it in
@@ -713,6 +713,28 @@ watch_reset(Watch *w, const char *path)
         w->path = g_strdup(path);
 }
 
+/* The run delays (ns) of the processes on a cancel's path: the daemon's main
+ * thread, dbus-daemon and this one. */
+static void
+read_path_delays(Bench *b, uint64_t ret[3])
+{
+        ret[0] = read_run_delay_ns(b->daemon_pid);
+        ret[1] = read_run_delay_ns(b->bus_pid);
+        ret[2] = read_run_delay_ns(getpid());
+}
+
+/* "cancelled" came for the watched run. The delays are read here, before
+ * its time is taken, not once the wait for it returns: a client that
+ * then waits for a CPU itself would count the others' waits of that time
+ * as well (100 ms and more behind the burners, longer than the cancel). */
+static void
+watch_mark_cancelled(Bench *b)
+{
+        read_path_delays(b, b->watch.delays_at_cancel);
+        b->watch.cancelled = true;
+        b->watch.t_cancelled = now_usec();
+}
+
 /* A line of the chatty run: its numbered lines must come in order. */
 static void
 chatty_count(Bench *b, const char *text)
@@ -776,10 +798,8 @@ execution_signal_cb(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
                         return 0;
                 if (strcmp(status, "running") == 0 && w->t_running == 0)
                         w->t_running = now;
-                else if (strcmp(status, "cancelled") == 0 && !w->cancelled) {
-                        w->cancelled = true;
-                        w->t_cancelled = now;
-                }
+                else if (strcmp(status, "cancelled") == 0 && !w->cancelled)
+                        watch_mark_cancelled(b);
         } else if (strcmp(member, "StepChanged") == 0) {
                 const char *step_id, *status, *message;
                 int32_t index;
@@ -848,10 +868,8 @@ cancel_status_cb(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
         if (w->path == NULL || path == NULL || strcmp(path, w->path) != 0 ||
             sd_bus_message_read(m, "ss", &status, &previous) < 0)
                 return 0;
-        if (strcmp(status, "cancelled") == 0 && !w->cancelled) {
-                w->cancelled = true;
-                w->t_cancelled = now_usec();
-        }
+        if (strcmp(status, "cancelled") == 0 && !w->cancelled)
+                watch_mark_cancelled(b);
         return 0;
 }
 
@@ -1389,7 +1407,7 @@ run_cancel_case(Bench *b, const CancelCase *c, double *latencies, double *daemon
                 *ret_max_held = 0;
         for (guint i = 0; i < b->runs; i++) {
                 g_autofree char *path = NULL;
-                uint64_t t0, finished_at = 0, run_delay0, bus_delay0, client_delay0;
+                uint64_t t0, finished_at = 0, delays0[3];
                 gint64 t0_real;
                 int r;
 
@@ -1443,11 +1461,12 @@ run_cancel_case(Bench *b, const CancelCase *c, double *latencies, double *daemon
                                 *ret_max_held = MAX(*ret_max_held, (guint)held);
                 }
 
-                run_delay0 = read_run_delay_ns(b->daemon_pid);
-                bus_delay0 = read_run_delay_ns(b->bus_pid);
-                client_delay0 = read_run_delay_ns(getpid());
+                /* The times first, the delays after (and the other way
+                 * round at the end): the waits counted fall within the
+                 * latency measured. */
                 t0_real = g_get_real_time();
                 t0 = now_usec();
+                read_path_delays(b, delays0);
                 if (send_cancel(b, path) < 0)
                         return -1;
                 r = bench_wait(b, cancelled_pred, NULL, CANCEL_TIMEOUT_USEC);
@@ -1459,14 +1478,15 @@ run_cancel_case(Bench *b, const CancelCase *c, double *latencies, double *daemon
                                            b->watch.final_status);
                 latencies[i] = (double)(b->watch.t_cancelled - t0) / (double)MSEC_PER_SEC;
                 if (runq_waits != NULL) {
-                        double main_wait = delay_ms_since(b->daemon_pid, run_delay0);
-                        double bus_wait = delay_ms_since(b->bus_pid, bus_delay0);
+                        const uint64_t *delays1 = b->watch.delays_at_cancel;
+                        double main_wait = delay_ms(delays0[0], delays1[0]);
+                        double bus_wait = delay_ms(delays0[1], delays1[1]);
 
                         runq_waits[i] = main_wait + bus_wait;
                         if (b->daemon_main_waits != NULL) {
                                 b->daemon_main_waits[i] = main_wait;
                                 b->bus_waits[i] = bus_wait;
-                                b->client_waits[i] = delay_ms_since(getpid(), client_delay0);
+                                b->client_waits[i] = delay_ms(delays0[2], delays1[2]);
                         }
                 }
 
