@@ -35,6 +35,8 @@ BAD_INPUT_KEYS = ("ms", "daemon_cpu_ms", "rss_before_kb", "peak_rss_kb")
 # cancel_load only: who on the cancel's path waited for a CPU, and the rest
 LOAD_CASE_KEYS = ("daemon_main_runq_wait_p99_ms", "bus_runq_wait_p99_ms",
                   "client_runq_wait_p99_ms", "less_runq_waits_p99_ms")
+# How much longer than its cancel a wait may read (see its use).
+WAIT_CARRY_IN_MS = 25
 SECTIONS = ("cancel", "throughput", "memory", "gateway", "bad_input", "cancel_load")
 LOADS = ("idle", "cpu", "chatty")
 
@@ -166,12 +168,16 @@ def main():
                 obj = load.get(name, {}).get(case)
                 check_latencies(f"cancel_load.{name}.{case}", obj)
                 check_keys(f"cancel_load.{name}.{case}", obj, LOAD_CASE_KEYS)
-                # Each wait is counted within its run's latency, so none is
-                # longer than the longest run (0.05 ms: the two clocks).
+                # Each wait is read within its run's latency; but the kernel
+                # adds a wait up when the process gets its CPU, so one under
+                # way as Cancel went out counts whole (a few scheduler ticks
+                # at most). Waits read after the signal instead, as the bench
+                # once did, came to 100 ms and more behind the burners.
                 for key in LOAD_CASE_KEYS:
-                    if obj[key] > obj["max_ms"] + 0.05:
+                    if obj[key] > obj["max_ms"] + WAIT_CARRY_IN_MS:
                         fail(f"cancel_load.{name}.{case}: {key} {obj[key]} is longer "
-                             f"than the longest cancel, {obj['max_ms']} ms")
+                             f"than the longest cancel, {obj['max_ms']} ms, by more than "
+                             f"{WAIT_CARRY_IN_MS} ms")
         chatty = load["chatty"]
         # Every chatty run's lines reached the client in order and the store.
         if chatty.get("chatty_runs", 0) < 1 or chatty.get("chatty_runs_verified") != chatty.get(

@@ -1462,8 +1462,9 @@ run_cancel_case(Bench *b, const CancelCase *c, double *latencies, double *daemon
                 }
 
                 /* The times first, the delays after (and the other way
-                 * round at the end): the waits counted fall within the
-                 * latency measured. */
+                 * round at the end): the waits are read within the latency
+                 * measured. One under way now still counts whole: the
+                 * kernel adds a wait up when the process gets its CPU. */
                 t0_real = g_get_real_time();
                 t0 = now_usec();
                 read_path_delays(b, delays0);
